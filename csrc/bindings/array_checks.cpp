@@ -1,0 +1,113 @@
+#include "bindings/array_checks.hpp"
+
+#include <algorithm>
+
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace fusedloss {
+namespace bindings {
+
+Reduction reduction_from_code(int code) {
+    if (code < 0 || code > 2) throw py::value_error("reduction code must be 0, 1 or 2");
+    return static_cast<Reduction>(code);
+}
+
+RowsView check_rows(const py::array& array, const char* name) {
+    if (array.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-d array");
+    const py::ssize_t itemsize = array.itemsize();
+    const std::int64_t columns = array.shape(1);
+    if (columns > 1 && array.strides(1) != itemsize) {
+        throw py::value_error(std::string(name) + ": the last axis must be contiguous");
+    }
+    if (array.strides(0) % itemsize != 0) {
+        throw py::value_error(std::string(name) + ": row stride is not a multiple of the item size");
+    }
+    if (reinterpret_cast<std::uintptr_t>(array.data()) % static_cast<std::uintptr_t>(itemsize) != 0) {
+        throw py::value_error(std::string(name) + ": the data must be aligned to its item size");
+    }
+    return RowsView{array.shape(0), columns, array.strides(0) / itemsize};
+}
+
+void check_c_contiguous(const py::array& array, const char* name) {
+    if (!(array.flags() & py::array::c_style)) {
+        throw py::value_error(std::string(name) + ": expected a C-contiguous array");
+    }
+}
+
+namespace {
+// [lowest byte, one past the highest byte] spanned by an array; empty arrays span nothing.
+std::pair<std::uintptr_t, std::uintptr_t> byte_extent(const py::array& array) {
+    const auto start = reinterpret_cast<std::uintptr_t>(array.data());
+    if (array.size() == 0) return {start, start};
+    std::intptr_t low = 0, high = 0;
+    for (py::ssize_t axis = 0; axis < array.ndim(); ++axis) {
+        const std::intptr_t span = (array.shape(axis) - 1) * array.strides(axis);
+        (span < 0 ? low : high) += span;
+    }
+    return {start + low, start + high + array.itemsize()};
+}
+}  // namespace
+
+bool memory_overlaps(const py::array& first, const py::array& second) {
+    const auto a = byte_extent(first), b = byte_extent(second);
+    return a.first < b.second && b.first < a.second;
+}
+
+void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& shape,
+                        const py::array& replaceable, const std::vector<py::object>& inputs) {
+    if (out.ndim() != static_cast<py::ssize_t>(shape.size()) ||
+        !std::equal(shape.begin(), shape.end(), out.shape())) {
+        throw py::value_error("out: shape does not match the gradient's shape");
+    }
+    check_c_contiguous(out, "out");
+    if (!out.writeable()) throw py::value_error("out: the array is read-only");
+    const bool is_replaceable = out.data() == replaceable.data() &&
+                                std::equal(out.strides(), out.strides() + out.ndim(),
+                                           replaceable.strides());
+    if (!is_replaceable && memory_overlaps(out, replaceable)) {
+        throw py::value_error("out: overlaps the first argument without being the same array");
+    }
+    for (const py::object& input : inputs) {
+        if (input.is_none()) continue;
+        if (memory_overlaps(out, py::reinterpret_borrow<py::array>(input))) {
+            throw py::value_error("out: overlaps another input array");
+        }
+    }
+}
+
+ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_unit,
+                                  int threads_requested, std::vector<double>& block_sums) {
+    // Blocks of about 16K elements: big enough that scheduling costs nothing, small enough to
+    // balance two threads over a 32-row batch of 128000 classes or 16 threads over 10^6 MSE
+    // elements. The partition depends on the shape alone (never on the thread count).
+    const std::int64_t elements_per_block = 16384;
+    // Below this much work a parallel region costs more than it saves.
+    const std::int64_t elements_per_thread_minimum = 32768;
+    const std::int64_t per_unit = std::max<std::int64_t>(elements_per_unit, 1);
+    ReductionPlan plan{};
+    plan.rows_per_block = std::max<std::int64_t>(1, elements_per_block / per_unit);
+    plan.blocks = units == 0 ? 0 : (units + plan.rows_per_block - 1) / plan.rows_per_block;
+    block_sums.assign(static_cast<std::size_t>(plan.blocks), 0.0);
+    plan.block_sums = block_sums.data();
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+    std::int64_t threads = threads_requested > 0 ? threads_requested : omp_get_max_threads();
+#else
+    std::int64_t threads = 1;
+    (void)threads_requested;
+#endif
+    const std::int64_t work = units * per_unit;
+    threads = std::min(threads, std::max<std::int64_t>(1, work / elements_per_thread_minimum));
+    threads = std::min(threads, std::max<std::int64_t>(1, plan.blocks));
+    plan.threads = static_cast<int>(std::max<std::int64_t>(1, threads));
+    return plan;
+}
+
+double gradient_scale(Reduction reduction, double denominator) {
+    if (reduction != Reduction::mean) return 1.0;
+    return denominator != 0.0 ? 1.0 / denominator : 0.0;
+}
+
+}  // namespace bindings
+}  // namespace fusedloss

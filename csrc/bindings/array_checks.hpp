@@ -1,0 +1,92 @@
+// Checks the bindings make before handing raw pointers to a kernel. The Python layer already
+// validates with friendlier messages; these make _core itself safe to call (no out-of-bounds
+// access, no write to a read-only or overlapping buffer, whatever it is given).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fusedloss/kernel_table.hpp"
+
+namespace fusedloss {
+namespace bindings {
+
+namespace py = pybind11;
+
+enum class Reduction : int { none = 0, sum = 1, mean = 2 };
+
+Reduction reduction_from_code(int code);
+
+// A 2-d array whose last axis is contiguous (any row stride, any sign).
+struct RowsView {
+    std::int64_t rows;
+    std::int64_t columns;
+    std::int64_t row_stride;  // elements
+};
+RowsView check_rows(const py::array& array, const char* name);
+
+void check_c_contiguous(const py::array& array, const char* name);
+
+// A C-contiguous array of `count` elements of type T, or null when `array` is None.
+template <class T>
+const T* optional_vector(const py::object& array, std::int64_t count, const char* name) {
+    if (array.is_none()) return nullptr;
+    if (!py::isinstance<py::array_t<T>>(array)) {
+        throw py::type_error(std::string(name) + ": expected an array of " +
+                             std::string(py::str(py::dtype::of<T>())));
+    }
+    const auto vector = py::reinterpret_borrow<py::array>(array);
+    if (vector.ndim() != 1 || vector.shape(0) != count) {
+        throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(count) +
+                              ",)");
+    }
+    check_c_contiguous(vector, name);
+    return static_cast<const T*>(vector.data());
+}
+
+// True when the byte ranges spanned by the two arrays intersect.
+bool memory_overlaps(const py::array& first, const py::array& second);
+
+// The gradient buffer: `out` checked (dtype, shape, C order, writeable, and overlapping none of
+// `inputs` except by being exactly `replaceable`, the input it may overwrite), or a new array.
+void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& shape,
+                        const py::array& replaceable, const std::vector<py::object>& inputs);
+
+template <class Real>
+py::array_t<Real> gradient_buffer(const py::object& out, const std::vector<py::ssize_t>& shape,
+                                  const py::array& replaceable,
+                                  const std::vector<py::object>& inputs) {
+    if (out.is_none()) return py::array_t<Real>(shape);
+    if (!py::isinstance<py::array_t<Real>>(out) ||
+        !py::reinterpret_borrow<py::array>(out).dtype().is(py::dtype::of<Real>())) {
+        throw py::value_error("out: expected an array of " +
+                              std::string(py::str(py::dtype::of<Real>())));
+    }
+    auto buffer = py::reinterpret_borrow<py::array_t<Real>>(out);
+    check_gradient_out(buffer, shape, replaceable, inputs);
+    return buffer;
+}
+
+// Splits `units` work items (rows, or elements) into blocks for the deterministic reduction
+// and picks the thread count (0 requested: the OpenMP default).
+ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_unit,
+                                  int threads_requested, std::vector<double>& block_sums);
+
+// The value of a reduced loss, or the per-row array under reduction "none".
+template <class Real>
+py::object reduced_value(Reduction reduction, double total, double denominator,
+                         const py::array_t<Real>& row_losses) {
+    if (reduction == Reduction::none) return row_losses;
+    if (reduction == Reduction::sum) return py::float_(total);
+    return py::float_(denominator != 0.0 ? total / denominator : 0.0);
+}
+
+// 1 / denominator under "mean" (0 when there is nothing to average), else 1.
+double gradient_scale(Reduction reduction, double denominator);
+
+}  // namespace bindings
+}  // namespace fusedloss

@@ -1,0 +1,160 @@
+// Bindings of the row-wise classification losses (softmax cross-entropy, multiclass hinge).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "bindings/array_checks.hpp"
+#include "bindings/register.hpp"
+#include "fusedloss/dispatch.hpp"
+
+namespace fusedloss {
+namespace bindings {
+namespace {
+
+struct LabelSummary {
+    std::int64_t invalid_row;  // first row whose label is outside [0, classes), or -1
+    double denominator;        // sum of row weights over non-ignored rows (the "mean" divisor)
+};
+
+// One sequential read of the labels before any gradient is written, so that a bad label never
+// leaves a half-written `out` (which may be the caller's logits).
+template <class Real>
+LabelSummary summarize_labels(const ClassificationArgs<Real>& shape_args, bool class_weight_divides) {
+    const std::int64_t* labels = shape_args.labels;
+    double denominator = 0.0;
+    for (std::int64_t row = 0; row < shape_args.rows; ++row) {
+        const std::int64_t label = labels[row];
+        if (shape_args.has_ignore_index && label == shape_args.ignore_index) continue;
+        if (label < 0 || label >= shape_args.classes) return {row, 0.0};
+        double weight = 1.0;
+        if (shape_args.sample_weight != nullptr) weight *= shape_args.sample_weight[row];
+        if (class_weight_divides && shape_args.class_weight != nullptr) {
+            weight *= shape_args.class_weight[label];
+        }
+        denominator += weight;
+    }
+    return {-1, denominator};
+}
+
+enum class ClassificationLoss { softmax_cross_entropy, multiclass_hinge };
+
+struct ClassificationOptions {
+    py::object class_weight;
+    py::object sample_weight;
+    py::object ignore_index;  // None or int
+    double margin;
+    bool squared;
+    int reduction;
+    bool with_gradient;
+    py::object out;
+    int threads;
+};
+
+template <class Real>
+py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
+                             const py::array& labels, const ClassificationOptions& options) {
+    const RowsView view = check_rows(logits, "logits");
+    const Reduction reduction = reduction_from_code(options.reduction);
+    const std::int64_t* label_data =
+        optional_vector<std::int64_t>(labels, view.rows, "labels");
+    ClassificationArgs<Real> args{};
+    args.logits = static_cast<const Real*>(logits.data());
+    args.rows = view.rows;
+    args.classes = view.columns;
+    args.logits_row_stride = view.row_stride;
+    args.labels = label_data;
+    args.has_ignore_index = options.ignore_index.is_none() ? 0 : 1;
+    args.ignore_index = args.has_ignore_index ? options.ignore_index.cast<std::int64_t>() : 0;
+    args.class_weight = optional_vector<double>(options.class_weight, view.columns, "weight");
+    args.sample_weight =
+        optional_vector<double>(options.sample_weight, view.rows, "sample_weight");
+    args.margin = options.margin;
+    args.squared = options.squared ? 1 : 0;
+
+    // torch's rule: cross-entropy's weighted mean divides by the summed class weights; the
+    // hinge's divides by N (or the summed sample weights), as multi_margin_loss does.
+    const LabelSummary summary =
+        summarize_labels(args, loss == ClassificationLoss::softmax_cross_entropy);
+    if (summary.invalid_row >= 0) return py::make_tuple(py::none(), py::none(), summary.invalid_row);
+    args.gradient_scale = gradient_scale(reduction, summary.denominator);
+
+    py::array_t<Real> row_losses(reduction == Reduction::none ? view.rows : 0);
+    if (reduction == Reduction::none) args.row_losses = row_losses.mutable_data();
+    py::object gradient = py::none();
+    if (options.with_gradient) {
+        auto buffer = gradient_buffer<Real>(options.out, {view.rows, view.columns}, logits,
+                                            {labels, options.class_weight, options.sample_weight});
+        args.gradient = buffer.mutable_data();
+        gradient = buffer;
+    } else if (!options.out.is_none()) {
+        throw py::value_error("out receives the gradient: pass with_gradient=True");
+    }
+
+    std::vector<double> block_sums;
+    const ReductionPlan plan =
+        make_reduction_plan(view.rows, view.columns, options.threads, block_sums);
+    const KernelTable& kernels = active_kernels();
+    ClassificationKernel<Real> kernel;
+    if (loss == ClassificationLoss::softmax_cross_entropy) {
+        kernel = select_by_type<Real>(kernels.softmax_cross_entropy_f32,
+                                      kernels.softmax_cross_entropy_f64);
+    } else {
+        kernel = select_by_type<Real>(kernels.multiclass_hinge_f32, kernels.multiclass_hinge_f64);
+    }
+    double total;
+    {
+        py::gil_scoped_release release;
+        total = kernel(args, plan);
+    }
+    return py::make_tuple(reduced_value<Real>(reduction, total, summary.denominator, row_losses),
+                          gradient, -1);
+}
+
+py::tuple classification(ClassificationLoss loss, const py::array& logits, const py::array& labels,
+                         const ClassificationOptions& options) {
+    if (logits.dtype().is(py::dtype::of<float>())) {
+        return run_classification<float>(loss, logits, labels, options);
+    }
+    if (logits.dtype().is(py::dtype::of<double>())) {
+        return run_classification<double>(loss, logits, labels, options);
+    }
+    throw py::type_error("logits: expected float32 or float64");
+}
+
+}  // namespace
+
+void register_classification(py::module_& module) {
+    module.def(
+        "softmax_cross_entropy",
+        [](const py::array& logits, const py::array& labels, const py::object& weight,
+           const py::object& sample_weight, const py::object& ignore_index, int reduction,
+           bool with_gradient, const py::object& out, int threads) {
+            return classification(ClassificationLoss::softmax_cross_entropy, logits, labels,
+                                  {weight, sample_weight, ignore_index, 0.0, false, reduction,
+                                   with_gradient, out, threads});
+        },
+        py::arg("logits"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
+        py::arg("ignore_index"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
+        py::arg("threads"),
+        "Softmax cross-entropy on (rows, classes) logits and int64 labels. Returns (value, "
+        "gradient or None, invalid_row): value is a float (sum/mean) or the per-row losses; "
+        "invalid_row >= 0 names the first out-of-range label (nothing computed).");
+    module.def(
+        "multiclass_hinge",
+        [](const py::array& scores, const py::array& labels, const py::object& weight,
+           const py::object& sample_weight, double margin, bool squared, int reduction,
+           bool with_gradient, const py::object& out, int threads) {
+            return classification(ClassificationLoss::multiclass_hinge, scores, labels,
+                                  {weight, sample_weight, py::none(), margin, squared, reduction,
+                                   with_gradient, out, threads});
+        },
+        py::arg("scores"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
+        py::arg("margin"), py::arg("squared"), py::arg("reduction"), py::arg("with_gradient"),
+        py::arg("out"), py::arg("threads"),
+        "Multiclass hinge (Weston-Watkins) loss; same conventions as softmax_cross_entropy.");
+}
+
+}  // namespace bindings
+}  // namespace fusedloss

@@ -1,0 +1,98 @@
+// Build and runtime configuration: instruction sets, OpenMP, compiler; and the exp kernels
+// exposed for their accuracy tests.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "bindings/array_checks.hpp"
+#include "bindings/register.hpp"
+#include "fusedloss/dispatch.hpp"
+
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace fusedloss {
+namespace bindings {
+namespace {
+
+std::string compiler_description() {
+#if defined(__clang__)
+    return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    return std::string("gcc ") + __VERSION__;
+#elif defined(_MSC_VER)
+    return "msvc " + std::to_string(_MSC_VER);
+#else
+    return "unknown";
+#endif
+}
+
+py::dict build_config() {
+    py::dict config;
+    config["version"] = FUSEDLOSS_VERSION;
+    config["compiler"] = compiler_description();
+    config["cxx_flags"] = FUSEDLOSS_CXX_FLAGS;
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+    config["openmp"] = true;
+    config["openmp_version"] = _OPENMP;
+#else
+    config["openmp"] = false;
+    config["openmp_version"] = 0;
+#endif
+    config["isa_built"] = built_isas();
+    return config;
+}
+
+template <class Real>
+py::array_t<Real> vector_exp(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
+    py::array_t<Real> output(input.size());
+    const KernelTable& kernels = active_kernels();
+    const auto kernel = select_by_type<Real>(kernels.exp_f32, kernels.exp_f64);
+    {
+        py::gil_scoped_release release;
+        kernel(input.data(), output.mutable_data(), input.size());
+    }
+    return output;
+}
+
+}  // namespace
+
+void register_config(py::module_& module) {
+    // Select now, so that a bad FUSEDLOSS_ISA fails the import with its message.
+    active_kernels();
+    module.def("build_config", &build_config, "Compile-time configuration (dict).");
+    module.def("built_isas", &built_isas, "Instruction sets compiled into this module.");
+    module.def("supported_isas", &supported_isas, "Built instruction sets this CPU can run.");
+    module.def(
+        "selected_isa", [] { return std::string(active_kernels().isa_name); },
+        "The instruction set whose kernels run.");
+    module.def(
+        "select_isa",
+        [](const std::string& name) {
+            try {
+                select_isa(name);
+            } catch (const std::invalid_argument& error) {
+                throw py::value_error(error.what());
+            }
+        },
+        py::arg("name"), "Forces the kernels of one instruction set (for tests and benchmarks).");
+    module.def(
+        "max_threads",
+        [] {
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+            return omp_get_max_threads();
+#else
+            return 1;
+#endif
+        },
+        "Threads a call with threads=None would use (OpenMP's current default).");
+    module.def("exp_f32", &vector_exp<float>, py::arg("x"), "The kernels' vectorised exp, float32.");
+    module.def("exp_f64", &vector_exp<double>, py::arg("x"), "The kernels' vectorised exp, float64.");
+}
+
+}  // namespace bindings
+}  // namespace fusedloss

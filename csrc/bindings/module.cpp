@@ -1,0 +1,11 @@
+// The private extension module fusedloss._core. Each area registers its own bindings.
+#include <pybind11/pybind11.h>
+
+#include "bindings/register.hpp"
+
+PYBIND11_MODULE(_core, module) {
+    module.doc() = "fusedloss compiled kernels (private: use the fusedloss package)";
+    fusedloss::bindings::register_config(module);
+    fusedloss::bindings::register_classification(module);
+    fusedloss::bindings::register_regression(module);
+}

@@ -1,0 +1,24 @@
+// One register_* function per area of the module (boost-histogram's layout).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace fusedloss {
+namespace bindings {
+
+void register_classification(pybind11::module_& module);
+void register_regression(pybind11::module_& module);
+void register_config(pybind11::module_& module);
+
+// Picks the float32 or float64 entry of a kernel table.
+template <class Real, class Float32Kernel, class Float64Kernel>
+auto select_by_type(Float32Kernel float32_kernel, Float64Kernel float64_kernel) {
+    if constexpr (sizeof(Real) == 4) {
+        return float32_kernel;
+    } else {
+        return float64_kernel;
+    }
+}
+
+}  // namespace bindings
+}  // namespace fusedloss

@@ -1,0 +1,74 @@
+// The boundary between the bindings (compiled for the baseline CPU) and the kernels (compiled
+// once per instruction set). Only plain data and function pointers cross it: no inline
+// functions, no std containers, no pybind11 -- an inline function compiled with -mavx2 in one
+// unit and without it in another may be kept by the linker for every caller (SIGILL on CPUs
+// without AVX2).
+#pragma once
+
+#include <cstdint>
+
+namespace fusedloss {
+
+// How the kernel splits the batch for the deterministic reduction. The partition depends only
+// on the shape (never on the thread count): each block is summed sequentially in float64, and
+// the block sums are added in block order, so results are bitwise identical for any threads.
+struct ReductionPlan {
+    std::int64_t rows_per_block;  // >= 1
+    std::int64_t blocks;          // ceil(rows / rows_per_block)
+    double* block_sums;           // `blocks` entries, owned by the caller
+    int threads;                  // >= 1; 1 means no parallel region is opened
+};
+
+// Row-wise classification losses: softmax cross-entropy, multiclass hinge.
+template <class Real>
+struct ClassificationArgs {
+    const Real* logits;               // rows x classes, classes contiguous
+    std::int64_t rows;
+    std::int64_t classes;
+    std::int64_t logits_row_stride;   // elements between rows; any sign
+    const std::int64_t* labels;       // rows entries, each in [0, classes) or == ignore_index
+    int has_ignore_index;
+    std::int64_t ignore_index;
+    const double* class_weight;       // classes entries, or null (all 1)
+    const double* sample_weight;      // rows entries, or null (all 1)
+    double margin;                    // multiclass hinge only
+    int squared;                      // multiclass hinge only
+    double gradient_scale;            // 1, or 1/denominator under reduction "mean"
+    Real* row_losses;                 // rows entries (weighted per-row loss), or null
+    Real* gradient;                   // rows x classes, C-contiguous, or null; may alias logits
+};
+
+// Elementwise losses (mean squared error): prediction and target are contiguous,
+// `samples * sample_size` elements; sample_weight has one entry per sample.
+template <class Real>
+struct ElementwiseArgs {
+    const Real* prediction;
+    const Real* target;
+    std::int64_t samples;
+    std::int64_t sample_size;
+    const double* sample_weight;      // samples entries, or null
+    double gradient_scale;
+    Real* element_losses;             // samples * sample_size entries, or null
+    Real* gradient;                   // samples * sample_size entries, or null; may alias prediction
+};
+
+// Every kernel returns the weighted loss summed over the batch (float64, fixed order).
+template <class Real>
+using ClassificationKernel = double (*)(const ClassificationArgs<Real>&, const ReductionPlan&);
+template <class Real>
+using ElementwiseKernel = double (*)(const ElementwiseArgs<Real>&, const ReductionPlan&);
+
+struct KernelTable {
+    const char* isa_name;
+    ClassificationKernel<float> softmax_cross_entropy_f32;
+    ClassificationKernel<double> softmax_cross_entropy_f64;
+    ClassificationKernel<float> multiclass_hinge_f32;
+    ClassificationKernel<double> multiclass_hinge_f64;
+    ElementwiseKernel<float> mean_squared_error_f32;
+    ElementwiseKernel<double> mean_squared_error_f64;
+    // The vectorised exp used inside the kernels, exposed for its accuracy tests.
+    void (*exp_f32)(const float* input, float* output, std::int64_t count);
+    void (*exp_f64)(const double* input, double* output, std::int64_t count);
+};
+
+}  // namespace fusedloss

@@ -1,0 +1,54 @@
+// The generic kernel body. Each csrc/dispatch/isa_<name>.cpp defines FUSEDLOSS_ISA_NAMESPACE
+// and FUSEDLOSS_ISA_NAME and includes this file; CMake compiles that unit with the
+// instruction-set flags of <name>. The result is one KernelTable per instruction set.
+
+#include <math.h>
+
+#include <cstdint>
+
+#include "fusedloss/kernel_table.hpp"
+
+#if !defined(FUSEDLOSS_ISA_NAMESPACE) || !defined(FUSEDLOSS_ISA_NAME)
+#error "define FUSEDLOSS_ISA_NAMESPACE and FUSEDLOSS_ISA_NAME before including generic_kernels.inl"
+#endif
+
+// clang-format off
+#include "kernels/portable.inl"
+#include "kernels/vector_math.inl"
+#include "kernels/row_blocks.inl"
+#include "kernels/softmax_cross_entropy.inl"
+#include "kernels/multiclass_hinge.inl"
+#include "kernels/mean_squared_error.inl"
+// clang-format on
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+
+// Exposed for the accuracy tests of the vectorised exp (tests/test_vector_math.py).
+void exp_array_f32(const float* input, float* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = exp_value(input[i]);
+}
+void exp_array_f64(const double* input, double* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = exp_value(input[i]);
+}
+
+namespace {
+const KernelTable table = {
+    FUSEDLOSS_ISA_NAME,
+    &softmax_cross_entropy<float>,
+    &softmax_cross_entropy<double>,
+    &multiclass_hinge<float>,
+    &multiclass_hinge<double>,
+    &mean_squared_error<float>,
+    &mean_squared_error<double>,
+    &exp_array_f32,
+    &exp_array_f64,
+};
+}  // namespace
+
+const KernelTable& kernel_table() { return table; }
+
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss

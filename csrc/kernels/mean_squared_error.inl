@@ -1,0 +1,63 @@
+// Mean squared error over contiguous arrays. The plan's "rows" are blocks of elements here
+// (rows_per_block elements each), so that a 1-d array parallelises like a 2-d one; inside a
+// block the elements are walked in runs that share one sample weight. Squares are summed in
+// float64 lanes: the kernel is bound by memory, and float32 sums of 10^7 squares lose digits.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+template <class Real, bool with_gradient>
+FUSEDLOSS_ALWAYS_INLINE double squared_error_run(const ElementwiseArgs<Real>& args,
+                                                 std::int64_t first, std::int64_t end,
+                                                 double weight) {
+    const Real* prediction = args.prediction;
+    const Real* target = args.target;
+    Real* gradient = args.gradient;
+    Real* element_losses = args.element_losses;
+    const Real gradient_factor = static_cast<Real>(2.0 * weight * args.gradient_scale);
+    const Real loss_weight = static_cast<Real>(weight);
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t k = first; k < end; ++k) {
+        const Real difference = prediction[k] - target[k];
+        sum += static_cast<double>(difference) * static_cast<double>(difference);
+        if (with_gradient) gradient[k] = gradient_factor * difference;
+        if (element_losses != nullptr) element_losses[k] = loss_weight * difference * difference;
+    }
+    return weight * sum;
+}
+
+template <class Real, bool with_gradient>
+double squared_error_block(const ElementwiseArgs<Real>& args, std::int64_t first,
+                           std::int64_t end) {
+    if (args.sample_weight == nullptr) return squared_error_run<Real, with_gradient>(args, first, end, 1.0);
+    double block_sum = 0.0;
+    std::int64_t position = first;
+    while (position < end) {
+        const std::int64_t sample = position / args.sample_size;
+        const std::int64_t sample_end = (sample + 1) * args.sample_size;
+        const std::int64_t run_end = sample_end < end ? sample_end : end;
+        block_sum += squared_error_run<Real, with_gradient>(args, position, run_end,
+                                                            args.sample_weight[sample]);
+        position = run_end;
+    }
+    return block_sum;
+}
+
+template <class Real>
+double mean_squared_error(const ElementwiseArgs<Real>& args, const ReductionPlan& plan) {
+    const std::int64_t elements = args.samples * args.sample_size;
+    if (args.gradient != nullptr) {
+        return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
+            return squared_error_block<Real, true>(args, first, end);
+        });
+    }
+    return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
+        return squared_error_block<Real, false>(args, first, end);
+    });
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss

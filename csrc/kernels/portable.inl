@@ -1,0 +1,42 @@
+// Small portable helpers for the generic kernel bodies. Everything here lives in the
+// per-instruction-set namespace (FUSEDLOSS_ISA_NAMESPACE), so each unit gets its own copy: no
+// inline function is shared between units compiled with different flags.
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define FUSEDLOSS_ALWAYS_INLINE __forceinline
+#define FUSEDLOSS_SIMD_LOOP
+#define FUSEDLOSS_SIMD_SUM(...)
+#define FUSEDLOSS_SIMD_MAX(...)
+#else
+#define FUSEDLOSS_ALWAYS_INLINE inline __attribute__((always_inline))
+// `omp simd` (enabled by -fopenmp or -fopenmp-simd) lets the compiler vectorise loops with
+// reductions without -ffast-math, which would break NaN propagation and reproducibility.
+#define FUSEDLOSS_PRAGMA(text) _Pragma(#text)
+#define FUSEDLOSS_SIMD_LOOP FUSEDLOSS_PRAGMA(omp simd)
+#define FUSEDLOSS_SIMD_SUM(...) FUSEDLOSS_PRAGMA(omp simd reduction(+ : __VA_ARGS__))
+#define FUSEDLOSS_SIMD_MAX(...) FUSEDLOSS_PRAGMA(omp simd reduction(max : __VA_ARGS__))
+#endif
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+template <class To, class From>
+FUSEDLOSS_ALWAYS_INLINE To bit_cast_value(From value) {
+    static_assert(sizeof(To) == sizeof(From), "bit_cast_value needs equal sizes");
+    return __builtin_bit_cast(To, value);
+}
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE bool is_finite_value(Real value) {
+    // x - x is 0 for finite x and NaN for +-inf and NaN.
+    return (value - value) == (value - value);
+}
+
+// Natural log of one value per row; the libm call is an extern "C" function, not an inline one.
+FUSEDLOSS_ALWAYS_INLINE float log_scalar(float value) { return ::logf(value); }
+FUSEDLOSS_ALWAYS_INLINE double log_scalar(double value) { return ::log(value); }
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss
