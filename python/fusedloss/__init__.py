@@ -1,1 +1,25 @@
+"""fusedloss: fused loss-and-gradient kernels for NumPy arrays.
 
+Every loss computes its value and, with ``return_grad=True``, its gradient in one pass over
+memory, in compiled SIMD/OpenMP kernels; a NumPy reference implementation stands in when the
+extension is unavailable (or ``set_backend("numpy")``).
+"""
+
+from ._backend import _initial_backend, get_backend, set_backend
+from ._config import config, show_config
+from ._losses import mean_squared_error, multiclass_hinge, softmax_cross_entropy
+from ._version import __version__
+
+__all__ = [
+    "__version__",
+    "config",
+    "get_backend",
+    "mean_squared_error",
+    "multiclass_hinge",
+    "set_backend",
+    "show_config",
+    "softmax_cross_entropy",
+]
+
+_initial_backend()
+del _initial_backend

@@ -1,0 +1,63 @@
+"""Which implementation runs: the compiled kernels (``_core``) or the NumPy reference."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+from typing import Optional
+
+_BACKENDS = ("native", "numpy")
+
+core: Optional[ModuleType]
+_import_error: Optional[BaseException]
+try:
+    from . import _core as core
+
+    _import_error = None
+except ImportError as error:  # the extension is missing or was built for another Python
+    core = None
+    _import_error = error
+
+_state = {"backend": "native"}
+
+
+def _initial_backend() -> str:
+    requested = os.environ.get("FUSEDLOSS_BACKEND", "").strip().lower()
+    if requested:
+        set_backend(requested)
+        return _state["backend"]
+    if core is None:
+        warnings.warn(
+            f"fusedloss: the compiled extension could not be imported ({_import_error}); "
+            "using the (much slower) NumPy reference implementation. Reinstall fusedloss "
+            "(pip install --force-reinstall fusedloss) to get the fused kernels.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        _state["backend"] = "numpy"
+    return _state["backend"]
+
+
+def get_backend() -> str:
+    """Return the active backend: ``"native"`` (compiled kernels) or ``"numpy"``."""
+    return _state["backend"]
+
+
+def set_backend(name: str) -> None:
+    """Select the backend: ``"native"`` or ``"numpy"``.
+
+    ``"native"`` raises ``RuntimeError`` (saying why) when the extension cannot be imported.
+    """
+    if not isinstance(name, str) or name not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")
+    if name == "native" and core is None:
+        raise RuntimeError(
+            f"the fusedloss native backend is unavailable: importing fusedloss._core failed "
+            f"with: {_import_error!r}"
+        )
+    _state["backend"] = name
+
+
+def use_native() -> bool:
+    return _state["backend"] == "native"

@@ -1,0 +1,231 @@
+"""The public loss functions: validate, then run the kernels or the NumPy reference."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _backend, _reference
+from . import _validation as check
+
+ArrayLike = Any
+LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
+
+
+def _finish(
+    value: Any,
+    gradient: Optional[np.ndarray],
+    result_dtype: np.dtype,
+    batch_shape: Tuple[int, ...],
+    grad_shape: Tuple[int, ...],
+    return_grad: bool,
+    out: Optional[np.ndarray],
+) -> LossResult:
+    if isinstance(value, np.ndarray):
+        loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
+    else:
+        loss = result_dtype.type(value)
+    if not return_grad:
+        return loss
+    assert gradient is not None
+    gradient = gradient.reshape(grad_shape)
+    if out is not None:
+        if gradient is not out and not np.shares_memory(gradient, out):
+            np.copyto(out, gradient, casting="unsafe")
+        return loss, out
+    return loss, gradient.astype(result_dtype, copy=False)
+
+
+def _kernel_out(out: Optional[np.ndarray], compute: np.ndarray, rows2d: np.ndarray) -> Optional[np.ndarray]:
+    """The buffer the kernel writes into: `out` itself when it has the compute dtype (the
+    kernel checks overlaps: `out` may be the input array itself, nothing else)."""
+    if out is None or out.dtype != compute.dtype:
+        return None
+    return out.reshape(rows2d.shape)
+
+
+def softmax_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    weight: Optional[ArrayLike] = None,
+    sample_weight: Optional[ArrayLike] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> LossResult:
+    r"""Softmax cross-entropy (multinomial logistic loss) with integer labels.
+
+    ``loss_i = logsumexp(x_i) - x_{i, y_i}``, computed stably as
+    ``m + log(sum_j exp(x_ij - m))`` with ``m = max_j x_ij``.
+    Gradient: ``softmax(x_i) - onehot(y_i)``, times the row's weight and the reduction's factor.
+
+    Shapes: ``logits`` ``(..., C)``, ``labels`` ``(...)`` (any integer dtype);
+    ``weight`` ``(C,)`` per class, ``sample_weight`` ``(N,)`` per row (``N`` rows in all).
+    Rows whose label equals ``ignore_index`` add nothing. ``"mean"`` divides by the summed
+    row weights (``weight[y_i] * sample_weight[i]``) of non-ignored rows, as PyTorch's
+    ``F.cross_entropy``; when that sum is 0 (e.g. every row ignored) loss and gradient are 0.
+
+    Returns the loss (a NumPy scalar, or per-row losses for ``reduction="none"``), and the
+    gradient of that loss with the logits' shape when ``return_grad=True``; ``out`` receives
+    the gradient (it may be ``logits`` itself).
+
+    >>> import numpy as np, fusedloss
+    >>> round(float(fusedloss.softmax_cross_entropy(np.array([[3.2, 5.1, -1.7]]), [0])), 4)
+    2.0404
+    """
+    x, result_dtype = check.as_float_array(logits, "logits")
+    if x.ndim < 1:
+        raise ValueError(f"logits: expected an array of shape (..., C), got a 0-d array")
+    classes = x.shape[-1]
+    if classes == 0:
+        raise ValueError("logits: expected at least one class (C >= 1), got C = 0")
+    batch_shape = x.shape[:-1]
+    y = check.check_labels(labels, batch_shape)
+    rows = y.shape[0]
+    class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
+    row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
+    ignore = check.check_ignore_index(ignore_index)
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    out = check.check_out(out, return_grad, x.shape, result_dtype)
+
+    if _backend.use_native():
+        rows2d = check.as_rows(x)
+        value, gradient, invalid_row = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
+            rows2d, y, class_weight, row_weight, ignore, reduction_code, return_grad,
+            _kernel_out(out, x, rows2d), thread_count,
+        )
+        if invalid_row >= 0:
+            raise check.label_error(y, invalid_row, classes, batch_shape)
+    else:
+        invalid = (y != ignore) & ((y < 0) | (y >= classes))
+        if invalid.any():
+            raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
+        value, gradient = _reference.softmax_cross_entropy(
+            x, y, weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
+            reduction=reduction, return_grad=return_grad,
+        )
+    return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+
+
+def multiclass_hinge(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    *,
+    margin: float = 1.0,
+    squared: bool = False,
+    weight: Optional[ArrayLike] = None,
+    sample_weight: Optional[ArrayLike] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> LossResult:
+    r"""Multiclass hinge loss (Weston-Watkins multiclass SVM).
+
+    ``loss_i = sum_{j != y_i} max(0, s_ij - s_{i,y_i} + margin)`` (each term squared when
+    ``squared=True``). Gradient: for ``j != y_i`` ``1[term > 0]`` (squared: ``2 * term``);
+    for ``j = y_i`` minus the sum of the others. Not divided by ``C``: PyTorch's
+    ``F.multi_margin_loss`` equals this loss divided by ``C``. ``weight`` ``(C,)`` scales row
+    ``i`` by ``weight[y_i]``; ``"mean"`` divides by ``N`` (or the summed ``sample_weight``).
+
+    >>> import numpy as np, fusedloss
+    >>> s = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
+    >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
+    [2.9, 0.0, 12.9]
+    """
+    x, result_dtype = check.as_float_array(scores, "scores")
+    if x.ndim < 1:
+        raise ValueError("scores: expected an array of shape (..., C), got a 0-d array")
+    classes = x.shape[-1]
+    if classes == 0:
+        raise ValueError("scores: expected at least one class (C >= 1), got C = 0")
+    batch_shape = x.shape[:-1]
+    y = check.check_labels(labels, batch_shape)
+    rows = y.shape[0]
+    margin = float(margin)
+    if not np.isfinite(margin):
+        raise ValueError(f"margin: expected a finite number, got {margin}")
+    class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
+    row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    out = check.check_out(out, return_grad, x.shape, result_dtype)
+
+    if _backend.use_native():
+        rows2d = check.as_rows(x)
+        value, gradient, invalid_row = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
+            rows2d, y, class_weight, row_weight, margin, bool(squared), reduction_code,
+            return_grad, _kernel_out(out, x, rows2d), thread_count,
+        )
+        if invalid_row >= 0:
+            raise check.label_error(y, invalid_row, classes, batch_shape)
+    else:
+        invalid = (y < 0) | (y >= classes)
+        if invalid.any():
+            raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
+        value, gradient = _reference.multiclass_hinge(
+            x, y, margin=margin, squared=bool(squared), weight=class_weight,
+            sample_weight=row_weight, reduction=reduction, return_grad=return_grad,
+        )
+    return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+
+
+def mean_squared_error(
+    pred: ArrayLike,
+    target: ArrayLike,
+    *,
+    sample_weight: Optional[ArrayLike] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> LossResult:
+    r"""Mean squared error over all elements (``torch.nn.functional.mse_loss``'s meaning).
+
+    ``loss = (1/n) sum (pred - target)^2``; gradient ``2 (pred - target) / n``.
+    ``target`` broadcasts to ``pred``'s shape. ``sample_weight`` ``(pred.shape[0],)``: one
+    weight per sample of the first axis; ``"mean"`` is then
+    ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample.
+
+    >>> import numpy as np, fusedloss
+    >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
+    >>> round(float(fusedloss.mean_squared_error(p, np.eye(10)[2])), 4)
+    0.0195
+    """
+    p, result_dtype = check.as_float_array(pred, "pred")
+    t_array, _ = check.as_float_array(target, "target")
+    try:
+        broadcast_shape = np.broadcast_shapes(t_array.shape, p.shape)
+    except ValueError:
+        broadcast_shape = None
+    if broadcast_shape != p.shape:
+        raise ValueError(
+            f"target: expected a shape that broadcasts to pred's shape {p.shape}, got {t_array.shape}"
+        )
+    samples = p.shape[0] if p.ndim else 1
+    row_weight = check.check_weight_vector(
+        sample_weight, samples, "sample_weight", "one weight per sample of pred's first axis"
+    )
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    out = check.check_out(out, return_grad, p.shape, result_dtype)
+
+    if _backend.use_native():
+        prediction = p if p.flags.c_contiguous and p.flags.aligned else np.ascontiguousarray(p)
+        target_c = np.ascontiguousarray(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
+        sample_size = max(p.size // samples, 1) if samples else 1
+        kernel_out = out if out is not None and out.dtype == prediction.dtype else None
+        value, gradient = _backend.core.mean_squared_error(  # type: ignore[union-attr]
+            prediction, target_c, row_weight, sample_size, reduction_code, return_grad,
+            kernel_out, thread_count,
+        )
+    else:
+        value, gradient = _reference.mean_squared_error(
+            p, t_array, sample_weight=row_weight, reduction=reduction, return_grad=return_grad
+        )
+    return _finish(value, gradient, result_dtype, p.shape, p.shape, return_grad, out)

@@ -1,0 +1,142 @@
+"""NumPy reference implementation of every loss: float64 throughout, written for clarity.
+
+It is the fallback when the extension is unavailable (or ``set_backend("numpy")``) and the
+oracle of the test suite. Each function takes already-validated inputs (see ``_validation``)
+and returns ``(value, gradient)`` in float64: ``value`` is a float for ``"sum"``/``"mean"`` and
+an array of the batch shape for ``"none"``; ``gradient`` is ``None`` unless asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+Value = Union[float, np.ndarray]
+
+
+def _reduce(weighted: np.ndarray, denominator: float, reduction: str) -> Tuple[Value, float]:
+    """(value, gradient scale) for weighted per-row losses; nothing to average gives 0."""
+    if reduction == "none":
+        return weighted, 1.0
+    total = float(weighted.sum())
+    if reduction == "sum":
+        return total, 1.0
+    if denominator == 0.0:
+        return 0.0, 0.0
+    return total / denominator, 1.0 / denominator
+
+
+def logsumexp_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(lse, softmax) of each row; the shift is the row max only where it is finite."""
+    maximum = x.max(axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,))
+    shift = np.where(np.isfinite(maximum), maximum, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exponentials = np.exp(x - shift)
+        total = exponentials.sum(axis=-1, keepdims=True)
+        lse = shift + np.log(total)
+        softmax = exponentials / total
+    return lse[..., 0], softmax
+
+
+def softmax_cross_entropy(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    *,
+    weight: Optional[np.ndarray] = None,
+    sample_weight: Optional[np.ndarray] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    return_grad: bool = False,
+) -> Tuple[Value, Optional[np.ndarray]]:
+    x = np.asarray(logits, dtype=np.float64)
+    classes = x.shape[-1]
+    rows = x.reshape(-1, classes)
+    y = np.asarray(labels).reshape(-1).astype(np.int64)
+    kept = y != ignore_index
+    safe_labels = np.where(kept, y, 0)
+    index = np.arange(rows.shape[0])
+    lse, softmax = logsumexp_rows(rows)
+    row_weight = np.ones(rows.shape[0])
+    if weight is not None:
+        row_weight = row_weight * np.asarray(weight, dtype=np.float64)[safe_labels]
+    if sample_weight is not None:
+        row_weight = row_weight * np.asarray(sample_weight, dtype=np.float64)
+    row_weight = np.where(kept, row_weight, 0.0)
+    with np.errstate(invalid="ignore"):
+        losses = lse - rows[index, safe_labels]
+        weighted = np.where(kept, row_weight * losses, 0.0)
+    value, scale = _reduce(weighted.reshape(x.shape[:-1]), float(row_weight.sum()), reduction)
+    if not return_grad:
+        return value, None
+    gradient = softmax.copy()
+    gradient[index, safe_labels] -= 1.0
+    with np.errstate(invalid="ignore"):
+        gradient = np.where(kept[:, None], gradient * (row_weight * scale)[:, None], 0.0)
+    return value, gradient.reshape(x.shape)
+
+
+def multiclass_hinge(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    margin: float = 1.0,
+    squared: bool = False,
+    weight: Optional[np.ndarray] = None,
+    sample_weight: Optional[np.ndarray] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+) -> Tuple[Value, Optional[np.ndarray]]:
+    s = np.asarray(scores, dtype=np.float64)
+    classes = s.shape[-1]
+    rows = s.reshape(-1, classes)
+    y = np.asarray(labels).reshape(-1).astype(np.int64)
+    index = np.arange(rows.shape[0])
+    is_label = np.zeros(rows.shape, dtype=bool)
+    is_label[index, y] = True
+    difference = rows - rows[index, y][:, None] + margin
+    terms = np.where(is_label, 0.0, np.maximum(difference, 0.0))  # maximum propagates NaN
+    losses = (terms**2 if squared else terms).sum(axis=1)
+    row_weight = np.ones(rows.shape[0])
+    if weight is not None:
+        row_weight = row_weight * np.asarray(weight, dtype=np.float64)[y]
+    if sample_weight is not None:
+        row_weight = row_weight * np.asarray(sample_weight, dtype=np.float64)
+    denominator = float(sample_weight.sum()) if sample_weight is not None else float(rows.shape[0])
+    value, scale = _reduce((row_weight * losses).reshape(s.shape[:-1]), denominator, reduction)
+    if not return_grad:
+        return value, None
+    derivative = 2.0 * terms if squared else np.where(is_label, 0.0, (difference > 0).astype(np.float64))
+    derivative[index, y] = -derivative.sum(axis=1)
+    return value, (derivative * (row_weight * scale)[:, None]).reshape(s.shape)
+
+
+def mean_squared_error(
+    prediction: np.ndarray,
+    target: np.ndarray,
+    *,
+    sample_weight: Optional[np.ndarray] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+) -> Tuple[Value, Optional[np.ndarray]]:
+    p = np.asarray(prediction, dtype=np.float64)
+    difference = p - np.broadcast_to(np.asarray(target, dtype=np.float64), p.shape)
+    squares = difference**2
+    per_sample = max(p.size // p.shape[0], 1) if p.ndim and p.shape[0] else 1
+    if sample_weight is not None:
+        element_weight = np.asarray(sample_weight, dtype=np.float64).reshape(
+            (-1,) + (1,) * max(p.ndim - 1, 0)
+        )
+        denominator = float(np.sum(sample_weight)) * per_sample
+    else:
+        element_weight = np.ones(())
+        denominator = float(p.size)
+    weighted = squares * element_weight
+    if reduction == "none":
+        value: Value = weighted
+        scale = 1.0
+    else:
+        value, scale = _reduce(weighted, denominator, reduction)
+    if not return_grad:
+        return value, None
+    return value, 2.0 * difference * element_weight * scale

@@ -1,0 +1,148 @@
+"""Thin, complete input checks shared by every public function.
+
+Each check either returns an array the kernels can take (right dtype, last axis contiguous,
+aligned) or raises ``TypeError``/``ValueError`` saying what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+
+
+def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
+    """Return (array computed in float32/float64, dtype of the result)."""
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f":
+        if array.dtype == np.float16:
+            return array.astype(np.float32), array.dtype
+        if array.dtype.itemsize > 8:  # long double: computed in float64
+            return array.astype(np.float64), np.dtype(np.float64)
+        return array, array.dtype
+    if kind in "iub":
+        converted = array.astype(np.float64)
+        return converted, converted.dtype
+    raise TypeError(
+        f"{name}: expected a real numeric array (float32 or float64 run natively), "
+        f"got dtype {array.dtype}"
+    )
+
+
+def as_rows(array: np.ndarray) -> np.ndarray:
+    """A 2-d (rows, classes) view the kernels can read: last axis contiguous, aligned.
+
+    Strided rows (any sign) are kept as they are; other layouts are copied once.
+    """
+    classes = array.shape[-1]
+    itemsize = array.itemsize
+    if array.ndim == 2:
+        rows2d = array
+    else:
+        try:
+            rows2d = array.reshape(-1, classes) if array.ndim != 1 else array.reshape(1, classes)
+        except ValueError:
+            rows2d = np.ascontiguousarray(array).reshape(-1, classes)
+        if not np.shares_memory(rows2d, array) and array.size:
+            rows2d = np.ascontiguousarray(array).reshape(-1, classes)
+    if (
+        (classes > 1 and rows2d.strides[1] != itemsize)
+        or rows2d.strides[0] % itemsize
+        or not rows2d.flags.aligned
+    ):
+        rows2d = np.ascontiguousarray(rows2d)
+    return rows2d
+
+
+def check_reduction(reduction: Any) -> int:
+    try:
+        return REDUCTIONS[reduction]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
+        ) from None
+
+
+def check_threads(threads: Any) -> int:
+    """0 means the OpenMP default."""
+    if threads is None:
+        return 0
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be None or a positive int, got {type(threads).__name__}")
+    if threads < 1:
+        raise ValueError(f"threads must be None or a positive int, got {threads}")
+    return int(threads)
+
+
+def check_labels(labels: Any, batch_shape: Tuple[int, ...], name: str = "labels") -> np.ndarray:
+    """Integer class indices of the batch shape, as a contiguous int64 vector."""
+    array = np.asarray(labels)
+    if array.dtype.kind not in "iu":
+        if array.dtype.kind == "f":
+            raise TypeError(
+                f"{name}: expected integer class indices of shape {batch_shape}, got a float "
+                f"array (dtype {array.dtype}); soft targets are not supported by this function"
+            )
+        raise TypeError(f"{name}: expected an integer array, got dtype {array.dtype}")
+    if array.shape != batch_shape:
+        raise ValueError(
+            f"{name}: expected shape {batch_shape} (the batch shape of the logits), "
+            f"got {array.shape}"
+        )
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        flat = array.reshape(-1)
+        row = int(np.argmax(flat > np.iinfo(np.int64).max))
+        raise ValueError(f"{name}: label {int(flat[row])} at row {row} is out of range")
+    return np.ascontiguousarray(array.reshape(-1), dtype=np.int64)
+
+
+def label_error(labels: np.ndarray, row: int, classes: int, batch_shape: Tuple[int, ...],
+                name: str = "labels") -> ValueError:
+    value = int(labels.reshape(-1)[row])
+    where = f"row {row}"
+    if len(batch_shape) > 1:
+        where += f" (batch index {tuple(int(i) for i in np.unravel_index(row, batch_shape))})"
+    return ValueError(
+        f"{name}: label {value} at {where} is out of range: expected a class index in "
+        f"[0, {classes})"
+    )
+
+
+def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optional[np.ndarray]:
+    if weight is None:
+        return None
+    array = np.asarray(weight)
+    if array.dtype.kind not in "iuf" or array.dtype.kind == "c":
+        raise TypeError(f"{name}: expected a real array, got dtype {array.dtype}")
+    if array.shape != (length,):
+        raise ValueError(f"{name}: expected shape ({length},) ({what}), got {array.shape}")
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return array
+
+
+def check_ignore_index(ignore_index: Any) -> int:
+    return operator.index(ignore_index)
+
+
+def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dtype) -> Optional[np.ndarray]:
+    if out is None:
+        return None
+    if not return_grad:
+        raise ValueError("out receives the gradient: pass return_grad=True to use it")
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out: expected shape {shape}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"out: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out: expected a C-contiguous array")
+    if not out.flags.writeable:
+        raise ValueError("out: expected a writeable array, got a read-only one")
+    return out
