@@ -18,6 +18,8 @@ RowsView check_rows(const py::array& array, const char* name) {
     if (array.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-d array");
     const py::ssize_t itemsize = array.itemsize();
     const std::int64_t columns = array.shape(1);
+    // NumPy gives empty arrays arbitrary strides, (0, 0) included; nothing will be read.
+    if (array.size() == 0) return RowsView{array.shape(0), columns, columns};
     if (columns > 1 && array.strides(1) != itemsize) {
         throw py::value_error(std::string(name) + ": the last axis must be contiguous");
     }

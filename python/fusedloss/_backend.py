@@ -16,6 +16,10 @@ try:
 
     _import_error = None
 except ImportError as error:  # the extension is missing or was built for another Python
+    if "FUSEDLOSS_ISA" in str(error):
+        # A forced instruction set that cannot run is the user's explicit request: say so,
+        # never fall back silently to the slow reference.
+        raise RuntimeError(str(error)) from error
     core = None
     _import_error = error
 

@@ -54,7 +54,8 @@ def as_rows(array: np.ndarray) -> np.ndarray:
         or rows2d.strides[0] % itemsize
         or not rows2d.flags.aligned
     ):
-        rows2d = np.ascontiguousarray(rows2d)
+        # np.array(copy=True), not ascontiguousarray: the latter keeps an unaligned C array.
+        rows2d = np.array(rows2d, order="C", copy=True)
     return rows2d
 
 

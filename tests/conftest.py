@@ -1,0 +1,93 @@
+"""Shared fixtures and helpers for the fusedloss test suite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fusedloss
+from fusedloss import _core
+
+SUPPORTED_ISAS = tuple(_core.supported_isas())
+BEST_ISA = SUPPORTED_ISAS[-1]
+
+
+@pytest.fixture(params=SUPPORTED_ISAS, ids=[f"isa={name}" for name in SUPPORTED_ISAS])
+def isa(request):
+    """Run the test once per SIMD path this CPU supports; restore the best one afterwards."""
+    _core.select_isa(request.param)
+    assert _core.selected_isa() == request.param
+    try:
+        yield request.param
+    finally:
+        _core.select_isa(BEST_ISA)
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    """Every test starts and ends on the native backend and the best ISA."""
+    fusedloss.set_backend("native")
+    yield
+    fusedloss.set_backend("native")
+    _core.select_isa(BEST_ISA)
+
+
+def tolerances(dtype, scale=1.0):
+    """(rtol, atol) for comparing a result of `dtype` to the float64 reference."""
+    if np.dtype(dtype) == np.float32:
+        return 1e-5, 1e-6 * scale
+    return 1e-12, 1e-12 * scale
+
+
+def assert_close(actual, expected, dtype, scale=1.0):
+    rtol, atol = tolerances(dtype, scale)
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+def unaligned(array):
+    """A copy of `array` whose data pointer is offset by one byte (not aligned)."""
+    array = np.ascontiguousarray(array)
+    buffer = bytearray(array.nbytes + 1)
+    view = np.frombuffer(buffer, dtype=np.uint8, count=array.nbytes, offset=1)
+    result = view.view(array.dtype).reshape(array.shape)
+    result[...] = array
+    assert not result.flags.aligned or array.itemsize == 1
+    return result
+
+
+def fortran(array):
+    return np.asfortranarray(array)
+
+
+LAYOUTS = [
+    "strided_rows", "column_slice", "fortran", "negative_strides", "readonly", "unaligned", "list",
+]
+
+
+def layout(name, array):
+    """`array`'s values in the layout called `name` (one of LAYOUTS)."""
+    return dict(layouts(array))[name]
+
+
+def layouts(array):
+    """(name, same-valued array in another layout) pairs."""
+    c = array.shape[-1]
+    wide = np.zeros(array.shape[:-1] + (c + 3,), dtype=array.dtype)
+    wide[..., :c] = array
+    doubled = np.zeros((2 * array.shape[0],) + array.shape[1:], dtype=array.dtype)
+    doubled[::2] = array
+    reversed_rows = array[::-1].copy()[::-1]
+    readonly = array.copy()
+    readonly.flags.writeable = False
+    return [
+        ("strided_rows", doubled[::2]),
+        ("column_slice", wide[..., :c]),
+        ("fortran", fortran(array)),
+        ("negative_strides", reversed_rows),
+        ("readonly", readonly),
+        ("unaligned", unaligned(array)),
+        ("list", array.tolist()),
+    ]
