@@ -1,0 +1,19 @@
+"""The examples in the public docstrings run and print what they claim."""
+
+import doctest
+
+import pytest
+
+import fusedloss
+from fusedloss import _losses
+
+
+@pytest.mark.parametrize("name", sorted(fusedloss.__all__))
+def test_public_names_have_docstrings(name):
+    assert getattr(fusedloss, name).__doc__ or name == "__version__"
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(_losses, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3
+    assert result.failed == 0
