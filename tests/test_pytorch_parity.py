@@ -1,0 +1,89 @@
+"""The PyTorch-equivalence claims of the spec, checked against torch itself.
+
+torch is an optional peer (extra `peers`); .ci/run installs it so that these run in CI.
+"""
+
+import numpy as np
+import pytest
+
+import fusedloss
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def torch_loss_and_grad(function, x, *args, **kwargs):
+    tensor = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    loss = function(tensor, *args, **kwargs)
+    loss.sum().backward()
+    return loss.detach().numpy(), tensor.grad.numpy()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("with_weight", [False, True], ids=["plain", "weight"])
+@pytest.mark.parametrize("with_ignore", [False, True], ids=["all-rows", "ignore"])
+def test_softmax_cross_entropy_matches_torch(reduction, with_weight, with_ignore):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, 11)) * 3
+    y = rng.integers(0, 11, 64)
+    if with_ignore:
+        y[::5] = -100
+    weight = rng.uniform(0.1, 2.0, 11) if with_weight else None
+    expected_loss, expected_grad = torch_loss_and_grad(
+        F.cross_entropy, x, torch.tensor(y),
+        weight=None if weight is None else torch.tensor(weight), reduction=reduction,
+    )
+    loss, grad = fusedloss.softmax_cross_entropy(
+        x, y, weight=weight, reduction=reduction, return_grad=True
+    )
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("squared", [False, True], ids=["hinge", "squared"])
+@pytest.mark.parametrize("with_weight", [False, True], ids=["plain", "weight"])
+def test_multiclass_hinge_is_torch_multi_margin_loss_times_c(squared, with_weight):
+    rng = np.random.default_rng(3)
+    classes = 9
+    x = np.round(rng.standard_normal((50, classes)) * 8) / 8 + 1 / 16  # no term exactly at 0
+    y = rng.integers(0, classes, 50)
+    weight = rng.uniform(0.1, 2.0, classes) if with_weight else None
+    expected_loss, expected_grad = torch_loss_and_grad(
+        F.multi_margin_loss, x, torch.tensor(y), p=2 if squared else 1, margin=1.0,
+        weight=None if weight is None else torch.tensor(weight), reduction="mean",
+    )
+    loss, grad = fusedloss.multiclass_hinge(
+        x, y, squared=squared, weight=weight, return_grad=True
+    )
+    np.testing.assert_allclose(loss, expected_loss * classes, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad * classes, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mean_squared_error_matches_torch(reduction):
+    rng = np.random.default_rng(5)
+    pred = rng.standard_normal((13, 7))
+    target = rng.standard_normal((13, 7))
+    expected_loss, expected_grad = torch_loss_and_grad(
+        F.mse_loss, pred, torch.tensor(target), reduction=reduction
+    )
+    loss, grad = fusedloss.mean_squared_error(pred, target, reduction=reduction, return_grad=True)
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+
+
+def test_line_fit_follows_torch_sgd_step_for_step_in_float32():
+    x = np.arange(1, 16, dtype=np.float32)
+    y = (1.04 * x - 0.1).astype(np.float32)
+    w = np.zeros(2, np.float32)
+    weights = torch.zeros(2, dtype=torch.float32, requires_grad=True)
+    optimizer = torch.optim.SGD([weights], lr=0.01)
+    inputs, targets = torch.tensor(x), torch.tensor(y)
+    for _ in range(200):
+        prediction = w[0] * x + w[1]
+        _, grad = fusedloss.mean_squared_error(prediction, y, return_grad=True)
+        w -= np.float32(0.01) * np.array([np.dot(grad, x), grad.sum()], np.float32)
+        optimizer.zero_grad()
+        F.mse_loss(weights[0] * inputs + weights[1], targets).backward()
+        optimizer.step()
+    np.testing.assert_allclose(w, weights.detach().numpy(), rtol=1e-5, atol=1e-6)
