@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -45,6 +45,42 @@ def _kernel_out(out: Optional[np.ndarray], compute: np.ndarray, rows2d: np.ndarr
     return out.reshape(rows2d.shape)
 
 
+class _ClassificationInputs(NamedTuple):
+    x: np.ndarray
+    result_dtype: np.dtype
+    batch_shape: Tuple[int, ...]
+    labels: np.ndarray
+    class_weight: Optional[np.ndarray]
+    sample_weight: Optional[np.ndarray]
+    reduction_code: int
+    threads: int
+    out: Optional[np.ndarray]
+
+
+def _classification_inputs(
+    scores: ArrayLike, labels: ArrayLike, name: str, weight: Optional[ArrayLike],
+    sample_weight: Optional[ArrayLike], reduction: str, return_grad: bool,
+    out: Optional[np.ndarray], threads: Optional[int],
+) -> _ClassificationInputs:
+    """The checks shared by the row-wise classification losses."""
+    x, result_dtype = check.as_float_array(scores, name)
+    if x.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (..., C), got a 0-d array")
+    classes = x.shape[-1]
+    if classes == 0:
+        raise ValueError(f"{name}: expected at least one class (C >= 1), got C = 0")
+    batch_shape = x.shape[:-1]
+    y = check.check_labels(labels, batch_shape)
+    return _ClassificationInputs(
+        x, result_dtype, batch_shape, y,
+        check.check_weight_vector(weight, classes, "weight", "one weight per class"),
+        check.check_weight_vector(sample_weight, y.shape[0], "sample_weight", "one weight per row"),
+        check.check_reduction(reduction),
+        check.check_threads(threads),
+        check.check_out(out, return_grad, x.shape, result_dtype),
+    )
+
+
 def softmax_cross_entropy(
     logits: ArrayLike,
     labels: ArrayLike,
@@ -77,21 +113,12 @@ def softmax_cross_entropy(
     >>> round(float(fusedloss.softmax_cross_entropy(np.array([[3.2, 5.1, -1.7]]), [0])), 4)
     2.0404
     """
-    x, result_dtype = check.as_float_array(logits, "logits")
-    if x.ndim < 1:
-        raise ValueError(f"logits: expected an array of shape (..., C), got a 0-d array")
+    x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
+        _classification_inputs(logits, labels, "logits", weight, sample_weight, reduction,
+                               return_grad, out, threads)
+    )
     classes = x.shape[-1]
-    if classes == 0:
-        raise ValueError("logits: expected at least one class (C >= 1), got C = 0")
-    batch_shape = x.shape[:-1]
-    y = check.check_labels(labels, batch_shape)
-    rows = y.shape[0]
-    class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
-    row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
     ignore = check.check_ignore_index(ignore_index)
-    reduction_code = check.check_reduction(reduction)
-    thread_count = check.check_threads(threads)
-    out = check.check_out(out, return_grad, x.shape, result_dtype)
 
     if _backend.use_native():
         rows2d = check.as_rows(x)
@@ -138,23 +165,14 @@ def multiclass_hinge(
     >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
     [2.9, 0.0, 12.9]
     """
-    x, result_dtype = check.as_float_array(scores, "scores")
-    if x.ndim < 1:
-        raise ValueError("scores: expected an array of shape (..., C), got a 0-d array")
+    x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
+        _classification_inputs(scores, labels, "scores", weight, sample_weight, reduction,
+                               return_grad, out, threads)
+    )
     classes = x.shape[-1]
-    if classes == 0:
-        raise ValueError("scores: expected at least one class (C >= 1), got C = 0")
-    batch_shape = x.shape[:-1]
-    y = check.check_labels(labels, batch_shape)
-    rows = y.shape[0]
     margin = float(margin)
     if not np.isfinite(margin):
         raise ValueError(f"margin: expected a finite number, got {margin}")
-    class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
-    row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
-    reduction_code = check.check_reduction(reduction)
-    thread_count = check.check_threads(threads)
-    out = check.check_out(out, return_grad, x.shape, result_dtype)
 
     if _backend.use_native():
         rows2d = check.as_rows(x)
