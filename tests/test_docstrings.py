@@ -5,7 +5,7 @@ import doctest
 import pytest
 
 import fusedloss
-from fusedloss import _losses
+from fusedloss import _building_blocks, _losses
 
 
 @pytest.mark.parametrize("name", sorted(fusedloss.__all__))
@@ -16,4 +16,10 @@ def test_public_names_have_docstrings(name):
 def test_docstring_examples_run():
     result = doctest.testmod(_losses, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3
+    assert result.failed == 0
+
+
+def test_building_block_docstring_examples_run():
+    result = doctest.testmod(_building_blocks, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 6
     assert result.failed == 0

@@ -16,9 +16,11 @@
 #include "kernels/portable.inl"
 #include "kernels/vector_math.inl"
 #include "kernels/row_blocks.inl"
+#include "kernels/row_softmax.inl"
 #include "kernels/softmax_cross_entropy.inl"
 #include "kernels/multiclass_hinge.inl"
 #include "kernels/mean_squared_error.inl"
+#include "kernels/building_blocks.inl"
 // clang-format on
 
 namespace fusedloss {
@@ -43,6 +45,10 @@ const KernelTable table = {
     &multiclass_hinge<double>,
     &mean_squared_error<float>,
     &mean_squared_error<double>,
+    &row_softmax<float>,
+    &row_softmax<double>,
+    &penalty<float>,
+    &penalty<double>,
     &exp_array_f32,
     &exp_array_f64,
 };

@@ -7,52 +7,11 @@
 // the label. So memory sees one read of the logits and one write of the gradient.
 // The shift uses m only when it is finite: a row of -inf gives lse = -inf, a row holding +inf
 // gives lse = +inf (as SciPy / PyTorch), and NaN anywhere in a row makes that row NaN.
+// The row helpers (row_maximum, store_shifted_exp, ...) are in row_softmax.inl.
 
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
-
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real row_maximum(const Real* x, std::int64_t classes) {
-    Real maximum = -__builtin_huge_valf();
-    FUSEDLOSS_SIMD_MAX(maximum)
-    for (std::int64_t j = 0; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
-    // The max reduction may drop NaN; the sum below brings it back into the row's result.
-    return maximum;
-}
-
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp(const Real* x, Real shift, std::int64_t classes) {
-    Real sum = 0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) sum += exp_value(x[j] - shift);
-    return sum;
-}
-
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp(const Real* x, Real shift, Real* out,
-                                               std::int64_t classes) {
-    Real sum = 0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) {
-        const Real e = exp_value(x[j] - shift);
-        out[j] = e;
-        sum += e;
-    }
-    return sum;
-}
-
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE void scale_row(Real* row, Real factor, std::int64_t classes) {
-    FUSEDLOSS_SIMD_LOOP
-    for (std::int64_t j = 0; j < classes; ++j) row[j] *= factor;
-}
-
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE void zero_row(Real* row, std::int64_t classes) {
-    FUSEDLOSS_SIMD_LOOP
-    for (std::int64_t j = 0; j < classes; ++j) row[j] = Real(0);
-}
 
 template <class Real, bool with_gradient>
 double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::int64_t first,

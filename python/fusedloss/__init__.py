@@ -6,6 +6,14 @@ extension is unavailable (or ``set_backend("numpy")``).
 """
 
 from ._backend import _initial_backend, get_backend, set_backend
+from ._building_blocks import (
+    elastic_net_penalty,
+    l1_penalty,
+    l2_penalty,
+    log_softmax,
+    logsumexp,
+    softmax,
+)
 from ._config import config, show_config
 from ._losses import mean_squared_error, multiclass_hinge, softmax_cross_entropy
 from ._version import __version__
@@ -13,11 +21,17 @@ from ._version import __version__
 __all__ = [
     "__version__",
     "config",
+    "elastic_net_penalty",
     "get_backend",
+    "l1_penalty",
+    "l2_penalty",
+    "log_softmax",
+    "logsumexp",
     "mean_squared_error",
     "multiclass_hinge",
     "set_backend",
     "show_config",
+    "softmax",
     "softmax_cross_entropy",
 ]
 

@@ -140,3 +140,40 @@ def mean_squared_error(
     if not return_grad:
         return value, None
     return value, 2.0 * difference * element_weight * scale
+
+
+def logsumexp(x: np.ndarray) -> np.ndarray:
+    """logsumexp of each row (last axis), float64, with the infinite-row rules."""
+    return logsumexp_rows(np.asarray(x, dtype=np.float64))[0]
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """softmax of each row (last axis), float64."""
+    return logsumexp_rows(np.asarray(x, dtype=np.float64))[1]
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """log_softmax of each row (last axis), float64: ``x - logsumexp(x)``."""
+    x = np.asarray(x, dtype=np.float64)
+    lse = logsumexp_rows(x)[0]
+    with np.errstate(invalid="ignore"):
+        return x - lse[..., None]
+
+
+def penalty(
+    w: np.ndarray, kind: str, lam: float, beta: float = 0.0, return_grad: bool = False
+) -> Tuple[float, Optional[np.ndarray]]:
+    """(value, gradient) of ``lam * sum(a w^2 + b |w|)``: (a, b) = (1, 0) for ``"l2"``,
+    (0, 1) for ``"l1"``, (beta, 1) for ``"elastic_net"``; sign(0) = 0."""
+    w = np.asarray(w, dtype=np.float64)
+    square, absolute = {"l2": (1.0, 0.0), "l1": (0.0, 1.0), "elastic_net": (beta, 1.0)}[kind]
+    terms = np.zeros_like(w)
+    gradient = np.zeros_like(w)
+    if square:
+        terms = terms + square * w * w
+        gradient = gradient + 2.0 * lam * square * w
+    if absolute:
+        terms = terms + absolute * np.abs(w)
+        gradient = gradient + lam * absolute * np.sign(w)
+    value = lam * float(terms.sum())
+    return value, (gradient if return_grad else None)

@@ -52,11 +52,44 @@ struct ElementwiseArgs {
     Real* gradient;                   // samples * sample_size entries, or null; may alias prediction
 };
 
+// Row-wise building blocks along the last axis: logsumexp, softmax, log_softmax.
+enum RowSoftmaxMode : int { row_logsumexp = 0, row_softmax = 1, row_log_softmax = 2 };
+template <class Real>
+struct RowSoftmaxArgs {
+    const Real* input;                // rows x classes, classes contiguous
+    std::int64_t rows;
+    std::int64_t classes;             // >= 1
+    std::int64_t input_row_stride;    // elements between rows; any sign
+    int mode;                         // RowSoftmaxMode
+    Real* output;                     // logsumexp: rows entries; else rows x classes,
+                                      // C-contiguous (may alias input when the layout is equal)
+};
+
+// Weight penalties over a contiguous array: value = lam * sum(a w^2 + b |w|) with
+// (a, b) = (1, 0) for L2, (0, 1) for L1, (beta, 1) for elastic net.
+enum PenaltyKind : int { penalty_l2 = 0, penalty_l1 = 1, penalty_elastic_net = 2 };
+template <class Real>
+struct PenaltyArgs {
+    const Real* weights;              // count entries, contiguous
+    std::int64_t count;
+    int kind;                         // PenaltyKind
+    double lam;
+    double beta;                      // elastic net only
+    int accumulate;                   // 1: gradient += g, 0: gradient = g
+    Real* gradient;                   // count entries, or null; may alias weights
+};
+
 // Every kernel returns the weighted loss summed over the batch (float64, fixed order).
 template <class Real>
 using ClassificationKernel = double (*)(const ClassificationArgs<Real>&, const ReductionPlan&);
 template <class Real>
 using ElementwiseKernel = double (*)(const ElementwiseArgs<Real>&, const ReductionPlan&);
+// Returns nothing: the results are in args.output.
+template <class Real>
+using RowSoftmaxKernel = void (*)(const RowSoftmaxArgs<Real>&, const ReductionPlan&);
+// Returns the penalty's value (lam times the float64 sum, fixed order).
+template <class Real>
+using PenaltyKernel = double (*)(const PenaltyArgs<Real>&, const ReductionPlan&);
 
 struct KernelTable {
     const char* isa_name;
@@ -66,6 +99,10 @@ struct KernelTable {
     ClassificationKernel<double> multiclass_hinge_f64;
     ElementwiseKernel<float> mean_squared_error_f32;
     ElementwiseKernel<double> mean_squared_error_f64;
+    RowSoftmaxKernel<float> row_softmax_f32;
+    RowSoftmaxKernel<double> row_softmax_f64;
+    PenaltyKernel<float> penalty_f32;
+    PenaltyKernel<double> penalty_f64;
     // The vectorised exp used inside the kernels, exposed for its accuracy tests.
     void (*exp_f32)(const float* input, float* output, std::int64_t count);
     void (*exp_f64)(const double* input, double* output, std::int64_t count);

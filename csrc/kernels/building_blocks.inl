@@ -1,0 +1,126 @@
+// Building blocks: logsumexp / softmax / log_softmax along the last axis, and the L2, L1 and
+// elastic-net weight penalties.
+//
+// Row ops: per row, the max m (used as the shift only when finite, so that a row of -inf gives
+// lse = -inf and a row holding +inf gives lse = +inf; NaN makes the row NaN), then either the
+// sum of exp(x - m) (logsumexp, log_softmax) or the stored exponentials scaled by 1/sum
+// (softmax). x_j is read before out_j is written, so the output may be the input itself.
+// The rows are split by the ReductionPlan like every other kernel (nothing is summed across
+// rows; the block sums are 0).
+//
+// Penalties: value = lam * sum(a w^2 + b |w|), summed in float64 per block of the plan, the
+// block sums added in block order (same bits for any thread count); gradient
+// lam * (2 a w + b sign(w)), sign(0) = 0 (the subgradient 0 at 0), sign(NaN) = NaN.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+template <class Real>
+void row_softmax_block(const RowSoftmaxArgs<Real>& args, std::int64_t first, std::int64_t end) {
+    const std::int64_t classes = args.classes;
+    for (std::int64_t row = first; row < end; ++row) {
+        const Real* x = args.input + row * args.input_row_stride;
+        const Real maximum = row_maximum(x, classes);
+        const Real shift = is_finite_value(maximum) ? maximum : Real(0);
+        if (args.mode == row_softmax) {
+            Real* y = args.output + row * classes;
+            const Real sum = store_shifted_exp(x, shift, y, classes);
+            scale_row(y, Real(1) / sum, classes);
+            continue;
+        }
+        const Real lse = shift + log_scalar(sum_of_shifted_exp(x, shift, classes));
+        if (args.mode == row_logsumexp) {
+            args.output[row] = lse;
+            continue;
+        }
+        Real* y = args.output + row * classes;
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t j = 0; j < classes; ++j) y[j] = x[j] - lse;
+    }
+}
+
+template <class Real>
+void row_softmax(const RowSoftmaxArgs<Real>& args, const ReductionPlan& plan) {
+    sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        row_softmax_block(args, first, end);
+        return 0.0;
+    });
+}
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real sign_value(Real w) {
+    // 0 * NaN keeps NaN; 0 stays 0.
+    return w > Real(0) ? Real(1) : (w < Real(0) ? Real(-1) : w * Real(0));
+}
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real absolute_value(Real w) {
+    return w < Real(0) ? -w : w;
+}
+
+// gradient_mode: 0 none, 1 store, 2 accumulate.
+template <class Real, int kind, int gradient_mode>
+double penalty_block(const PenaltyArgs<Real>& args, std::int64_t first, std::int64_t end) {
+    const Real* weights = args.weights;
+    Real* gradient = args.gradient;
+    const double square_weight = kind == penalty_l2 ? 1.0 : (kind == penalty_l1 ? 0.0 : args.beta);
+    const Real square_factor = static_cast<Real>(2.0 * args.lam * square_weight);
+    const Real absolute_factor = static_cast<Real>(args.lam);
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t k = first; k < end; ++k) {
+        const Real w = weights[k];
+        const double wide = static_cast<double>(w);
+        double term;
+        Real g;
+        if (kind == penalty_l2) {
+            term = wide * wide;
+            g = square_factor * w;
+        } else if (kind == penalty_l1) {
+            term = absolute_value(wide);
+            g = absolute_factor * sign_value(w);
+        } else {
+            term = square_weight * wide * wide + absolute_value(wide);
+            g = square_factor * w + absolute_factor * sign_value(w);
+        }
+        sum += term;
+        if (gradient_mode == 1) gradient[k] = g;
+        if (gradient_mode == 2) gradient[k] += g;
+    }
+    return sum;
+}
+
+template <class Real, int kind>
+double penalty_of_kind(const PenaltyArgs<Real>& args, const ReductionPlan& plan) {
+    if (args.gradient == nullptr) {
+        return sum_over_blocks(args.count, plan, [&](std::int64_t first, std::int64_t end) {
+            return penalty_block<Real, kind, 0>(args, first, end);
+        });
+    }
+    if (args.accumulate) {
+        return sum_over_blocks(args.count, plan, [&](std::int64_t first, std::int64_t end) {
+            return penalty_block<Real, kind, 2>(args, first, end);
+        });
+    }
+    return sum_over_blocks(args.count, plan, [&](std::int64_t first, std::int64_t end) {
+        return penalty_block<Real, kind, 1>(args, first, end);
+    });
+}
+
+template <class Real>
+double penalty(const PenaltyArgs<Real>& args, const ReductionPlan& plan) {
+    double total;
+    if (args.kind == penalty_l2) {
+        total = penalty_of_kind<Real, penalty_l2>(args, plan);
+    } else if (args.kind == penalty_l1) {
+        total = penalty_of_kind<Real, penalty_l1>(args, plan);
+    } else {
+        total = penalty_of_kind<Real, penalty_elastic_net>(args, plan);
+    }
+    return args.lam * total;
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss
