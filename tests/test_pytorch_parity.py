@@ -87,3 +87,108 @@ def test_line_fit_follows_torch_sgd_step_for_step_in_float32():
         F.mse_loss(weights[0] * inputs + weights[1], targets).backward()
         optimizer.step()
     np.testing.assert_allclose(w, weights.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def soft_targets(rng, rows, classes, normalized=True):
+    t = rng.uniform(0.0, 1.0, (rows, classes))
+    t[rng.uniform(size=t.shape) < 0.2] = 0.0
+    if normalized:
+        return t / t.sum(axis=1, keepdims=True)
+    return t * 1.3
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("with_weight", [False, True], ids=["plain", "weight"])
+@pytest.mark.parametrize("with_ignore", [False, True], ids=["all-rows", "ignore"])
+@pytest.mark.parametrize("smoothing", [0.1, 0.37, 1.0])
+def test_label_smoothing_matches_torch(reduction, with_weight, with_ignore, smoothing):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((64, 11)) * 3
+    y = rng.integers(0, 11, 64)
+    if with_ignore:
+        y[::5] = 3
+    weight = rng.uniform(0.1, 2.0, 11) if with_weight else None
+    ignore = 3 if with_ignore else -100
+    expected_loss, expected_grad = torch_loss_and_grad(
+        F.cross_entropy, x, torch.tensor(y),
+        weight=None if weight is None else torch.tensor(weight), reduction=reduction,
+        ignore_index=ignore, label_smoothing=smoothing,
+    )
+    loss, grad = fusedloss.softmax_cross_entropy(
+        x, y, weight=weight, reduction=reduction, return_grad=True, ignore_index=ignore,
+        label_smoothing=smoothing,
+    )
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("with_weight", [False, True], ids=["plain", "weight"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("normalized", [True, False], ids=["sum1", "unnormalized"])
+def test_soft_targets_match_torch(reduction, with_weight, smoothing, normalized):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((48, 7)) * 3
+    t = soft_targets(rng, 48, 7, normalized)
+    weight = rng.uniform(0.1, 2.0, 7) if with_weight else None
+    expected_loss, expected_grad = torch_loss_and_grad(
+        F.cross_entropy, x, torch.tensor(t),
+        weight=None if weight is None else torch.tensor(weight), reduction=reduction,
+        label_smoothing=smoothing,
+    )
+    loss, grad = fusedloss.softmax_cross_entropy(
+        x, t, weight=weight, reduction=reduction, return_grad=True, label_smoothing=smoothing,
+    )
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-13)
+
+
+def torch_options_loss(logits, target, *, weight=None, label_smoothing=0.0, z_loss=0.0,
+                       softcap=None, reduction="mean", ignore_index=-100):
+    """The documented formula written with torch ops (autograd gives the reference gradient)."""
+    z = softcap * torch.tanh(logits / softcap) if softcap is not None else logits
+    ce = F.cross_entropy(z, target, weight=weight, reduction="none",
+                         label_smoothing=label_smoothing, ignore_index=ignore_index)
+    lse = torch.logsumexp(z, dim=-1)
+    if target.dtype.is_floating_point:
+        kept = torch.ones_like(lse)
+        row_weight = torch.ones_like(lse)
+    else:
+        kept = (target != ignore_index).to(lse.dtype)
+        safe = torch.where(target == ignore_index, torch.zeros_like(target), target)
+        row_weight = weight[safe] * kept if weight is not None else kept
+    per_row = ce + z_loss * lse**2 * row_weight
+    if reduction == "none":
+        return per_row
+    if reduction == "sum":
+        return per_row.sum()
+    return per_row.sum() / row_weight.sum()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("with_weight", [False, True], ids=["plain", "weight"])
+@pytest.mark.parametrize(
+    "options",
+    [{"z_loss": 1e-2}, {"softcap": 2.0}, {"z_loss": 0.1, "softcap": 5.0},
+     {"z_loss": 0.05, "softcap": 3.0, "label_smoothing": 0.1}],
+    ids=["zloss", "softcap", "zloss-softcap", "all"],
+)
+@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft"])
+def test_z_loss_and_softcap_match_torch_autograd(reduction, with_weight, options, soft):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((40, 9)) * 4
+    if soft:
+        target = soft_targets(rng, 40, 9)
+    else:
+        target = rng.integers(0, 9, 40)
+        target[::6] = -100
+    weight = rng.uniform(0.1, 2.0, 9) if with_weight else None
+    expected_loss, expected_grad = torch_loss_and_grad(
+        torch_options_loss, x, torch.tensor(target),
+        weight=None if weight is None else torch.tensor(weight), reduction=reduction, **options,
+    )
+    loss, grad = fusedloss.softmax_cross_entropy(
+        x, target, weight=weight, reduction=reduction, return_grad=True, **options,
+    )
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-13)

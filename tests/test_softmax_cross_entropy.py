@@ -311,7 +311,7 @@ def test_bad_inputs():
     x, y = make(6, 4)
     with pytest.raises(ValueError, match=r"labels: expected shape \(6,\).*got \(5,\)"):
         fusedloss.softmax_cross_entropy(x, y[:5])
-    with pytest.raises(TypeError, match="float array"):
+    with pytest.raises(ValueError, match=r"soft targets of the logits' shape \(6, 4\), got .* \(6,\)"):
         fusedloss.softmax_cross_entropy(x, y.astype(np.float64))
     with pytest.raises(TypeError, match="complex"):
         fusedloss.softmax_cross_entropy(x.astype(np.complex128), y)
@@ -377,3 +377,330 @@ def test_set_backend_bogus():
     with pytest.raises(ValueError, match=r"backend must be one of.*'bogus'"):
         fusedloss.set_backend("bogus")
     assert fusedloss.get_backend() == "native"
+
+
+# ---------------------------------------------------------------------------------------------
+# Options: label_smoothing, soft targets, z_loss, softcap, return_argmax.
+
+
+def make_soft(rows, classes, dtype=np.float64, seed=0, normalized=True):
+    rng = np.random.default_rng(seed + 100)
+    t = rng.uniform(0.0, 1.0, (rows, classes))
+    t[rng.uniform(size=t.shape) < 0.2] = 0.0  # some exact zeros (0 log 0 = 0)
+    if normalized:
+        t /= np.maximum(t.sum(axis=1, keepdims=True), 1e-12)
+    else:
+        t *= 1.7
+    return t.astype(dtype)
+
+
+def option_reference(x, labels, **kwargs):
+    kwargs.setdefault("return_grad", True)
+    for key in ("weight", "sample_weight"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = np.asarray(kwargs[key], dtype=np.float64)
+    labels = np.asarray(labels)
+    labels = labels.astype(np.float64) if labels.dtype.kind == "f" else labels.astype(np.int64)
+    return _reference.softmax_cross_entropy(np.asarray(x, dtype=np.float64), labels, **kwargs)
+
+
+def check_options(x, labels, dtype, reduction, **kwargs):
+    loss, grad = fusedloss.softmax_cross_entropy(
+        x, labels, reduction=reduction, return_grad=True, **kwargs
+    )
+    value, ref_grad = option_reference(x, labels, reduction=reduction, **kwargs)
+    assert grad.dtype == dtype and grad.shape == np.shape(x)
+    assert np.asarray(loss).dtype == dtype
+    scale = max(1.0, float(np.max(np.abs(value), initial=0)))
+    assert_close(loss, value, dtype, scale=scale)
+    assert_close(grad, ref_grad, dtype, scale=scale)
+    forward = fusedloss.softmax_cross_entropy(x, labels, reduction=reduction, **kwargs)
+    assert_close(forward, value, dtype, scale=scale)
+
+
+OPTION_SETS = [
+    {"label_smoothing": 0.1},
+    {"label_smoothing": 1.0},
+    {"label_smoothing": 0.2, "weight": "class"},
+    {"label_smoothing": 0.2, "weight": "class", "sample_weight": "row", "ignore_index": 1},
+    {"z_loss": 1e-2},
+    {"z_loss": 0.3, "weight": "class", "ignore_index": 2},
+    {"softcap": 2.5},
+    {"softcap": 30.0, "weight": "class", "sample_weight": "row"},
+    {"softcap": 1.5, "z_loss": 0.05, "label_smoothing": 0.15, "weight": "class",
+     "sample_weight": "row", "ignore_index": 0},
+    {"return_argmax": True},
+]
+
+
+def resolve(options, classes, rows, seed=5):
+    rng = np.random.default_rng(seed)
+    kwargs = dict(options)
+    kwargs.pop("return_argmax", None)
+    if kwargs.get("weight") == "class":
+        kwargs["weight"] = rng.uniform(0.1, 2.0, classes)
+    if kwargs.get("sample_weight") == "row":
+        kwargs["sample_weight"] = rng.uniform(0.0, 2.0, rows)
+    return kwargs
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: "-".join(sorted(o)))
+@pytest.mark.parametrize("classes", [1, 7, 33])
+def test_options_match_reference(isa, dtype, reduction, options, classes):
+    rows = 37
+    x, y = make(rows, classes, dtype)
+    if "ignore_index" in options:
+        y[::4] = options["ignore_index"]
+    check_options(x, y, dtype, reduction, **resolve(options, classes, rows))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"weight": "class"}, {"sample_weight": "row"}, {"label_smoothing": 0.3},
+     {"label_smoothing": 0.3, "weight": "class", "sample_weight": "row"},
+     {"z_loss": 0.1, "softcap": 3.0}, {"softcap": 5.0, "label_smoothing": 0.05, "weight": "class"}],
+    ids=lambda o: "-".join(sorted(o)) or "plain",
+)
+@pytest.mark.parametrize("normalized", [True, False], ids=["sum1", "unnormalized"])
+def test_soft_targets_match_reference(isa, dtype, reduction, options, normalized):
+    rows, classes = 29, 9
+    x, _ = make(rows, classes, dtype, seed=2)
+    t = make_soft(rows, classes, dtype, normalized=normalized)
+    check_options(x, t, dtype, reduction, **resolve(options, classes, rows))
+
+
+def test_soft_one_hot_targets_equal_integer_labels(isa):
+    x, y = make(20, 6, seed=4)
+    w = np.linspace(0.5, 2.0, 6)
+    for reduction in ("sum", "none"):
+        hard = fusedloss.softmax_cross_entropy(x, y, weight=w, reduction=reduction, return_grad=True)
+        soft = fusedloss.softmax_cross_entropy(x, np.eye(6)[y], weight=w, reduction=reduction,
+                                               return_grad=True)
+        np.testing.assert_allclose(soft[0], hard[0], rtol=1e-12)
+        np.testing.assert_allclose(soft[1], hard[1], rtol=1e-12, atol=1e-15)
+
+
+def test_soft_targets_gradient_when_rows_do_not_sum_to_one(isa):
+    x, _ = make(5, 4, seed=8)
+    t = make_soft(5, 4, normalized=False)
+    _, grad = fusedloss.softmax_cross_entropy(x, t, reduction="sum", return_grad=True)
+    p = fusedloss.softmax(x)
+    np.testing.assert_allclose(grad, t.sum(axis=1, keepdims=True) * p - t, rtol=1e-12, atol=1e-14)
+
+
+def test_soft_targets_zero_times_masked_logit_is_zero(isa):
+    x = np.array([[1.0, -np.inf, 0.5], [0.0, 0.0, 0.0]])
+    t = np.array([[0.3, 0.0, 0.7], [0.0, 1.0, 0.0]])
+    loss, grad = fusedloss.softmax_cross_entropy(x, t, reduction="none", return_grad=True)
+    value, ref = option_reference(x, t, reduction="none")
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+    assert_close(loss, value, np.float64)
+    assert_close(grad, ref, np.float64)
+
+
+def test_soft_targets_converted_and_leading_axes(isa):
+    x, _ = make(0, 5, np.float32, batch=(3, 4))
+    t = make_soft(12, 5).reshape(3, 4, 5)  # float64 targets with float32 logits
+    loss, grad, argmax = fusedloss.softmax_cross_entropy(
+        x, t, reduction="none", return_grad=True, return_argmax=True, label_smoothing=0.1
+    )
+    assert loss.shape == (3, 4) and loss.dtype == np.float32 and grad.dtype == np.float32
+    value, ref = option_reference(x, t, reduction="none", label_smoothing=0.1)
+    assert_close(loss, value, np.float32)
+    assert_close(grad, ref, np.float32)
+    assert argmax.shape == (3, 4) and argmax.dtype == np.int64
+    np.testing.assert_array_equal(argmax, np.argmax(x, axis=-1))
+
+
+def test_soft_targets_ignore_index_does_not_apply():
+    x, _ = make(6, 4)
+    t = make_soft(6, 4)
+    a = fusedloss.softmax_cross_entropy(x, t, ignore_index=0)
+    b = fusedloss.softmax_cross_entropy(x, t)
+    assert a == b
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_argmax_ties_nan_and_softcap(isa, dtype):
+    x = np.array([
+        [1.0, 3.0, 3.0, 2.0],
+        [5.0, 5.0, 5.0, 5.0],
+        [-np.inf, -np.inf, -np.inf, -np.inf],
+        [0.0, np.nan, 9.0, np.nan],
+        [100.0, 100.5, 99.0, 100.5],
+        [-2.0, -1.0, -3.0, np.inf],
+    ], dtype=dtype)
+    y = np.array([0, 1, 2, 3, 1, 0])
+    for kwargs in ({}, {"softcap": 1.0}, {"label_smoothing": 0.1}):
+        result = fusedloss.softmax_cross_entropy(x, y, reduction="none", return_argmax=True,
+                                                 **kwargs)
+        assert isinstance(result, tuple) and len(result) == 2
+        np.testing.assert_array_equal(result[1], np.argmax(x, axis=1))
+    loss, grad, argmax = fusedloss.softmax_cross_entropy(x, y, return_grad=True,
+                                                         return_argmax=True)
+    np.testing.assert_array_equal(argmax, [1, 0, 0, 1, 1, 3])
+    # Wide rows (vector width and beyond) with the maximum in the tail, ties included.
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((8, 131)).astype(dtype)
+    wide[:, 70] = 10
+    wide[:, 130] = 10
+    wide[3, 5] = 10
+    _, argmax = fusedloss.softmax_cross_entropy(wide, np.zeros(8, int), return_argmax=True)
+    np.testing.assert_array_equal(argmax, np.argmax(wide, axis=1))
+
+
+def test_argmax_without_other_options_keeps_the_loss(isa):
+    x, y = make(16, 10, seed=9)
+    plain_loss, plain_grad = fusedloss.softmax_cross_entropy(x, y, return_grad=True)
+    loss, grad, argmax = fusedloss.softmax_cross_entropy(x, y, return_grad=True, return_argmax=True)
+    np.testing.assert_allclose(loss, plain_loss, rtol=1e-14)
+    np.testing.assert_allclose(grad, plain_grad, rtol=1e-13, atol=1e-16)
+    np.testing.assert_array_equal(argmax, np.argmax(x, axis=1))
+    # Ignored rows still report their argmax.
+    y[:4] = -100
+    _, argmax = fusedloss.softmax_cross_entropy(x, y, return_argmax=True)
+    np.testing.assert_array_equal(argmax, np.argmax(x, axis=1))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "options",
+    [{"label_smoothing": 0.2}, {"z_loss": 0.1}, {"softcap": 2.0},
+     {"label_smoothing": 0.3, "z_loss": 0.2, "softcap": 1.5},
+     {"soft": True, "label_smoothing": 0.1, "z_loss": 0.1, "softcap": 2.0},
+     {"soft": True}],
+    ids=["smooth", "zloss", "softcap", "all", "soft-all", "soft"],
+)
+def test_finite_differences_with_options(reduction, options):
+    options = dict(options)
+    x, y = make(4, 5, seed=3)
+    labels = make_soft(4, 5, normalized=False) if options.pop("soft", False) else y
+    w = np.array([0.5, 1.0, 2.0, 1.5, 0.7])
+    sw = np.array([1.0, 0.3, 2.0, 0.9])
+    kwargs = dict(weight=w, sample_weight=sw, reduction=reduction, **options)
+    _, grad = fusedloss.softmax_cross_entropy(x, labels, return_grad=True, **kwargs)
+
+    def total(z):
+        return float(np.sum(fusedloss.softmax_cross_entropy(z, labels, **kwargs)))
+
+    h = 1e-6
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        numeric[index] = (total(plus) - total(minus)) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_z_loss_and_softcap_formulas(isa):
+    x, y = make(10, 6, seed=11)
+    lse = np.log(np.exp(x).sum(axis=1))
+    plain = fusedloss.softmax_cross_entropy(x, y, reduction="none")
+    with_z = fusedloss.softmax_cross_entropy(x, y, reduction="none", z_loss=0.25)
+    np.testing.assert_allclose(with_z, plain + 0.25 * lse**2, rtol=1e-12)
+    capped = fusedloss.softmax_cross_entropy(x, y, reduction="none", softcap=2.0)
+    expected = fusedloss.softmax_cross_entropy(2.0 * np.tanh(x / 2.0), y, reduction="none")
+    np.testing.assert_allclose(capped, expected, rtol=1e-12)
+    # A huge cap changes nothing; infinite logits are capped to finite ones.
+    np.testing.assert_allclose(
+        fusedloss.softmax_cross_entropy(x, y, reduction="none", softcap=1e12), plain, rtol=1e-12)
+    inf_row = np.array([[np.inf, 0.0, -np.inf]])
+    loss, grad = fusedloss.softmax_cross_entropy(inf_row, [1], softcap=1.0, return_grad=True)
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    np.testing.assert_allclose(loss, np.log(np.exp([1.0, 0.0, -1.0]).sum()), rtol=1e-12)
+    assert grad[0, 0] == 0 and grad[0, 2] == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_options_with_in_place_out_and_layouts(isa, dtype):
+    x, y = make(12, 9, dtype, seed=6)
+    kwargs = dict(label_smoothing=0.1, z_loss=0.01, softcap=4.0)
+    value, ref = option_reference(x, y, **kwargs)
+    work = x.copy()
+    loss, grad = fusedloss.softmax_cross_entropy(work, y, return_grad=True, out=work, **kwargs)
+    assert grad is work
+    assert_close(grad, ref, dtype)
+    assert_close(loss, value, dtype)
+    t = make_soft(12, 9, dtype)
+    value, ref = option_reference(x, t, **kwargs)
+    for name in LAYOUTS:
+        loss, grad = fusedloss.softmax_cross_entropy(
+            layout(name, x), layout(name, t), return_grad=True, **kwargs)
+        assert_close(loss, value, dtype)
+        assert_close(grad, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_options_all_ignored_and_empty(isa, dtype):
+    x, y = make(5, 4, dtype)
+    y[:] = -100
+    loss, grad = fusedloss.softmax_cross_entropy(
+        x, y, return_grad=True, label_smoothing=0.2, z_loss=0.1, softcap=2.0)
+    assert loss == 0 and not grad.any()
+    empty = np.zeros((0, 4), dtype)
+    loss, grad, argmax = fusedloss.softmax_cross_entropy(
+        empty, np.zeros((0, 4), dtype), return_grad=True, return_argmax=True, label_smoothing=0.1)
+    assert loss == 0 and grad.shape == (0, 4) and argmax.shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_numpy_backend_matches_native_with_options(dtype, reduction):
+    x, y = make(30, 8, dtype, seed=12)
+    y[::7] = -100
+    t = make_soft(30, 8, dtype)
+    w = np.linspace(0.2, 1.8, 8)
+    for labels in (y, t):
+        kwargs = dict(weight=w, label_smoothing=0.1, z_loss=0.05, softcap=3.0,
+                      reduction=reduction, return_grad=True, return_argmax=True)
+        native = fusedloss.softmax_cross_entropy(x, labels, **kwargs)
+        fusedloss.set_backend("numpy")
+        try:
+            numpy = fusedloss.softmax_cross_entropy(x, labels, **kwargs)
+        finally:
+            fusedloss.set_backend("native")
+        assert len(native) == len(numpy) == 3
+        assert_close(native[0], numpy[0], dtype)
+        assert_close(native[1], numpy[1], dtype)
+        np.testing.assert_array_equal(native[2], numpy[2])
+        assert np.asarray(numpy[0]).dtype == dtype and numpy[2].dtype == np.int64
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_options_deterministic_across_threads(threads):
+    x, y = make(3000, 17, np.float32, seed=13)
+    t = make_soft(3000, 17, np.float32)
+    kwargs = dict(label_smoothing=0.1, z_loss=0.01, softcap=5.0, return_grad=True)
+    for labels in (y, t):
+        base = fusedloss.softmax_cross_entropy(x, labels, threads=1, **kwargs)
+        other = fusedloss.softmax_cross_entropy(x, labels, threads=threads, **kwargs)
+        assert base[0].tobytes() == other[0].tobytes()
+        assert base[1].tobytes() == other[1].tobytes()
+
+
+def test_option_validation():
+    x, y = make(6, 4)
+    for bad in (-0.1, 1.5, np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"label_smoothing: expected a number in \[0, 1\], got"):
+            fusedloss.softmax_cross_entropy(x, y, label_smoothing=bad)
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"z_loss: expected a finite number >= 0, got"):
+            fusedloss.softmax_cross_entropy(x, y, z_loss=bad)
+    for bad in (0.0, -2.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"softcap: expected a finite number > 0, got"):
+            fusedloss.softmax_cross_entropy(x, y, softcap=bad)
+    with pytest.raises(TypeError, match="label_smoothing: expected a real number"):
+        fusedloss.softmax_cross_entropy(x, y, label_smoothing="0.1")
+    with pytest.raises(ValueError, match=r"soft targets of the logits' shape \(6, 4\), got .*\(6, 3\)"):
+        fusedloss.softmax_cross_entropy(x, np.zeros((6, 3)))
+    with pytest.raises(ValueError, match=r"sample_weight: expected shape \(6,\)"):
+        fusedloss.softmax_cross_entropy(x, np.zeros((6, 4)), sample_weight=np.ones(5))
+    fusedloss.softmax_cross_entropy(x, y, label_smoothing=1, z_loss=0, softcap=1)  # ints accepted
+    t = make_soft(6, 4)
+    with pytest.raises(ValueError, match="out: overlaps another input"):
+        fusedloss.softmax_cross_entropy(x, t, return_grad=True, out=t)

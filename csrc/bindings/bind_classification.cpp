@@ -50,6 +50,12 @@ struct ClassificationOptions {
     bool with_gradient;
     py::object out;
     int threads;
+    // softmax cross-entropy only
+    py::object soft_targets = py::none();  // None or a (rows, classes) array of the logits' dtype
+    double label_smoothing = 0.0;
+    double z_loss = 0.0;
+    double softcap = 0.0;
+    bool with_argmax = false;
 };
 
 template <class Real>
@@ -57,9 +63,26 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
                              const py::array& labels, const ClassificationOptions& options) {
     const RowsView view = check_rows(logits, "logits");
     const Reduction reduction = reduction_from_code(options.reduction);
+    const bool soft = !options.soft_targets.is_none();
     const std::int64_t* label_data =
-        optional_vector<std::int64_t>(labels, view.rows, "labels");
+        soft ? nullptr : optional_vector<std::int64_t>(labels, view.rows, "labels");
     ClassificationArgs<Real> args{};
+    py::array soft_array;
+    if (soft) {
+        soft_array = py::reinterpret_borrow<py::array>(options.soft_targets);
+        if (!soft_array.dtype().is(py::dtype::of<Real>())) {
+            throw py::type_error("labels: soft targets must have the logits' dtype");
+        }
+        const RowsView target_view = check_rows(soft_array, "labels");
+        if (target_view.rows != view.rows || target_view.columns != view.columns) {
+            throw py::value_error("labels: soft targets must have the logits' shape");
+        }
+        args.soft_targets = static_cast<const Real*>(soft_array.data());
+        args.soft_targets_row_stride = target_view.row_stride;
+    }
+    args.label_smoothing = options.label_smoothing;
+    args.z_loss = options.z_loss;
+    args.softcap = options.softcap;
     args.logits = static_cast<const Real*>(logits.data());
     args.rows = view.rows;
     args.classes = view.columns;
@@ -75,17 +98,38 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
 
     // torch's rule: cross-entropy's weighted mean divides by the summed class weights; the
     // hinge's divides by N (or the summed sample weights), as multi_margin_loss does.
-    const LabelSummary summary =
-        summarize_labels(args, loss == ClassificationLoss::softmax_cross_entropy);
-    if (summary.invalid_row >= 0) return py::make_tuple(py::none(), py::none(), summary.invalid_row);
+    LabelSummary summary{-1, 0.0};
+    if (soft) {
+        // Soft targets (torch's rule): "mean" divides by N, or the summed sample weights.
+        if (args.sample_weight == nullptr) {
+            summary.denominator = static_cast<double>(view.rows);
+        } else {
+            for (std::int64_t row = 0; row < view.rows; ++row) {
+                summary.denominator += args.sample_weight[row];
+            }
+        }
+    } else {
+        summary = summarize_labels(args, loss == ClassificationLoss::softmax_cross_entropy);
+    }
+    if (args.class_weight != nullptr) {
+        for (std::int64_t j = 0; j < view.columns; ++j) args.class_weight_total += args.class_weight[j];
+    } else {
+        args.class_weight_total = static_cast<double>(view.columns);
+    }
+    if (summary.invalid_row >= 0) {
+        return py::make_tuple(py::none(), py::none(), summary.invalid_row, py::none());
+    }
     args.gradient_scale = gradient_scale(reduction, summary.denominator);
 
     py::array_t<Real> row_losses(reduction == Reduction::none ? view.rows : 0);
     if (reduction == Reduction::none) args.row_losses = row_losses.mutable_data();
+    py::array_t<std::int64_t> argmax(options.with_argmax ? view.rows : 0);
+    if (options.with_argmax) args.argmax = argmax.mutable_data();
     py::object gradient = py::none();
     if (options.with_gradient) {
         auto buffer = gradient_buffer<Real>(options.out, {view.rows, view.columns}, logits,
-                                            {labels, options.class_weight, options.sample_weight});
+                                            {labels, options.class_weight, options.sample_weight,
+                                             options.soft_targets});
         args.gradient = buffer.mutable_data();
         gradient = buffer;
     } else if (!options.out.is_none()) {
@@ -108,8 +152,10 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
         py::gil_scoped_release release;
         total = kernel(args, plan);
     }
+    py::object argmax_result = py::none();
+    if (options.with_argmax) argmax_result = argmax;
     return py::make_tuple(reduced_value<Real>(reduction, total, summary.denominator, row_losses),
-                          gradient, -1);
+                          gradient, -1, argmax_result);
 }
 
 py::tuple classification(ClassificationLoss loss, const py::array& logits, const py::array& labels,
@@ -130,17 +176,27 @@ void register_classification(py::module_& module) {
         "softmax_cross_entropy",
         [](const py::array& logits, const py::array& labels, const py::object& weight,
            const py::object& sample_weight, const py::object& ignore_index, int reduction,
-           bool with_gradient, const py::object& out, int threads) {
+           bool with_gradient, const py::object& out, int threads, double label_smoothing,
+           double z_loss, double softcap, bool with_argmax) {
+            const bool soft = !labels.dtype().is(py::dtype::of<std::int64_t>());
+            ClassificationOptions options{weight, sample_weight, ignore_index, 0.0, false,
+                                          reduction, with_gradient, out, threads};
+            if (soft) options.soft_targets = labels;
+            options.label_smoothing = label_smoothing;
+            options.z_loss = z_loss;
+            options.softcap = softcap;
+            options.with_argmax = with_argmax;
             return classification(ClassificationLoss::softmax_cross_entropy, logits, labels,
-                                  {weight, sample_weight, ignore_index, 0.0, false, reduction,
-                                   with_gradient, out, threads});
+                                  options);
         },
         py::arg("logits"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
         py::arg("ignore_index"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
-        py::arg("threads"),
-        "Softmax cross-entropy on (rows, classes) logits and int64 labels. Returns (value, "
-        "gradient or None, invalid_row): value is a float (sum/mean) or the per-row losses; "
-        "invalid_row >= 0 names the first out-of-range label (nothing computed).");
+        py::arg("threads"), py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0,
+        py::arg("softcap") = 0.0, py::arg("with_argmax") = false,
+        "Softmax cross-entropy on (rows, classes) logits and int64 labels, or soft targets of "
+        "the logits' shape and dtype. Returns (value, gradient or None, invalid_row, argmax or "
+        "None): value is a float (sum/mean) or the per-row losses; invalid_row >= 0 names the "
+        "first out-of-range label (nothing computed). softcap 0 means off.");
     module.def(
         "multiclass_hinge",
         [](const py::array& scores, const py::array& labels, const py::object& weight,

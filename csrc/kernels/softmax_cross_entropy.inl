@@ -50,8 +50,203 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
     return block_sum;
 }
 
+// The options path (label smoothing, soft targets, z-loss, softcap, argmax), the same three
+// passes over a row. With z_j the (possibly soft-capped) logits, shift = max z (z is monotonic
+// in x, so the max pass reads the raw logits and also finds their argmax), d_j = z_j - shift,
+// S = sum_j exp(d_j), lse = shift + log S, every option is a row loss of the form
+//   A * log S - sum_j a_j d_j  (+ lambda lse^2) = sum_j a_j (lse - z_j) (+ lambda lse^2)
+// with target coefficients a_j >= 0 and A = sum_j a_j, whose gradient w.r.t. z is
+//   (A + 2 lambda lse) softmax_j - a_j,
+// chain-ruled through the softcap by (1 - tanh^2(x_j / c)). Integer labels:
+//   a_j = w_y (1 - eps) [j = y] + (eps / C) w_j  (w the class weights, 1 when absent);
+// the row's weight w_y (times sample_weight) also weights the z-loss, the smoothing part only
+// carries sample_weight (PyTorch's rule). Soft targets: a_j = w_j ((1 - eps) t_j + eps / C),
+// the row weight is sample_weight. a_j = 0 contributes 0 even where d_j = -inf (0 log 0 = 0).
+// With a softcap and a gradient, pass 2 stores tanh(x_j / c) in the gradient row (which may be
+// the logits row) and pass 3 recomputes exp from it while the row is in cache.
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real row_maximum_and_argmax(const Real* x, std::int64_t classes,
+                                                    std::int64_t* argmax) {
+    // First index of the maximum; a NaN counts as the maximum (np.argmax semantics).
+    Real best = x[0];
+    std::int64_t index = 0;
+    for (std::int64_t j = 1; j < classes; ++j) {
+        const Real value = x[j];
+        const bool take = (value > best) || (value != value && best == best);
+        best = take ? value : best;
+        index = take ? j : index;
+    }
+    *argmax = index;
+    return best;
+}
+
+template <class Real, bool with_gradient, bool soft, bool capped>
+double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
+                                           std::int64_t first, std::int64_t end) {
+    const std::int64_t classes = args.classes;
+    const Real epsilon = static_cast<Real>(args.label_smoothing);
+    const Real smooth = static_cast<Real>(args.label_smoothing / static_cast<double>(classes));
+    const Real keep = Real(1) - epsilon;
+    const Real cap = capped ? static_cast<Real>(args.softcap) : Real(1);
+    const Real inverse_cap = capped ? static_cast<Real>(1.0 / args.softcap) : Real(1);
+    const double* class_weight = args.class_weight;
+    const double lambda = args.z_loss;
+    double block_sum = 0.0;
+    for (std::int64_t row = first; row < end; ++row) {
+        const Real* x = args.logits + row * args.logits_row_stride;
+        Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
+        const Real* target = soft ? args.soft_targets + row * args.soft_targets_row_stride : nullptr;
+        // Pass 1: the max of the raw logits (and their argmax).
+        Real maximum;
+        if (args.argmax != nullptr) {
+            maximum = row_maximum_and_argmax(x, classes, args.argmax + row);
+        } else {
+            maximum = row_maximum(x, classes);
+        }
+        std::int64_t label = 0;
+        if (!soft) {
+            label = args.labels[row];
+            if (args.has_ignore_index && label == args.ignore_index) {
+                if (with_gradient) zero_row(gradient, classes);
+                if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+                continue;
+            }
+        }
+        const Real capped_maximum = capped ? cap * tanh_value(maximum * inverse_cap) : maximum;
+        const Real shift = is_finite_value(capped_maximum) ? capped_maximum : Real(0);
+        const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+        const double label_weight =
+            (!soft && class_weight != nullptr) ? class_weight[label] : 1.0;
+        Real label_logit = Real(0), label_tanh = Real(0);
+        if (!soft) {
+            label_logit = x[label];  // read before the gradient may overwrite it
+            if (capped) {
+                label_tanh = tanh_value(label_logit * inverse_cap);
+                label_logit = cap * label_tanh;
+            }
+        }
+        // Pass 2: S = sum exp(d_j), and sum_j a_j d_j (soft) or sum_j w_j d_j (smoothing).
+        Real sum = 0, weighted_shifted = 0, target_total = 0;
+        const bool smoothing = !soft && epsilon != Real(0);
+        FUSEDLOSS_SIMD_SUM(sum, weighted_shifted, target_total)
+        for (std::int64_t j = 0; j < classes; ++j) {
+            const Real raw = x[j];
+            Real z = raw;
+            if (capped) {
+                const Real t = tanh_value(raw * inverse_cap);
+                z = cap * t;
+                if (with_gradient) gradient[j] = t;
+            }
+            const Real d = z - shift;
+            const Real e = exp_value(d);
+            if (with_gradient && !capped) gradient[j] = e;
+            sum += e;
+            if (soft) {
+                const Real w = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                const Real a = w * (keep * target[j] + smooth);
+                target_total += a;
+                weighted_shifted += a != Real(0) ? a * d : Real(0);
+            } else if (smoothing) {
+                const Real w = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                weighted_shifted += w * d;
+            }
+        }
+        const Real log_sum = log_scalar(sum);
+        const Real lse = shift + log_sum;
+        double loss;
+        double lse_coefficient;   // A + 2 lambda lse, times the row weight
+        double row_weight;        // weight of the label / z-loss part
+        if (soft) {
+            row_weight = sample;
+            loss = static_cast<double>(target_total * log_sum - weighted_shifted);
+            lse_coefficient = static_cast<double>(target_total);
+        } else {
+            row_weight = sample * label_weight;
+            const double label_part =
+                static_cast<double>(keep) * static_cast<double>(log_sum - (label_logit - shift));
+            loss = label_part;
+            lse_coefficient = static_cast<double>(keep);
+        }
+        if (lambda != 0.0) {
+            loss += lambda * static_cast<double>(lse) * static_cast<double>(lse);
+            lse_coefficient += 2.0 * lambda * static_cast<double>(lse);
+        }
+        loss *= row_weight;
+        lse_coefficient *= row_weight;
+        double smooth_scale = 0.0;  // multiplies w_j in a_j for the smoothing part
+        if (smoothing) {
+            smooth_scale = sample * static_cast<double>(smooth);
+            const double total_weight = args.class_weight_total;
+            loss += smooth_scale * (total_weight * static_cast<double>(log_sum) -
+                                    static_cast<double>(weighted_shifted));
+            lse_coefficient += smooth_scale * total_weight;
+        }
+        if (with_gradient) {
+            // Pass 3: g_j = scale ((A + 2 lambda lse) e_j / S - a_j) [* (1 - tanh^2)].
+            const double scale = args.gradient_scale;
+            const Real p_factor = static_cast<Real>(scale * lse_coefficient) / sum;
+            const Real target_factor =
+                static_cast<Real>(scale * (soft ? row_weight : smooth_scale));
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t j = 0; j < classes; ++j) {
+                Real e, chain = Real(1);
+                if (capped) {
+                    const Real t = gradient[j];
+                    e = exp_value(cap * t - shift);
+                    chain = Real(1) - t * t;
+                } else {
+                    e = gradient[j];
+                }
+                Real g = p_factor * e;
+                if (soft) {
+                    const Real w =
+                        class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                    g -= target_factor * (w * (keep * target[j] + smooth));
+                } else if (smoothing) {
+                    const Real w =
+                        class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                    g -= target_factor * w;
+                }
+                gradient[j] = capped ? g * chain : g;
+            }
+            if (!soft) {
+                const Real label_chain = capped ? Real(1) - label_tanh * label_tanh : Real(1);
+                gradient[label] -=
+                    static_cast<Real>(scale * row_weight * static_cast<double>(keep)) * label_chain;
+            }
+        }
+        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(loss);
+        block_sum += loss;
+    }
+    return block_sum;
+}
+
+template <class Real, bool with_gradient>
+double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
+                                     const ReductionPlan& plan) {
+    const bool soft = args.soft_targets != nullptr;
+    const bool capped = args.softcap > 0.0;
+    return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        if (soft) {
+            return capped
+                ? softmax_cross_entropy_options_block<Real, with_gradient, true, true>(args, first, end)
+                : softmax_cross_entropy_options_block<Real, with_gradient, true, false>(args, first, end);
+        }
+        return capped
+            ? softmax_cross_entropy_options_block<Real, with_gradient, false, true>(args, first, end)
+            : softmax_cross_entropy_options_block<Real, with_gradient, false, false>(args, first, end);
+    });
+}
+
 template <class Real>
 double softmax_cross_entropy(const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
+    const bool has_options = args.soft_targets != nullptr || args.label_smoothing != 0.0 ||
+                             args.z_loss != 0.0 || args.softcap > 0.0 || args.argmax != nullptr;
+    if (has_options) {
+        if (args.gradient != nullptr) return softmax_cross_entropy_options<Real, true>(args, plan);
+        return softmax_cross_entropy_options<Real, false>(args, plan);
+    }
     if (args.gradient != nullptr) {
         return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
             return softmax_cross_entropy_block<Real, true>(args, first, end);

@@ -60,9 +60,10 @@ class _ClassificationInputs(NamedTuple):
 def _classification_inputs(
     scores: ArrayLike, labels: ArrayLike, name: str, weight: Optional[ArrayLike],
     sample_weight: Optional[ArrayLike], reduction: str, return_grad: bool,
-    out: Optional[np.ndarray], threads: Optional[int],
+    out: Optional[np.ndarray], threads: Optional[int], allow_soft: bool = False,
 ) -> _ClassificationInputs:
-    """The checks shared by the row-wise classification losses."""
+    """The checks shared by the row-wise classification losses. With ``allow_soft``, float
+    labels are soft targets of the logits' shape (returned in the logits' compute dtype)."""
     x, result_dtype = check.as_float_array(scores, name)
     if x.ndim < 1:
         raise ValueError(f"{name}: expected an array of shape (..., C), got a 0-d array")
@@ -70,11 +71,15 @@ def _classification_inputs(
     if classes == 0:
         raise ValueError(f"{name}: expected at least one class (C >= 1), got C = 0")
     batch_shape = x.shape[:-1]
-    y = check.check_labels(labels, batch_shape)
+    if allow_soft and np.asarray(labels).dtype.kind == "f":
+        y = check.check_soft_targets(labels, x.shape, x.dtype)
+    else:
+        y = check.check_labels(labels, batch_shape)
+    rows = int(np.prod(batch_shape, dtype=np.int64))
     return _ClassificationInputs(
         x, result_dtype, batch_shape, y,
         check.check_weight_vector(weight, classes, "weight", "one weight per class"),
-        check.check_weight_vector(sample_weight, y.shape[0], "sample_weight", "one weight per row"),
+        check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row"),
         check.check_reduction(reduction),
         check.check_threads(threads),
         check.check_out(out, return_grad, x.shape, result_dtype),
@@ -88,12 +93,16 @@ def softmax_cross_entropy(
     weight: Optional[ArrayLike] = None,
     sample_weight: Optional[ArrayLike] = None,
     ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: Optional[float] = None,
     reduction: str = "mean",
     return_grad: bool = False,
+    return_argmax: bool = False,
     out: Optional[np.ndarray] = None,
     threads: Optional[int] = None,
 ) -> LossResult:
-    r"""Softmax cross-entropy (multinomial logistic loss) with integer labels.
+    r"""Softmax cross-entropy (multinomial logistic loss), with integer labels or soft targets.
 
     ``loss_i = logsumexp(x_i) - x_{i, y_i}``, computed stably as
     ``m + log(sum_j exp(x_ij - m))`` with ``m = max_j x_ij``.
@@ -105,38 +114,80 @@ def softmax_cross_entropy(
     row weights (``weight[y_i] * sample_weight[i]``) of non-ignored rows, as PyTorch's
     ``F.cross_entropy``; when that sum is 0 (e.g. every row ignored) loss and gradient are 0.
 
-    Returns the loss (a NumPy scalar, or per-row losses for ``reduction="none"``), and the
-    gradient of that loss with the logits' shape when ``return_grad=True``; ``out`` receives
-    the gradient (it may be ``logits`` itself).
+    Options (each fused into the same single pass over a row; ``p_i = softmax(z_i)``,
+    ``lse_i = logsumexp(z_i)``, ``z`` the logits after ``softcap``), with PyTorch's
+    ``F.cross_entropy`` meaning where it has the option:
+
+    - ``labels`` **soft targets**: a float array of the logits' shape (converted to the logits'
+      dtype): ``loss_i = -sum_j weight_j t_ij log p_ij`` (``0 log 0 = 0``), gradient
+      ``(sum_j weight_j t_ij) p_i - weight * t_i`` (exact also when rows do not sum to 1).
+      ``ignore_index`` does not apply; ``"mean"`` divides by ``N`` (or the summed
+      ``sample_weight``), not by class weights, as PyTorch.
+    - ``label_smoothing`` ``eps`` in [0, 1]: the target becomes ``(1 - eps) onehot + eps / C``.
+      With ``weight`` (PyTorch's rule) ``loss_i = (1 - eps) weight[y_i] (lse_i - z_{i,y_i})
+      + (eps / C) sum_j weight_j (lse_i - z_ij)``, gradient ``A_i p_i - a_i`` with
+      ``a_ij = (1 - eps) weight[y_i] [j = y_i] + (eps / C) weight_j``, ``A_i = sum_j a_ij``;
+      ``"mean"`` still divides by ``sum weight[y_i]``. Soft targets: ``t <- (1 - eps) t + eps / C``.
+    - ``z_loss`` ``lam >= 0``: adds ``lam * lse_i**2`` to each non-ignored row (weighted like
+      the row: ``sample_weight[i]``, times ``weight[y_i]`` for integer labels); gradient
+      ``+ 2 lam lse_i p_i``.
+    - ``softcap`` ``c > 0`` (``None``: off): ``z = c tanh(x / c)`` replaces the logits; the
+      gradient is chain-ruled: ``dL/dx = dL/dz * (1 - tanh(x / c)**2)``.
+    - ``return_argmax=True``: also returns the per-row argmax of the raw logits (before
+      ``softcap``; int64, batch shape; first index on ties, as ``np.argmax``).
+
+    Returns the loss (a NumPy scalar, or per-row losses for ``reduction="none"``), then the
+    gradient of that loss with the logits' shape when ``return_grad=True`` (``out`` receives
+    it; it may be ``logits`` itself), then the argmax when ``return_argmax=True``.
 
     >>> import numpy as np, fusedloss
     >>> round(float(fusedloss.softmax_cross_entropy(np.array([[3.2, 5.1, -1.7]]), [0])), 4)
     2.0404
+    >>> loss, argmax = fusedloss.softmax_cross_entropy(
+    ...     np.array([[3.2, 5.1, -1.7]]), [0], label_smoothing=0.1, return_argmax=True)
+    >>> round(float(loss), 4), argmax.tolist()
+    (2.1404, [1])
     """
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(logits, labels, "logits", weight, sample_weight, reduction,
-                               return_grad, out, threads)
+                               return_grad, out, threads, allow_soft=True)
     )
     classes = x.shape[-1]
     ignore = check.check_ignore_index(ignore_index)
+    smoothing = check.check_option(label_smoothing, "label_smoothing", 0.0, 1.0)
+    z_lambda = check.check_option(z_loss, "z_loss", 0.0)
+    cap = None if softcap is None else check.check_option(softcap, "softcap", 0.0, low_open=True)
+    soft = y.dtype.kind == "f"
 
+    argmax: Optional[np.ndarray] = None
     if _backend.use_native():
         rows2d = check.as_rows(x)
-        value, gradient, invalid_row = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
-            rows2d, y, class_weight, row_weight, ignore, reduction_code, return_grad,
-            _kernel_out(out, x, rows2d), thread_count,
+        kernel_labels = check.as_rows(y) if soft else y
+        value, gradient, invalid_row, argmax = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
+            rows2d, kernel_labels, class_weight, row_weight, ignore, reduction_code, return_grad,
+            _kernel_out(out, x, rows2d), thread_count, smoothing, z_lambda,
+            0.0 if cap is None else cap, bool(return_argmax),
         )
         if invalid_row >= 0:
             raise check.label_error(y, invalid_row, classes, batch_shape)
     else:
-        invalid = (y != ignore) & ((y < 0) | (y >= classes))
-        if invalid.any():
-            raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
+        if not soft:
+            invalid = (y != ignore) & ((y < 0) | (y >= classes))
+            if invalid.any():
+                raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
         value, gradient = _reference.softmax_cross_entropy(
             x, y, weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
-            reduction=reduction, return_grad=return_grad,
+            reduction=reduction, return_grad=return_grad, label_smoothing=smoothing,
+            z_loss=z_lambda, softcap=cap,
         )
-    return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+        if return_argmax:
+            argmax = _reference.argmax_rows(x)
+    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+    if not return_argmax:
+        return result
+    assert argmax is not None
+    argmax = np.asarray(argmax, dtype=np.int64).reshape(batch_shape)
+    return (*result, argmax) if isinstance(result, tuple) else (result, argmax)
 
 
 def multiclass_hinge(
@@ -176,7 +227,7 @@ def multiclass_hinge(
 
     if _backend.use_native():
         rows2d = check.as_rows(x)
-        value, gradient, invalid_row = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
+        value, gradient, invalid_row, _ = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
             rows2d, y, class_weight, row_weight, margin, bool(squared), reduction_code,
             return_grad, _kernel_out(out, x, rows2d), thread_count,
         )

@@ -39,6 +39,12 @@ def logsumexp_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return lse[..., 0], softmax
 
 
+def argmax_rows(x: np.ndarray) -> np.ndarray:
+    """Per-row argmax along the last axis (np.argmax: first index on ties, NaN wins)."""
+    x = np.asarray(x)
+    return np.argmax(x.reshape(-1, x.shape[-1]), axis=1).astype(np.int64)
+
+
 def softmax_cross_entropy(
     logits: np.ndarray,
     labels: np.ndarray,
@@ -48,31 +54,67 @@ def softmax_cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
     return_grad: bool = False,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: Optional[float] = None,
 ) -> Tuple[Value, Optional[np.ndarray]]:
+    """Integer labels, or float soft targets of the logits' shape.
+
+    Written from the formulas: with z the (soft-capped) logits, log p = z - lse, per row
+    loss_i = sum_j a_ij (-log p_ij) + z_loss * lse_i^2 (times the row weight), where the
+    target weights a_ij are (1 - eps) w_y [j = y] + (eps / C) w_j for labels and
+    w_j ((1 - eps) t_ij + eps / C) for soft targets (a_ij = 0 terms count 0).
+    """
     x = np.asarray(logits, dtype=np.float64)
     classes = x.shape[-1]
-    rows = x.reshape(-1, classes)
-    y = np.asarray(labels).reshape(-1).astype(np.int64)
-    kept = y != ignore_index
-    safe_labels = np.where(kept, y, 0)
-    index = np.arange(rows.shape[0])
+    raw = x.reshape(-1, classes)
+    n = raw.shape[0]
+    if softcap is not None:
+        tanh = np.tanh(raw / softcap)
+        rows = softcap * tanh
+    else:
+        tanh = None
+        rows = raw
     lse, softmax = logsumexp_rows(rows)
-    row_weight = np.ones(rows.shape[0])
-    if weight is not None:
-        row_weight = row_weight * np.asarray(weight, dtype=np.float64)[safe_labels]
-    if sample_weight is not None:
-        row_weight = row_weight * np.asarray(sample_weight, dtype=np.float64)
-    row_weight = np.where(kept, row_weight, 0.0)
-    with np.errstate(invalid="ignore"):
-        losses = lse - rows[index, safe_labels]
-        weighted = np.where(kept, row_weight * losses, 0.0)
-    value, scale = _reduce(weighted.reshape(x.shape[:-1]), float(row_weight.sum()), reduction)
+    class_w = np.ones(classes) if weight is None else np.asarray(weight, dtype=np.float64)
+    sample_w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    eps = float(label_smoothing)
+    labels = np.asarray(labels)
+    soft = labels.dtype.kind == "f"
+    if soft:
+        t = labels.reshape(-1, classes).astype(np.float64)
+        kept = np.ones(n, dtype=bool)
+        targets = class_w[None, :] * ((1.0 - eps) * t + eps / classes)
+        row_weight = sample_w  # weights the z-loss and the (class-weighted) target terms
+        target_weight = targets * sample_w[:, None]
+        z_weight = sample_w
+        denominator = float(sample_w.sum())
+    else:
+        y = labels.reshape(-1).astype(np.int64)
+        kept = y != ignore_index
+        safe_labels = np.where(kept, y, 0)
+        onehot = np.zeros((n, classes))
+        onehot[np.arange(n), safe_labels] = 1.0
+        label_w = class_w[safe_labels] * sample_w
+        label_w = np.where(kept, label_w, 0.0)
+        target_weight = ((1.0 - eps) * label_w[:, None] * onehot
+                         + (eps / classes) * np.where(kept, sample_w, 0.0)[:, None] * class_w[None, :])
+        z_weight = label_w
+        denominator = float(label_w.sum())
+    with np.errstate(invalid="ignore", over="ignore"):
+        negative_log_p = lse[:, None] - rows
+        terms = np.where(target_weight != 0.0, target_weight * negative_log_p, 0.0)
+        losses = terms.sum(axis=1) + z_weight * z_loss * lse**2
+        weighted = np.where(kept, losses, 0.0)
+    value, scale = _reduce(weighted.reshape(x.shape[:-1]), denominator, reduction)
     if not return_grad:
         return value, None
-    gradient = softmax.copy()
-    gradient[index, safe_labels] -= 1.0
-    with np.errstate(invalid="ignore"):
-        gradient = np.where(kept[:, None], gradient * (row_weight * scale)[:, None], 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        coefficient = target_weight.sum(axis=1) + 2.0 * z_loss * z_weight * lse
+        gradient = coefficient[:, None] * softmax - target_weight
+        if tanh is not None:
+            gradient = gradient * (1.0 - tanh**2)
+        gradient = np.where(kept[:, None], gradient * scale, 0.0)
     return value, gradient.reshape(x.shape)
 
 

@@ -127,6 +127,36 @@ def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optio
     return array
 
 
+def check_soft_targets(labels: Any, shape: Tuple[int, ...], dtype: np.dtype,
+                       name: str = "labels") -> np.ndarray:
+    """Soft targets (probabilities) of the logits' shape, converted to the compute dtype."""
+    array = np.asarray(labels)
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a float array of soft targets, got dtype {array.dtype}")
+    if array.shape != shape:
+        raise ValueError(
+            f"{name}: expected integer class indices of the batch shape {shape[:-1]} or float "
+            f"soft targets of the logits' shape {shape}, got a float array of shape {array.shape}"
+        )
+    return array.astype(dtype, copy=False)
+
+
+def check_option(value: Any, name: str, low: float, high: float = np.inf,
+                 low_open: bool = False) -> float:
+    """A finite float in [low, high] ((low, high] when low_open), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    number = float(value)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}]" if np.isfinite(high) else (
+        f"a finite number {'>' if low_open else '>='} {low:g}")
+    bad = (not np.isfinite(number) or number > high
+           or (number <= low if low_open else number < low))
+    if bad:
+        expected = f"a number in {interval}" if np.isfinite(high) else interval
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return number
+
+
 def check_ignore_index(ignore_index: Any) -> int:
     return operator.index(ignore_index)
 

@@ -36,6 +36,14 @@ struct ClassificationArgs {
     double gradient_scale;            // 1, or 1/denominator under reduction "mean"
     Real* row_losses;                 // rows entries (weighted per-row loss), or null
     Real* gradient;                   // rows x classes, C-contiguous, or null; may alias logits
+    // Softmax cross-entropy options (all zero / null: the plain loss).
+    const Real* soft_targets;         // rows x classes, classes contiguous, or null (labels used)
+    std::int64_t soft_targets_row_stride;  // elements between rows; any sign
+    double label_smoothing;           // epsilon in [0, 1]
+    double z_loss;                    // lambda >= 0: adds lambda * lse^2 per row
+    double softcap;                   // c > 0: logits -> c tanh(x / c); 0: off
+    double class_weight_total;        // sum of class_weight (classes when null)
+    std::int64_t* argmax;             // rows entries (argmax of the raw logits), or null
 };
 
 // Elementwise losses (mean squared error): prediction and target are contiguous,
