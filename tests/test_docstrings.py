@@ -5,7 +5,7 @@ import doctest
 import pytest
 
 import fusedloss
-from fusedloss import _building_blocks, _losses
+from fusedloss import _building_blocks, _losses, _probabilistic
 
 
 @pytest.mark.parametrize("name", sorted(fusedloss.__all__))
@@ -22,4 +22,10 @@ def test_docstring_examples_run():
 def test_building_block_docstring_examples_run():
     result = doctest.testmod(_building_blocks, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 6
+    assert result.failed == 0
+
+
+def test_probabilistic_docstring_examples_run():
+    result = doctest.testmod(_probabilistic, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 4
     assert result.failed == 0

@@ -59,6 +59,18 @@ py::array_t<Real> vector_exp(const py::array_t<Real, py::array::c_style | py::ar
     return output;
 }
 
+template <class Real>
+py::array_t<Real> vector_log(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
+    py::array_t<Real> output(input.size());
+    const KernelTable& kernels = active_kernels();
+    const auto kernel = select_by_type<Real>(kernels.log_f32, kernels.log_f64);
+    {
+        py::gil_scoped_release release;
+        kernel(input.data(), output.mutable_data(), input.size());
+    }
+    return output;
+}
+
 }  // namespace
 
 void register_config(py::module_& module) {
@@ -92,6 +104,8 @@ void register_config(py::module_& module) {
         "Threads a call with threads=None would use (OpenMP's current default).");
     module.def("exp_f32", &vector_exp<float>, py::arg("x"), "The kernels' vectorised exp, float32.");
     module.def("exp_f64", &vector_exp<double>, py::arg("x"), "The kernels' vectorised exp, float64.");
+    module.def("log_f32", &vector_log<float>, py::arg("x"), "The kernels' vectorised log, float32.");
+    module.def("log_f64", &vector_log<double>, py::arg("x"), "The kernels' vectorised log, float64.");
 }
 
 }  // namespace bindings

@@ -21,6 +21,8 @@
 #include "kernels/multiclass_hinge.inl"
 #include "kernels/mean_squared_error.inl"
 #include "kernels/building_blocks.inl"
+#include "kernels/sigmoid_binary_cross_entropy.inl"
+#include "kernels/cross_entropy.inl"
 // clang-format on
 
 namespace fusedloss {
@@ -34,6 +36,16 @@ void exp_array_f32(const float* input, float* output, std::int64_t count) {
 void exp_array_f64(const double* input, double* output, std::int64_t count) {
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t i = 0; i < count; ++i) output[i] = exp_value(input[i]);
+}
+
+// Exposed for the accuracy tests of the vectorised log (tests/test_vector_math.py).
+void log_array_f32(const float* input, float* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = log_value(input[i]);
+}
+void log_array_f64(const double* input, double* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = log_value(input[i]);
 }
 
 namespace {
@@ -51,6 +63,12 @@ const KernelTable table = {
     &penalty<double>,
     &exp_array_f32,
     &exp_array_f64,
+    &sigmoid_binary_cross_entropy<float>,
+    &sigmoid_binary_cross_entropy<double>,
+    &cross_entropy<float>,
+    &cross_entropy<double>,
+    &log_array_f32,
+    &log_array_f64,
 };
 }  // namespace
 

@@ -126,6 +126,91 @@ FUSEDLOSS_ALWAYS_INLINE double tanh_value(double u) {
     return u < 0.0 ? -result : result;
 }
 
+// Vectorisable natural log, float32 and float64, branch-free (fdlibm's method): subnormal
+// inputs are first scaled by 2^k0; x = 2^k * m with m in [sqrt(1/2), sqrt(2)) read from the
+// exponent bits (the offset of sqrt(1/2)'s bit pattern puts m there without a branch);
+// log(m) = log(1 + f) = 2 atanh(s), s = f / (2 + f), written as f - (hfsq - s (hfsq + R)) with
+// hfsq = f^2/2 and R = z (2/3 + 2z/5 + ...) (z = s^2 <= 0.0295: the Taylor series of atanh,
+// truncated where its remainder is below 0.01 ulp); k ln 2 is added with ln 2 split in a high
+// part (exact product with k) and a low part. Special values by selects: log(+-0) = -inf,
+// log(x < 0) = NaN, log(+inf) = +inf, NaN propagates. Accuracy: tests/test_vector_math.py.
+FUSEDLOSS_ALWAYS_INLINE float log_value(float x) {
+    const float smallest_normal = 1.17549435e-38f;
+    const bool subnormal = x < smallest_normal;
+    const float scaled = subnormal ? x * 33554432.0f : x;  // 2^25
+    const std::uint32_t bits = bit_cast_value<std::uint32_t>(scaled);
+    const std::uint32_t sqrt_half_bits = 0x3f3504f3u;
+    const std::uint32_t shifted = bits + (0x3f800000u - sqrt_half_bits);
+    const std::int32_t k_int = static_cast<std::int32_t>(shifted >> 23) - 127;
+    const float m = bit_cast_value<float>((shifted & 0x007fffffu) + sqrt_half_bits);
+    const float k = static_cast<float>(k_int) - (subnormal ? 25.0f : 0.0f);
+    const float f = m - 1.0f;
+    const float s = f / (2.0f + f);
+    const float z = s * s;
+    float r = 2.0f / 11.0f;
+    r = r * z + 2.0f / 9.0f;
+    r = r * z + 2.0f / 7.0f;
+    r = r * z + 2.0f / 5.0f;
+    r = r * z + 2.0f / 3.0f;
+    r = r * z;
+    const float hfsq = 0.5f * f * f;
+    const float ln2_high = 0.693359375f;
+    const float ln2_low = -2.12194440e-4f;
+    float result = k * ln2_high - ((hfsq - (s * (hfsq + r) + k * ln2_low)) - f);
+    result = x < 0.0f ? __builtin_nanf("") : result;
+    result = x == 0.0f ? -__builtin_huge_valf() : result;
+    result = x == __builtin_huge_valf() ? x : result;
+    result = x != x ? x : result;
+    return result;
+}
+
+FUSEDLOSS_ALWAYS_INLINE double log_value(double x) {
+    const double smallest_normal = 2.2250738585072014e-308;
+    const bool subnormal = x < smallest_normal;
+    const double scaled = subnormal ? x * 18014398509481984.0 : x;  // 2^54
+    const std::uint64_t bits = bit_cast_value<std::uint64_t>(scaled);
+    const std::uint64_t sqrt_half_bits = 0x3fe6a09e667f3bcdull;
+    const std::uint64_t shifted = bits + (0x3ff0000000000000ull - sqrt_half_bits);
+    // k as a double without an int64 -> double conversion (AVX2 has none): the exponent field
+    // (11 bits) is added to the bits of 2^52 and 2^52 is subtracted.
+    const double exponent_field = bit_cast_value<double>((shifted >> 52) | 0x4330000000000000ull) -
+                                  4503599627370496.0;
+    const double m = bit_cast_value<double>((shifted & 0x000fffffffffffffull) + sqrt_half_bits);
+    const double k = exponent_field - 1023.0 - (subnormal ? 54.0 : 0.0);
+    const double f = m - 1.0;
+    const double s = f / (2.0 + f);
+    const double z = s * s;
+    double r = 2.0 / 23.0;
+    r = r * z + 2.0 / 21.0;
+    r = r * z + 2.0 / 19.0;
+    r = r * z + 2.0 / 17.0;
+    r = r * z + 2.0 / 15.0;
+    r = r * z + 2.0 / 13.0;
+    r = r * z + 2.0 / 11.0;
+    r = r * z + 2.0 / 9.0;
+    r = r * z + 2.0 / 7.0;
+    r = r * z + 2.0 / 5.0;
+    r = r * z + 2.0 / 3.0;
+    r = r * z;
+    const double hfsq = 0.5 * f * f;
+    const double ln2_high = 6.93147180369123816490e-01;
+    const double ln2_low = 1.90821492927058770002e-10;
+    double result = k * ln2_high - ((hfsq - (s * (hfsq + r) + k * ln2_low)) - f);
+    result = x < 0.0 ? __builtin_nan("") : result;
+    result = x == 0.0 ? -__builtin_huge_val() : result;
+    result = x == __builtin_huge_val() ? x : result;
+    result = x != x ? x : result;
+    return result;
+}
+
+// log(1 + e) for e >= 0 (e = exp(-|x|) in the sigmoid losses): u = 1 + e rounds, and the
+// rounding error (u - 1) - e (exact) is put back to first order: log1p(e) = log(u) - ((u-1)-e)/u.
+// For e below the ulp of 1, u = 1 and the result is e itself.
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real log1p_value(Real e, Real u) {
+    return log_value(u) - ((u - Real(1)) - e) / u;
+}
+
 }  // namespace
 }  // namespace FUSEDLOSS_ISA_NAMESPACE
 }  // namespace fusedloss

@@ -16,11 +16,13 @@ from ._building_blocks import (
 )
 from ._config import config, show_config
 from ._losses import mean_squared_error, multiclass_hinge, softmax_cross_entropy
+from ._probabilistic import cross_entropy, sigmoid_binary_cross_entropy
 from ._version import __version__
 
 __all__ = [
     "__version__",
     "config",
+    "cross_entropy",
     "elastic_net_penalty",
     "get_backend",
     "l1_penalty",
@@ -31,6 +33,7 @@ __all__ = [
     "multiclass_hinge",
     "set_backend",
     "show_config",
+    "sigmoid_binary_cross_entropy",
     "softmax",
     "softmax_cross_entropy",
 ]

@@ -219,3 +219,88 @@ def penalty(
         gradient = gradient + lam * absolute * np.sign(w)
     value = lam * float(terms.sum())
     return value, (gradient if return_grad else None)
+
+
+def _elementwise_reduce(
+    losses: np.ndarray, sample_weight: Optional[np.ndarray], reduction: str
+) -> Tuple[Value, float, np.ndarray]:
+    """(value, gradient scale, per-element sample weight) of an elementwise loss."""
+    per_sample = max(losses.size // losses.shape[0], 1) if losses.ndim and losses.shape[0] else 1
+    if sample_weight is not None:
+        element_weight = np.asarray(sample_weight, dtype=np.float64).reshape(
+            (-1,) + (1,) * max(losses.ndim - 1, 0)
+        )
+        denominator = float(np.sum(sample_weight)) * per_sample
+    else:
+        element_weight = np.ones(())
+        denominator = float(losses.size)
+    weighted = losses * element_weight
+    if reduction == "none":
+        return weighted, 1.0, element_weight
+    value, scale = _reduce(weighted, denominator, reduction)
+    return value, scale, element_weight
+
+
+def sigmoid_binary_cross_entropy(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    *,
+    weight: Optional[np.ndarray] = None,
+    pos_weight: Optional[np.ndarray] = None,
+    sample_weight: Optional[np.ndarray] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+) -> Tuple[Value, Optional[np.ndarray]]:
+    x = np.asarray(logits, dtype=np.float64)
+    t = np.broadcast_to(np.asarray(targets, dtype=np.float64), x.shape)
+    w = np.ones(()) if weight is None else np.asarray(weight, dtype=np.float64)
+    p = np.ones(()) if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
+    log_weight = 1.0 + (p - 1.0) * t
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(x))
+        # (1 - t) x + L max(-x, 0), written without cancellation for x < 0
+        linear = np.where(x >= 0, (1.0 - t) * x, -(p * t) * x)
+        losses = np.broadcast_to(w * (linear + log_weight * np.log1p(e)), x.shape)
+    value, scale, element_weight = _elementwise_reduce(losses, sample_weight, reduction)
+    if not return_grad:
+        return value, None
+    with np.errstate(invalid="ignore"):
+        sigmoid_small = e / (1.0 + e)  # sigmoid(-|x|)
+        derivative = w * np.where(x >= 0, (1.0 - t) - log_weight * sigmoid_small,
+                                  log_weight * sigmoid_small - p * t)
+    return value, np.broadcast_to(derivative * element_weight * scale, x.shape).copy()
+
+
+def cross_entropy(
+    probs: np.ndarray,
+    labels: Optional[np.ndarray] = None,
+    *,
+    targets: Optional[np.ndarray] = None,
+    eps: float = 1e-7,
+    sample_weight: Optional[np.ndarray] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+) -> Tuple[Value, Optional[np.ndarray]]:
+    """Integer ``labels`` (batch shape) or soft ``targets`` (probs' shape), exactly one."""
+    p = np.asarray(probs, dtype=np.float64)
+    classes = p.shape[-1]
+    rows = p.reshape(-1, classes)
+    if targets is None:
+        y = np.asarray(labels).reshape(-1).astype(np.int64)
+        t = np.zeros(rows.shape)
+        t[np.arange(rows.shape[0]), y] = 1.0
+    else:
+        t = np.asarray(targets, dtype=np.float64).reshape(rows.shape)
+    shifted = rows + eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(t == 0, 0.0, t * np.log(shifted))
+    losses = -terms.sum(axis=1)
+    row_weight = np.ones(rows.shape[0]) if sample_weight is None else np.asarray(
+        sample_weight, dtype=np.float64)
+    value, scale = _reduce((row_weight * losses).reshape(p.shape[:-1]), float(row_weight.sum()),
+                           reduction)
+    if not return_grad:
+        return value, None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gradient = np.where(t == 0, 0.0, -t / shifted) * (row_weight * scale)[:, None]
+    return value, gradient.reshape(p.shape)

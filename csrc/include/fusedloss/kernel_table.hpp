@@ -60,6 +60,38 @@ struct ElementwiseArgs {
     Real* gradient;                   // samples * sample_size entries, or null; may alias prediction
 };
 
+// Sigmoid binary cross-entropy: every array is contiguous with `samples * sample_size`
+// elements. `weight` and `pos_weight` are materialised to that shape by the Python layer.
+template <class Real>
+struct SigmoidBinaryArgs {
+    const Real* logits;
+    const Real* targets;
+    const Real* weight;               // element weights, or null (all 1)
+    const Real* pos_weight;           // positive-class weights, or null (all 1)
+    std::int64_t samples;
+    std::int64_t sample_size;
+    const double* sample_weight;      // samples entries, or null
+    double gradient_scale;
+    Real* element_losses;             // or null
+    Real* gradient;                   // or null; may alias logits
+};
+
+// Cross-entropy of given probabilities: integer labels or soft targets (exactly one non-null).
+template <class Real>
+struct ProbabilityArgs {
+    const Real* probs;                // rows x classes, classes contiguous
+    std::int64_t rows;
+    std::int64_t classes;
+    std::int64_t probs_row_stride;    // elements between rows; any sign
+    const std::int64_t* labels;       // rows entries in [0, classes), or null
+    const Real* targets;              // rows x classes, C-contiguous, or null
+    double eps;
+    const double* sample_weight;      // rows entries, or null
+    double gradient_scale;
+    Real* row_losses;                 // rows entries, or null
+    Real* gradient;                   // rows x classes, C-contiguous, or null; may alias probs
+};
+
 // Row-wise building blocks along the last axis: logsumexp, softmax, log_softmax.
 enum RowSoftmaxMode : int { row_logsumexp = 0, row_softmax = 1, row_log_softmax = 2 };
 template <class Real>
@@ -94,6 +126,10 @@ template <class Real>
 using ElementwiseKernel = double (*)(const ElementwiseArgs<Real>&, const ReductionPlan&);
 // Returns nothing: the results are in args.output.
 template <class Real>
+using SigmoidBinaryKernel = double (*)(const SigmoidBinaryArgs<Real>&, const ReductionPlan&);
+template <class Real>
+using ProbabilityKernel = double (*)(const ProbabilityArgs<Real>&, const ReductionPlan&);
+template <class Real>
 using RowSoftmaxKernel = void (*)(const RowSoftmaxArgs<Real>&, const ReductionPlan&);
 // Returns the penalty's value (lam times the float64 sum, fixed order).
 template <class Real>
@@ -114,6 +150,13 @@ struct KernelTable {
     // The vectorised exp used inside the kernels, exposed for its accuracy tests.
     void (*exp_f32)(const float* input, float* output, std::int64_t count);
     void (*exp_f64)(const double* input, double* output, std::int64_t count);
+    SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_f32;
+    SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_f64;
+    ProbabilityKernel<float> cross_entropy_f32;
+    ProbabilityKernel<double> cross_entropy_f64;
+    // The vectorised log used inside the kernels, exposed for its accuracy tests.
+    void (*log_f32)(const float* input, float* output, std::int64_t count);
+    void (*log_f64)(const double* input, double* output, std::int64_t count);
 };
 
 }  // namespace fusedloss

@@ -1,0 +1,182 @@
+"""Probabilistic losses: sigmoid binary cross-entropy on logits, cross-entropy of probabilities."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from . import _backend, _reference
+from . import _validation as check
+from ._losses import ArrayLike, LossResult, _finish, _kernel_out
+
+
+def _broadcast_operand(value: ArrayLike, name: str, shape, dtype: np.dtype) -> np.ndarray:
+    """`value` (a real array) converted to `dtype` and broadcast to `shape` (never enlarging it)."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iubf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
+    try:
+        broadcast_shape = np.broadcast_shapes(array.shape, shape)
+    except ValueError:
+        broadcast_shape = None
+    if broadcast_shape != shape:
+        raise ValueError(
+            f"{name}: expected a shape that broadcasts to the logits' shape {shape}, "
+            f"got {array.shape}"
+        )
+    return array.astype(dtype, copy=False)
+
+
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    weight: Optional[ArrayLike] = None,
+    pos_weight: Optional[ArrayLike] = None,
+    sample_weight: Optional[ArrayLike] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> LossResult:
+    r"""Sigmoid binary cross-entropy on logits (``F.binary_cross_entropy_with_logits``).
+
+    Per element, with ``p = pos_weight`` (1 when absent) and ``w = weight`` (1 when absent):
+    ``loss = w * ((1 - t) x + (1 + (p - 1) t) (log1p(exp(-|x|)) + max(-x, 0)))``, which is
+    ``max(x, 0) - x t + log1p(exp(-|x|))`` without ``pos_weight``: finite for any finite ``x``.
+    Gradient: ``w * ((1 - t) - (1 + (p - 1) t) sigmoid(-x))`` (``sigmoid(x) - t`` without
+    ``pos_weight``), times the sample weight and the reduction's factor.
+
+    Shapes: ``logits`` any shape; ``targets`` (converted to the logits' dtype, not range
+    checked), ``weight`` (element weights) and ``pos_weight`` (e.g. ``(C,)`` per class of the
+    last axis, or a scalar) broadcast to the logits' shape, as in PyTorch. The native kernels
+    take ``weight``/``pos_weight`` materialised to the logits' shape (one contiguous copy each).
+    ``sample_weight`` ``(logits.shape[0],)``: one weight per sample of the first axis;
+    ``"mean"`` is ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample (0
+    when the denominator is 0). ``reduction="none"`` returns one loss per element.
+
+    >>> import numpy as np, fusedloss
+    >>> x = np.array([[1.0, -2.0], [0.5, 3.0]]); t = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> round(float(fusedloss.sigmoid_binary_cross_entropy(x, t)), 6)
+    0.365714
+    >>> fusedloss.sigmoid_binary_cross_entropy([1e30, -1e30], [0.0, 0.5], reduction="none").tolist()
+    [1e+30, 5e+29]
+    """
+    x, result_dtype = check.as_float_array(logits, "logits")
+    shape = x.shape
+    t = _broadcast_operand(targets, "targets", shape, x.dtype)
+    element_weight = None
+    if weight is not None:
+        element_weight = _broadcast_operand(weight, "weight", shape, x.dtype)
+        if not np.isfinite(element_weight).all():
+            raise ValueError("weight: expected finite values, got NaN or inf")
+    positive_weight = None
+    if pos_weight is not None:
+        positive_weight = _broadcast_operand(pos_weight, "pos_weight", shape, x.dtype)
+        if not np.isfinite(positive_weight).all():
+            raise ValueError("pos_weight: expected finite values, got NaN or inf")
+    samples = shape[0] if x.ndim else 1
+    row_weight = check.check_weight_vector(
+        sample_weight, samples, "sample_weight", "one weight per sample of logits' first axis"
+    )
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    out = check.check_out(out, return_grad, shape, result_dtype)
+
+    if _backend.use_native():
+        prediction = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+
+        def full(array):
+            return None if array is None else np.ascontiguousarray(np.broadcast_to(array, shape))
+
+        sample_size = max(x.size // samples, 1) if samples else 1
+        kernel_out = out if out is not None and out.dtype == prediction.dtype else None
+        value, gradient = _backend.core.sigmoid_binary_cross_entropy(  # type: ignore[union-attr]
+            prediction, full(t), full(element_weight), full(positive_weight), row_weight,
+            sample_size, reduction_code, return_grad, kernel_out, thread_count,
+        )
+    else:
+        value, gradient = _reference.sigmoid_binary_cross_entropy(
+            x, t, weight=element_weight, pos_weight=positive_weight, sample_weight=row_weight,
+            reduction=reduction, return_grad=return_grad,
+        )
+    return _finish(value, gradient, result_dtype, shape, shape, return_grad, out)
+
+
+def cross_entropy(
+    probs: ArrayLike,
+    labels: ArrayLike,
+    *,
+    eps: float = 1e-7,
+    sample_weight: Optional[ArrayLike] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    out: Optional[np.ndarray] = None,
+    threads: Optional[int] = None,
+) -> LossResult:
+    r"""Cross-entropy of given probabilities (no softmax inside).
+
+    ``loss_i = -sum_j t_ij log(p_ij + eps)``, ``t`` one-hot from integer ``labels`` or given
+    soft targets. Gradient w.r.t. ``p``: ``-t / (p + eps)`` (0 where ``t = 0``), times the row's
+    sample weight and the reduction's factor.
+
+    Shapes: ``probs`` ``(..., C)``; ``labels`` integer ``(...)`` (the batch shape), or float
+    with ``probs``' shape (soft targets, used as given; terms with ``t_ij = 0`` count 0).
+    ``sample_weight`` ``(N,)`` per row; ``"mean"`` is ``sum_i w_i l_i / sum_i w_i`` (``N``
+    unweighted; 0 when the denominator is 0). ``eps`` must be finite and ``>= 0``.
+
+    >>> import numpy as np, fusedloss
+    >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
+    >>> round(float(fusedloss.cross_entropy(p, 2)), 6)
+    0.510825
+    >>> round(float(fusedloss.cross_entropy(p[[0, 1, 7, 3, 4, 5, 6, 2, 8, 9]], 2)), 6)
+    2.302584
+    """
+    p, result_dtype = check.as_float_array(probs, "probs")
+    if p.ndim < 1:
+        raise ValueError("probs: expected an array of shape (..., C), got a 0-d array")
+    classes = p.shape[-1]
+    if classes == 0:
+        raise ValueError("probs: expected at least one class (C >= 1), got C = 0")
+    batch_shape = p.shape[:-1]
+    eps = float(eps)
+    if not np.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
+    label_array = np.asarray(labels)
+    soft = None
+    y = None
+    if label_array.dtype.kind == "f":
+        if label_array.shape != p.shape:
+            raise ValueError(
+                f"labels: soft targets (a float array) must have the shape of probs {p.shape}, "
+                f"got {label_array.shape}"
+            )
+        soft = label_array.astype(p.dtype, copy=False)
+    else:
+        y = check.check_labels(labels, batch_shape)
+    rows = int(np.prod(batch_shape))
+    row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    out = check.check_out(out, return_grad, p.shape, result_dtype)
+
+    if _backend.use_native():
+        rows2d = check.as_rows(p)
+        soft2d = None if soft is None else np.ascontiguousarray(soft).reshape(rows2d.shape)
+        value, gradient, invalid_row = _backend.core.cross_entropy(  # type: ignore[union-attr]
+            rows2d, y, soft2d, eps, row_weight, reduction_code, return_grad,
+            _kernel_out(out, p, rows2d), thread_count,
+        )
+        if invalid_row >= 0:
+            raise check.label_error(y, invalid_row, classes, batch_shape)
+    else:
+        if y is not None:
+            invalid = (y < 0) | (y >= classes)
+            if invalid.any():
+                raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
+        value, gradient = _reference.cross_entropy(
+            p, y, targets=soft, eps=eps, sample_weight=row_weight, reduction=reduction,
+            return_grad=return_grad,
+        )
+    return _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out)
