@@ -192,3 +192,40 @@ def test_z_loss_and_softcap_match_torch_autograd(reduction, with_weight, options
     )
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 1000), (2, 1)])
+def test_softmax_family_matches_torch(dtype, shape):
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    x.reshape(-1, shape[-1])[0, :] = -np.inf  # an all -inf row: logsumexp -inf, as torch
+    if shape[-1] > 1:
+        x.reshape(-1, shape[-1])[-1, 0] = -np.inf  # a masked class: probability 0
+    tensor = torch.from_numpy(x)
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(fusedloss.logsumexp(x), torch.logsumexp(tensor, -1).numpy(), rtol=rtol)
+    finite_rows = np.isfinite(fusedloss.logsumexp(x))
+    ours, theirs = fusedloss.softmax(x), F.softmax(tensor, -1).numpy()
+    np.testing.assert_allclose(ours[finite_rows], theirs[finite_rows], rtol=rtol, atol=1e-7)
+    ours, theirs = fusedloss.log_softmax(x), F.log_softmax(tensor, -1).numpy()
+    np.testing.assert_allclose(ours[finite_rows], theirs[finite_rows], rtol=rtol, atol=1e-6)
+
+
+def test_penalties_match_torch_autograd():
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((13, 9))
+    w[0, :3] = 0.0  # the L1 subgradient at 0 is 0, as torch's sign()
+    tensor = torch.tensor(w, requires_grad=True)
+    for ours, theirs in [
+        (lambda: fusedloss.l2_penalty(w, 0.3, return_grad=True), lambda t: 0.3 * (t * t).sum()),
+        (lambda: fusedloss.l1_penalty(w, 0.3, return_grad=True), lambda t: 0.3 * t.abs().sum()),
+        (lambda: fusedloss.elastic_net_penalty(w, 0.3, 0.25, return_grad=True),
+         lambda t: 0.3 * (0.25 * t * t + t.abs()).sum()),
+    ]:
+        tensor.grad = None
+        expected = theirs(tensor)
+        expected.backward()
+        value, grad = ours()
+        np.testing.assert_allclose(value, expected.item(), rtol=1e-13)
+        np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-13, atol=1e-15)

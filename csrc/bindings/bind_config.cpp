@@ -47,23 +47,16 @@ py::dict build_config() {
     return config;
 }
 
-template <class Real>
-py::array_t<Real> vector_exp(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
-    py::array_t<Real> output(input.size());
-    const KernelTable& kernels = active_kernels();
-    const auto kernel = select_by_type<Real>(kernels.exp_f32, kernels.exp_f64);
-    {
-        py::gil_scoped_release release;
-        kernel(input.data(), output.mutable_data(), input.size());
-    }
-    return output;
-}
+// Applies one of the kernels' elementwise math functions (exp, log, tanh) to a 1-d copy of x;
+// the functions are exposed only so that tests can measure their accuracy.
+using MathF32 = void (*)(const float*, float*, std::int64_t);
+using MathF64 = void (*)(const double*, double*, std::int64_t);
 
-template <class Real>
-py::array_t<Real> vector_log(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
+template <class Real, MathF32 KernelTable::*function_f32, MathF64 KernelTable::*function_f64>
+py::array_t<Real> vector_math(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
     py::array_t<Real> output(input.size());
     const KernelTable& kernels = active_kernels();
-    const auto kernel = select_by_type<Real>(kernels.log_f32, kernels.log_f64);
+    const auto kernel = select_by_type<Real>(kernels.*function_f32, kernels.*function_f64);
     {
         py::gil_scoped_release release;
         kernel(input.data(), output.mutable_data(), input.size());
@@ -102,10 +95,19 @@ void register_config(py::module_& module) {
 #endif
         },
         "Threads a call with threads=None would use (OpenMP's current default).");
-    module.def("exp_f32", &vector_exp<float>, py::arg("x"), "The kernels' vectorised exp, float32.");
-    module.def("exp_f64", &vector_exp<double>, py::arg("x"), "The kernels' vectorised exp, float64.");
-    module.def("log_f32", &vector_log<float>, py::arg("x"), "The kernels' vectorised log, float32.");
-    module.def("log_f64", &vector_log<double>, py::arg("x"), "The kernels' vectorised log, float64.");
+    using K = KernelTable;
+    module.def("exp_f32", &vector_math<float, &K::exp_f32, &K::exp_f64>, py::arg("x"),
+               "The kernels' vectorised exp, float32.");
+    module.def("exp_f64", &vector_math<double, &K::exp_f32, &K::exp_f64>, py::arg("x"),
+               "The kernels' vectorised exp, float64.");
+    module.def("log_f32", &vector_math<float, &K::log_f32, &K::log_f64>, py::arg("x"),
+               "The kernels' vectorised log, float32.");
+    module.def("log_f64", &vector_math<double, &K::log_f32, &K::log_f64>, py::arg("x"),
+               "The kernels' vectorised log, float64.");
+    module.def("tanh_f32", &vector_math<float, &K::tanh_f32, &K::tanh_f64>, py::arg("x"),
+               "The kernels' vectorised tanh (softcap), float32.");
+    module.def("tanh_f64", &vector_math<double, &K::tanh_f32, &K::tanh_f64>, py::arg("x"),
+               "The kernels' vectorised tanh (softcap), float64.");
 }
 
 }  // namespace bindings

@@ -48,6 +48,16 @@ void log_array_f64(const double* input, double* output, std::int64_t count) {
     for (std::int64_t i = 0; i < count; ++i) output[i] = log_value(input[i]);
 }
 
+// Exposed for the accuracy tests of the vectorised tanh (softcap; tests/test_vector_math.py).
+void tanh_array_f32(const float* input, float* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = tanh_value(input[i]);
+}
+void tanh_array_f64(const double* input, double* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = tanh_value(input[i]);
+}
+
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
@@ -69,6 +79,8 @@ const KernelTable table = {
     &cross_entropy<double>,
     &log_array_f32,
     &log_array_f64,
+    &tanh_array_f32,
+    &tanh_array_f64,
 };
 }  // namespace
 

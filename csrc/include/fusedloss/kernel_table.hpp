@@ -157,6 +157,9 @@ struct KernelTable {
     // The vectorised log used inside the kernels, exposed for its accuracy tests.
     void (*log_f32)(const float* input, float* output, std::int64_t count);
     void (*log_f64)(const double* input, double* output, std::int64_t count);
+    // The vectorised tanh used by softcap, exposed for its accuracy tests.
+    void (*tanh_f32)(const float* input, float* output, std::int64_t count);
+    void (*tanh_f64)(const double* input, double* output, std::int64_t count);
 };
 
 }  // namespace fusedloss
