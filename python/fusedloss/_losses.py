@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import Any, Literal, NamedTuple, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
+from ._typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad
 
-ArrayLike = Any
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
 
@@ -27,7 +27,7 @@ def _finish(
     else:
         loss = result_dtype.type(value)
     if not return_grad:
-        return loss
+        return cast(LossResult, loss)
     assert gradient is not None
     gradient = gradient.reshape(grad_shape)
     if out is not None:
@@ -84,6 +84,48 @@ def _classification_inputs(
         check.check_threads(threads),
         check.check_out(out, return_grad, x.shape, result_dtype),
     )
+
+
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
+    return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
+    return_grad: Literal[True], return_argmax: Literal[False] = ...,
+    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> LossAndGrad: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
+    return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
+    return_grad: Literal[True], return_argmax: Literal[True],
+    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
+    return_grad: bool = ..., return_argmax: bool = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, Tuple[Loss, IntArray], Tuple[Loss, FloatArray, IntArray]]: ...
 
 
 def softmax_cross_entropy(
@@ -190,6 +232,26 @@ def softmax_cross_entropy(
     return (*result, argmax) if isinstance(result, tuple) else (result, argmax)
 
 
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
+    return_grad: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
+    return_grad: Literal[True], out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> LossAndGrad: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
+    return_grad: bool, out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
+
+
 def multiclass_hinge(
     scores: ArrayLike,
     labels: ArrayLike,
@@ -242,6 +304,23 @@ def multiclass_hinge(
             sample_weight=row_weight, reduction=reduction, return_grad=return_grad,
         )
     return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+
+
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
+    return_grad: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
+    return_grad: Literal[True], out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> LossAndGrad: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
+    return_grad: bool, out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
 
 
 def mean_squared_error(

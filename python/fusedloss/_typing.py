@@ -1,0 +1,22 @@
+"""Type aliases of the public API (for annotations; nothing here runs at call time)."""
+
+from __future__ import annotations
+
+from typing import Any, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["ArrayLike", "FloatArray", "IntArray", "Loss", "LossAndGrad", "Scalar"]
+
+#: A float32/float64 (or float16) array: gradients, per-row losses, softmax outputs.
+FloatArray = NDArray[np.floating[Any]]
+#: Per-row argmax indices (``return_argmax=True``).
+IntArray = NDArray[np.int64]
+#: A reduced loss: a NumPy scalar of the input's dtype (``np.float32(...)``/``np.float64(...)``).
+Scalar = np.floating[Any]
+#: What a loss returns without ``return_grad``: a NumPy scalar under ``reduction="mean"``/``"sum"``,
+#: an array of the batch shape under ``reduction="none"``.
+Loss = Union[Scalar, FloatArray]
+#: ``(loss, gradient)`` with ``return_grad=True``; the gradient has the first argument's shape.
+LossAndGrad = Tuple[Loss, FloatArray]
