@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import fusedloss
-from fusedloss import _typing as flt
+from fusedloss import typing as flt
 
 
 def training_step(w: NDArray[np.float32], x: NDArray[np.float32], y: NDArray[np.int64],

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._typing import ArrayLike, FloatArray, Loss, Scalar
+from .typing import ArrayLike, FloatArray, Loss, Scalar
 
 PenaltyResult = Union[Scalar, Tuple[Scalar, FloatArray]]
 

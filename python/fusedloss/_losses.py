@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad
+from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad
 
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
@@ -273,10 +273,19 @@ def multiclass_hinge(
     ``F.multi_margin_loss`` equals this loss divided by ``C``. ``weight`` ``(C,)`` scales row
     ``i`` by ``weight[y_i]``; ``"mean"`` divides by ``N`` (or the summed ``sample_weight``).
 
+    Shapes: ``scores`` ``(..., C)``, ``labels`` ``(...)`` (any integer dtype, in ``[0, C)``);
+    ``weight`` ``(C,)``, ``sample_weight`` ``(N,)`` per row (``N`` rows in all). Returns the loss
+    (a NumPy scalar, or per-row losses of the batch shape for ``reduction="none"``), then with
+    ``return_grad=True`` its gradient with the scores' shape (``out`` receives it; it may be
+    ``scores`` itself).
+
     >>> import numpy as np, fusedloss
     >>> s = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
     >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
     [2.9, 0.0, 12.9]
+    >>> loss, grad = fusedloss.multiclass_hinge(s[:1], [0], return_grad=True)
+    >>> round(float(loss), 4), grad.tolist()
+    (2.9, [[-1.0, 1.0, 0.0]])
     """
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(scores, labels, "scores", weight, sample_weight, reduction,
@@ -340,10 +349,18 @@ def mean_squared_error(
     weight per sample of the first axis; ``"mean"`` is then
     ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample.
 
+    Shapes: ``pred`` any shape (``n`` elements); ``target`` broadcasts to it. Returns the loss
+    (a NumPy scalar, or per-element losses of ``pred``'s shape for ``reduction="none"``), then
+    with ``return_grad=True`` its gradient with ``pred``'s shape (``out`` receives it; it may be
+    ``pred`` itself).
+
     >>> import numpy as np, fusedloss
     >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
     >>> round(float(fusedloss.mean_squared_error(p, np.eye(10)[2])), 4)
     0.0195
+    >>> loss, grad = fusedloss.mean_squared_error([1.0, 2.0], [0.0, 0.0], return_grad=True)
+    >>> float(loss), grad.tolist()
+    (2.5, [1.0, 2.0])
     """
     p, result_dtype = check.as_float_array(pred, "pred")
     t_array, _ = check.as_float_array(target, "target")

@@ -9,7 +9,7 @@ import numpy as np
 from . import _backend, _reference
 from . import _validation as check
 from ._losses import LossResult, _finish, _kernel_out
-from ._typing import ArrayLike, FloatArray, Loss, LossAndGrad
+from .typing import ArrayLike, FloatArray, Loss, LossAndGrad
 
 
 def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:

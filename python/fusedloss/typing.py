@@ -1,4 +1,5 @@
-"""Type aliases of the public API (for annotations; nothing here runs at call time)."""
+"""Type aliases of the public API, for annotating code that calls fusedloss (as ``numpy.typing``):
+``from fusedloss.typing import Loss, FloatArray``. Nothing here runs at call time."""
 
 from __future__ import annotations
 
