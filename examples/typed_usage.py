@@ -1,7 +1,9 @@
 """A small typed use of fusedloss, checked by ``mypy --strict`` in tests/test_typing.py.
 
 The overloads give ``return_grad=True`` a ``(loss, gradient)`` tuple type and the default a
-single loss; ``return_argmax=True`` appends the int64 argmax. ``reveal_type`` is not used (it
+single loss; ``return_argmax=True`` appends the int64 argmax. The loss is a NumPy scalar under
+``reduction="mean"``/``"sum"`` and an array under ``"none"`` (``fusedloss.typing.Loss``, the
+union, where the reduction is only known at run time). ``reveal_type`` is not used (it
 would print at run time); the annotated assignments below are what mypy checks.
 """
 
@@ -33,9 +35,10 @@ def main() -> None:
     y = rng.integers(0, 3, size=32)
     w = np.zeros((5, 3), dtype=np.float32)
 
-    loss_only: flt.Loss = fusedloss.softmax_cross_entropy(x @ w, y)
+    loss_only: flt.Scalar = fusedloss.softmax_cross_entropy(x @ w, y)  # "mean": a NumPy scalar
+    per_row: flt.FloatArray = fusedloss.softmax_cross_entropy(x @ w, y, reduction="none")
     with_grad: Tuple[flt.Loss, flt.FloatArray] = fusedloss.multiclass_hinge(x @ w, y, return_grad=True)
-    with_argmax: Tuple[flt.Loss, flt.IntArray] = fusedloss.softmax_cross_entropy(
+    with_argmax: Tuple[flt.Scalar, flt.IntArray] = fusedloss.softmax_cross_entropy(
         x @ w, y, return_argmax=True)
     loss3, grad3, argmax3 = fusedloss.softmax_cross_entropy(
         x @ w, y, return_grad=True, return_argmax=True)
@@ -52,7 +55,7 @@ def main() -> None:
     fusedloss.set_backend(backend)
     info: Dict[str, Any] = fusedloss.config()
     step_loss = training_step(w, x, y)
-    print(float(loss_only), float(with_grad[0]), with_argmax[1].shape, float(loss3), grad3.shape,
+    print(float(loss_only), per_row.shape, float(with_grad[0]), with_argmax[1].shape, float(loss3), grad3.shape,
           accuracy, float(mse), float(bce_loss), bce_grad.dtype, float(np.sum(ce)), np.shape(lse),
           log_p.shape, float(l1_value), l1_grad.shape, float(en), info["backend"], step_loss,
           fusedloss.__version__)

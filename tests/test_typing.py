@@ -42,11 +42,18 @@ _REVEAL = """\
 import numpy as np
 import fusedloss
 x = np.zeros((2, 3))
+reduction: str = "sum"
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1]))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction="none"))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction=reduction))
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_grad=True))
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_argmax=True))
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_grad=True, return_argmax=True))
-reveal_type(fusedloss.multiclass_hinge(x, [0, 1], return_grad=True))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction="none", return_grad=True,
+                                            return_argmax=True))
+reveal_type(fusedloss.multiclass_hinge(x, [0, 1], reduction="sum", return_grad=True))
+reveal_type(fusedloss.mean_squared_error(x, x, reduction="none", return_grad=True))
+reveal_type(fusedloss.cross_entropy(x, [0, 1], reduction=reduction, return_grad=True))
 reveal_type(fusedloss.l2_penalty(x, 0.1))
 reveal_type(fusedloss.l2_penalty(x, 0.1, return_grad=True))
 reveal_type(fusedloss.softmax(x))
@@ -57,10 +64,15 @@ _FLOAT_ARRAY = "numpy.ndarray[builtins.tuple[Any, ...], numpy.dtype[numpy.floati
 _LOSS = f"{_SCALAR} | {_FLOAT_ARRAY}"
 _INT_ARRAY = "numpy.ndarray[builtins.tuple[Any, ...], numpy.dtype[numpy.signedinteger[numpy._typing._nbit_base._64Bit]]]"
 _EXPECTED = [
+    _SCALAR,
+    _FLOAT_ARRAY,
     _LOSS,
-    f"tuple[{_LOSS}, {_FLOAT_ARRAY}]",
-    f"tuple[{_LOSS}, {_INT_ARRAY}]",
-    f"tuple[{_LOSS}, {_FLOAT_ARRAY}, {_INT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_INT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}, {_INT_ARRAY}]",
+    f"tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}, {_INT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",
+    f"tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
     f"tuple[{_LOSS}, {_FLOAT_ARRAY}]",
     _SCALAR,
     f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",

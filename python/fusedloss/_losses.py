@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad
+from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad, Scalar
 
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
@@ -90,40 +90,104 @@ def _classification_inputs(
 def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
-    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
-    return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str, return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
-    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
-    return_grad: Literal[True], return_argmax: Literal[False] = ...,
-    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
-) -> LossAndGrad: ...
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
-    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
-    return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, IntArray]: ...
 @overload
 def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
-    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
-    return_grad: Literal[True], return_argmax: Literal[True],
-    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray, IntArray]: ...
 @overload
 def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
-    z_loss: float = ..., softcap: Optional[float] = ..., reduction: str = ...,
-    return_grad: bool = ..., return_argmax: bool = ..., out: Optional[FloatArray] = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: bool = ..., return_argmax: bool = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad, Tuple[Loss, IntArray], Tuple[Loss, FloatArray, IntArray]]: ...
 
@@ -235,20 +299,51 @@ def softmax_cross_entropy(
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
-    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
-    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[True], out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
-) -> LossAndGrad: ...
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
-    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: bool, out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 
 
@@ -317,18 +412,45 @@ def multiclass_hinge(
 
 @overload
 def mean_squared_error(
-    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def mean_squared_error(
-    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[True], out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
-) -> LossAndGrad: ...
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def mean_squared_error(
-    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: bool, out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 
 

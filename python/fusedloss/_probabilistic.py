@@ -9,7 +9,7 @@ import numpy as np
 from . import _backend, _reference
 from . import _validation as check
 from ._losses import LossResult, _finish, _kernel_out
-from .typing import ArrayLike, FloatArray, Loss, LossAndGrad
+from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Scalar
 
 
 def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -32,20 +32,51 @@ def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtyp
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
-    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
-    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[True], out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
-) -> LossAndGrad: ...
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
-    sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: bool, out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 
 
@@ -127,18 +158,45 @@ def sigmoid_binary_cross_entropy(
 
 @overload
 def cross_entropy(
-    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def cross_entropy(
-    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: Literal[True], out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
-) -> LossAndGrad: ...
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def cross_entropy(
-    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ..., reduction: str = ...,
-    return_grad: bool, out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 
 
