@@ -44,7 +44,12 @@ def _initial_backend() -> str:
 
 
 def get_backend() -> str:
-    """Return the active backend: ``"native"`` (compiled kernels) or ``"numpy"``."""
+    """Return the active backend: ``"native"`` (compiled kernels) or ``"numpy"``.
+
+    >>> import fusedloss
+    >>> fusedloss.get_backend() in ("native", "numpy")
+    True
+    """
     return _state["backend"]
 
 
@@ -52,6 +57,13 @@ def set_backend(name: str) -> None:
     """Select the backend: ``"native"`` or ``"numpy"``.
 
     ``"native"`` raises ``RuntimeError`` (saying why) when the extension cannot be imported.
+    The environment variable ``FUSEDLOSS_BACKEND`` (same two names) sets it at import.
+
+    >>> import fusedloss
+    >>> previous = fusedloss.get_backend()
+    >>> fusedloss.set_backend("numpy"); fusedloss.get_backend()
+    'numpy'
+    >>> fusedloss.set_backend(previous)
     """
     if not isinstance(name, str) or name not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")

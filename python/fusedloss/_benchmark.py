@@ -33,7 +33,7 @@ def make_inputs(loss: str, shape: Tuple[int, ...], dtype: Any = np.float32, seed
         target = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
         return pred, target
     rows, classes = shape
-    x = rng.standard_normal(shape, dtype=np.float32)
+    x: np.ndarray = rng.standard_normal(shape, dtype=np.float32)
     if loss == "multiclass_hinge":
         # Quantized scores: every margin difference is exact in float32 and float64, so the
         # (discontinuous) hinge derivative is the same in both and the check stays exact.
@@ -45,13 +45,15 @@ def make_inputs(loss: str, shape: Tuple[int, ...], dtype: Any = np.float32, seed
 def fused_call(loss: str, x: np.ndarray, y: np.ndarray, threads: Optional[int] = None) -> Tuple[Any, np.ndarray]:
     """The fused loss and gradient (``return_grad=True``, ``reduction="mean"``)."""
     fn = getattr(_losses, loss)
-    return fn(x, y, reduction="mean", return_grad=True, threads=threads)
+    result: Tuple[Any, np.ndarray] = fn(x, y, reduction="mean", return_grad=True, threads=threads)
+    return result
 
 
 def reference_call(loss: str, x: np.ndarray, y: np.ndarray) -> Tuple[Any, np.ndarray]:
     """The NumPy reference loss and gradient (float64)."""
     fn = getattr(_reference, loss)
-    return fn(x, y, reduction="mean", return_grad=True)
+    result: Tuple[Any, np.ndarray] = fn(x, y, reduction="mean", return_grad=True)
+    return result
 
 
 def check_result(loss: str, fused: Tuple[Any, np.ndarray], reference: Tuple[Any, np.ndarray], dtype: Any) -> None:

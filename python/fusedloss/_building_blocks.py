@@ -3,15 +3,15 @@ penalties (L2, L1, elastic net) for ``L(W) = data loss + lam * R(W)``."""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
+from .typing import ArrayLike, FloatArray, Loss, Scalar
 
-ArrayLike = Any
-PenaltyResult = Union[np.floating, Tuple[np.floating, np.ndarray]]
+PenaltyResult = Union[Scalar, Tuple[Scalar, FloatArray]]
 
 _ROW_MODES = {"logsumexp": 0, "softmax": 1, "log_softmax": 2}
 _PENALTY_KINDS = {"l2": 0, "l1": 1, "elastic_net": 2}
@@ -47,8 +47,8 @@ def _row_op(x: ArrayLike, mode: str, out: Optional[np.ndarray], threads: Optiona
     return result[()] if result.ndim == 0 else result
 
 
-def logsumexp(x: ArrayLike, *, out: Optional[np.ndarray] = None,
-              threads: Optional[int] = None) -> Any:
+def logsumexp(x: ArrayLike, *, out: Optional[FloatArray] = None,
+              threads: Optional[int] = None) -> Loss:
     r"""``log(sum_j exp(x_j))`` along the last axis, computed stably.
 
     ``lse(x) = m + log(sum_j exp(x_j - m))`` with ``m = max_j x_j`` (the shift is used only
@@ -64,11 +64,12 @@ def logsumexp(x: ArrayLike, *, out: Optional[np.ndarray] = None,
     >>> fusedloss.logsumexp(np.array([[0.0, 0.0], [1.0, -np.inf]])).round(4).tolist()
     [0.6931, 1.0]
     """
-    return _row_op(x, "logsumexp", out, threads)
+    result: Loss = _row_op(x, "logsumexp", out, threads)
+    return result
 
 
-def softmax(x: ArrayLike, *, out: Optional[np.ndarray] = None,
-            threads: Optional[int] = None) -> np.ndarray:
+def softmax(x: ArrayLike, *, out: Optional[FloatArray] = None,
+            threads: Optional[int] = None) -> FloatArray:
     r"""``exp(x_j - logsumexp(x))`` along the last axis: each row sums to 1.
 
     Computed as ``exp(x_j - m) / sum_k exp(x_k - m)`` with the finite row max ``m``. A
@@ -82,11 +83,12 @@ def softmax(x: ArrayLike, *, out: Optional[np.ndarray] = None,
     >>> fusedloss.softmax(np.array([0.0, np.log(3.0), -np.inf])).round(4).tolist()
     [0.25, 0.75, 0.0]
     """
-    return _row_op(x, "softmax", out, threads)
+    result: FloatArray = _row_op(x, "softmax", out, threads)
+    return result
 
 
-def log_softmax(x: ArrayLike, *, out: Optional[np.ndarray] = None,
-                threads: Optional[int] = None) -> np.ndarray:
+def log_softmax(x: ArrayLike, *, out: Optional[FloatArray] = None,
+                threads: Optional[int] = None) -> FloatArray:
     r"""``x_j - logsumexp(x)`` along the last axis (the log of :func:`softmax`, computed
     without forming ``log`` of small probabilities). Jacobian: ``delta_ij - softmax(x)_j``.
 
@@ -97,7 +99,8 @@ def log_softmax(x: ArrayLike, *, out: Optional[np.ndarray] = None,
     >>> fusedloss.log_softmax(np.array([0.0, np.log(3.0)])).round(4).tolist()
     [-1.3863, -0.2877]
     """
-    return _row_op(x, "log_softmax", out, threads)
+    result: FloatArray = _row_op(x, "log_softmax", out, threads)
+    return result
 
 
 def _nonnegative_finite(value: Any, name: str) -> float:
@@ -130,7 +133,7 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
     else:
         kernel_out = None
         value, gradient = _reference.penalty(array, kind, lam_value, beta_value, bool(return_grad))
-    loss = result_dtype.type(value)
+    loss: Scalar = result_dtype.type(value)
     if not return_grad:
         return loss
     assert gradient is not None
@@ -145,8 +148,21 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
     return loss, out
 
 
+@overload
+def l2_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[False] = ..., out: None = ...,
+               accumulate: Literal[False] = ..., threads: Optional[int] = ...) -> Scalar: ...
+@overload
+def l2_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[True],
+               out: Optional[FloatArray] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ...) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool,
+               out: Optional[FloatArray] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ...) -> PenaltyResult: ...
+
+
 def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
-               out: Optional[np.ndarray] = None, accumulate: bool = False,
+               out: Optional[FloatArray] = None, accumulate: bool = False,
                threads: Optional[int] = None) -> PenaltyResult:
     r"""L2 (ridge / weight decay) penalty ``lam * sum(w**2)``; gradient ``2 * lam * w``.
 
@@ -164,8 +180,21 @@ def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
     return _penalty(w, "l2", lam, 0.0, return_grad, out, accumulate, threads)
 
 
+@overload
+def l1_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[False] = ..., out: None = ...,
+               accumulate: Literal[False] = ..., threads: Optional[int] = ...) -> Scalar: ...
+@overload
+def l1_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[True],
+               out: Optional[FloatArray] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ...) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool,
+               out: Optional[FloatArray] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ...) -> PenaltyResult: ...
+
+
 def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
-               out: Optional[np.ndarray] = None, accumulate: bool = False,
+               out: Optional[FloatArray] = None, accumulate: bool = False,
                threads: Optional[int] = None) -> PenaltyResult:
     r"""L1 (lasso) penalty ``lam * sum(|w|)``; (sub)gradient ``lam * sign(w)``, 0 at ``w = 0``.
 
@@ -182,8 +211,21 @@ def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
     return _penalty(w, "l1", lam, 0.0, return_grad, out, accumulate, threads)
 
 
+@overload
+def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: Literal[False] = ..., out: None = ...,
+                        accumulate: Literal[False] = ..., threads: Optional[int] = ...) -> Scalar: ...
+@overload
+def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: Literal[True],
+                        out: Optional[FloatArray] = ..., accumulate: bool = ...,
+                        threads: Optional[int] = ...) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: bool,
+                        out: Optional[FloatArray] = ..., accumulate: bool = ...,
+                        threads: Optional[int] = ...) -> PenaltyResult: ...
+
+
 def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: bool = False,
-                        out: Optional[np.ndarray] = None, accumulate: bool = False,
+                        out: Optional[FloatArray] = None, accumulate: bool = False,
                         threads: Optional[int] = None) -> PenaltyResult:
     r"""Elastic-net penalty ``lam * sum(beta * w**2 + |w|)``; gradient
     ``lam * (2 * beta * w + sign(w))`` (``sign(0) = 0``).

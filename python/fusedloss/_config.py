@@ -14,7 +14,15 @@ from ._version import __version__
 
 
 def config() -> Dict[str, Any]:
-    """The configuration as a dict (see :func:`show_config`)."""
+    """The configuration as a dict (see :func:`show_config`): ``version``, ``backend``, and
+    with the extension loaded ``isa_built`` / ``isa_supported`` / ``isa_selected`` (SIMD paths),
+    ``openmp`` / ``openmp_threads``, ``compiler`` and ``cxx_flags``.
+
+    >>> import fusedloss
+    >>> info = fusedloss.config()
+    >>> info["version"] == fusedloss.__version__, info["backend"] == fusedloss.get_backend()
+    (True, True)
+    """
     info: Dict[str, Any] = {
         "version": __version__,
         "backend": _backend.get_backend(),
@@ -47,7 +55,14 @@ def config() -> Dict[str, Any]:
 
 def show_config() -> None:
     """Print version, backend, SIMD paths (built / supported / selected), OpenMP threads and
-    the compiler the extension was built with."""
+    the compiler the extension was built with (one ``key: value`` per line; also
+    ``fusedloss info`` on the command line).
+
+    >>> import fusedloss
+    >>> fusedloss.show_config()  # doctest: +ELLIPSIS
+             version: ...
+             backend: ...
+    """
     for key, value in config().items():
         if isinstance(value, list):
             value = ", ".join(value)

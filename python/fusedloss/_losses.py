@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import Any, Literal, NamedTuple, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
+from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad, Scalar
 
-ArrayLike = Any
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
 
@@ -27,7 +27,7 @@ def _finish(
     else:
         loss = result_dtype.type(value)
     if not return_grad:
-        return loss
+        return cast(LossResult, loss)
     assert gradient is not None
     gradient = gradient.reshape(grad_shape)
     if out is not None:
@@ -84,6 +84,112 @@ def _classification_inputs(
         check.check_threads(threads),
         check.check_out(out, return_grad, x.shape, result_dtype),
     )
+
+
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str, return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: bool = ..., return_argmax: bool = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, Tuple[Loss, IntArray], Tuple[Loss, FloatArray, IntArray]]: ...
 
 
 def softmax_cross_entropy(
@@ -190,6 +296,57 @@ def softmax_cross_entropy(
     return (*result, argmax) if isinstance(result, tuple) else (result, argmax)
 
 
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
+
+
 def multiclass_hinge(
     scores: ArrayLike,
     labels: ArrayLike,
@@ -211,10 +368,19 @@ def multiclass_hinge(
     ``F.multi_margin_loss`` equals this loss divided by ``C``. ``weight`` ``(C,)`` scales row
     ``i`` by ``weight[y_i]``; ``"mean"`` divides by ``N`` (or the summed ``sample_weight``).
 
+    Shapes: ``scores`` ``(..., C)``, ``labels`` ``(...)`` (any integer dtype, in ``[0, C)``);
+    ``weight`` ``(C,)``, ``sample_weight`` ``(N,)`` per row (``N`` rows in all). Returns the loss
+    (a NumPy scalar, or per-row losses of the batch shape for ``reduction="none"``), then with
+    ``return_grad=True`` its gradient with the scores' shape (``out`` receives it; it may be
+    ``scores`` itself).
+
     >>> import numpy as np, fusedloss
     >>> s = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
     >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
     [2.9, 0.0, 12.9]
+    >>> loss, grad = fusedloss.multiclass_hinge(s[:1], [0], return_grad=True)
+    >>> round(float(loss), 4), grad.tolist()
+    (2.9, [[-1.0, 1.0, 0.0]])
     """
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(scores, labels, "scores", weight, sample_weight, reduction,
@@ -244,6 +410,50 @@ def multiclass_hinge(
     return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
 
 
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
+
+
 def mean_squared_error(
     pred: ArrayLike,
     target: ArrayLike,
@@ -261,10 +471,18 @@ def mean_squared_error(
     weight per sample of the first axis; ``"mean"`` is then
     ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample.
 
+    Shapes: ``pred`` any shape (``n`` elements); ``target`` broadcasts to it. Returns the loss
+    (a NumPy scalar, or per-element losses of ``pred``'s shape for ``reduction="none"``), then
+    with ``return_grad=True`` its gradient with ``pred``'s shape (``out`` receives it; it may be
+    ``pred`` itself).
+
     >>> import numpy as np, fusedloss
     >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
     >>> round(float(fusedloss.mean_squared_error(p, np.eye(10)[2])), 4)
     0.0195
+    >>> loss, grad = fusedloss.mean_squared_error([1.0, 2.0], [0.0, 0.0], return_grad=True)
+    >>> float(loss), grad.tolist()
+    (2.5, [1.0, 2.0])
     """
     p, result_dtype = check.as_float_array(pred, "pred")
     t_array, _ = check.as_float_array(target, "target")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import ArrayLike, LossResult, _finish, _kernel_out
+from ._losses import LossResult, _finish, _kernel_out
+from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Scalar
 
 
-def _broadcast_operand(value: ArrayLike, name: str, shape, dtype: np.dtype) -> np.ndarray:
+def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """`value` (a real array) converted to `dtype` and broadcast to `shape` (never enlarging it)."""
     array = np.asarray(value)
     if array.dtype.kind not in "iubf":
@@ -26,6 +27,57 @@ def _broadcast_operand(value: ArrayLike, name: str, shape, dtype: np.dtype) -> n
             f"got {array.shape}"
         )
     return array.astype(dtype, copy=False)
+
+
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
 
 
 def sigmoid_binary_cross_entropy(
@@ -87,7 +139,7 @@ def sigmoid_binary_cross_entropy(
     if _backend.use_native():
         prediction = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
 
-        def full(array):
+        def full(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
             return None if array is None else np.ascontiguousarray(np.broadcast_to(array, shape))
 
         sample_size = max(x.size // samples, 1) if samples else 1
@@ -102,6 +154,50 @@ def sigmoid_binary_cross_entropy(
             reduction=reduction, return_grad=return_grad,
         )
     return _finish(value, gradient, result_dtype, shape, shape, return_grad, out)
+
+
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
 
 
 def cross_entropy(
@@ -169,6 +265,7 @@ def cross_entropy(
             _kernel_out(out, p, rows2d), thread_count,
         )
         if invalid_row >= 0:
+            assert y is not None  # only integer labels can be out of range
             raise check.label_error(y, invalid_row, classes, batch_shape)
     else:
         if y is not None:

@@ -42,7 +42,8 @@ def logsumexp_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 def argmax_rows(x: np.ndarray) -> np.ndarray:
     """Per-row argmax along the last axis (np.argmax: first index on ties, NaN wins)."""
     x = np.asarray(x)
-    return np.argmax(x.reshape(-1, x.shape[-1]), axis=1).astype(np.int64)
+    argmax: np.ndarray = np.argmax(x.reshape(-1, x.shape[-1]), axis=1).astype(np.int64)
+    return argmax
 
 
 def softmax_cross_entropy(
@@ -199,7 +200,8 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     lse = logsumexp_rows(x)[0]
     with np.errstate(invalid="ignore"):
-        return x - lse[..., None]
+        result: np.ndarray = x - lse[..., None]
+    return result
 
 
 def penalty(

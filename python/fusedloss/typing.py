@@ -1,0 +1,33 @@
+"""Type aliases of the public API, for annotating code that calls fusedloss (as ``numpy.typing``):
+``from fusedloss.typing import Loss, FloatArray``. Nothing here runs at call time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["ArrayLike", "FloatArray", "IntArray", "Loss", "LossAndGrad", "Scalar"]
+
+if TYPE_CHECKING:
+    #: A float32/float64 (or float16) array: gradients, per-row losses, softmax outputs.
+    FloatArray = NDArray[np.floating[Any]]
+    #: Per-row argmax indices (``return_argmax=True``).
+    IntArray = NDArray[np.int64]
+    #: A reduced loss: a NumPy scalar of the input's dtype (``np.float32(...)``/``np.float64(...)``).
+    Scalar = np.floating[Any]
+else:
+    try:
+        FloatArray = NDArray[np.floating[Any]]
+        IntArray = NDArray[np.int64]
+        Scalar = np.floating[Any]
+    except TypeError:  # NumPy < 1.22: scalar types are not subscriptable at run time
+        FloatArray = IntArray = NDArray[Any]
+        Scalar = np.floating
+
+#: What a loss returns without ``return_grad``: a NumPy scalar under ``reduction="mean"``/``"sum"``,
+#: an array of the batch shape under ``reduction="none"``.
+Loss = Union[Scalar, FloatArray]
+#: ``(loss, gradient)`` with ``return_grad=True``; the gradient has the first argument's shape.
+LossAndGrad = Tuple[Loss, FloatArray]

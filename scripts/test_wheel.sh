@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build the wheel, install it into a fresh venv, and run the test suite against the installed
+# wheel (not the source tree): tests/ and examples/ are copied to a temporary directory and
+# pytest runs there, with rootdir there, so `import fusedloss` can only find site-packages.
+#
+#   scripts/test_wheel.sh [PYTHON]        (default: python3; WORK=dir keeps the files)
+#
+# Also checks that the wheel, built for the baseline CPU of its platform (no -march=native),
+# selects the widest instruction set this CPU runs (AVX2 on an AVX2 x86-64 machine) at run time.
+set -euo pipefail
+
+PYTHON=${1:-python3}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=${WORK:-$(mktemp -d -t fusedloss-wheel.XXXXXX)}
+START=$(date +%s)
+echo "== work dir: $WORK"
+
+echo "== building the wheel (pip wheel . --no-deps)"
+"$PYTHON" -m pip wheel "$ROOT" --no-deps -w "$WORK/dist" -q
+WHEEL=$(ls "$WORK"/dist/fusedloss-*.whl)
+echo "   $WHEEL"
+
+echo "== fresh venv, installing the wheel with its test extra"
+"$PYTHON" -m venv "$WORK/venv"
+VPY="$WORK/venv/bin/python"
+"$VPY" -m pip install -q "${WHEEL}[test,examples]"
+# The PyTorch parity tests compare against torch when it is importable; install the CPU build
+# pinned in the `peers` extra only when asked (it is large): WHEEL_WITH_PEERS=1.
+if [[ "${WHEEL_WITH_PEERS:-0}" == 1 ]]; then "$VPY" -m pip install -q "${WHEEL}[peers]"; fi
+
+echo "== running from $WORK/run (not the source tree)"
+mkdir -p "$WORK/run"
+cp -r "$ROOT/tests" "$ROOT/examples" "$WORK/run/"
+cp "$ROOT/pyproject.toml" "$WORK/run/"   # the pytest settings (filterwarnings=error, markers)
+cd "$WORK/run"
+LOCATION=$("$VPY" -c "import fusedloss; print(fusedloss.__file__)")
+echo "   fusedloss imported from: $LOCATION"
+case "$LOCATION" in
+  "$WORK/venv/"*site-packages*) ;;
+  *) echo "ERROR: fusedloss was not imported from the venv's site-packages" >&2; exit 1 ;;
+esac
+
+echo "== instruction sets (built for the baseline, selected at run time)"
+"$WORK/venv/bin/fusedloss" info
+"$VPY" - <<'PY'
+import fusedloss
+c = fusedloss.config()
+flags = open("/proc/cpuinfo").read().split() if __import__("os").path.exists("/proc/cpuinfo") else []
+print(f"   selected {c['isa_selected']} of built {c['isa_built']} (CPU runs {c['isa_supported']})")
+assert c["backend"] == "native", c
+assert "-march=native" not in c["cxx_flags"], c["cxx_flags"]
+assert "baseline" in c["isa_built"], c["isa_built"]
+# The selector picks the widest supported path: on an AVX2 machine that is avx2 (or wider).
+assert c["isa_selected"] == c["isa_supported"][-1], c
+if "avx2" in flags and "fma" in flags:
+    assert c["isa_selected"] in ("avx2", "avx512"), c["isa_selected"]
+PY
+
+echo "== pytest against the installed wheel"
+"$VPY" -m pytest -q -p no:cacheprovider --rootdir "$WORK/run" tests
+echo "== done in $(( $(date +%s) - START )) s"

@@ -1,0 +1,114 @@
+"""mypy --strict accepts the package and a typed usage snippet (py.typed, overloads, _core stub)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fusedloss
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(fusedloss.__file__).resolve().parent
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mypy") is None, reason="mypy is not installed (pip install fusedloss[test])"
+)
+
+
+def _mypy(tmp_path: Path, *targets: str, expect_ok: bool = True) -> str:
+    command = [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--show-error-codes",
+               "--cache-dir", str(tmp_path / "mypy_cache"), *targets]
+    env = dict(os.environ, MYPY_FORCE_COLOR="0")
+    if "site-packages" not in PACKAGE.parts:
+        # An editable install imports through a finder hook mypy cannot follow: point mypy at
+        # the source tree (never at site-packages, which mypy refuses in MYPYPATH).
+        env["MYPYPATH"] = str(PACKAGE.parent)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    if expect_ok:
+        assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
+    else:
+        assert result.returncode == 1, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+# What the overloads promise, checked through mypy's reveal_type (and one misuse it must reject).
+_REVEAL = """\
+import numpy as np
+import fusedloss
+x = np.zeros((2, 3))
+reduction: str = "sum"
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1]))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction="none"))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction=reduction))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_grad=True))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_argmax=True))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_grad=True, return_argmax=True))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction="none", return_grad=True,
+                                            return_argmax=True))
+reveal_type(fusedloss.multiclass_hinge(x, [0, 1], reduction="sum", return_grad=True))
+reveal_type(fusedloss.mean_squared_error(x, x, reduction="none", return_grad=True))
+reveal_type(fusedloss.cross_entropy(x, [0, 1], reduction=reduction, return_grad=True))
+reveal_type(fusedloss.l2_penalty(x, 0.1))
+reveal_type(fusedloss.l2_penalty(x, 0.1, return_grad=True))
+reveal_type(fusedloss.softmax(x))
+fusedloss.mean_squared_error(x, x, out=x)
+"""
+_SCALAR = "numpy.floating[Any]"
+_FLOAT_ARRAY = "numpy.ndarray[builtins.tuple[Any, ...], numpy.dtype[numpy.floating[Any]]]"
+_LOSS = f"{_SCALAR} | {_FLOAT_ARRAY}"
+_INT_ARRAY = "numpy.ndarray[builtins.tuple[Any, ...], numpy.dtype[numpy.signedinteger[numpy._typing._nbit_base._64Bit]]]"
+_EXPECTED = [
+    _SCALAR,
+    _FLOAT_ARRAY,
+    _LOSS,
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_INT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}, {_INT_ARRAY}]",
+    f"tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}, {_INT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",
+    f"tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
+    f"tuple[{_LOSS}, {_FLOAT_ARRAY}]",
+    _SCALAR,
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",
+    _FLOAT_ARRAY,
+]
+
+
+def test_mypy_strict_package_and_typed_usage(tmp_path: Path) -> None:
+    # The package as installed (editable or wheel), then the snippet, which imports fusedloss
+    # through the installed, py.typed package (one cache: the second run is quick).
+    snippet = ROOT / "examples" / "typed_usage.py"
+    if not snippet.exists():  # tests run from a copy (e.g. against a wheel): no examples/ there
+        pytest.skip("examples/typed_usage.py is not next to the tests")
+    _mypy(tmp_path, "-p", "fusedloss")
+    _mypy(tmp_path, str(snippet))  # reuses the cache of the first run
+
+    reveal = tmp_path / "reveal.py"
+    reveal.write_text(_REVEAL)
+    output = _mypy(tmp_path, str(reveal), expect_ok=False)
+    revealed = [line.split('Revealed type is "', 1)[1].rstrip('"')
+                for line in output.splitlines() if "Revealed type is" in line]
+    # numpy's stubs spell some names differently across versions (shape parameter, int64).
+    def norm(text: str) -> str:
+        text = re.sub(r"ndarray\[(builtins\.)?tuple\[Any, \.\.\.\], |ndarray\[Any, ", "ndarray[S, ", text)
+        text = re.sub(r"numpy\.signedinteger\[[\w.]*_64Bit\]", "numpy.int64", text)
+        loss = "numpy.floating[Any], numpy.ndarray[S, numpy.dtype[numpy.floating[Any]]]"
+        return text.replace(f"Union[{loss}]", loss.replace(", numpy.ndarray", " | numpy.ndarray", 1))
+    assert [norm(r) for r in revealed] == [norm(e) for e in _EXPECTED], output
+    errors = [line for line in output.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and 'No overload variant of "mean_squared_error"' in errors[0], output
+
+
+def test_typed_usage_runs() -> None:
+    snippet = ROOT / "examples" / "typed_usage.py"
+    if not snippet.exists():
+        pytest.skip("examples/typed_usage.py is not next to the tests")
+    result = subprocess.run([sys.executable, str(snippet)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
