@@ -76,13 +76,16 @@ def _classification_inputs(
     else:
         y = check.check_labels(labels, batch_shape)
     rows = int(np.prod(batch_shape, dtype=np.int64))
+    checked_out = check.check_out(out, return_grad, x.shape, result_dtype)
+    check.check_out_aliasing(checked_out, scores, (
+        ("labels", labels), ("weight", weight), ("sample_weight", sample_weight)))
     return _ClassificationInputs(
         x, result_dtype, batch_shape, y,
         check.check_weight_vector(weight, classes, "weight", "one weight per class"),
         check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row"),
         check.check_reduction(reduction),
         check.check_threads(threads),
-        check.check_out(out, return_grad, x.shape, result_dtype),
+        checked_out,
     )
 
 
@@ -148,6 +151,8 @@ def softmax_cross_entropy(
     >>> round(float(loss), 4), argmax.tolist()
     (2.1404, [1])
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
+    return_argmax = check.check_flag(return_argmax, "return_argmax")
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(logits, labels, "logits", weight, sample_weight, reduction,
                                return_grad, out, threads, allow_soft=True)
@@ -216,14 +221,14 @@ def multiclass_hinge(
     >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
     [2.9, 0.0, 12.9]
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
+    squared = check.check_flag(squared, "squared")
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(scores, labels, "scores", weight, sample_weight, reduction,
                                return_grad, out, threads)
     )
     classes = x.shape[-1]
-    margin = float(margin)
-    if not np.isfinite(margin):
-        raise ValueError(f"margin: expected a finite number, got {margin}")
+    margin = check.check_real(margin, "margin")
 
     if _backend.use_native():
         rows2d = check.as_rows(x)
@@ -266,6 +271,7 @@ def mean_squared_error(
     >>> round(float(fusedloss.mean_squared_error(p, np.eye(10)[2])), 4)
     0.0195
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
     p, result_dtype = check.as_float_array(pred, "pred")
     t_array, _ = check.as_float_array(target, "target")
     try:
@@ -283,6 +289,7 @@ def mean_squared_error(
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     out = check.check_out(out, return_grad, p.shape, result_dtype)
+    check.check_out_aliasing(out, pred, (("target", target), ("sample_weight", sample_weight)))
 
     if _backend.use_native():
         prediction = p if p.flags.c_contiguous and p.flags.aligned else np.ascontiguousarray(p)
