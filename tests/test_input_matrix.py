@@ -42,6 +42,13 @@ def _pop_labels(kwargs, x):
     return kwargs.pop("labels") if "labels" in kwargs else _labels_for(x)
 
 
+def _reference_cross_entropy(x, labels, **kwargs):
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":  # soft targets
+        return _reference.cross_entropy(x, targets=labels, **kwargs)
+    return _reference.cross_entropy(x, labels, **kwargs)
+
+
 FUNCTIONS = {
     "softmax_cross_entropy": dict(
         kind="rows", grad=True, reduction=True,
@@ -56,7 +63,7 @@ FUNCTIONS = {
     "cross_entropy": dict(
         kind="rows", grad=True, reduction=True,
         call=lambda x, **k: fusedloss.cross_entropy(x, _pop_labels(k, x), **k),
-        ref=lambda x, **k: _reference.cross_entropy(x, _pop_labels(k, x), **k),
+        ref=lambda x, **k: _reference_cross_entropy(x, _pop_labels(k, x), **k),
     ),
     "sigmoid_binary_cross_entropy": dict(
         kind="elementwise", grad=True, reduction=True,

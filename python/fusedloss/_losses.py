@@ -25,7 +25,8 @@ def _finish(
     if isinstance(value, np.ndarray):
         loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
     else:
-        loss = result_dtype.type(value)
+        with np.errstate(over="ignore"):  # a float64 sum beyond float32's range is inf
+            loss = result_dtype.type(value)
     if not return_grad:
         return loss
     assert gradient is not None
