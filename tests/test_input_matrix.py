@@ -326,10 +326,17 @@ def test_zero_classes_rejected(name):
                                              if name in LABEL_LOSSES else {}))
 
 
+@pytest.mark.parametrize("shape", [(ROWS, 0), (1, 0, 1), (2, 3, 0)], ids=str)
 @pytest.mark.parametrize("name", sorted(set(NAMES) - set(ROW_FUNCTIONS)))
-def test_zero_width_elementwise(name):
-    x = np.zeros((ROWS, 0))
+def test_zero_width_elementwise(name, shape):
+    x = np.zeros(shape)
     assert_matches(native(name, x), reference(name, x), np.float64)
+    if FUNCTIONS[name]["reduction"]:  # one weight per sample of the first axis
+        weights = np.ones(shape[0])
+        for reduction in ("mean", "sum", "none"):
+            assert_matches(native(name, x, sample_weight=weights, reduction=reduction),
+                           reference(name, x, sample_weight=weights, reduction=reduction),
+                           np.float64)
 
 
 @pytest.mark.parametrize("classes", [1, 2, 3, 17])

@@ -292,7 +292,9 @@ def mean_squared_error(
     out = check.check_out(out, return_grad, p.shape, result_dtype)
     check.check_out_aliasing(out, pred, (("target", target), ("sample_weight", sample_weight)))
 
-    if _backend.use_native():
+    # An empty pred goes to the reference: nothing to compute, and the kernels derive the
+    # sample count from size / sample_size, which is 0 for a shape like (3, 0).
+    if _backend.use_native() and p.size:
         prediction = p if p.flags.c_contiguous and p.flags.aligned else np.ascontiguousarray(p)
         target_c = np.ascontiguousarray(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
         sample_size = max(p.size // samples, 1) if samples else 1

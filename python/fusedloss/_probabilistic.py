@@ -88,7 +88,7 @@ def sigmoid_binary_cross_entropy(
                                            ("pos_weight", pos_weight),
                                            ("sample_weight", sample_weight)))
 
-    if _backend.use_native():
+    if _backend.use_native() and x.size:  # empty: the reference (see mean_squared_error)
         prediction = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
 
         def full(array):
