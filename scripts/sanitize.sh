@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${SANITIZE_VENV:-.venv-asan}
-FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
+FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1"
+# -O1 (asserts kept): sanitizer builds at -O3 take many minutes on 2 cores and optimise away
+# some of what the sanitizers should see.
+OPT="-O1"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
@@ -20,7 +23,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     threadpoolctl hypothesis "torch==2.13.0"
 fi
 "$VENV/bin/pip" install -q --no-build-isolation -e . \
-  -Ccmake.define.CMAKE_CXX_FLAGS="$FLAGS" -Cbuild-dir=build/asan
+  -Ccmake.define.CMAKE_CXX_FLAGS="$FLAGS" -Ccmake.define.CMAKE_CXX_FLAGS_RELEASE="$OPT" \
+  -Cbuild-dir=build/asan
 
 ASAN_LIB=$(${CXX:-g++} -print-file-name=libasan.so)
 export LD_PRELOAD="$ASAN_LIB"
