@@ -27,6 +27,7 @@ def _row_op(x: ArrayLike, mode: str, out: Optional[np.ndarray], threads: Optiona
     result_shape = batch_shape if mode == "logsumexp" else array.shape
     thread_count = check.check_threads(threads)
     out = check.check_out(out, True, result_shape, result_dtype)
+    check.check_out_aliasing(out, x, ())
 
     if _backend.use_native():
         rows2d = check.as_rows(array)
@@ -118,10 +119,12 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
     lam_value = _nonnegative_finite(lam, "lam")
     beta_value = _nonnegative_finite(beta, "beta")
     thread_count = check.check_threads(threads)
-    accumulate = bool(accumulate)
+    accumulate = check.check_flag(accumulate, "accumulate")
+    return_grad = check.check_flag(return_grad, "return_grad")
     if accumulate and out is None:
         raise ValueError("accumulate=True adds the gradient into out: pass out (and return_grad=True)")
     out = check.check_out(out, return_grad, array.shape, result_dtype)
+    check.check_out_aliasing(out, w, ())
 
     if _backend.use_native():
         weights = array if array.flags.c_contiguous and array.flags.aligned else np.array(array, order="C", copy=True)
@@ -133,7 +136,8 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
     else:
         kernel_out = None
         value, gradient = _reference.penalty(array, kind, lam_value, beta_value, bool(return_grad))
-    loss: Scalar = result_dtype.type(value)
+    with np.errstate(over="ignore"):  # a float64 sum beyond float32's range is inf, as asked
+        loss: Scalar = result_dtype.type(value)
     if not return_grad:
         return loss
     assert gradient is not None

@@ -25,7 +25,8 @@ def _finish(
     if isinstance(value, np.ndarray):
         loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
     else:
-        loss = result_dtype.type(value)
+        with np.errstate(over="ignore"):  # a float64 sum beyond float32's range is inf
+            loss = result_dtype.type(value)
     if not return_grad:
         return cast(LossResult, loss)
     assert gradient is not None
@@ -76,13 +77,16 @@ def _classification_inputs(
     else:
         y = check.check_labels(labels, batch_shape)
     rows = int(np.prod(batch_shape, dtype=np.int64))
+    checked_out = check.check_out(out, return_grad, x.shape, result_dtype)
+    check.check_out_aliasing(checked_out, scores, (
+        ("labels", labels), ("weight", weight), ("sample_weight", sample_weight)))
     return _ClassificationInputs(
         x, result_dtype, batch_shape, y,
         check.check_weight_vector(weight, classes, "weight", "one weight per class"),
         check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row"),
         check.check_reduction(reduction),
         check.check_threads(threads),
-        check.check_out(out, return_grad, x.shape, result_dtype),
+        checked_out,
     )
 
 
@@ -254,6 +258,8 @@ def softmax_cross_entropy(
     >>> round(float(loss), 4), argmax.tolist()
     (2.1404, [1])
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
+    return_argmax = check.check_flag(return_argmax, "return_argmax")
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(logits, labels, "logits", weight, sample_weight, reduction,
                                return_grad, out, threads, allow_soft=True)
@@ -382,14 +388,14 @@ def multiclass_hinge(
     >>> round(float(loss), 4), grad.tolist()
     (2.9, [[-1.0, 1.0, 0.0]])
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
+    squared = check.check_flag(squared, "squared")
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(scores, labels, "scores", weight, sample_weight, reduction,
                                return_grad, out, threads)
     )
     classes = x.shape[-1]
-    margin = float(margin)
-    if not np.isfinite(margin):
-        raise ValueError(f"margin: expected a finite number, got {margin}")
+    margin = check.check_real(margin, "margin")
 
     if _backend.use_native():
         rows2d = check.as_rows(x)
@@ -484,6 +490,7 @@ def mean_squared_error(
     >>> float(loss), grad.tolist()
     (2.5, [1.0, 2.0])
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
     p, result_dtype = check.as_float_array(pred, "pred")
     t_array, _ = check.as_float_array(target, "target")
     try:
@@ -501,8 +508,11 @@ def mean_squared_error(
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     out = check.check_out(out, return_grad, p.shape, result_dtype)
+    check.check_out_aliasing(out, pred, (("target", target), ("sample_weight", sample_weight)))
 
-    if _backend.use_native():
+    # An empty pred goes to the reference: nothing to compute, and the kernels derive the
+    # sample count from size / sample_size, which is 0 for a shape like (3, 0).
+    if _backend.use_native() and p.size:
         prediction = p if p.flags.c_contiguous and p.flags.aligned else np.ascontiguousarray(p)
         target_c = np.ascontiguousarray(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
         sample_size = max(p.size // samples, 1) if samples else 1

@@ -115,6 +115,7 @@ def sigmoid_binary_cross_entropy(
     >>> fusedloss.sigmoid_binary_cross_entropy([1e30, -1e30], [0.0, 0.5], reduction="none").tolist()
     [1e+30, 5e+29]
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
     x, result_dtype = check.as_float_array(logits, "logits")
     shape = x.shape
     t = _broadcast_operand(targets, "targets", shape, x.dtype)
@@ -135,8 +136,11 @@ def sigmoid_binary_cross_entropy(
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     out = check.check_out(out, return_grad, shape, result_dtype)
+    check.check_out_aliasing(out, logits, (("targets", targets), ("weight", weight),
+                                           ("pos_weight", pos_weight),
+                                           ("sample_weight", sample_weight)))
 
-    if _backend.use_native():
+    if _backend.use_native() and x.size:  # empty: the reference (see mean_squared_error)
         prediction = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
 
         def full(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -229,6 +233,7 @@ def cross_entropy(
     >>> round(float(fusedloss.cross_entropy(p[[0, 1, 7, 3, 4, 5, 6, 2, 8, 9]], 2)), 6)
     2.302584
     """
+    return_grad = check.check_flag(return_grad, "return_grad")
     p, result_dtype = check.as_float_array(probs, "probs")
     if p.ndim < 1:
         raise ValueError("probs: expected an array of shape (..., C), got a 0-d array")
@@ -236,8 +241,8 @@ def cross_entropy(
     if classes == 0:
         raise ValueError("probs: expected at least one class (C >= 1), got C = 0")
     batch_shape = p.shape[:-1]
-    eps = float(eps)
-    if not np.isfinite(eps) or eps < 0:
+    eps = check.check_real(eps, "eps")
+    if eps < 0:
         raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
     label_array = np.asarray(labels)
     soft = None
@@ -256,6 +261,7 @@ def cross_entropy(
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     out = check.check_out(out, return_grad, p.shape, result_dtype)
+    check.check_out_aliasing(out, probs, (("labels", labels), ("sample_weight", sample_weight)))
 
     if _backend.use_native():
         rows2d = check.as_rows(p)

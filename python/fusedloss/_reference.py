@@ -105,13 +105,17 @@ def softmax_cross_entropy(
     with np.errstate(invalid="ignore", over="ignore"):
         negative_log_p = lse[:, None] - rows
         terms = np.where(target_weight != 0.0, target_weight * negative_log_p, 0.0)
-        losses = terms.sum(axis=1) + z_weight * z_loss * lse**2
+        losses = terms.sum(axis=1)
+        if z_loss:  # not 0 * lse**2: that is NaN for an infinite (or overflowing) lse
+            losses = losses + z_weight * z_loss * lse**2
         weighted = np.where(kept, losses, 0.0)
     value, scale = _reduce(weighted.reshape(x.shape[:-1]), denominator, reduction)
     if not return_grad:
         return value, None
     with np.errstate(invalid="ignore", over="ignore"):
-        coefficient = target_weight.sum(axis=1) + 2.0 * z_loss * z_weight * lse
+        coefficient = target_weight.sum(axis=1)
+        if z_loss:
+            coefficient = coefficient + 2.0 * z_loss * z_weight * lse
         gradient = coefficient[:, None] * softmax - target_weight
         if tanh is not None:
             gradient = gradient * (1.0 - tanh**2)
@@ -257,7 +261,8 @@ def sigmoid_binary_cross_entropy(
     t = np.broadcast_to(np.asarray(targets, dtype=np.float64), x.shape)
     w = np.ones(()) if weight is None else np.asarray(weight, dtype=np.float64)
     p = np.ones(()) if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
-    log_weight = 1.0 + (p - 1.0) * t
+    # Without pos_weight the log term's weight is exactly 1 (not 1 + 0 * t: NaN for t = inf).
+    log_weight = np.ones(()) if pos_weight is None else 1.0 + (p - 1.0) * t
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(-np.abs(x))
         # (1 - t) x + L max(-x, 0), written without cancellation for x < 0

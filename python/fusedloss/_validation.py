@@ -12,6 +12,8 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+# The kernels take an int (C int) thread count.
+MAX_THREADS = 2**31 - 1
 
 
 def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
@@ -74,9 +76,32 @@ def check_threads(threads: Any) -> int:
         return 0
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads must be None or a positive int, got {type(threads).__name__}")
-    if threads < 1:
-        raise ValueError(f"threads must be None or a positive int, got {threads}")
+    if threads < 1 or threads > MAX_THREADS:
+        raise ValueError(
+            f"threads must be None or a positive int (at most {MAX_THREADS}), got {threads}"
+        )
     return int(threads)
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """A bool (or NumPy bool, or the ints 0/1); a truthy string is not silently taken as True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+
+
+def check_real(value: Any, name: str) -> float:
+    """A finite real number (int or float, not bool), else TypeError/ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"{name}: expected a finite number, got {number}")
+    return number
 
 
 def check_labels(labels: Any, batch_shape: Tuple[int, ...], name: str = "labels") -> np.ndarray:
@@ -97,7 +122,10 @@ def check_labels(labels: Any, batch_shape: Tuple[int, ...], name: str = "labels"
     if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
         flat = array.reshape(-1)
         row = int(np.argmax(flat > np.iinfo(np.int64).max))
-        raise ValueError(f"{name}: label {int(flat[row])} at row {row} is out of range")
+        raise ValueError(
+            f"{name}: label {int(flat[row])} at row {row} is out of range: expected a class "
+            "index in [0, C) (it exceeds every int64)"
+        )
     return np.ascontiguousarray(array.reshape(-1), dtype=np.int64)
 
 
@@ -158,7 +186,18 @@ def check_option(value: Any, name: str, low: float, high: float = np.inf,
 
 
 def check_ignore_index(ignore_index: Any) -> int:
-    return operator.index(ignore_index)
+    if isinstance(ignore_index, (bool, np.bool_)):
+        raise TypeError("ignore_index: expected an int, got bool")
+    try:
+        value = operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(
+            f"ignore_index: expected an int, got {type(ignore_index).__name__} {ignore_index!r}"
+        ) from None
+    info = np.iinfo(np.int64)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"ignore_index: expected an int64 value, got {value}")
+    return value
 
 
 def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dtype) -> Optional[np.ndarray]:
@@ -177,3 +216,26 @@ def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dty
     if not out.flags.writeable:
         raise ValueError("out: expected a writeable array, got a read-only one")
     return out
+
+
+def _same_array(first: np.ndarray, second: np.ndarray) -> bool:
+    return (first.dtype == second.dtype and first.shape == second.shape
+            and first.strides == second.strides
+            and first.__array_interface__["data"][0] == second.__array_interface__["data"][0])
+
+
+def check_out_aliasing(out: Optional[np.ndarray], first: Any, others: Tuple[Tuple[str, Any], ...]) -> None:
+    """``out`` may be the first argument itself (same buffer, dtype, shape and strides); any
+    other overlap with an input array would write into that input (often through a converted
+    or broadcast copy the kernels never see), so it is a ValueError."""
+    if out is None:
+        return
+    if (isinstance(first, np.ndarray) and np.may_share_memory(out, first)
+            and not _same_array(out, first)):
+        raise ValueError(
+            "out: overlaps the first argument without being the same array (expected the "
+            "first argument itself, same dtype, shape and strides, or a separate buffer)"
+        )
+    for name, value in others:
+        if isinstance(value, np.ndarray) and np.may_share_memory(out, value):
+            raise ValueError(f"out: overlaps another input array ({name}); expected a separate buffer")
