@@ -31,13 +31,6 @@ def assert_rowwise(got_parts, want_parts, dtype):
         np.testing.assert_allclose(got[finite], want[finite], rtol=rtol, atol=rtol)
 
 
-HINGE_INFINITE_LABEL_SCORE = pytest.mark.xfail(strict=True, reason=(
-    "kernel bug (csrc/kernels/multiclass_hinge.inl): an infinite score at the label's column "
-    "gives a NaN loss (reference: +inf for -inf, 0 for +inf) and a wrong gradient; reproducer: "
-    "multiclass_hinge(np.array([[0.0, -np.inf], [0.0, np.inf]]), [1, 1], reduction='none', "
-    "return_grad=True) -> ([nan, nan], [[1, -0], [0, 1]]), expected ([inf, 0], [[1, -1], [0, 0]])"))
-
-
 def test_hinge_infinite_score_off_the_label_column():
     x = np.array([[0.0, np.inf, 1.0], [0.0, -np.inf, 1.0]])
     got = native("multiclass_hinge", x, labels=np.array([0, 2]))
@@ -45,7 +38,6 @@ def test_hinge_infinite_score_off_the_label_column():
     assert got[0][0] == np.inf and np.isfinite(got[0][1])
 
 
-@HINGE_INFINITE_LABEL_SCORE
 def test_hinge_infinite_score_at_the_label_column():
     x = np.array([[0.0, -np.inf], [0.0, np.inf]])
     with np.errstate(invalid="ignore"):
@@ -74,8 +66,6 @@ PLACEMENTS = {
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
 @pytest.mark.parametrize("name", NAMES)
 def test_special_values_in_first_argument(name, placement, dtype, request):
-    if name == "multiclass_hinge" and placement in ("-inf", "mixed", "label_column_inf"):
-        request.applymarker(HINGE_INFINITE_LABEL_SCORE)
     x = _with_specials(name, dtype, PLACEMENTS[placement])
     with np.errstate(all="ignore"):
         want = reference(name, x)

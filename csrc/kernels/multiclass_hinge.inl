@@ -1,8 +1,8 @@
 // Multiclass hinge (Weston-Watkins SVM) loss, forward and fused forward+backward, one sweep
-// per row: term_j = max(0, s_j - s_y + margin) is computed for every j (the label included,
-// where it equals max(0, margin)), its loss and gradient accumulated and the gradient written;
-// the label's own contribution is then removed and g_y = -(sum of the other g_j) stored.
-// The max is written `t <= 0 ? 0 : t` so that NaN propagates into the loss.
+// per row: term_j = max(0, s_j - s_y + margin) is computed for every j but the label's column
+// (skipped, not computed and subtracted afterwards: with an infinite s_y, s_y - s_y is NaN),
+// its loss and gradient accumulated and the gradient written; then g_y = -(sum of the other
+// g_j) is stored. The max is written `t <= 0 ? 0 : t` so that NaN propagates into the loss.
 
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
@@ -23,29 +23,31 @@ double multiclass_hinge_block(const ClassificationArgs<Real>& args, std::int64_t
         const Real label_score = scores[label];
         Real loss = 0;
         Real gradient_sum = 0;
-        FUSEDLOSS_SIMD_SUM(loss, gradient_sum)
-        for (std::int64_t j = 0; j < classes; ++j) {
-            const Real difference = scores[j] - label_score + margin;
-            const Real term = difference <= Real(0) ? Real(0) : difference;
-            Real derivative;
-            if (squared) {
-                loss += term * term;
-                derivative = Real(2) * term;
-            } else {
-                loss += term;
-                derivative = difference > Real(0) ? Real(1) : Real(0);
+        // The columns before and after the label, in two loops: no per-element label test
+        // (a 64-bit compare that SSE2 lacks would keep the baseline loop scalar).
+        const auto accumulate_columns = [&](std::int64_t begin, std::int64_t stop) {
+            Real range_loss = 0;
+            Real range_gradient_sum = 0;
+            FUSEDLOSS_SIMD_SUM(range_loss, range_gradient_sum)
+            for (std::int64_t j = begin; j < stop; ++j) {
+                const Real difference = scores[j] - label_score + margin;
+                const Real term = difference <= Real(0) ? Real(0) : difference;
+                Real derivative;
+                if (squared) {
+                    range_loss += term * term;
+                    derivative = Real(2) * term;
+                } else {
+                    range_loss += term;
+                    derivative = difference > Real(0) ? Real(1) : Real(0);
+                }
+                range_gradient_sum += derivative;
+                if (with_gradient) gradient[j] = derivative * row_scale;
             }
-            gradient_sum += derivative;
-            if (with_gradient) gradient[j] = derivative * row_scale;
-        }
-        const Real label_term = margin <= Real(0) ? Real(0) : margin;
-        if (squared) {
-            loss -= label_term * label_term;
-            gradient_sum -= Real(2) * label_term;
-        } else {
-            loss -= label_term;
-            gradient_sum -= margin > Real(0) ? Real(1) : Real(0);
-        }
+            loss += range_loss;
+            gradient_sum += range_gradient_sum;
+        };
+        accumulate_columns(0, label);
+        accumulate_columns(label + 1, classes);
         if (with_gradient) gradient[label] = -gradient_sum * row_scale;
         const double weighted_loss = weight * static_cast<double>(loss);
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
