@@ -55,6 +55,11 @@ assert c["isa_selected"] == c["isa_supported"][-1], c
 if "avx2" in flags and "fma" in flags:
     assert c["isa_selected"] in ("avx2", "avx512"), c["isa_selected"]
 PY
+# ...and the baseline path is there for CPUs without AVX2 (forced here).
+FUSEDLOSS_ISA=baseline "$VPY" -c "import fusedloss, numpy as np; c = fusedloss.config(); \
+assert c['isa_selected'] == 'baseline', c['isa_selected']; \
+assert abs(float(fusedloss.softmax_cross_entropy(np.zeros((4, 10)), [1, 2, 3, 4])) - np.log(10)) < 1e-12; \
+print('   FUSEDLOSS_ISA=baseline runs the baseline kernels')"
 
 echo "== pytest against the installed wheel"
 "$VPY" -m pytest -q -p no:cacheprovider --rootdir "$WORK/run" tests
