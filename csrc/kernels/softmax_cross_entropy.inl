@@ -65,10 +65,11 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
 constexpr std::int64_t small_class_limit = 16;
 constexpr std::int64_t small_class_tile = 128;
 
-template <class Real, bool with_gradient>
+// fixed_classes > 0: C known at compile time (the per-row loops are unrolled); 0: args.classes.
+template <class Real, bool with_gradient, int fixed_classes>
 double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, std::int64_t first,
                                          std::int64_t end) {
-    const std::int64_t classes = args.classes;
+    const std::int64_t classes = fixed_classes > 0 ? fixed_classes : args.classes;
     Real scratch[with_gradient ? 1 : small_class_tile * small_class_limit];
     Real shifts[small_class_tile];
     Real label_logits[small_class_tile];
@@ -135,6 +136,22 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
         }
     }
     return block_sum;
+}
+
+template <class Real, bool with_gradient>
+double softmax_cross_entropy_small(const ClassificationArgs<Real>& args, std::int64_t first,
+                                   std::int64_t end) {
+    switch (args.classes) {
+#define FUSEDLOSS_SMALL_CASE(c) \
+    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c>(args, first, end);
+        FUSEDLOSS_SMALL_CASE(2) FUSEDLOSS_SMALL_CASE(3) FUSEDLOSS_SMALL_CASE(4)
+        FUSEDLOSS_SMALL_CASE(5) FUSEDLOSS_SMALL_CASE(6) FUSEDLOSS_SMALL_CASE(7)
+        FUSEDLOSS_SMALL_CASE(8) FUSEDLOSS_SMALL_CASE(9) FUSEDLOSS_SMALL_CASE(10)
+        FUSEDLOSS_SMALL_CASE(11) FUSEDLOSS_SMALL_CASE(12) FUSEDLOSS_SMALL_CASE(13)
+        FUSEDLOSS_SMALL_CASE(14) FUSEDLOSS_SMALL_CASE(15) FUSEDLOSS_SMALL_CASE(16)
+#undef FUSEDLOSS_SMALL_CASE
+        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0>(args, first, end);
+    }
 }
 
 // The options path (label smoothing, soft targets, z-loss, softcap, argmax), the same three
@@ -337,11 +354,11 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
     if (args.classes <= small_class_limit) {
         if (args.gradient != nullptr) {
             return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-                return softmax_cross_entropy_small_block<Real, true>(args, first, end);
+                return softmax_cross_entropy_small<Real, true>(args, first, end);
             });
         }
         return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-            return softmax_cross_entropy_small_block<Real, false>(args, first, end);
+            return softmax_cross_entropy_small<Real, false>(args, first, end);
         });
     }
     if (args.gradient != nullptr) {
