@@ -90,3 +90,16 @@ def test_small_class_tiles_match_row_kernel(isa, dtype, classes):
         assert (small_grad[y == -100] == 0).all() and (small_loss[y == -100] == 0).all()
         forward = fusedloss.softmax_cross_entropy(x, y, reduction="none", **kwargs)
         np.testing.assert_array_equal(forward, small_loss)
+
+
+@pytest.mark.parametrize("classes", [3, 10, 16])
+def test_small_class_tiles_deterministic_across_threads(classes):
+    rng = np.random.default_rng(3)
+    rows = 50_001  # several blocks, a partial last tile
+    x = (rng.standard_normal((rows, classes)) * 3).astype(np.float32)
+    y = rng.integers(0, classes, rows)
+    base_loss, base_grad = fusedloss.softmax_cross_entropy(x, y, return_grad=True, threads=1)
+    for threads in (2, 3, None):
+        loss, grad = fusedloss.softmax_cross_entropy(x, y, return_grad=True, threads=threads)
+        assert loss.tobytes() == base_loss.tobytes()
+        assert np.array_equal(grad.view(np.uint32), base_grad.view(np.uint32))
