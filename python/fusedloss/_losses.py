@@ -175,6 +175,7 @@ def softmax_cross_entropy(
     if (
         weight is None and sample_weight is None and out is None and threads is None
         and softcap is None and return_argmax is False and type(ignore_index) is int
+        and -0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF
         and type(reduction) is str and reduction in check.REDUCTIONS
         and type(label_smoothing) is float and label_smoothing == 0.0
         and type(z_loss) is float and z_loss == 0.0
