@@ -54,8 +54,8 @@ _FAST_LABELS = frozenset((np.dtype(np.int64), np.dtype(np.int32)))
 _INT64 = np.dtype(np.int64)
 
 
-def _fast_rows_and_labels(x: Any, y: Any) -> Optional[np.ndarray]:
-    """The labels as a contiguous int64 vector when (x, y) is the common case, else None."""
+def _fast_rows_and_labels(x: Any, y: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(logits, labels as a contiguous int64 vector) when (x, y) is the common case, else None."""
     if type(x) is not np.ndarray or type(y) is not np.ndarray:
         return None
     if x.ndim != 2 or y.ndim != 1 or x.dtype not in _FAST_FLOATS or y.dtype not in _FAST_LABELS:
@@ -66,7 +66,7 @@ def _fast_rows_and_labels(x: Any, y: Any) -> Optional[np.ndarray]:
     x_flags = x.flags
     if not (x_flags.c_contiguous and x_flags.aligned and y.flags.c_contiguous):
         return None
-    return y if y.dtype == _INT64 else y.astype(_INT64)
+    return x, (y if y.dtype == _INT64 else y.astype(_INT64))
 
 
 class _ClassificationInputs(NamedTuple):
@@ -181,15 +181,17 @@ def softmax_cross_entropy(
         and type(z_loss) is float and z_loss == 0.0
         and _backend._state["backend"] == "native"
     ):
-        fast_labels = _fast_rows_and_labels(logits, labels)
-        if fast_labels is not None:
+        fast = _fast_rows_and_labels(logits, labels)
+        if fast is not None:
+            fast_logits, fast_labels = fast
             value, gradient, invalid_row, _ = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
-                logits, fast_labels, None, None, ignore_index, check.REDUCTIONS[reduction],
+                fast_logits, fast_labels, None, None, ignore_index, check.REDUCTIONS[reduction],
                 return_grad, None, 0, 0.0, 0.0, 0.0, False,
             )
             if invalid_row >= 0:
-                raise check.label_error(fast_labels, invalid_row, logits.shape[1], logits.shape[:1])
-            loss = value if type(value) is np.ndarray else logits.dtype.type(value)
+                raise check.label_error(fast_labels, invalid_row, fast_logits.shape[1],
+                                        fast_logits.shape[:1])
+            loss = value if type(value) is np.ndarray else fast_logits.dtype.type(value)
             return (loss, gradient) if return_grad else loss
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(logits, labels, "logits", weight, sample_weight, reduction,
