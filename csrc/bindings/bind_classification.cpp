@@ -121,10 +121,19 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     }
     args.gradient_scale = gradient_scale(reduction, summary.denominator);
 
-    py::array_t<Real> row_losses(reduction == Reduction::none ? view.rows : 0);
-    if (reduction == Reduction::none) args.row_losses = row_losses.mutable_data();
-    py::array_t<std::int64_t> argmax(options.with_argmax ? view.rows : 0);
-    if (options.with_argmax) args.argmax = argmax.mutable_data();
+    // Only the arrays that are returned are allocated (call overhead of small batches).
+    py::object row_losses = py::none();
+    if (reduction == Reduction::none) {
+        py::array_t<Real> losses(view.rows);
+        args.row_losses = losses.mutable_data();
+        row_losses = losses;
+    }
+    py::object argmax_result = py::none();
+    if (options.with_argmax) {
+        py::array_t<std::int64_t> argmax(view.rows);
+        args.argmax = argmax.mutable_data();
+        argmax_result = argmax;
+    }
     py::object gradient = py::none();
     if (options.with_gradient) {
         auto buffer = gradient_buffer<Real>(options.out, {view.rows, view.columns}, logits,
@@ -152,10 +161,12 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
         py::gil_scoped_release release;
         total = kernel(args, plan);
     }
-    py::object argmax_result = py::none();
-    if (options.with_argmax) argmax_result = argmax;
-    return py::make_tuple(reduced_value<Real>(reduction, total, summary.denominator, row_losses),
-                          gradient, -1, argmax_result);
+    py::object value = row_losses;
+    if (reduction == Reduction::sum) value = py::float_(total);
+    if (reduction == Reduction::mean) {
+        value = py::float_(summary.denominator != 0.0 ? total / summary.denominator : 0.0);
+    }
+    return py::make_tuple(value, gradient, -1, argmax_result);
 }
 
 py::tuple classification(ClassificationLoss loss, const py::array& logits, const py::array& labels,

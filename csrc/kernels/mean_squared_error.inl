@@ -7,7 +7,7 @@ namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
-template <class Real, bool with_gradient>
+template <class Real, bool with_gradient, bool with_losses>
 FUSEDLOSS_ALWAYS_INLINE double squared_error_run(const ElementwiseArgs<Real>& args,
                                                  std::int64_t first, std::int64_t end,
                                                  double weight) {
@@ -23,22 +23,23 @@ FUSEDLOSS_ALWAYS_INLINE double squared_error_run(const ElementwiseArgs<Real>& ar
         const Real difference = prediction[k] - target[k];
         sum += static_cast<double>(difference) * static_cast<double>(difference);
         if (with_gradient) gradient[k] = gradient_factor * difference;
-        if (element_losses != nullptr) element_losses[k] = loss_weight * difference * difference;
+        // A compile-time flag: a run-time test here became a masked store per vector.
+        if (with_losses) element_losses[k] = loss_weight * difference * difference;
     }
     return weight * sum;
 }
 
-template <class Real, bool with_gradient>
+template <class Real, bool with_gradient, bool with_losses>
 double squared_error_block(const ElementwiseArgs<Real>& args, std::int64_t first,
                            std::int64_t end) {
-    if (args.sample_weight == nullptr) return squared_error_run<Real, with_gradient>(args, first, end, 1.0);
+    if (args.sample_weight == nullptr) return squared_error_run<Real, with_gradient, with_losses>(args, first, end, 1.0);
     double block_sum = 0.0;
     std::int64_t position = first;
     while (position < end) {
         const std::int64_t sample = position / args.sample_size;
         const std::int64_t sample_end = (sample + 1) * args.sample_size;
         const std::int64_t run_end = sample_end < end ? sample_end : end;
-        block_sum += squared_error_run<Real, with_gradient>(args, position, run_end,
+        block_sum += squared_error_run<Real, with_gradient, with_losses>(args, position, run_end,
                                                             args.sample_weight[sample]);
         position = run_end;
     }
@@ -48,13 +49,16 @@ double squared_error_block(const ElementwiseArgs<Real>& args, std::int64_t first
 template <class Real>
 double mean_squared_error(const ElementwiseArgs<Real>& args, const ReductionPlan& plan) {
     const std::int64_t elements = args.samples * args.sample_size;
+    const bool losses = args.element_losses != nullptr;
     if (args.gradient != nullptr) {
         return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
-            return squared_error_block<Real, true>(args, first, end);
+            return losses ? squared_error_block<Real, true, true>(args, first, end)
+                          : squared_error_block<Real, true, false>(args, first, end);
         });
     }
     return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
-        return squared_error_block<Real, false>(args, first, end);
+        return losses ? squared_error_block<Real, false, true>(args, first, end)
+                      : squared_error_block<Real, false, false>(args, first, end);
     });
 }
 

@@ -12,14 +12,20 @@ template <class BlockLoss>
 double sum_over_blocks(std::int64_t rows, const ReductionPlan& plan, const BlockLoss& block_loss) {
     const std::int64_t blocks = plan.blocks;
     double* block_sums = plan.block_sums;
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(plan.threads) if (plan.threads > 1)
-#endif
-    for (std::int64_t block = 0; block < blocks; ++block) {
+    const auto run_block = [&](std::int64_t block) {
         const std::int64_t first = block * plan.rows_per_block;
         const std::int64_t end =
             rows - first < plan.rows_per_block ? rows : first + plan.rows_per_block;
         block_sums[block] = block_loss(first, end);
+    };
+    if (plan.threads <= 1) {
+        // No parallel region at all (not even an if(false) one): small calls stay cheap.
+        for (std::int64_t block = 0; block < blocks; ++block) run_block(block);
+    } else {
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(plan.threads)
+#endif
+        for (std::int64_t block = 0; block < blocks; ++block) run_block(block);
     }
     double total = 0.0;
     for (std::int64_t block = 0; block < blocks; ++block) total += block_sums[block];

@@ -37,6 +37,29 @@ FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp(const Real* x, Real shift, Real* 
     return sum;
 }
 
+// The same with x_j - shift <= 0 (or NaN) known, i.e. shift = the row's finite max.
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp_nonpositive(const Real* x, Real shift,
+                                                            std::int64_t classes) {
+    Real sum = 0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t j = 0; j < classes; ++j) sum += exp_nonpositive(x[j] - shift);
+    return sum;
+}
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp_nonpositive(const Real* x, Real shift, Real* out,
+                                                           std::int64_t classes) {
+    Real sum = 0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t j = 0; j < classes; ++j) {
+        const Real e = exp_nonpositive(x[j] - shift);
+        out[j] = e;
+        sum += e;
+    }
+    return sum;
+}
+
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE void scale_row(Real* row, Real factor, std::int64_t classes) {
     FUSEDLOSS_SIMD_LOOP

@@ -29,13 +29,17 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
         }
         const double weight = row_weight(args, row, label);
         const Real maximum = row_maximum(x, classes);
-        const Real shift = is_finite_value(maximum) ? maximum : Real(0);
+        const bool finite = is_finite_value(maximum);
+        const Real shift = finite ? maximum : Real(0);
         const Real label_logit = x[label];  // read before the gradient may overwrite it
         Real sum;
+        // With a finite max every x_j - max is <= 0 (or NaN): the cheaper exp_nonpositive.
         if (with_gradient) {
-            sum = store_shifted_exp(x, shift, gradient, classes);
+            sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, classes)
+                         : store_shifted_exp(x, shift, gradient, classes);
         } else {
-            sum = sum_of_shifted_exp(x, shift, classes);
+            sum = finite ? sum_of_shifted_exp_nonpositive(x, shift, classes)
+                         : sum_of_shifted_exp(x, shift, classes);
         }
         const Real loss = (shift + log_scalar(sum)) - label_logit;
         if (with_gradient) {
@@ -48,6 +52,106 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
         block_sum += weighted_loss;
     }
     return block_sum;
+}
+
+// Few classes (C <= small_class_limit): per-row SIMD loops of C elements are mostly remainder
+// and reduction epilogues, so the rows are processed in tiles of `small_class_tile` rows and
+// the exp runs as one flat SIMD loop over the whole tile (rows x C contiguous values): (1) per
+// row, max and the shifted values x_j - shift are written to the work tile (the gradient rows,
+// or a stack buffer without a gradient; x_j is read before it is overwritten when the gradient
+// is the logits), (2) one flat exp over the tile, (3) per row the sum (in index order, so the
+// result does not depend on the thread count), one flat vectorised log over the tile's sums,
+// the loss and the scaled gradient row.
+constexpr std::int64_t small_class_limit = 16;
+constexpr std::int64_t small_class_tile = 128;
+
+// fixed_classes > 0: C known at compile time (the per-row loops are unrolled); 0: args.classes.
+template <class Real, bool with_gradient, int fixed_classes>
+double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, std::int64_t first,
+                                         std::int64_t end) {
+    const std::int64_t classes = fixed_classes > 0 ? fixed_classes : args.classes;
+    Real scratch[with_gradient ? 1 : small_class_tile * small_class_limit];
+    Real shifts[small_class_tile];
+    Real label_logits[small_class_tile];
+    Real sums[small_class_tile];
+    Real logs[small_class_tile];
+    double block_sum = 0.0;
+    for (std::int64_t tile = first; tile < end; tile += small_class_tile) {
+        const std::int64_t tile_rows = end - tile < small_class_tile ? end - tile : small_class_tile;
+        Real* work = with_gradient ? args.gradient + tile * classes : scratch;
+        bool all_finite = true;
+        for (std::int64_t r = 0; r < tile_rows; ++r) {
+            const std::int64_t row = tile + r;
+            const Real* x = args.logits + row * args.logits_row_stride;
+            Real* w = work + r * classes;
+            const std::int64_t label = args.labels[row];
+            Real maximum = x[0];
+            for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
+            const bool finite = is_finite_value(maximum);
+            all_finite = all_finite && finite;
+            const Real shift = finite ? maximum : Real(0);
+            const bool ignored = args.has_ignore_index && label == args.ignore_index;
+            label_logits[r] = ignored ? Real(0) : x[label];
+            shifts[r] = shift;
+            for (std::int64_t j = 0; j < classes; ++j) w[j] = x[j] - shift;
+        }
+        const std::int64_t count = tile_rows * classes;
+        if (all_finite) {
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t k = 0; k < count; ++k) work[k] = exp_nonpositive(work[k]);
+        } else {
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t k = 0; k < count; ++k) work[k] = exp_value(work[k]);
+        }
+        for (std::int64_t r = 0; r < tile_rows; ++r) {
+            const Real* w = work + r * classes;
+            Real sum = 0;
+            for (std::int64_t j = 0; j < classes; ++j) sum += w[j];
+            sums[r] = sum;
+        }
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t r = 0; r < tile_rows; ++r) logs[r] = log_value(sums[r]);
+        for (std::int64_t r = 0; r < tile_rows; ++r) {
+            const std::int64_t row = tile + r;
+            const std::int64_t label = args.labels[row];
+            Real* w = work + r * classes;
+            if (args.has_ignore_index && label == args.ignore_index) {
+                if (with_gradient) {
+                    for (std::int64_t j = 0; j < classes; ++j) w[j] = Real(0);
+                }
+                if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+                continue;
+            }
+            const double weight = row_weight(args, row, label);
+            const Real loss = (shifts[r] + logs[r]) - label_logits[r];
+            if (with_gradient) {
+                const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
+                const Real factor = row_scale / sums[r];
+                for (std::int64_t j = 0; j < classes; ++j) w[j] *= factor;
+                w[label] -= row_scale;
+            }
+            const double weighted_loss = weight * static_cast<double>(loss);
+            if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
+            block_sum += weighted_loss;
+        }
+    }
+    return block_sum;
+}
+
+template <class Real, bool with_gradient>
+double softmax_cross_entropy_small(const ClassificationArgs<Real>& args, std::int64_t first,
+                                   std::int64_t end) {
+    switch (args.classes) {
+#define FUSEDLOSS_SMALL_CASE(c) \
+    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c>(args, first, end);
+        FUSEDLOSS_SMALL_CASE(2) FUSEDLOSS_SMALL_CASE(3) FUSEDLOSS_SMALL_CASE(4)
+        FUSEDLOSS_SMALL_CASE(5) FUSEDLOSS_SMALL_CASE(6) FUSEDLOSS_SMALL_CASE(7)
+        FUSEDLOSS_SMALL_CASE(8) FUSEDLOSS_SMALL_CASE(9) FUSEDLOSS_SMALL_CASE(10)
+        FUSEDLOSS_SMALL_CASE(11) FUSEDLOSS_SMALL_CASE(12) FUSEDLOSS_SMALL_CASE(13)
+        FUSEDLOSS_SMALL_CASE(14) FUSEDLOSS_SMALL_CASE(15) FUSEDLOSS_SMALL_CASE(16)
+#undef FUSEDLOSS_SMALL_CASE
+        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0>(args, first, end);
+    }
 }
 
 // The options path (label smoothing, soft targets, z-loss, softcap, argmax), the same three
@@ -246,6 +350,16 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
     if (has_options) {
         if (args.gradient != nullptr) return softmax_cross_entropy_options<Real, true>(args, plan);
         return softmax_cross_entropy_options<Real, false>(args, plan);
+    }
+    if (args.classes <= small_class_limit) {
+        if (args.gradient != nullptr) {
+            return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+                return softmax_cross_entropy_small<Real, true>(args, first, end);
+            });
+        }
+        return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+            return softmax_cross_entropy_small<Real, false>(args, first, end);
+        });
     }
     if (args.gradient != nullptr) {
         return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
