@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, module) {
     fusedloss::bindings::register_building_blocks(module);
     fusedloss::bindings::register_probabilistic(module);
     fusedloss::bindings::register_benchmark(module);
+    fusedloss::bindings::register_openmp_runtime(module);
 }

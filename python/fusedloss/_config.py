@@ -5,12 +5,31 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 from . import _backend
 from ._version import __version__
+
+
+# The _OPENMP macro (yyyymm of the specification) -> the OpenMP version it names.
+_OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 201511: "4.5",
+                    201811: "5.0", 202011: "5.1", 202111: "5.2", 202411: "6.0"}
+
+
+def _openmp_runtime(library: str) -> Optional[Dict[str, Any]]:
+    """threadpoolctl's view of the OpenMP runtime at ``library`` (None without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    target = os.path.realpath(library) if library else ""
+    openmp = [entry for entry in threadpool_info() if entry.get("user_api") == "openmp"]
+    for entry in openmp:
+        if target and os.path.realpath(entry.get("filepath", "")) == target:
+            return entry
+    return openmp[0] if len(openmp) == 1 else None
 
 
 def config() -> Dict[str, Any]:
@@ -35,20 +54,29 @@ def config() -> Dict[str, Any]:
             "compiler": build["compiler"],
             "cxx_flags": build["cxx_flags"].strip(),
             "openmp": build["openmp"],
-            "openmp_version": build["openmp_version"],
+            "openmp_version": _OPENMP_VERSIONS.get(build["openmp_version"], build["openmp_version"]),
             "openmp_threads": core.max_threads(),
             "isa_built": list(core.built_isas()),
             "isa_supported": list(core.supported_isas()),
             "isa_selected": core.selected_isa(),
         }
     )
+    library = core.openmp_library() if build["openmp"] else ""
+    if library:
+        info["openmp_library"] = library
+        runtime = _openmp_runtime(library)
+        if runtime is not None:
+            version = runtime.get("version")
+            info["openmp_runtime"] = f"{runtime['prefix']} {version}" if version else runtime["prefix"]
+            info["openmp_runtime_threads"] = runtime["num_threads"]
     return info
 
 
 def show_config() -> None:
-    """Print version, backend, SIMD paths (built / supported / selected), OpenMP threads and
-    the compiler the extension was built with."""
+    """Print version, backend, SIMD paths (built / supported / selected), the OpenMP runtime
+    (library, and its name and threads as threadpoolctl sees them when it is installed), the
+    OpenMP threads a call uses by default, and the compiler and flags of the extension."""
     for key, value in config().items():
         if isinstance(value, list):
             value = ", ".join(value)
-        print(f"{key:>16}: {value}")
+        print(f"{key:>22}: {value}")
