@@ -74,6 +74,8 @@ OPTIONS: Dict[str, Tuple[str, ...]] = {
     "cross_entropy": ("soft_targets", "sample_weight"),
 }
 PEERS: Tuple[str, ...] = ("numpy", "torch", "jax")
+#: Rounds of the NumPy reference (10x-100x slower than the rest; the check already warmed it).
+NUMPY_ROUNDS = 3
 _LOSS_MODULE = {
     "softmax_cross_entropy": _losses,
     "multiclass_hinge": _losses,
@@ -325,14 +327,21 @@ def jax_call(jax_optax: Any, case: Case) -> Optional[Callable[[], Any]]:
 # --------------------------------------------------------------------------- timing
 
 
-def median_times(contenders: Dict[str, Callable[[], Any]], repeats: int) -> Dict[str, List[float]]:
-    """Seconds of each call of each contender: one warm-up call each, then ``repeats`` rounds
-    in which every contender runs once (interleaved, so that noise hits them alike)."""
-    for fn in contenders.values():
-        fn()
+def median_times(contenders: Dict[str, Callable[[], Any]], repeats: int,
+                 rounds: Optional[Dict[str, int]] = None, warm: Sequence[str] = ()) -> Dict[str, List[float]]:
+    """Seconds of each call of each contender: one warm-up call each (except those named in
+    ``warm``, already run), then ``repeats`` rounds in which every contender runs once
+    (interleaved, so that noise hits them alike). ``rounds`` caps the rounds of some contenders
+    (the slow NumPy reference: its noise hardly moves a 10x-100x ratio)."""
+    rounds = rounds or {}
+    for name, fn in contenders.items():
+        if name not in warm:
+            fn()
     times: Dict[str, List[float]] = {name: [] for name in contenders}
-    for _ in range(max(1, repeats)):
+    for index in range(max(1, repeats)):
         for name, fn in contenders.items():
+            if index >= rounds.get(name, repeats):
+                continue
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -504,7 +513,7 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
                 torch.set_num_threads(th)
                 return run()
             contenders[f"torch@{t}"] = run_torch
-    times = median_times(contenders, settings.repeats)
+    times = median_times(contenders, settings.repeats, rounds={"numpy": NUMPY_ROUNDS}, warm=("numpy",))
     for name, values in times.items():
         raw.append({"loss": loss, "shape": list(shape), "dtype": dtype.name, "option": "plain",
                     "contender": name, "times_s": values})
