@@ -53,6 +53,8 @@ LARGE_SHAPES: Dict[str, List[Shape]] = {
     "sigmoid_binary_cross_entropy": [(262144, 1000)],
     "cross_entropy": [(262144, 1000)],
 }
+#: Arrays of this size or more are "large": checked on a prefix of rows, no NumPy timing.
+LARGE_BYTES = 256 * 2**20
 #: The shapes at which ``--options`` measures each option against the plain loss.
 OPTION_SHAPES: Dict[str, List[Shape]] = {
     "softmax_cross_entropy": [(65536, 10), (4096, 1000)],
@@ -76,6 +78,8 @@ OPTIONS: Dict[str, Tuple[str, ...]] = {
 PEERS: Tuple[str, ...] = ("numpy", "torch", "jax")
 #: Rounds of the NumPy reference (10x-100x slower than the rest; the check already warmed it).
 NUMPY_ROUNDS = 3
+#: Rounds of PyTorch and JAX on the 1 GiB shapes (seconds per call there).
+LARGE_PEER_ROUNDS = 2
 _LOSS_MODULE = {
     "softmax_cross_entropy": _losses,
     "multiclass_hinge": _losses,
@@ -405,7 +409,7 @@ def plan_cases(settings: Settings) -> List[Tuple[str, Shape, bool]]:
     for loss in settings.losses:
         if settings.shapes:
             shapes = [s for s in settings.shapes if (len(s) == 1) == (loss == "mean_squared_error") or loss == "sigmoid_binary_cross_entropy"]
-            planned += [(loss, tuple(s), False) for s in shapes]
+            planned += [(loss, tuple(s), int(np.prod(s)) * settings.dtype.itemsize >= LARGE_BYTES) for s in shapes]
             continue
         table = OPTION_SHAPES if settings.options else SHAPES
         planned += [(loss, s, False) for s in table[loss]]
@@ -475,7 +479,7 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
     elements = int(np.prod(shape))
     if is_large:
         # inputs, gradient, copy destination, and each peer's gradient and temporaries
-        need = elements * itemsize * (4 + (3 if torch is not None else 0))
+        need = elements * itemsize * (4 + (3 if torch is not None else 0) + (3 if jax_optax is not None else 0))
         available = available_memory()
         if available is not None and need > 0.8 * available:
             notes.append(f"{loss} {_shape_text(shape)}: skipped, needs ~{need / 2**30:.1f} GiB, "
@@ -513,7 +517,10 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
                 torch.set_num_threads(th)
                 return run()
             contenders[f"torch@{t}"] = run_torch
-    times = median_times(contenders, settings.repeats, rounds={"numpy": NUMPY_ROUNDS}, warm=("numpy",))
+    rounds = {"numpy": NUMPY_ROUNDS}
+    if is_large:  # the peers take seconds per call on 1 GiB: fewer rounds for them
+        rounds.update({name: LARGE_PEER_ROUNDS for name in contenders if name.startswith(("torch", "jax"))})
+    times = median_times(contenders, settings.repeats, rounds=rounds, warm=("numpy",))
     for name, values in times.items():
         raw.append({"loss": loss, "shape": list(shape), "dtype": dtype.name, "option": "plain",
                     "contender": name, "times_s": values})
