@@ -9,7 +9,7 @@ from fusedloss import _benchmark, _core
 
 
 @pytest.mark.parametrize("threads", [0, 1, 2, 3, 7])
-@pytest.mark.parametrize("size", [0, 1, 15, 16, 1000, 100_003])
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 1000, 100_003, 1_000_003])
 def test_parallel_copy_copies_every_byte(threads, size):
     source = np.random.default_rng(size).standard_normal(size).astype(np.float32)
     destination = np.full(size, np.nan, dtype=np.float32)

@@ -61,6 +61,12 @@ void parallel_copy(const py::array& source, py::array& destination, int threads)
 #else
     threads = 1;
 #endif
+    // Like the kernels, do not start threads for less than a thread's worth of work (the kernels
+    // ask for 32768 elements, 128 KiB of float32, per thread): waking a sleeping thread costs
+    // more than copying a small buffer, and a floor that pays for it would be no floor.
+    const std::int64_t bytes_per_thread_minimum = 128 * 1024;
+    threads = static_cast<int>(std::max<std::int64_t>(
+        1, std::min<std::int64_t>(threads, static_cast<std::int64_t>(source.nbytes()) / bytes_per_thread_minimum)));
     const auto* from = static_cast<const unsigned char*>(source.data());
     auto* to = static_cast<unsigned char*>(destination.mutable_data());
     const std::int64_t bytes = static_cast<std::int64_t>(source.nbytes());

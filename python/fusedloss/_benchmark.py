@@ -469,6 +469,11 @@ def run_benchmarks(
             rows += _run_case(settings, loss, shape, is_large, torch, jax_optax, raw, notes)
     if core is None:
         notes.append("the compiled extension is not in use: fusedloss timings are the NumPy fallback")
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        if load > (os.cpu_count() or 1):
+            notes.append(f"load average {load:.1f} on {os.cpu_count()} cores: other work shared the CPU, "
+                         "multi-threaded timings are disturbed")
     return rows
 
 
@@ -597,6 +602,7 @@ def machine_info() -> Dict[str, Any]:
         pass
     info["cpu"] = cpu
     info["cpu_count"] = os.cpu_count()
+    info["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     info["python"] = sys.version.split()[0]
     versions: Dict[str, Optional[str]] = {"numpy": np.__version__}
     for name in ("torch", "jax", "optax"):
