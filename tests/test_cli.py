@@ -114,3 +114,28 @@ def test_bench_rejects_bad_arguments(args, message):
     result = run_cli("bench", "--no-peers", *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):
+    from fusedloss import cli
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+    progress, close = cli._progress(True, quiet=False)
+    progress("[1/2] softmax_cross_entropy 64x10 float32")
+    close()
+    assert capsys.readouterr().err == "[1/2] softmax_cross_entropy 64x10 float32\n"
+    progress, _ = cli._progress(True, quiet=True)
+    assert progress is None
+
+
+def test_progress_bar_on_stderr(capsys):
+    pytest.importorskip("tqdm")  # the `bench` extra
+    from fusedloss import cli
+
+    progress, close = cli._progress(True, quiet=False)
+    progress("[1/2] softmax_cross_entropy 64x10 float32")
+    progress("[2/2] multiclass_hinge 64x10 float32")
+    close()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "multiclass_hinge 64x10 float32" in captured.err and "1/2" in captured.err

@@ -551,7 +551,6 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
             "copy_ms": copy_ms, "copyto_ms": copyto_ms,
             "copy_ratio": fused_ms / copy_ms,
         })
-    del case, gradient, copy_destination
     return rows
 
 
