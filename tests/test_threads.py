@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 

@@ -22,13 +22,14 @@ Results are checked against the float64 reference before anything is timed.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0)
     if loss == "multiclass_hinge":
         # Quantized scores: every margin difference is exact in float32 and float64, so the
         # (discontinuous) hinge derivative is the same in both and the check stays exact.
-        x = np.round(x * 64.0) / np.float32(64.0)
+        x = (np.round(x * 64.0) / np.float32(64.0)).astype(np.float32)
     if loss == "cross_entropy":
         x = np.exp(x - x.max(axis=-1, keepdims=True))
         x /= x.sum(axis=-1, keepdims=True)
@@ -198,8 +199,10 @@ def reference_call(loss: str, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Tu
     """The NumPy reference loss and gradient (float64)."""
     fn = getattr(_reference, loss)
     if loss == "cross_entropy" and "targets" in kwargs:
-        return fn(x, None, reduction="mean", return_grad=True, **kwargs)
-    return fn(x, y, reduction="mean", return_grad=True, **kwargs)
+        result: Tuple[Any, np.ndarray] = fn(x, None, reduction="mean", return_grad=True, **kwargs)
+    else:
+        result = fn(x, y, reduction="mean", return_grad=True, **kwargs)
+    return result
 
 
 def check_result(loss: str, fused: Sequence[Any], reference: Tuple[Any, np.ndarray], dtype: Any) -> None:
@@ -268,6 +271,7 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
     functional = torch.nn.functional
     x = torch.from_numpy(case.x)
     loss = case.loss
+    fn: Callable[[Any], Any]
     if loss in ("softmax_cross_entropy", "multiclass_hinge", "cross_entropy"):
         y = torch.from_numpy(case.y)
         if loss == "softmax_cross_entropy":
@@ -317,7 +321,7 @@ def jax_call(jax_optax: Any, case: Case) -> Optional[Callable[[], Any]]:
             return -jnp.take_along_axis(jnp.log(x + 1e-7), y[:, None], axis=-1).mean()
     else:
         return None
-    step = jax.jit(jax.value_and_grad(fn))
+    step = jax.jit(jax.value_and_grad(fn))  # type: ignore[no-untyped-call,unused-ignore]
     x = jax.device_put(case.x)
     y = jax.device_put(case.y.astype(np.int32) if case.y.dtype.kind == "i" else case.y)
 
@@ -331,7 +335,7 @@ def jax_call(jax_optax: Any, case: Case) -> Optional[Callable[[], Any]]:
 # --------------------------------------------------------------------------- timing
 
 
-def median_times(contenders: Dict[str, Callable[[], Any]], repeats: int,
+def median_times(contenders: Mapping[str, Callable[[], Any]], repeats: int,
                  rounds: Optional[Dict[str, int]] = None, warm: Sequence[str] = ()) -> Dict[str, List[float]]:
     """Seconds of each call of each contender: one warm-up call each (except those named in
     ``warm``, already run), then ``repeats`` rounds in which every contender runs once
@@ -514,9 +518,9 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
         contenders["jax"] = jax_run
     for threads in settings.threads:
         t = _threads_value(threads)
-        contenders[f"fusedloss@{t}"] = (lambda th=threads: fused_call(loss, case.x, case.y, threads=th, out=gradient))
+        contenders[f"fusedloss@{t}"] = functools.partial(fused_call, loss, case.x, case.y, threads=threads, out=gradient)
         if core is not None:
-            contenders[f"copy@{t}"] = (lambda th=t: core.parallel_copy(case.x, copy_destination, th))
+            contenders[f"copy@{t}"] = functools.partial(core.parallel_copy, case.x, copy_destination, t)
         if torch_run is not None:
             def run_torch(th: int = t, run: Callable[[], Any] = torch_run) -> Any:
                 torch.set_num_threads(th)
@@ -564,8 +568,8 @@ def _run_options_case(settings: Settings, loss: str, shape: Shape,
     rows = []
     for threads in settings.threads:
         t = _threads_value(threads)
-        contenders = {
-            option: (lambda c=case, th=threads: fused_call(loss, c.x, c.y, threads=th, out=gradient, **c.kwargs))
+        contenders: Dict[str, Callable[[], Any]] = {
+            option: functools.partial(fused_call, loss, case.x, case.y, threads=threads, out=gradient, **case.kwargs)
             for option, case in cases.items()
         }
         times = median_times(contenders, settings.repeats)

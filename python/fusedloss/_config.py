@@ -28,8 +28,12 @@ def _openmp_runtime(library: str) -> Optional[Dict[str, Any]]:
     openmp = [entry for entry in threadpool_info() if entry.get("user_api") == "openmp"]
     for entry in openmp:
         if target and os.path.realpath(entry.get("filepath", "")) == target:
-            return entry
-    return openmp[0] if len(openmp) == 1 else None
+            found: Dict[str, Any] = entry
+            return found
+    if len(openmp) == 1:
+        only: Dict[str, Any] = openmp[0]
+        return only
+    return None
 
 
 def config() -> Dict[str, Any]:
