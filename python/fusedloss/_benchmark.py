@@ -477,7 +477,7 @@ def run_benchmarks(
         load = os.getloadavg()[0]
         if load > (os.cpu_count() or 1):
             notes.append(f"load average {load:.1f} on {os.cpu_count()} cores: other work shared the CPU, "
-                         "multi-threaded timings are disturbed")
+                         "timings are disturbed, multi-threaded ones most")
     return rows
 
 
