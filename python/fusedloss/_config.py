@@ -37,7 +37,17 @@ def _openmp_runtime(library: str) -> Optional[Dict[str, Any]]:
 
 
 def config() -> Dict[str, Any]:
-    """The configuration as a dict (see :func:`show_config`)."""
+    """The configuration as a dict (see :func:`show_config`): ``version``, ``backend``, and
+    with the extension loaded ``isa_built`` / ``isa_supported`` / ``isa_selected`` (SIMD paths),
+    ``openmp`` / ``openmp_version`` / ``openmp_threads``, ``openmp_library`` (the runtime the
+    kernels run on) and, with threadpoolctl installed, ``openmp_runtime`` /
+    ``openmp_runtime_threads``, ``compiler`` and ``cxx_flags``.
+
+    >>> import fusedloss
+    >>> info = fusedloss.config()
+    >>> info["version"] == fusedloss.__version__, info["backend"] == fusedloss.get_backend()
+    (True, True)
+    """
     info: Dict[str, Any] = {
         "version": __version__,
         "backend": _backend.get_backend(),
@@ -79,7 +89,14 @@ def config() -> Dict[str, Any]:
 def show_config() -> None:
     """Print version, backend, SIMD paths (built / supported / selected), the OpenMP runtime
     (library, and its name and threads as threadpoolctl sees them when it is installed), the
-    OpenMP threads a call uses by default, and the compiler and flags of the extension."""
+    OpenMP threads a call uses by default, and the compiler and flags of the extension (one
+    ``key: value`` per line; also ``fusedloss info`` on the command line).
+
+    >>> import fusedloss
+    >>> fusedloss.show_config()  # doctest: +ELLIPSIS
+                   version: ...
+                   backend: ...
+    """
     for key, value in config().items():
         if isinstance(value, list):
             value = ", ".join(value)
