@@ -251,7 +251,7 @@ def check_case(case: Case, fused: Sequence[Any], rows: Optional[int] = None) -> 
 
 def _import_torch() -> Any:
     try:
-        import torch
+        import torch  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except Exception:  # any import failure means: no peer
         return None
     return torch
@@ -259,8 +259,8 @@ def _import_torch() -> Any:
 
 def _import_jax() -> Any:
     try:
-        import jax
-        import optax
+        import jax  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        import optax  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except Exception:
         return None
     return jax, optax

@@ -21,7 +21,7 @@ _OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 
 def _openmp_runtime(library: str) -> Optional[Dict[str, Any]]:
     """threadpoolctl's view of the OpenMP runtime at ``library`` (None without threadpoolctl)."""
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return None
     target = os.path.realpath(library) if library else ""

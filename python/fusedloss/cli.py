@@ -78,7 +78,7 @@ def _progress(total_hint: bool, quiet: bool) -> Tuple[Optional[Callable[[str], N
     if quiet:
         return None, lambda: None
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         def plain(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
