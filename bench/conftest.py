@@ -15,7 +15,7 @@ NumPy baseline of the same case (see ``SPEEDUP_FLOORS`` in ``test_bench_losses.p
 from __future__ import annotations
 
 import os
-from typing import Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 # Must be set before the extension (and so libgomp) is loaded. With the default passive wait,
 # the sleeping OpenMP worker was measured to take one or two scheduler ticks (~4 / ~8 ms) to
@@ -42,6 +42,24 @@ def pytest_report_header(config: pytest.Config) -> str:
 def timings() -> Dict[Key, Dict[str, Dict[str, float]]]:
     """``{(loss, shape, dtype): {impl: {"min": seconds, "mean": seconds}}}`` for the session."""
     return {}
+
+
+_OPTION_OVERHEADS: List[Tuple[str, str, str, float, float]] = []
+
+
+@pytest.fixture(scope="session")
+def option_overheads() -> List[Tuple[str, str, str, float, float]]:
+    """``(loss, shape, option, ratio to the plain loss, ceiling)`` measured in this session."""
+    return _OPTION_OVERHEADS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _OPTION_OVERHEADS:
+        return
+    terminalreporter.section("option overhead over the plain loss (ratio of interleaved medians)")
+    for loss, shape, option, ratio, ceiling in _OPTION_OVERHEADS:
+        flag = "  OVER CEILING" if ratio > ceiling else ("  over 10% target" if ratio > 1.10 else "")
+        terminalreporter.write_line(f"{loss:30} {shape:10} {option:16} {ratio:6.2f}x  (ceiling {ceiling:.2f}x){flag}")
 
 
 @pytest.fixture(scope="session", autouse=True)

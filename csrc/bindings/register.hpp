@@ -11,6 +11,8 @@ void register_regression(pybind11::module_& module);
 void register_config(pybind11::module_& module);
 void register_building_blocks(pybind11::module_& module);
 void register_probabilistic(pybind11::module_& module);
+void register_benchmark(pybind11::module_& module);
+void register_openmp_runtime(pybind11::module_& module);
 
 // Picks the float32 or float64 entry of a kernel table.
 template <class Real, class Float32Kernel, class Float64Kernel>

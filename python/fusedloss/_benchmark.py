@@ -1,67 +1,216 @@
-"""Timing of the fused kernels against the NumPy reference (used by ``fusedloss bench``).
+"""Timing of the fused kernels against NumPy, PyTorch, JAX and a copy of the same bytes
+(the implementation of ``fusedloss bench``).
 
 Every case computes the loss *and* its gradient (``return_grad=True``, ``reduction="mean"``).
-The baseline is :mod:`fusedloss._reference` called on the same input arrays: the NumPy code
-you would write by hand (it works in float64).
+Contenders of a case, all fed the same input arrays:
+
+* ``fusedloss``: the public API on the compiled kernels, writing its gradient into a reused
+  buffer (``out=``, as a training loop would), one entry per thread count asked for;
+* ``numpy``: :mod:`fusedloss._reference`, the float64 NumPy code you would write by hand;
+* ``torch``: PyTorch CPU forward+backward (``F.cross_entropy``, ``F.multi_margin_loss``,
+  ``F.mse_loss``, ``F.binary_cross_entropy_with_logits``) with ``torch.set_num_threads``
+  matched to the fusedloss entry, when torch is importable;
+* ``jax``: jitted ``value_and_grad`` of the optax loss, when jax and optax are importable
+  (XLA picks its own threads);
+* ``copy``: ``_core.parallel_copy`` of the first argument on the same threads, the bandwidth
+  floor of a one-pass kernel; ``copyto``: ``np.copyto`` of the same bytes (single-threaded).
+
+The contenders are interleaved (one call of each per round, after one warm-up call each) and
+the median over the rounds is reported, so that the noise of a shared machine hits them alike.
+Results are checked against the float64 reference before anything is timed.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import platform
+import statistics
+import sys
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _losses, _reference
+from . import _backend, _losses, _probabilistic, _reference
 
-#: The shapes benchmarked for each loss: (rows, classes) for the classification losses,
-#: the number of elements (1-d) for mean squared error.
-SHAPES: Dict[str, List[Tuple[int, ...]]] = {
+Shape = Tuple[int, ...]
+
+#: The shapes benchmarked for each loss by default: (rows, classes) for the classification
+#: losses, the number of elements (1-d) for mean squared error.
+SHAPES: Dict[str, List[Shape]] = {
     "softmax_cross_entropy": [(65536, 10), (4096, 1000), (256, 32000), (32, 128000)],
     "multiclass_hinge": [(65536, 10), (4096, 1000), (256, 32000), (32, 128000)],
     "mean_squared_error": [(100_000,), (1_000_000,), (10_000_000,)],
+    "sigmoid_binary_cross_entropy": [(65536, 10), (4096, 1000)],
+    "cross_entropy": [(65536, 10), (4096, 1000)],
+}
+#: Arrays larger than the last-level cache (1 GiB in float32), added by ``--large``.
+LARGE_SHAPES: Dict[str, List[Shape]] = {
+    "softmax_cross_entropy": [(8192, 32000), (262144, 1000)],
+    "multiclass_hinge": [(8192, 32000), (262144, 1000)],
+    "mean_squared_error": [(268_435_456,)],
+    "sigmoid_binary_cross_entropy": [(262144, 1000)],
+    "cross_entropy": [(262144, 1000)],
+}
+#: Arrays of this size or more are "large": checked on a prefix of rows, no NumPy timing.
+LARGE_BYTES = 256 * 2**20
+#: The shapes at which ``--options`` measures each option against the plain loss.
+OPTION_SHAPES: Dict[str, List[Shape]] = {
+    "softmax_cross_entropy": [(65536, 10), (4096, 1000)],
+    "multiclass_hinge": [(65536, 10), (4096, 1000)],
+    "mean_squared_error": [(1_000_000,)],
+    "sigmoid_binary_cross_entropy": [(65536, 10), (4096, 1000)],
+    "cross_entropy": [(65536, 10), (4096, 1000)],
 }
 LOSSES: Tuple[str, ...] = tuple(SHAPES)
+#: Options measured by ``--options``, per loss (``"plain"`` is the loss with none).
+OPTIONS: Dict[str, Tuple[str, ...]] = {
+    "softmax_cross_entropy": (
+        "weight", "ignore_index", "label_smoothing", "z_loss", "softcap", "return_argmax",
+        "soft_targets", "sample_weight",
+    ),
+    "multiclass_hinge": ("weight", "squared", "sample_weight"),
+    "mean_squared_error": ("sample_weight",),
+    "sigmoid_binary_cross_entropy": ("weight", "pos_weight", "sample_weight"),
+    "cross_entropy": ("soft_targets", "sample_weight"),
+}
+PEERS: Tuple[str, ...] = ("numpy", "torch", "jax")
+#: Rounds of the NumPy reference (10x-100x slower than the rest; the check already warmed it).
+NUMPY_ROUNDS = 3
+#: Rounds of PyTorch and JAX on the 1 GiB shapes (seconds per call there).
+LARGE_PEER_ROUNDS = 2
+_LOSS_MODULE = {
+    "softmax_cross_entropy": _losses,
+    "multiclass_hinge": _losses,
+    "mean_squared_error": _losses,
+    "sigmoid_binary_cross_entropy": _probabilistic,
+    "cross_entropy": _probabilistic,
+}
 
 
-def make_inputs(loss: str, shape: Tuple[int, ...], dtype: Any = np.float32, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+# --------------------------------------------------------------------------- inputs and calls
+
+
+@dataclass
+class Case:
+    """The inputs of one (loss, shape, dtype, option) case and the keyword arguments that the
+    fused call and the reference take for the option."""
+
+    loss: str
+    shape: Shape
+    dtype: np.dtype
+    option: str
+    x: np.ndarray
+    y: np.ndarray
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    reference_kwargs: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes a one-pass loss+grad moves: every input read once, the gradient written once."""
+        moved = self.x.nbytes + self.y.nbytes + self.x.nbytes
+        for value in self.kwargs.values():
+            if isinstance(value, np.ndarray):
+                moved += value.nbytes
+        return moved
+
+
+def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Deterministic inputs for one case: ``(x, labels_or_target)``."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
     if loss == "mean_squared_error":
-        pred = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
-        target = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
+        pred = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+        target = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
         return pred, target
+    if loss == "sigmoid_binary_cross_entropy":
+        logits = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+        targets = (rng.random(shape, dtype=np.float32) < 0.5).astype(dtype)
+        return logits, targets
     rows, classes = shape
-    x: np.ndarray = rng.standard_normal(shape, dtype=np.float32)
+    x = rng.standard_normal(shape, dtype=np.float32)
     if loss == "multiclass_hinge":
         # Quantized scores: every margin difference is exact in float32 and float64, so the
         # (discontinuous) hinge derivative is the same in both and the check stays exact.
-        x = np.round(x * 64.0) / np.float32(64.0)
+        x = (np.round(x * 64.0) / np.float32(64.0)).astype(np.float32)
+    if loss == "cross_entropy":
+        x = np.exp(x - x.max(axis=-1, keepdims=True))
+        x /= x.sum(axis=-1, keepdims=True)
     labels = rng.integers(0, classes, size=rows, dtype=np.int64)
-    return x.astype(dtype), labels
+    return x.astype(dtype, copy=False), labels
 
 
-def fused_call(loss: str, x: np.ndarray, y: np.ndarray, threads: Optional[int] = None) -> Tuple[Any, np.ndarray]:
+def make_case(loss: str, shape: Shape, dtype: Any = np.float32, option: str = "plain", seed: int = 0) -> Case:
+    """The inputs of ``loss`` at ``shape`` with ``option`` on (see :data:`OPTIONS`)."""
+    dtype = np.dtype(dtype)
+    x, y = make_inputs(loss, shape, dtype, seed)
+    case = Case(loss, tuple(shape), dtype, option, x, y)
+    rng = np.random.default_rng(seed + 1)
+    rows = x.shape[0]
+    classes = x.shape[-1] if x.ndim > 1 else 1
+    kwargs: Dict[str, Any] = {}
+    if option == "plain":
+        pass
+    elif option == "weight" and loss in ("softmax_cross_entropy", "multiclass_hinge"):
+        kwargs["weight"] = rng.uniform(0.5, 2.0, classes)
+    elif option == "weight" and loss == "sigmoid_binary_cross_entropy":
+        kwargs["weight"] = rng.uniform(0.5, 2.0, classes).astype(dtype)
+    elif option == "pos_weight":
+        kwargs["pos_weight"] = rng.uniform(0.5, 2.0, classes).astype(dtype)
+    elif option == "sample_weight":
+        kwargs["sample_weight"] = rng.uniform(0.5, 2.0, rows)
+    elif option == "ignore_index":
+        labels = y.copy()
+        labels[rng.random(rows) < 0.1] = -100
+        case.y = labels
+        kwargs["ignore_index"] = -100
+    elif option == "label_smoothing":
+        kwargs["label_smoothing"] = 0.1
+    elif option == "z_loss":
+        kwargs["z_loss"] = 1e-4
+    elif option == "softcap":
+        kwargs["softcap"] = 30.0
+    elif option == "return_argmax":
+        kwargs["return_argmax"] = True
+    elif option == "squared":
+        kwargs["squared"] = True
+    elif option == "soft_targets":
+        soft = rng.random(x.shape, dtype=np.float32).astype(dtype)
+        soft /= soft.sum(axis=-1, keepdims=True)
+        case.y = soft
+    else:
+        raise ValueError(f"unknown option {option!r} for {loss}; choose from {', '.join(OPTIONS[loss])}")
+    case.kwargs = kwargs
+    case.reference_kwargs = {k: v for k, v in kwargs.items() if k != "return_argmax"}
+    if loss == "cross_entropy" and option == "soft_targets":
+        case.reference_kwargs["targets"] = case.y
+    return case
+
+
+def fused_call(loss: str, x: np.ndarray, y: np.ndarray, threads: Optional[int] = None, out: Optional[np.ndarray] = None, **kwargs: Any) -> Any:
     """The fused loss and gradient (``return_grad=True``, ``reduction="mean"``)."""
-    fn = getattr(_losses, loss)
-    result: Tuple[Any, np.ndarray] = fn(x, y, reduction="mean", return_grad=True, threads=threads)
-    return result
+    fn = getattr(_LOSS_MODULE[loss], loss)
+    return fn(x, y, reduction="mean", return_grad=True, threads=threads, out=out, **kwargs)
 
 
-def reference_call(loss: str, x: np.ndarray, y: np.ndarray) -> Tuple[Any, np.ndarray]:
+def reference_call(loss: str, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Tuple[Any, np.ndarray]:
     """The NumPy reference loss and gradient (float64)."""
     fn = getattr(_reference, loss)
-    result: Tuple[Any, np.ndarray] = fn(x, y, reduction="mean", return_grad=True)
+    if loss == "cross_entropy" and "targets" in kwargs:
+        result: Tuple[Any, np.ndarray] = fn(x, None, reduction="mean", return_grad=True, **kwargs)
+    else:
+        result = fn(x, y, reduction="mean", return_grad=True, **kwargs)
     return result
 
 
-def check_result(loss: str, fused: Tuple[Any, np.ndarray], reference: Tuple[Any, np.ndarray], dtype: Any) -> None:
+def check_result(loss: str, fused: Sequence[Any], reference: Tuple[Any, np.ndarray], dtype: Any) -> None:
     """Raise ``AssertionError`` if the fused result differs from the reference beyond
     the tolerance of ``dtype`` (gradients are compared relative to their largest entry)."""
     dtype = np.dtype(dtype)
     rtol = 1e-4 if dtype == np.float32 else 1e-9
-    value, grad = fused
+    value, grad = fused[0], fused[1]
     ref_value, ref_grad = reference
     if np.asarray(grad).dtype != dtype:
         raise AssertionError(f"{loss}: gradient dtype {np.asarray(grad).dtype}, expected {dtype}")
@@ -75,6 +224,138 @@ def check_result(loss: str, fused: Tuple[Any, np.ndarray], reference: Tuple[Any,
         raise AssertionError(f"{loss}: gradient differs from the reference (max abs error {err:.3g}, scale {scale:.3g})")
 
 
+def check_case(case: Case, fused: Sequence[Any], rows: Optional[int] = None) -> None:
+    """Check a fused result of ``case`` against the reference, on its first ``rows`` rows only
+    when given (the reference of a 1 GiB case would need several GiB)."""
+    x, y, grad = case.x, case.y, fused[1]
+    kwargs = dict(case.reference_kwargs)
+    if rows is not None and rows < x.shape[0]:
+        # The mean over a prefix differs: recompute the fused result on the prefix itself.
+        x, y = x[:rows], (y[:rows] if y.ndim else y)
+        for key in ("sample_weight", "targets"):
+            if key in kwargs:
+                kwargs[key] = kwargs[key][:rows]
+        fused_kwargs = {k: (v[:rows] if k == "sample_weight" else v) for k, v in case.kwargs.items()}
+        fused = fused_call(case.loss, x, y, **fused_kwargs)
+        grad = fused[1]
+    check_result(case.loss, fused, reference_call(case.loss, x, y, **kwargs), case.dtype)
+    if case.kwargs.get("return_argmax"):
+        expected = _reference.argmax_rows(np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1]))
+        if not np.array_equal(np.asarray(fused[2]).reshape(-1), expected):
+            raise AssertionError(f"{case.loss}: return_argmax differs from np.argmax")
+    del grad
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def _import_torch() -> Any:
+    try:
+        import torch  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except Exception:  # any import failure means: no peer
+        return None
+    return torch
+
+
+def _import_jax() -> Any:
+    try:
+        import jax  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        import optax  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except Exception:
+        return None
+    return jax, optax
+
+
+def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
+    """A forward+backward closure of the PyTorch CPU equivalent of the plain ``case``."""
+    functional = torch.nn.functional
+    x = torch.from_numpy(case.x)
+    loss = case.loss
+    fn: Callable[[Any], Any]
+    if loss in ("softmax_cross_entropy", "multiclass_hinge", "cross_entropy"):
+        y = torch.from_numpy(case.y)
+        if loss == "softmax_cross_entropy":
+            fn = lambda t: functional.cross_entropy(t, y)  # noqa: E731
+        elif loss == "multiclass_hinge":
+            fn = lambda t: functional.multi_margin_loss(t, y)  # noqa: E731
+        else:
+            fn = lambda t: functional.nll_loss(torch.log(t + 1e-7), y)  # noqa: E731
+    elif loss == "mean_squared_error":
+        target = torch.from_numpy(case.y)
+        fn = lambda t: functional.mse_loss(t, target)  # noqa: E731
+    elif loss == "sigmoid_binary_cross_entropy":
+        target = torch.from_numpy(case.y)
+        fn = lambda t: functional.binary_cross_entropy_with_logits(t, target)  # noqa: E731
+    else:
+        return None
+
+    def run() -> Any:
+        leaf = x.detach().requires_grad_(True)
+        value = fn(leaf)
+        value.backward()
+        return value, leaf.grad
+
+    return run
+
+
+def jax_call(jax_optax: Any, case: Case) -> Optional[Callable[[], Any]]:
+    """A jitted ``value_and_grad`` closure of the optax equivalent of the plain ``case``."""
+    jax, optax = jax_optax
+    jnp = jax.numpy
+    loss = case.loss
+    losses = getattr(optax, "losses", optax)
+    if loss == "softmax_cross_entropy":
+        def fn(x: Any, y: Any) -> Any:
+            return losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
+    elif loss == "multiclass_hinge" and hasattr(losses, "multiclass_hinge_loss"):
+        def fn(x: Any, y: Any) -> Any:
+            return losses.multiclass_hinge_loss(x, y).mean()
+    elif loss == "mean_squared_error":
+        def fn(x: Any, y: Any) -> Any:
+            return losses.squared_error(x, y).mean()
+    elif loss == "sigmoid_binary_cross_entropy":
+        def fn(x: Any, y: Any) -> Any:
+            return losses.sigmoid_binary_cross_entropy(x, y).mean()
+    elif loss == "cross_entropy":
+        def fn(x: Any, y: Any) -> Any:
+            return -jnp.take_along_axis(jnp.log(x + 1e-7), y[:, None], axis=-1).mean()
+    else:
+        return None
+    step = jax.jit(jax.value_and_grad(fn))  # type: ignore[no-untyped-call,unused-ignore]
+    x = jax.device_put(case.x)
+    y = jax.device_put(case.y.astype(np.int32) if case.y.dtype.kind == "i" else case.y)
+
+    def run() -> Any:
+        value, grad = step(x, y)
+        return grad.block_until_ready()
+
+    return run
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def median_times(contenders: Mapping[str, Callable[[], Any]], repeats: int,
+                 rounds: Optional[Dict[str, int]] = None, warm: Sequence[str] = ()) -> Dict[str, List[float]]:
+    """Seconds of each call of each contender: one warm-up call each (except those named in
+    ``warm``, already run), then ``repeats`` rounds in which every contender runs once
+    (interleaved, so that noise hits them alike). ``rounds`` caps the rounds of some contenders
+    (the slow NumPy reference: its noise hardly moves a 10x-100x ratio)."""
+    rounds = rounds or {}
+    for name, fn in contenders.items():
+        if name not in warm:
+            fn()
+    times: Dict[str, List[float]] = {name: [] for name in contenders}
+    for index in range(max(1, repeats)):
+        for name, fn in contenders.items():
+            if index >= rounds.get(name, repeats):
+                continue
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def best_time(fn: Callable[[], Any], repeats: int) -> float:
     """Seconds of the fastest of ``repeats`` calls, after one warm-up call."""
     fn()
@@ -86,71 +367,314 @@ def best_time(fn: Callable[[], Any], repeats: int) -> float:
     return best
 
 
+def available_memory() -> Optional[int]:
+    """Bytes of memory available (``MemAvailable`` of /proc/meminfo), ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _threads_value(threads: Optional[int]) -> int:
+    core = _backend.core
+    if threads is not None:
+        return threads
+    return int(core.max_threads()) if core is not None else 1
+
+
+def _shape_text(shape: Shape) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+def _median_ms(values: Sequence[float]) -> float:
+    return statistics.median(values) * 1e3
+
+
+@dataclass
+class Settings:
+    losses: Sequence[str]
+    dtype: np.dtype
+    threads: Sequence[Optional[int]]
+    repeats: int
+    shapes: Optional[Sequence[Shape]] = None
+    large: bool = False
+    options: bool = False
+    peers: bool = True
+    numpy_peer: bool = True
+
+
+def plan_cases(settings: Settings) -> List[Tuple[str, Shape, bool]]:
+    """``(loss, shape, is_large)`` in the order they run."""
+    planned: List[Tuple[str, Shape, bool]] = []
+    for loss in settings.losses:
+        if settings.shapes:
+            shapes = [s for s in settings.shapes if (len(s) == 1) == (loss == "mean_squared_error") or loss == "sigmoid_binary_cross_entropy"]
+            planned += [(loss, tuple(s), int(np.prod(s)) * settings.dtype.itemsize >= LARGE_BYTES) for s in shapes]
+            continue
+        table = OPTION_SHAPES if settings.options else SHAPES
+        planned += [(loss, s, False) for s in table[loss]]
+        if settings.large and not settings.options:
+            planned += [(loss, s, True) for s in LARGE_SHAPES[loss]]
+    return planned
+
+
 def run_benchmarks(
     losses: Optional[Iterable[str]] = None,
     dtype: Any = np.float32,
     repeats: int = 5,
-    numpy_repeats: Optional[int] = None,
-    threads: Optional[int] = None,
+    threads: Any = None,
+    shapes: Optional[Sequence[Shape]] = None,
+    large: bool = False,
+    options: bool = False,
+    peers: bool = True,
     progress: Optional[Callable[[str], None]] = None,
+    raw: Optional[List[Dict[str, Any]]] = None,
+    notes: Optional[List[str]] = None,
 ) -> List[Dict[str, Any]]:
-    """Time fused loss+gradient against the NumPy reference for every case of ``losses``
-    (default: all). Returns one row per case: ``loss, shape, dtype, numpy_ms, fusedloss_ms,
-    speedup``. Raises ``AssertionError`` if a fused result is wrong.
+    """Run the benchmark and return one row per (loss, shape, dtype, threads[, option]).
 
-    ``numpy_repeats`` (default ``min(repeats, 3)``) bounds the slow reference's runs.
+    ``threads``: ``None`` (OpenMP's default), an int, or a list of them (one row each).
+    ``raw`` (a list) receives every timing; ``notes`` the cases or contenders left out and why.
+    Raises ``AssertionError`` if a fused result is wrong, ``ValueError`` for a bad argument.
     """
-    names: Sequence[str] = list(losses) if losses else list(LOSSES)
+    names = list(losses) if losses else list(LOSSES)
     for name in names:
         if name not in SHAPES:
             raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
-    dtype = np.dtype(dtype)
-    if numpy_repeats is None:
-        numpy_repeats = min(repeats, 3)
+    thread_list: List[Optional[int]] = list(threads) if isinstance(threads, (list, tuple)) else [threads]
+    for t in thread_list:
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            raise ValueError(f"threads must be positive ints, got {t!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    settings = Settings(names, np.dtype(dtype), thread_list, repeats, shapes, large, options, peers)
+    raw = raw if raw is not None else []
+    notes = notes if notes is not None else []
+    torch = _import_torch() if peers and not options else None
+    jax_optax = _import_jax() if peers and not options else None
+    if peers and not options:
+        if torch is None:
+            notes.append("torch not importable: no PyTorch column")
+        if jax_optax is None:
+            notes.append("jax/optax not importable: no JAX column")
+    core = _backend.core
     rows: List[Dict[str, Any]] = []
-    for name in names:
-        for shape in SHAPES[name]:
-            if progress is not None:
-                progress(f"{name} {shape} {dtype.name} ...")
-            x, y = make_inputs(name, shape, dtype)
-            reference = reference_call(name, x, y)
-            check_result(name, fused_call(name, x, y, threads), reference, dtype)
-            del reference
-            numpy_s = best_time(lambda: reference_call(name, x, y), numpy_repeats)
-            fused_s = best_time(lambda: fused_call(name, x, y, threads), repeats)
-            rows.append(
-                {
-                    "loss": name,
-                    "shape": shape,
-                    "dtype": dtype.name,
-                    "numpy_ms": numpy_s * 1e3,
-                    "fusedloss_ms": fused_s * 1e3,
-                    "speedup": numpy_s / fused_s if fused_s > 0 else float("inf"),
-                }
-            )
+    planned = plan_cases(settings)
+    for index, (loss, shape, is_large) in enumerate(planned):
+        if progress is not None:
+            progress(f"[{index + 1}/{len(planned)}] {loss} {_shape_text(shape)} {settings.dtype.name}")
+        if options:
+            rows += _run_options_case(settings, loss, shape, raw, notes)
+        else:
+            rows += _run_case(settings, loss, shape, is_large, torch, jax_optax, raw, notes)
+    if core is None:
+        notes.append("the compiled extension is not in use: fusedloss timings are the NumPy fallback")
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        if load > (os.cpu_count() or 1):
+            notes.append(f"load average {load:.1f} on {os.cpu_count()} cores: other work shared the CPU, "
+                         "timings are disturbed, multi-threaded ones most")
     return rows
 
 
-def format_table(rows: Sequence[Dict[str, Any]]) -> str:
-    """The rows as an aligned text table."""
-    header = ["loss", "shape", "dtype", "NumPy ms", "fusedloss ms", "speedup"]
-    body = [
-        [
-            r["loss"],
-            "x".join(str(n) for n in r["shape"]),
-            r["dtype"],
-            f"{r['numpy_ms']:.3f}",
-            f"{r['fusedloss_ms']:.3f}",
-            f"{r['speedup']:.1f}x",
-        ]
-        for r in rows
-    ]
+def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch: Any, jax_optax: Any,
+              raw: List[Dict[str, Any]], notes: List[str]) -> List[Dict[str, Any]]:
+    dtype = settings.dtype
+    itemsize = dtype.itemsize
+    elements = int(np.prod(shape))
+    if is_large:
+        # inputs, gradient, copy destination, and each peer's gradient and temporaries
+        need = elements * itemsize * (4 + (3 if torch is not None else 0) + (3 if jax_optax is not None else 0))
+        available = available_memory()
+        if available is not None and need > 0.8 * available:
+            notes.append(f"{loss} {_shape_text(shape)}: skipped, needs ~{need / 2**30:.1f} GiB, "
+                         f"{available / 2**30:.1f} GiB available")
+            return []
+    case = make_case(loss, shape, dtype)
+    gradient = np.empty_like(case.x)
+    check_case(case, fused_call(loss, case.x, case.y, threads=settings.threads[0], out=gradient),
+               rows=512 if is_large else None)
+    copy_destination = np.empty_like(case.x)
+    core = _backend.core
+    contenders: Dict[str, Callable[[], Any]] = {}
+    # NumPy is single-threaded and slow: once per case, and not on the 1 GiB arrays.
+    if not is_large:
+        contenders["numpy"] = lambda: reference_call(loss, case.x, case.y)
+    else:
+        notes.append(f"{loss} {_shape_text(shape)}: NumPy reference not timed (several GiB of float64)")
+    contenders["copyto"] = lambda: np.copyto(copy_destination, case.x)
+    torch_run = torch_call(torch, case) if torch is not None else None
+    jax_run = None
+    if jax_optax is not None:
+        try:
+            jax_run = jax_call(jax_optax, case)
+        except Exception as error:  # a missing optax loss in this version: no column
+            notes.append(f"{loss}: no JAX peer ({type(error).__name__}: {error})")
+    if jax_run is not None:
+        contenders["jax"] = jax_run
+    for threads in settings.threads:
+        t = _threads_value(threads)
+        contenders[f"fusedloss@{t}"] = functools.partial(fused_call, loss, case.x, case.y, threads=threads, out=gradient)
+        if core is not None:
+            contenders[f"copy@{t}"] = functools.partial(core.parallel_copy, case.x, copy_destination, t)
+        if torch_run is not None:
+            def run_torch(th: int = t, run: Callable[[], Any] = torch_run) -> Any:
+                torch.set_num_threads(th)
+                return run()
+            contenders[f"torch@{t}"] = run_torch
+    rounds = {"numpy": NUMPY_ROUNDS}
+    if is_large:  # the peers take seconds per call on 1 GiB: fewer rounds for them
+        rounds.update({name: LARGE_PEER_ROUNDS for name in contenders if name.startswith(("torch", "jax"))})
+    times = median_times(contenders, settings.repeats, rounds=rounds, warm=("numpy",))
+    for name, values in times.items():
+        raw.append({"loss": loss, "shape": list(shape), "dtype": dtype.name, "option": "plain",
+                    "contender": name, "times_s": values})
+    numpy_ms = _median_ms(times["numpy"]) if "numpy" in times else None
+    jax_ms = _median_ms(times["jax"]) if "jax" in times else None
+    copyto_ms = _median_ms(times["copyto"])
+    rows = []
+    for threads in settings.threads:
+        t = _threads_value(threads)
+        fused_ms = _median_ms(times[f"fusedloss@{t}"])
+        torch_ms = _median_ms(times[f"torch@{t}"]) if f"torch@{t}" in times else None
+        copy_ms = _median_ms(times[f"copy@{t}"]) if f"copy@{t}" in times else copyto_ms
+        peers = [v for v in (numpy_ms, torch_ms, jax_ms) if v is not None]
+        fastest = min(peers) if peers else None
+        rows.append({
+            "loss": loss, "shape": list(shape), "dtype": dtype.name, "threads": t, "option": "plain",
+            "large": is_large,
+            "fusedloss_ms": fused_ms, "numpy_ms": numpy_ms, "torch_ms": torch_ms, "jax_ms": jax_ms,
+            "speedup_vs_numpy": numpy_ms / fused_ms if numpy_ms else None,
+            "speedup_vs_fastest_peer": fastest / fused_ms if fastest else None,
+            "bytes": case.nbytes,
+            "gb_per_s": case.nbytes / (fused_ms * 1e-3) / 1e9,
+            "copy_ms": copy_ms, "copyto_ms": copyto_ms,
+            "copy_ratio": fused_ms / copy_ms,
+        })
+    return rows
+
+
+def _run_options_case(settings: Settings, loss: str, shape: Shape,
+                      raw: List[Dict[str, Any]], notes: List[str]) -> List[Dict[str, Any]]:
+    dtype = settings.dtype
+    cases = {option: make_case(loss, shape, dtype, option) for option in ("plain",) + OPTIONS[loss]}
+    gradient = np.empty_like(cases["plain"].x)
+    for case in cases.values():
+        check_case(case, fused_call(loss, case.x, case.y, threads=settings.threads[0], out=gradient, **case.kwargs))
+    rows = []
+    for threads in settings.threads:
+        t = _threads_value(threads)
+        contenders: Dict[str, Callable[[], Any]] = {
+            option: functools.partial(fused_call, loss, case.x, case.y, threads=threads, out=gradient, **case.kwargs)
+            for option, case in cases.items()
+        }
+        times = median_times(contenders, settings.repeats)
+        plain_ms = _median_ms(times["plain"])
+        for option, values in times.items():
+            raw.append({"loss": loss, "shape": list(shape), "dtype": dtype.name, "option": option,
+                        "contender": f"fusedloss@{t}", "times_s": values})
+            ms = _median_ms(values)
+            rows.append({
+                "loss": loss, "shape": list(shape), "dtype": dtype.name, "threads": t, "option": option,
+                "fusedloss_ms": ms, "plain_ms": plain_ms, "overhead_pct": (ms / plain_ms - 1.0) * 100.0,
+                "bytes": cases[option].nbytes, "gb_per_s": cases[option].nbytes / (ms * 1e-3) / 1e9,
+            })
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def machine_info() -> Dict[str, Any]:
+    """CPU, cores, selected instruction set, compiler and versions, for ``--json``."""
+    from ._config import config
+
+    info: Dict[str, Any] = {"fusedloss": config()}
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info["cpu"] = cpu
+    info["cpu_count"] = os.cpu_count()
+    info["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    info["python"] = sys.version.split()[0]
+    versions: Dict[str, Optional[str]] = {"numpy": np.__version__}
+    for name in ("torch", "jax", "optax"):
+        module = sys.modules.get(name)
+        versions[name] = getattr(module, "__version__", None) if module is not None else None
+    info["versions"] = versions
+    return info
+
+
+def _fmt(value: Optional[float], spec: str = ".3f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _render(header: List[str], body: List[List[str]], left: int) -> str:
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
-    left = {0, 1, 2}
 
     def fmt(line: List[str]) -> str:
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
 
-    out = [fmt(header), "  ".join("-" * w for w in widths)]
-    out += [fmt(line) for line in body]
-    return "\n".join(out)
+    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)] + [fmt(line) for line in body])
+
+
+def format_table(rows: Sequence[Dict[str, Any]]) -> str:
+    """The rows of :func:`run_benchmarks` as an aligned text table."""
+    if rows and "overhead_pct" in rows[0]:
+        header = ["loss", "shape", "dtype", "thr", "option", "fusedloss ms", "plain ms", "overhead", "GB/s"]
+        body = [[r["loss"], _shape_text(r["shape"]), r["dtype"], str(r["threads"]), r["option"],
+                 f"{r['fusedloss_ms']:.3f}", f"{r['plain_ms']:.3f}", f"{r['overhead_pct']:+.1f}%",
+                 f"{r['gb_per_s']:.1f}"] for r in rows]
+        return _render(header, body, 5)
+    header = ["loss", "shape", "dtype", "thr", "fusedloss ms", "NumPy ms", "torch ms", "JAX ms",
+              "vs fastest", "GB/s", "copy ms", "x copy", "np.copyto ms"]
+    body = [[r["loss"], _shape_text(r["shape"]), r["dtype"], str(r["threads"]),
+             f"{r['fusedloss_ms']:.3f}", _fmt(r["numpy_ms"]), _fmt(r["torch_ms"]), _fmt(r["jax_ms"]),
+             _fmt(r["speedup_vs_fastest_peer"], ".1f", "x"), f"{r['gb_per_s']:.1f}",
+             f"{r['copy_ms']:.3f}", f"{r['copy_ratio']:.2f}", f"{r['copyto_ms']:.3f}"] for r in rows]
+    return _render(header, body, 3)
+
+
+def write_plot(rows: Sequence[Dict[str, Any]], path: str) -> None:
+    """Bar charts per case: speedup over the fastest peer (or overhead per option), and the
+    fraction of the copy bandwidth reached (copy time / fusedloss time)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['loss']}\n{_shape_text(r['shape'])} t{r['threads']}" + (f" {r['option']}" if r["option"] != "plain" else "")
+              for r in rows]
+    positions = np.arange(len(rows))
+    if rows and "overhead_pct" in rows[0]:
+        figure, axis = plt.subplots(figsize=(max(6.0, 0.45 * len(rows)), 4.5))
+        axis.bar(positions, [r["overhead_pct"] for r in rows], color="tab:orange")
+        axis.axhline(10.0, color="gray", linestyle="--", linewidth=1, label="10% target")
+        axis.set_ylabel("overhead over the plain loss (%)")
+        axis.legend()
+        axes = [axis]
+    else:
+        figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(rows)), 8), sharex=True)
+        speedups = [r["speedup_vs_fastest_peer"] or 0.0 for r in rows]
+        axes[0].bar(positions, speedups, color="tab:blue")
+        axes[0].axhline(1.0, color="gray", linestyle="--", linewidth=1)
+        axes[0].set_ylabel("speedup vs fastest peer")
+        axes[1].bar(positions, [r["copy_ms"] / r["fusedloss_ms"] for r in rows], color="tab:green")
+        axes[1].axhline(1.0, color="gray", linestyle="--", linewidth=1)
+        axes[1].set_ylabel("fraction of copy bandwidth")
+    axes[-1].set_xticks(positions)
+    axes[-1].set_xticklabels(labels, rotation=90, fontsize=7)
+    axes[0].set_title(f"fusedloss bench ({rows[0]['dtype'] if rows else ''}, loss+grad)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -13,10 +13,35 @@ from . import _backend
 from ._version import __version__
 
 
+# The _OPENMP macro (yyyymm of the specification) -> the OpenMP version it names.
+_OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 201511: "4.5",
+                    201811: "5.0", 202011: "5.1", 202111: "5.2", 202411: "6.0"}
+
+
+def _openmp_runtime(library: str) -> Optional[Dict[str, Any]]:
+    """threadpoolctl's view of the OpenMP runtime at ``library`` (None without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    target = os.path.realpath(library) if library else ""
+    openmp = [entry for entry in threadpool_info() if entry.get("user_api") == "openmp"]
+    for entry in openmp:
+        if target and os.path.realpath(entry.get("filepath", "")) == target:
+            found: Dict[str, Any] = entry
+            return found
+    if len(openmp) == 1:
+        only: Dict[str, Any] = openmp[0]
+        return only
+    return None
+
+
 def config() -> Dict[str, Any]:
     """The configuration as a dict (see :func:`show_config`): ``version``, ``backend``, and
     with the extension loaded ``isa_built`` / ``isa_supported`` / ``isa_selected`` (SIMD paths),
-    ``openmp`` / ``openmp_threads``, ``compiler`` and ``cxx_flags``.
+    ``openmp`` / ``openmp_version`` / ``openmp_threads``, ``openmp_library`` (the runtime the
+    kernels run on) and, with threadpoolctl installed, ``openmp_runtime`` /
+    ``openmp_runtime_threads``, ``compiler`` and ``cxx_flags``.
 
     >>> import fusedloss
     >>> info = fusedloss.config()
@@ -43,27 +68,36 @@ def config() -> Dict[str, Any]:
             "compiler": build["compiler"],
             "cxx_flags": build["cxx_flags"].strip(),
             "openmp": build["openmp"],
-            "openmp_version": build["openmp_version"],
+            "openmp_version": _OPENMP_VERSIONS.get(build["openmp_version"], build["openmp_version"]),
             "openmp_threads": core.max_threads(),
             "isa_built": list(core.built_isas()),
             "isa_supported": list(core.supported_isas()),
             "isa_selected": core.selected_isa(),
         }
     )
+    library = core.openmp_library() if build["openmp"] else ""
+    if library:
+        info["openmp_library"] = library
+        runtime = _openmp_runtime(library)
+        if runtime is not None:
+            version = runtime.get("version")
+            info["openmp_runtime"] = f"{runtime['prefix']} {version}" if version else runtime["prefix"]
+            info["openmp_runtime_threads"] = runtime["num_threads"]
     return info
 
 
 def show_config() -> None:
-    """Print version, backend, SIMD paths (built / supported / selected), OpenMP threads and
-    the compiler the extension was built with (one ``key: value`` per line; also
-    ``fusedloss info`` on the command line).
+    """Print version, backend, SIMD paths (built / supported / selected), the OpenMP runtime
+    (library, and its name and threads as threadpoolctl sees them when it is installed), the
+    OpenMP threads a call uses by default, and the compiler and flags of the extension (one
+    ``key: value`` per line; also ``fusedloss info`` on the command line).
 
     >>> import fusedloss
     >>> fusedloss.show_config()  # doctest: +ELLIPSIS
-             version: ...
-             backend: ...
+                   version: ...
+                   backend: ...
     """
     for key, value in config().items():
         if isinstance(value, list):
             value = ", ".join(value)
-        print(f"{key:>16}: {value}")
+        print(f"{key:>22}: {value}")

@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import List, Optional
+from typing import Any, Callable, List, Optional, Tuple
+
+
+def _comma_list(text: str) -> List[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parse_threads(text: str) -> List[int]:
+    try:
+        values = [int(part) for part in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive ints separated by commas (e.g. 1,2), got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive ints separated by commas (e.g. 1,2), got {text!r}")
+    return values
+
+
+def _parse_shape(text: str) -> Tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.lower().replace(",", "x").split("x") if part)
+    except ValueError:
+        shape = ()
+    if len(shape) not in (1, 2) or any(n < 1 for n in shape):
+        raise argparse.ArgumentTypeError(f"expected ROWSxCLASSES (e.g. 4096x1000) or ELEMENTS (e.g. 1000000), got {text!r}")
+    return shape
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,17 +39,121 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    bench = sub.add_parser("bench", help="time fused loss+gradient against the NumPy reference")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default: float32)")
-    bench.add_argument("--repeats", type=int, default=5, metavar="N", help="timed runs per case; the best counts (default: 5)")
-    bench.add_argument(
-        "--loss", action="append", choices=list(LOSSES), metavar="NAME", dest="losses",
-        help=f"loss to time (repeatable; default: all of {', '.join(LOSSES)})",
+    bench = sub.add_parser(
+        "bench", help="time fused loss+gradient against NumPy, PyTorch, JAX and a copy of the same bytes",
+        description="Times loss+gradient (reduction='mean') per loss, shape, dtype and thread count, "
+                    "interleaving the contenders and reporting medians. The copy columns are the "
+                    "bandwidth floor of a one-pass kernel: a parallel copy of the first argument on "
+                    "the same threads, and np.copyto (single-threaded).",
     )
-    bench.add_argument("--threads", type=int, default=None, metavar="N", help="threads for the kernels (default: all)")
+    bench.add_argument(
+        "--loss", action="append", metavar="NAME", dest="losses",
+        help=f"loss to time, repeatable or comma-separated (default: all of {', '.join(LOSSES)})",
+    )
+    bench.add_argument("--shape", action="append", type=_parse_shape, dest="shapes", metavar="SHAPE",
+                       help="shape to time instead of the standard ones: ROWSxCLASSES or ELEMENTS (repeatable)")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default: float32)")
+    bench.add_argument("--threads", type=_parse_threads, default=None, metavar="N[,N...]",
+                       help="thread counts, one column set each, e.g. 1,2 (default: OpenMP's default)")
+    bench.add_argument("--repeats", type=int, default=7, metavar="N",
+                       help="timed rounds per case; the median counts (default: 7)")
+    bench.add_argument("--large", action="store_true",
+                       help="add shapes larger than the last-level cache (1 GiB in float32; skipped if memory is short)")
+    bench.add_argument("--options", action="store_true",
+                       help="time each option (weights, ignore_index, label smoothing, ...) against the plain loss")
+    peers = bench.add_mutually_exclusive_group()
+    peers.add_argument("--peers", dest="peers", action="store_true", default=True,
+                       help="time PyTorch and JAX when importable (default)")
+    peers.add_argument("--no-peers", dest="peers", action="store_false", help="do not time PyTorch or JAX")
+    bench.add_argument("--json", metavar="FILE", help="write machine info and every timing to FILE")
+    bench.add_argument("--plot", metavar="FILE.png", help="plot speedup and fraction of copy bandwidth (needs matplotlib)")
+    bench.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     sub.add_parser("info", help="show the configuration (backend, SIMD, OpenMP, compiler)")
     return parser
+
+
+def _progress(total_hint: bool, quiet: bool) -> Tuple[Optional[Callable[[str], None]], Callable[[], None]]:
+    """A progress callback on stderr (a tqdm bar when tqdm is installed) and its closer."""
+    if quiet:
+        return None, lambda: None
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        def plain(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+        return plain, lambda: None
+    bar: Any = None
+
+    def update(message: str) -> None:
+        nonlocal bar
+        # messages look like "[i/n] loss shape dtype"
+        position, _, description = message.partition(" ")
+        index, _, total = position.strip("[]").partition("/")
+        if bar is None:
+            bar = tqdm(total=int(total), file=sys.stderr, unit="case", leave=False, dynamic_ncols=True)
+        bar.n = int(index) - 1
+        bar.set_description(description)
+        bar.refresh()
+
+    def close() -> None:
+        if bar is not None:
+            bar.n = bar.total
+            bar.close()
+
+    return update, close
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from ._backend import get_backend
+    from ._benchmark import LOSSES, format_table, machine_info, run_benchmarks, write_plot
+
+    losses = [name for item in (args.losses or []) for name in _comma_list(item)] or None
+    for name in losses or []:
+        if name not in LOSSES:
+            print(f"fusedloss bench: unknown loss {name!r}; choose from {', '.join(LOSSES)}", file=sys.stderr)
+            return 2
+    if args.repeats < 1:
+        print(f"fusedloss bench: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
+        return 2
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("fusedloss bench: --plot needs matplotlib (pip install 'fusedloss[bench]')", file=sys.stderr)
+            return 2
+    if get_backend() != "native":
+        print("fusedloss bench: warning: the compiled extension is not in use; timing the NumPy fallback", file=sys.stderr)
+
+    raw: List[Any] = []
+    notes: List[str] = []
+    progress, close = _progress(True, args.quiet)
+    try:
+        rows = run_benchmarks(
+            losses, dtype=args.dtype, repeats=args.repeats, threads=args.threads, shapes=args.shapes,
+            large=args.large, options=args.options, peers=args.peers, progress=progress, raw=raw, notes=notes,
+        )
+    except AssertionError as error:
+        close()
+        print(f"fusedloss bench: WRONG RESULT: {error}", file=sys.stderr)
+        return 1
+    close()
+    if not rows:
+        print("fusedloss bench: nothing to time (no shape fits the losses asked for)", file=sys.stderr)
+        return 2
+    print(format_table(rows))
+    for note in notes:
+        print(f"note: {note}")
+    if args.json:
+        document = {"machine": machine_info(), "settings": {
+            "losses": losses, "shapes": args.shapes, "dtype": args.dtype, "threads": args.threads,
+            "repeats": args.repeats, "large": args.large, "options": args.options, "peers": args.peers,
+            "statistic": "median"}, "rows": rows, "timings": raw, "notes": notes}
+        with open(args.json, "w") as handle:
+            json.dump(document, handle, indent=1)
+    if args.plot:
+        write_plot(rows, args.plot)
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -34,29 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         show_config()
         return 0
-
-    from ._backend import get_backend
-    from ._benchmark import format_table, run_benchmarks
-
-    if args.repeats < 1:
-        print("fusedloss bench: --repeats must be >= 1", file=sys.stderr)
-        return 2
-    if args.threads is not None and args.threads < 1:
-        print("fusedloss bench: --threads must be >= 1", file=sys.stderr)
-        return 2
-    if get_backend() != "native":
-        print("fusedloss bench: warning: the compiled extension is not in use; timing the NumPy fallback", file=sys.stderr)
-
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        rows = run_benchmarks(args.losses, dtype=args.dtype, repeats=args.repeats, threads=args.threads, progress=progress)
-    except AssertionError as error:
-        print(f"fusedloss bench: WRONG RESULT: {error}", file=sys.stderr)
-        return 1
-    print(format_table(rows))
-    return 0
+    return _bench(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,141 @@
+"""The ``fusedloss`` command (run as ``python -m fusedloss``): ``bench`` and ``info``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fusedloss
+from fusedloss import _core
+
+
+def run_cli(*args, timeout=120):
+    environment = dict(os.environ)
+    for name in ("FUSEDLOSS_ISA", "FUSEDLOSS_BACKEND"):
+        environment.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "fusedloss", *args], capture_output=True, text=True,
+                          env=environment, timeout=timeout)
+
+
+def table_rows(stdout):
+    """The data lines of the printed table, split on whitespace (header and rule dropped)."""
+    lines = [line for line in stdout.splitlines() if line and not line.startswith("note:")]
+    assert set(lines[1].replace(" ", "")) == {"-"}, stdout
+    return [line.split() for line in lines[2:]]
+
+
+def test_info_prints_the_configuration():
+    result = run_cli("info")
+    assert result.returncode == 0, result.stderr
+    printed = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+               for line in result.stdout.splitlines() if ":" in line}
+    assert printed["version"] == fusedloss.__version__
+    assert printed["backend"] == "native"
+    assert printed["isa_selected"] == _core.selected_isa()
+    assert printed["openmp_threads"] == str(_core.max_threads())
+    assert printed["compiler"] and "cxx_flags" in printed
+    assert printed["openmp_library"] == _core.openmp_library()
+
+
+def test_bench_json_and_table(tmp_path):
+    pytest.importorskip("torch")  # the `peers` extra: the torch column is checked too
+    json_path = tmp_path / "bench.json"
+    result = run_cli("bench", "--loss", "softmax_cross_entropy,mean_squared_error", "--loss", "multiclass_hinge",
+                     "--shape", "64x10", "--shape", "1000", "--threads", "1,2", "--repeats", "2",
+                     "--json", str(json_path))
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout)
+    # 64x10 for the two classification losses, 1000 for MSE; one row per thread count
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("softmax_cross_entropy", "64x10", "1"), ("softmax_cross_entropy", "64x10", "2"),
+        ("mean_squared_error", "1000", "1"), ("mean_squared_error", "1000", "2"),
+        ("multiclass_hinge", "64x10", "1"), ("multiclass_hinge", "64x10", "2"),
+    ]
+    document = json.loads(json_path.read_text())
+    machine = document["machine"]
+    assert machine["cpu_count"] == os.cpu_count() and machine["cpu"]
+    assert machine["fusedloss"]["isa_selected"] == _core.selected_isa()
+    assert machine["versions"]["numpy"] and machine["versions"]["torch"]
+    assert document["settings"]["repeats"] == 2 and document["settings"]["threads"] == [1, 2]
+    assert len(document["rows"]) == 6
+    for row in document["rows"]:
+        for key in ("fusedloss_ms", "numpy_ms", "torch_ms", "copy_ms", "copyto_ms", "gb_per_s",
+                    "copy_ratio", "speedup_vs_fastest_peer"):
+            assert row[key] > 0, (key, row)
+        fastest = min(v for v in (row["numpy_ms"], row["torch_ms"], row["jax_ms"]) if v is not None)
+        assert row["speedup_vs_fastest_peer"] == pytest.approx(fastest / row["fusedloss_ms"])
+        assert row["copy_ratio"] == pytest.approx(row["fusedloss_ms"] / row["copy_ms"])
+    # every raw timing is there: 2 rounds of each contender
+    contenders = {(t["loss"], t["contender"]) for t in document["timings"]}
+    for loss in ("softmax_cross_entropy", "mean_squared_error", "multiclass_hinge"):
+        for name in ("numpy", "copyto", "fusedloss@1", "fusedloss@2", "copy@1", "copy@2", "torch@1", "torch@2"):
+            assert (loss, name) in contenders
+    assert all(len(t["times_s"]) == 2 and min(t["times_s"]) > 0 for t in document["timings"])
+
+
+def test_bench_options_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")  # the `bench` extra
+    plot_path = tmp_path / "options.png"
+    result = run_cli("bench", "--options", "--loss", "softmax_cross_entropy", "--loss", "sigmoid_binary_cross_entropy",
+                     "--shape", "64x10", "--repeats", "1", "--no-peers", "--plot", str(plot_path))
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout)
+    options = [r[4] for r in rows]
+    assert options == ["plain", "weight", "ignore_index", "label_smoothing", "z_loss", "softcap",
+                       "return_argmax", "soft_targets", "sample_weight", "plain", "weight", "pos_weight",
+                       "sample_weight"]
+    assert all(r[7] == "+0.0%" for r in rows if r[4] == "plain")
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_plain_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot_path = tmp_path / "bench.png"
+    result = run_cli("bench", "--loss", "cross_entropy", "--shape", "32x8", "--repeats", "1", "--no-peers",
+                     "--quiet", "--plot", str(plot_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # --quiet: no progress
+    assert [r[:2] for r in table_rows(result.stdout)] == [["cross_entropy", "32x8"]]
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--threads", "0"], "--threads"),
+    (["--threads", "1,x"], "--threads"),
+    (["--shape", "10x10x10"], "--shape"),
+    (["--repeats", "0"], "--repeats"),
+    (["--loss", "bogus"], "unknown loss 'bogus'"),
+])
+def test_bench_rejects_bad_arguments(args, message):
+    result = run_cli("bench", "--no-peers", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):
+    from fusedloss import cli
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+    progress, close = cli._progress(True, quiet=False)
+    progress("[1/2] softmax_cross_entropy 64x10 float32")
+    close()
+    assert capsys.readouterr().err == "[1/2] softmax_cross_entropy 64x10 float32\n"
+    progress, _ = cli._progress(True, quiet=True)
+    assert progress is None
+
+
+def test_progress_bar_on_stderr(capsys):
+    pytest.importorskip("tqdm")  # the `bench` extra
+    from fusedloss import cli
+
+    progress, close = cli._progress(True, quiet=False)
+    progress("[1/2] softmax_cross_entropy 64x10 float32")
+    progress("[2/2] multiclass_hinge 64x10 float32")
+    close()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "multiclass_hinge 64x10 float32" in captured.err and "1/2" in captured.err
