@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -11,6 +12,23 @@ from . import _validation as check
 
 ArrayLike = Any
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
+
+
+# Per-thread switch used by fusedloss.dask: while set (see `_raw_sums`), a "mean"/"sum" loss
+# is returned as the kernel's float64 sum (not cast to the result dtype), so partial sums of
+# chunks can be combined exactly. Public behaviour is unchanged when it is off (the default).
+_RAW = threading.local()
+
+
+class _raw_sums:
+    """Context manager: within it (this thread only), scalar losses stay float64."""
+
+    def __enter__(self) -> None:
+        self._previous = getattr(_RAW, "on", False)
+        _RAW.on = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _RAW.on = self._previous
 
 
 def _finish(
@@ -24,6 +42,8 @@ def _finish(
 ) -> LossResult:
     if isinstance(value, np.ndarray):
         loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
+    elif getattr(_RAW, "on", False):
+        loss = np.float64(value)
     else:
         loss = result_dtype.type(value)
     if not return_grad:
