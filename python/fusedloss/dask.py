@@ -226,18 +226,48 @@ def _pack(
     return results[0] if len(results) == 1 else tuple(results)
 
 
+def _canonical(value: Any) -> Any:
+    """The array with NumPy's own dtype object for its type.
+
+    Arrays that crossed a process boundary (pickled to a distributed worker) carry a *copy* of
+    their dtype object, and the compiled kernels recognise float32/float64 by identity of the
+    dtype object, so they reject such arrays with "expected float32 or float64" (a limitation
+    of the in-memory functions, reported separately). A view with the canonical dtype costs
+    nothing and keeps the data as is.
+    """
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        canonical = np.dtype(value.dtype.str)
+        if value.dtype is not canonical:
+            return value.view(canonical)
+    return value
+
+
 def _call_block(function: Callable, first: np.ndarray, second: Any, row_weight: Optional[np.ndarray],
                 scale: Any, reduction: str, return_grad: bool, kwargs: Dict[str, Any],
                 extras: int) -> Tuple[Any, ...]:
     """Run the in-memory function on one block; always returns (loss, grad-or-None, *extras)."""
+    first, second, row_weight = _canonical(first), _canonical(second), _canonical(row_weight)
+    kwargs = {key: _canonical(value) for key, value in kwargs.items()}
     weights = None if row_weight is None else np.asarray(row_weight, dtype=np.float64).ravel()
+    per_first_axis = kwargs.pop("_per_first_axis", False)
+    fold = kwargs.pop("_fold_class_weight", False)
     if reduction == "mean" and return_grad:
+        # The kernel scales row i's gradient by (Real)(row weight * factor); the in-memory call
+        # has row weight = sample_weight[i] * weight[y_i] and factor 1/D. Passing row weights
+        # (sample_weight[i] * weight[y_i]) * s with factor 1 repeats those float64 operations.
         s = np.float64(scale)
-        samples = first.shape[0] if kwargs.pop("_per_first_axis", False) else int(np.prod(first.shape[:-1]))
-        weights = np.full(samples, s) if weights is None else weights * s
+        samples = first.shape[0] if per_first_axis else int(np.prod(first.shape[:-1]))
+        if weights is None:
+            weights = np.ones(samples)
+        class_weight = kwargs.get("weight")
+        if fold and class_weight is not None:
+            labels = np.asarray(second).ravel()
+            classes = class_weight.shape[0]
+            weights = weights * np.asarray(class_weight, np.float64)[np.clip(labels, 0, classes - 1)]
+            kwargs["weight"] = None
+        weights = weights * s
         call_reduction = "sum"
     else:
-        kwargs.pop("_per_first_axis", None)
         call_reduction = "sum" if reduction == "mean" else reduction
     with _raw_sums():
         result = function(first, second, sample_weight=weights, reduction=call_reduction,
@@ -251,27 +281,28 @@ def _call_block(function: Callable, first: np.ndarray, second: Any, row_weight: 
     return (loss, grad, *result[1 + int(return_grad):1 + int(return_grad) + extras])
 
 
-def _denominator(
-    labels: Optional["da.Array"], label_ind: Tuple[int, ...], weights: Optional["da.Array"],
-    count_rows: int, per_row: Callable[[Any, Optional[np.ndarray]], float],
-) -> "da.Array":
-    """Σ of per-row weights (from labels / sample weights only) as a 0-d float64 Dask array."""
-    if labels is None and weights is None:
-        return da.from_array(np.asarray(float(count_rows)), chunks=())
+def _add_in_order(total: float, row_weights: np.ndarray) -> float:
+    """``total + w_0 + w_1 + ...`` in float64, strictly left to right (as the kernels do)."""
+    if row_weights.size == 0:
+        return total
+    return float(np.add.accumulate(np.concatenate(([total], row_weights.ravel())))[-1])
 
-    def block(y: Any, w: Any) -> np.ndarray:
-        value = per_row(y, None if w is None else np.asarray(w, np.float64))
-        return np.full((1,) * len(label_ind), value, dtype=np.float64)
 
-    source = labels if labels is not None else weights
-    assert source is not None
-    ones = tuple((1,) * len(c) for c in source.chunks[: len(label_ind)])
-    args: list = [labels, label_ind if labels is not None else None]
-    args += [weights, label_ind if weights is not None else None]
-    partial = da.blockwise(block, label_ind, *args, dtype=np.float64, adjust_chunks={
-        i: (lambda n: 1) for i in label_ind}, meta=np.empty((0,) * len(label_ind), np.float64))
-    assert partial.chunks == ones
-    return _tree_sum(partial)
+def _denominator(row_weights: "da.Array") -> "da.Array":
+    """Σ of per-row weights as a 0-d float64 Dask array, added in row order.
+
+    The in-memory kernels add the row weights left to right in float64; chaining the chunks
+    (each adds its rows to the running total of the chunks before it) repeats exactly those
+    additions, so the denominator, and hence the gradient's factor, is bitwise the in-memory
+    one. `row_weights` is batch-shaped, cheap (labels and sample weights only, no logits); it
+    is rechunked to chunks along the first axis only so that chunk order is row order.
+    """
+    if row_weights.ndim > 1:
+        row_weights = row_weights.rechunk({i: -1 for i in range(1, row_weights.ndim)})
+    total: Any = 0.0
+    for block in row_weights.to_delayed().ravel():
+        total = dask.delayed(_add_in_order, pure=True)(total, block)
+    return da.from_delayed(total, shape=(), dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- row-wise
@@ -280,8 +311,8 @@ def _denominator(
 def _rowwise(
     function: Callable, name: str, x: Any, labels: Any, *, allow_soft: bool, sample_weight: Any,
     reduction: str, return_grad: bool, out: Any, kwargs: Dict[str, Any],
-    per_row: Callable[[bool], Callable[[Any, Optional[np.ndarray]], float]],
-    extras: Sequence[Any] = (),
+    per_row: Callable[[bool], Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]],
+    extras: Sequence[Any] = (), fold: bool = False,
 ) -> Any:
     check.check_reduction(reduction)
     _check_out(out)
@@ -314,14 +345,24 @@ def _rowwise(
     scale = None
     if reduction == "mean":
         rows = int(np.prod(batch_shape, dtype=np.int64))
-        denominator = _denominator(y if not soft else None, batch_ind, weights, rows, per_row(soft))
-        if soft and weights is None:
-            denominator = da.from_array(np.asarray(float(rows)), chunks=())
+        row_weight = per_row(soft)
+        if soft or row_weight is None:  # N, or the summed sample weights
+            if weights is None:
+                denominator = da.from_array(np.asarray(float(rows)), chunks=())
+            else:
+                denominator = _denominator(weights)
+        else:
+            denominator = _denominator(da.blockwise(
+                row_weight, batch_ind, y, batch_ind, weights,
+                batch_ind if weights is not None else None, dtype=np.float64,
+                meta=np.empty((0,) * len(batch_ind), np.float64)))
         if return_grad:
             scale = _inverse(denominator)
 
+    block_kwargs = dict(kwargs, _fold_class_weight=fold and not soft)
+
     def block(xb: np.ndarray, yb: np.ndarray, wb: Any, sb: Any) -> Tuple[Any, ...]:
-        return _call_block(function, xb, yb, wb, sb, reduction, return_grad, dict(kwargs), len(extras))
+        return _call_block(function, xb, yb, wb, sb, reduction, return_grad, dict(block_kwargs), len(extras))
 
     blocks = da.blockwise(
         block, ind, x, ind, y, y_ind, weights, batch_ind if weights is not None else None,
@@ -332,25 +373,24 @@ def _rowwise(
                  [(2 + i, dtype) for i, dtype in enumerate(extras)])
 
 
-def _class_rows(weight: Any, ignore_index: Optional[int], classes: int, use_class_weight: bool):
-    class_weight = None if weight is None or not use_class_weight else np.asarray(weight, np.float64)
+def _class_rows(weight: Any, ignore_index: Optional[int], classes: int):
+    """Per-row weight of softmax-CE's "mean" denominator: sample_weight * weight[y], 0 if ignored."""
+    class_weight = None if weight is None else np.asarray(weight, np.float64)
 
-    def make(soft: bool) -> Callable[[Any, Optional[np.ndarray]], float]:
-        def per_row(y: Any, w: Optional[np.ndarray]) -> float:
-            labels = np.asarray(y).ravel()
-            row = np.ones(labels.shape, np.float64) if w is None else w.ravel()
-            if class_weight is not None:
-                row = row * class_weight[np.clip(labels, 0, classes - 1)]
-            if ignore_index is not None:
-                row = np.where(labels == ignore_index, 0.0, row)
-            return float(np.sum(row))
+    def per_row(y: np.ndarray, w: Optional[np.ndarray]) -> np.ndarray:
+        row = np.ones(y.shape, np.float64) if w is None else np.asarray(w, np.float64)
+        if class_weight is not None:
+            row = row * class_weight[np.clip(y, 0, classes - 1)]
+        return np.where(y == ignore_index, 0.0, row)
 
-        def plain(y: Any, w: Optional[np.ndarray]) -> float:
-            return float(np.sum(w)) if w is not None else float(np.size(y) // (classes if soft else 1))
-
-        return plain if soft else per_row
+    def make(soft: bool) -> Optional[Callable]:
+        return None if soft else per_row
 
     return make
+
+
+def _no_row_weights(soft: bool) -> None:
+    return None
 
 
 def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
@@ -363,11 +403,14 @@ def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sampl
     classes = logits.shape[-1] if np.ndim(logits) else 1
     kwargs = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
                   z_loss=z_loss, softcap=softcap, return_argmax=return_argmax, threads=threads)
+    # Integer labels without smoothing use weight[y_i] only as a row weight: fold it into the
+    # per-row weights of the gradient call (bitwise the in-memory gradient, see _call_block).
+    fold = weight is not None and label_smoothing == 0.0
     return _rowwise(_fl.softmax_cross_entropy, "logits", logits, labels, allow_soft=True,
                     sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
                     out=out, kwargs=kwargs,
-                    per_row=_class_rows(weight, ignore_index, classes, True),
-                    extras=(np.dtype(np.int64),) if return_argmax else ())
+                    per_row=_class_rows(weight, ignore_index, classes),
+                    extras=(np.dtype(np.int64),) if return_argmax else (), fold=fold)
 
 
 def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
@@ -375,22 +418,21 @@ def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: 
                      return_grad: bool = False, out: Any = None, threads: Optional[int] = None) -> Any:
     """:func:`fusedloss.multiclass_hinge` on Dask arrays (``"mean"`` divides by N or Σ w)."""
     weight = None if weight is None else np.asarray(weight)
-    classes = scores.shape[-1] if np.ndim(scores) else 1
     kwargs = dict(margin=margin, squared=squared, weight=weight, threads=threads)
+    fold = weight is not None
     return _rowwise(_fl.multiclass_hinge, "scores", scores, labels, allow_soft=False,
                     sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs, per_row=_class_rows(None, None, classes, False))
+                    out=out, kwargs=kwargs, per_row=_no_row_weights, fold=fold)
 
 
 def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
                   reduction: str = "mean", return_grad: bool = False, out: Any = None,
                   threads: Optional[int] = None) -> Any:
     """:func:`fusedloss.cross_entropy` (given probabilities) on Dask arrays."""
-    classes = probs.shape[-1] if np.ndim(probs) else 1
     kwargs = dict(eps=eps, threads=threads)
     return _rowwise(_fl.cross_entropy, "probs", probs, labels, allow_soft=True,
                     sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs, per_row=_class_rows(None, None, classes, False))
+                    out=out, kwargs=kwargs, per_row=_no_row_weights)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -424,9 +466,7 @@ def _elementwise(function: Callable, name: str, x: Any, target: Any, target_name
         if weights is None:
             denominator = da.from_array(np.asarray(float(x.size)), chunks=())
         else:
-            partial = weights.map_blocks(lambda w: np.full((1,), np.sum(w), np.float64),
-                                         chunks=((1,) * len(weights.chunks[0]),), dtype=np.float64)
-            denominator = _tree_sum(partial) * float(per_sample)
+            denominator = _denominator(weights) * float(per_sample)
         if return_grad:
             scale = _inverse(denominator)
     names = list(extra)
@@ -474,10 +514,13 @@ def _row_map(function: Callable, x: Any, name: str, out: Any, threads: Optional[
     _check_rowwise(x, name)
     dtype = _result_dtype(x.dtype, name)
     function(np.zeros((0, x.shape[-1]), x.dtype), threads=threads)  # validate threads eagerly
+    def run(block: np.ndarray, threads: Optional[int]) -> np.ndarray:
+        return function(_canonical(block), threads=threads)
+
     if drop:
-        return x.map_blocks(function, threads=threads, drop_axis=x.ndim - 1, dtype=dtype,
+        return x.map_blocks(run, threads=threads, drop_axis=x.ndim - 1, dtype=dtype,
                             meta=np.empty((0,) * (x.ndim - 1), dtype))
-    return x.map_blocks(function, threads=threads, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
+    return x.map_blocks(run, threads=threads, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
 
 
 def softmax(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.Array":
@@ -494,5 +537,3 @@ def logsumexp(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.
     """:func:`fusedloss.logsumexp` along the last axis (batch-shaped result)."""
     return _row_map(_fl.logsumexp, x, "x", out, threads, True)
 
-
-del dask  # imported only to fail early without the extra
