@@ -288,7 +288,7 @@ def _add_in_order(total: float, row_weights: np.ndarray) -> float:
     return float(np.add.accumulate(np.concatenate(([total], row_weights.ravel())))[-1])
 
 
-def _denominator(row_weights: "da.Array") -> "da.Array":
+def _denominator(row_weights: "da.Array", integral: bool = False) -> "da.Array":
     """Σ of per-row weights as a 0-d float64 Dask array, added in row order.
 
     The in-memory kernels add the row weights left to right in float64; chaining the chunks
@@ -297,6 +297,9 @@ def _denominator(row_weights: "da.Array") -> "da.Array":
     one. `row_weights` is batch-shaped, cheap (labels and sample weights only, no logits); it
     is rechunked to chunks along the first axis only so that chunk order is row order.
     """
+    if integral:
+        # whole numbers below 2**53 (row counts): every order of addition is exact
+        return _tree_sum(row_weights)
     if row_weights.ndim > 1:
         row_weights = row_weights.rechunk({i: -1 for i in range(1, row_weights.ndim)})
     total: Any = 0.0
@@ -355,7 +358,8 @@ def _rowwise(
             denominator = _denominator(da.blockwise(
                 row_weight, batch_ind, y, batch_ind, weights,
                 batch_ind if weights is not None else None, dtype=np.float64,
-                meta=np.empty((0,) * len(batch_ind), np.float64)))
+                meta=np.empty((0,) * len(batch_ind), np.float64)),
+                integral=weights is None and kwargs.get("weight") is None)
         if return_grad:
             scale = _inverse(denominator)
 
