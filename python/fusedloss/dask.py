@@ -26,7 +26,7 @@ loss. Loss shares are combined by the same fixed tree. Compute loss and gradient
 read once; computing them in two separate calls runs the chunk kernels twice.
 
 Errors for a bad label are raised from the chunk that holds it, when the graph is computed;
-the row number in the message counts from the start of that chunk.
+the message gives the row within that chunk and the chunk's starting batch index.
 """
 
 from __future__ import annotations
@@ -365,12 +365,24 @@ def _rowwise(
 
     block_kwargs = dict(kwargs, _fold_class_weight=fold and not soft)
 
-    def block(xb: np.ndarray, yb: np.ndarray, wb: Any, sb: Any) -> Tuple[Any, ...]:
-        return _call_block(function, xb, yb, wb, sb, reduction, return_grad, dict(block_kwargs), len(extras))
+    def block(xb: np.ndarray, yb: np.ndarray, wb: Any, sb: Any, *positions: np.ndarray) -> Tuple[Any, ...]:
+        try:
+            return _call_block(function, xb, yb, wb, sb, reduction, return_grad, dict(block_kwargs),
+                               len(extras))
+        except ValueError as error:
+            if not str(error).startswith("labels:"):
+                raise
+            start = tuple(int(p[0]) for p in positions)
+            raise ValueError(f"{error} [row numbers count from the start of the chunk at batch "
+                             f"index {start}]") from error
 
+    # tiny index arrays: each block learns where it starts (for label error messages)
+    positions: list = []
+    for axis, (size, chunks) in enumerate(zip(batch_shape, batch_chunks)):
+        positions += [da.arange(size, chunks=chunks, dtype=np.int64), (axis,)]
     blocks = da.blockwise(
         block, ind, x, ind, y, y_ind, weights, batch_ind if weights is not None else None,
-        scale, () if scale is not None else None,
+        scale, () if scale is not None else None, *positions,
         dtype=object, meta=np.empty((0,) * ndim, dtype=object), concatenate=True,
     )
     return _pack(blocks, result_dtype, reduction, return_grad, denominator, True,
