@@ -50,6 +50,9 @@ from ._losses import _raw_sums
 
 __all__ = [
     "cross_entropy",
+    "elastic_net_penalty",
+    "l1_penalty",
+    "l2_penalty",
     "log_softmax",
     "logsumexp",
     "mean_squared_error",
@@ -553,3 +556,44 @@ def logsumexp(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.
     """:func:`fusedloss.logsumexp` along the last axis (batch-shaped result)."""
     return _row_map(_fl.logsumexp, x, "x", out, threads, True)
 
+
+# ----------------------------------------------------------------------------- penalties
+
+
+def _penalty(function: Callable, w: Any, args: Tuple[Any, ...], return_grad: bool, out: Any,
+             accumulate: bool, threads: Optional[int]) -> Any:
+    if out is not None or accumulate:
+        raise ValueError("out/accumulate: fusedloss.dask returns the gradient as a new Dask array; "
+                         f"expected out=None and accumulate=False, got out={type(out).__name__}, "
+                         f"accumulate={accumulate!r}")
+    w = _as_dask(w, "w")
+    dtype = _result_dtype(w.dtype, "w")
+    function(np.zeros((0,), w.dtype), *args, return_grad=return_grad, threads=threads)  # validate
+
+    def block(wb: np.ndarray) -> Tuple[Any, ...]:
+        with _raw_sums():
+            result = function(_canonical(wb), *args, return_grad=return_grad, threads=threads)
+        if return_grad:
+            return float(result[0]), result[1]
+        return float(result), None
+
+    blocks = w.map_blocks(block, dtype=object, meta=np.empty((0,) * w.ndim, dtype=object))
+    return _pack(blocks, dtype, "sum", return_grad, None, False)
+
+
+def l2_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.l2_penalty` on a Dask array (any chunking): float64 chunk sums, tree-combined."""
+    return _penalty(_fl.l2_penalty, w, (lam,), return_grad, out, accumulate, threads)
+
+
+def l1_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.l1_penalty` on a Dask array (any chunking)."""
+    return _penalty(_fl.l1_penalty, w, (lam,), return_grad, out, accumulate, threads)
+
+
+def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = False, out: Any = None,
+                        accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.elastic_net_penalty` on a Dask array (any chunking)."""
+    return _penalty(_fl.elastic_net_penalty, w, (lam, beta), return_grad, out, accumulate, threads)
