@@ -399,3 +399,14 @@ def test_penalties(dtype):
         fd.l2_penalty(dw, -1.0)
     with pytest.raises(ValueError, match="out"):
         fd.l2_penalty(dw, 1.0, return_grad=True, out=np.empty_like(w))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int32"])
+def test_other_input_dtypes_follow_the_in_memory_rules(data, dtype):
+    x = data["x"].astype(dtype)
+    dx = da.from_array(x, chunks=(ROW_CHUNKS, C))
+    for reduction in REDUCTIONS:
+        expected = fusedloss.softmax_cross_entropy(x, data["y"], reduction=reduction, return_grad=True)
+        lazy = fd.softmax_cross_entropy(dx, data["y"], reduction=reduction, return_grad=True)
+        assert lazy[0].dtype == np.asarray(expected[0]).dtype and lazy[1].dtype == expected[1].dtype
+        assert_matches(compute(*lazy), expected, reduction)
