@@ -9,7 +9,6 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import _RAW
 
 ArrayLike = Any
 PenaltyResult = Union[np.floating, Tuple[np.floating, np.ndarray]]
@@ -131,8 +130,7 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
     else:
         kernel_out = None
         value, gradient = _reference.penalty(array, kind, lam_value, beta_value, bool(return_grad))
-    # float64 partial sums for fusedloss.dask (see _losses._raw_sums); off by default
-    loss = np.float64(value) if getattr(_RAW, "on", False) else result_dtype.type(value)
+    loss = result_dtype.type(value)
     if not return_grad:
         return loss
     assert gradient is not None

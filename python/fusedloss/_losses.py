@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -14,23 +13,6 @@ ArrayLike = Any
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
 
-# Per-thread switch used by fusedloss.dask: while set (see `_raw_sums`), a "mean"/"sum" loss
-# is returned as the kernel's float64 sum (not cast to the result dtype), so partial sums of
-# chunks can be combined exactly. Public behaviour is unchanged when it is off (the default).
-_RAW = threading.local()
-
-
-class _raw_sums:
-    """Context manager: within it (this thread only), scalar losses stay float64."""
-
-    def __enter__(self) -> None:
-        self._previous = getattr(_RAW, "on", False)
-        _RAW.on = True
-
-    def __exit__(self, *exc: Any) -> None:
-        _RAW.on = self._previous
-
-
 def _finish(
     value: Any,
     gradient: Optional[np.ndarray],
@@ -40,10 +22,11 @@ def _finish(
     return_grad: bool,
     out: Optional[np.ndarray],
 ) -> LossResult:
+    from . import _raw  # float64 partial sums for fusedloss.dask (off unless it asks)
+    if out is None and _raw.active() and not isinstance(value, np.ndarray):
+        return _raw.finish(value, gradient, result_dtype, grad_shape, return_grad)
     if isinstance(value, np.ndarray):
         loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
-    elif getattr(_RAW, "on", False):
-        loss = np.float64(value)
     else:
         loss = result_dtype.type(value)
     if not return_grad:

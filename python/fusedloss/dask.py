@@ -46,7 +46,8 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 
 import fusedloss as _fl
 from . import _validation as check
-from ._losses import _raw_sums
+from . import _backend, _reference
+from ._raw import raw_sums as _raw_sums
 
 __all__ = [
     "cross_entropy",
@@ -570,12 +571,25 @@ def _penalty(function: Callable, w: Any, args: Tuple[Any, ...], return_grad: boo
     dtype = _result_dtype(w.dtype, "w")
     function(np.zeros((0,), w.dtype), *args, return_grad=return_grad, threads=threads)  # validate
 
+    kind = {"l2_penalty": "l2", "l1_penalty": "l1", "elastic_net_penalty": "elastic_net"}[function.__name__]
+    lam = float(args[0])
+    beta = float(args[1]) if len(args) > 1 else 0.0
+    thread_count = check.check_threads(threads)
+
     def block(wb: np.ndarray) -> Tuple[Any, ...]:
-        with _raw_sums():
-            result = function(_canonical(wb), *args, return_grad=return_grad, threads=threads)
+        # the kernel of the in-memory function, keeping its float64 value (arguments were
+        # validated above by the in-memory function itself)
+        array, _ = check.as_float_array(_canonical(wb), "w")
+        if _backend.use_native():
+            array = np.ascontiguousarray(array)
+            value, gradient = _backend.core.penalty(  # type: ignore[union-attr]
+                array, {"l2": 0, "l1": 1, "elastic_net": 2}[kind], lam, beta, bool(return_grad),
+                False, None, thread_count)
+        else:
+            value, gradient = _reference.penalty(array, kind, lam, beta, bool(return_grad))
         if return_grad:
-            return float(result[0]), result[1]
-        return float(result), None
+            return float(value), np.asarray(gradient).reshape(wb.shape).astype(dtype, copy=False)
+        return float(value), None
 
     blocks = w.map_blocks(block, dtype=object, meta=np.empty((0,) * w.ndim, dtype=object))
     return _pack(blocks, dtype, "sum", return_grad, None, False)
