@@ -22,6 +22,9 @@ def _finish(
     return_grad: bool,
     out: Optional[np.ndarray],
 ) -> LossResult:
+    from . import _raw  # float64 partial sums for fusedloss.dask (off unless it asks)
+    if out is None and _raw.active() and not isinstance(value, np.ndarray):
+        return _raw.finish(value, gradient, result_dtype, grad_shape, return_grad)
     if isinstance(value, np.ndarray):
         loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
     else:

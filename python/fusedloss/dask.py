@@ -1,0 +1,613 @@
+"""fusedloss on Dask arrays: the same losses, chunk by chunk, with exact global reductions.
+
+Install the optional extra ``fusedloss[dask]`` (``dask[array]``, ``distributed``). Every function
+takes the arguments of its :mod:`fusedloss` namesake and returns **lazy** Dask results:
+
+- ``reduction="none"``: a Dask array of per-row (per-element) losses with the batch chunks;
+- ``"mean"`` / ``"sum"``: a 0-d Dask array (``.compute()`` gives a NumPy scalar of the
+  result dtype);
+- ``return_grad=True``: the gradient as a Dask array with the chunks of the first argument,
+  carrying the global factor (``1/N`` or ``1/sum of weights`` under ``"mean"``).
+
+Chunking rules: the batch axes may be chunked freely (uneven and empty chunks are fine); the
+class axis (last) of row-wise losses must be one chunk, otherwise ``ValueError`` (rechunk with
+``x.rechunk({-1: -1})``). Labels, targets and weights may be NumPy arrays or Dask arrays with
+any chunking: they are **realigned** (rechunked) to the chunks of the first argument.
+
+How a reduction is computed: the ``"mean"`` denominator (``N``, ``sum w_i`` or
+``sum weight[y_i] * sample_weight[i]`` over non-ignored rows) is computed first from the
+labels and weights alone (no read of the logits), as float64 partial sums per chunk combined
+by Dask's fixed tree. Its inverse ``s`` (0 when the denominator is 0) is a 0-d Dask array in
+the same graph; each chunk then runs the native kernel once, with ``reduction="sum"`` and row
+weights ``sample_weight[i] * s``, which yields both the chunk's gradient already carrying the
+global factor (the same float operations as the in-memory call) and its float64 share of the
+loss. Loss shares are combined by the same fixed tree. Compute loss and gradient together
+(``dask.compute(loss, grad)``) or persist them together so that each chunk of the logits is
+read once; computing them in two separate calls runs the chunk kernels twice.
+
+Errors for a bad label are raised from the chunk that holds it, when the graph is computed;
+the message gives the row within that chunk and the chunk's starting batch index.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "fusedloss.dask needs the optional dependencies: pip install 'fusedloss[dask]' "
+        f"(dask[array] and distributed); the import failed with: {error}"
+    ) from error
+
+import fusedloss as _fl
+from . import _validation as check
+from . import _backend, _reference
+from ._raw import raw_sums as _raw_sums
+
+__all__ = [
+    "cross_entropy",
+    "elastic_net_penalty",
+    "l1_penalty",
+    "l2_penalty",
+    "log_softmax",
+    "logsumexp",
+    "mean_squared_error",
+    "multiclass_hinge",
+    "sigmoid_binary_cross_entropy",
+    "softmax",
+    "softmax_cross_entropy",
+]
+
+_UNSET = object()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _result_dtype(dtype: np.dtype, name: str) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return dtype
+    if dtype.kind in "iub":
+        return np.dtype(np.float64)
+    raise TypeError(f"{name}: expected a real numeric array, got dtype {dtype}")
+
+
+def _as_dask(value: Any, name: str) -> "da.Array":
+    if isinstance(value, da.Array):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
+    return da.from_array(array, chunks=-1)
+
+
+def _aligned(value: Any, name: str, shape: Tuple[int, ...], chunks: Tuple[Tuple[int, ...], ...]) -> "da.Array":
+    """`value` as a Dask array of exactly `shape`, rechunked to `chunks` (realignment)."""
+    if isinstance(value, da.Array):
+        array = value
+    else:
+        array = np.asarray(value)
+        if array.shape == shape:
+            return da.from_array(array, chunks=chunks)
+        array = da.from_array(array, chunks=-1)
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    return array if array.chunks == chunks else array.rechunk(chunks)
+
+
+def _broadcast(value: Any, name: str, shape: Tuple[int, ...], chunks) -> "da.Array":
+    array = value if isinstance(value, da.Array) else np.asarray(value)
+    try:
+        target = np.broadcast_shapes(array.shape, shape)
+    except ValueError:
+        target = None
+    if target != shape:
+        raise ValueError(f"{name}: expected a shape that broadcasts to {shape}, got {array.shape}")
+    if not isinstance(array, da.Array):
+        array = da.from_array(array, chunks=-1)
+    array = da.broadcast_to(array, shape)
+    return array if array.chunks == chunks else array.rechunk(chunks)
+
+
+def _check_rowwise(x: "da.Array", name: str) -> None:
+    if x.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (..., C), got a 0-d array")
+    if len(x.chunks[-1]) != 1:
+        raise ValueError(
+            f"{name}: the class axis (last, C = {x.shape[-1]}) must be a single chunk, got "
+            f"chunks {x.chunks[-1]}; rechunk it first, e.g. {name}.rechunk({{-1: -1}})"
+        )
+
+
+def _check_out(out: Any) -> None:
+    if out is not None:
+        raise ValueError(
+            "out: fusedloss.dask returns the gradient as a new Dask array; expected out=None, "
+            f"got {type(out).__name__}"
+        )
+
+
+def _row_weights(sample_weight: Any, batch_shape: Tuple[int, ...], chunks) -> Optional["da.Array"]:
+    """(N,) sample weights reshaped to the batch shape and chunked like the batch axes."""
+    if sample_weight is None:
+        return None
+    rows = int(np.prod(batch_shape, dtype=np.int64))
+    if isinstance(sample_weight, da.Array):
+        weights = sample_weight
+    else:
+        weights = np.asarray(sample_weight)
+        if weights.dtype.kind not in "biuf":
+            raise TypeError(f"sample_weight: expected real numbers, got dtype {weights.dtype}")
+    if weights.shape != (rows,):
+        raise ValueError(f"sample_weight: expected shape ({rows},) (one weight per row), got {weights.shape}")
+    if isinstance(weights, da.Array):
+        weights = weights.astype(np.float64).reshape(batch_shape, merge_chunks=True).rechunk(chunks)
+    else:
+        weights = da.from_array(weights.astype(np.float64).reshape(batch_shape), chunks=chunks)
+    return weights
+
+
+def _partials(blocks: "da.Array", pick: Callable[[Any], float]) -> "da.Array":
+    """One float64 per block of `blocks` (an object array), as a Dask array to tree-sum."""
+    ones = tuple((1,) * len(c) for c in blocks.chunks)
+    ndim = blocks.ndim
+
+    def one(block: Any) -> np.ndarray:
+        return np.full((1,) * ndim, pick(block), dtype=np.float64)
+
+    return blocks.map_blocks(one, chunks=ones, dtype=np.float64, meta=np.empty((0,) * ndim, np.float64))
+
+
+def _tree_sum(partials: "da.Array") -> "da.Array":
+    # Dask's reduction tree is fixed by the chunk structure (split_every), not by the
+    # scheduler, and each node sums a fixed-order float64 array: deterministic.
+    return partials.sum(dtype=np.float64)
+
+
+def _inverse(denominator: "da.Array") -> "da.Array":
+    def inv(d: np.ndarray) -> np.ndarray:
+        d = np.float64(d)
+        return np.asarray(1.0 / d if d != 0.0 else 0.0, dtype=np.float64)
+
+    return denominator.map_blocks(inv, dtype=np.float64)
+
+
+def _finish_scalar(total: "da.Array", result_dtype: np.dtype) -> "da.Array":
+    def cast(t: np.ndarray) -> Any:
+        return result_dtype.type(t)
+
+    return total.map_blocks(cast, dtype=result_dtype, meta=np.empty((), result_dtype))
+
+
+def _getter(index: int) -> Callable[[Any], Any]:
+    def get(block: Any) -> Any:
+        return block[index]
+
+    return get
+
+
+def _rows(blocks: "da.Array", index: int, dtype: np.dtype, drop: bool) -> "da.Array":
+    """Element `index` of each block tuple; with `drop`, the class axis is removed."""
+    ndim = blocks.ndim
+    if not drop:
+        return blocks.map_blocks(_getter(index), dtype=dtype, meta=np.empty((0,) * ndim, dtype))
+    ind = tuple(range(ndim))
+
+    def get(parts: Any) -> Any:  # the single block along the (contracted) class axis
+        return parts[0][index]
+
+    return da.blockwise(get, ind[:-1], blocks, ind, dtype=dtype, concatenate=False,
+                        meta=np.empty((0,) * (ndim - 1), dtype))
+
+
+def _pack(
+    blocks: "da.Array", result_dtype: np.dtype, reduction: str, return_grad: bool,
+    denominator: Optional["da.Array"], rows_dropped: bool, extra: Sequence[Tuple[int, Any]] = (),
+) -> Any:
+    """Split the per-block tuples (loss, grad, extras...) into the public results."""
+    if reduction == "none":
+        loss: Any = _rows(blocks, 0, result_dtype, rows_dropped)
+    else:
+        total = _tree_sum(_partials(blocks, _getter(0)))
+        if reduction == "mean" and not return_grad:
+            assert denominator is not None
+            total = da.map_blocks(
+                lambda t, d: np.asarray(t / d if d != 0.0 else 0.0, dtype=np.float64),
+                total, denominator, dtype=np.float64,
+            )
+        loss = _finish_scalar(total, result_dtype)
+    results = [loss]
+    if return_grad:
+        results.append(_rows(blocks, 1, result_dtype, False))
+    for index, dtype in extra:
+        results.append(_rows(blocks, index, dtype, rows_dropped))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _canonical(value: Any) -> Any:
+    """The array with NumPy's own dtype object for its type.
+
+    Arrays that crossed a process boundary (pickled to a distributed worker) carry a *copy* of
+    their dtype object, and the compiled kernels recognise float32/float64 by identity of the
+    dtype object, so they reject such arrays with "expected float32 or float64" (a limitation
+    of the in-memory functions, reported separately). A view with the canonical dtype costs
+    nothing and keeps the data as is.
+    """
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        canonical = np.dtype(value.dtype.str)
+        if value.dtype is not canonical:
+            return value.view(canonical)
+    return value
+
+
+def _call_block(function: Callable, first: np.ndarray, second: Any, row_weight: Optional[np.ndarray],
+                scale: Any, reduction: str, return_grad: bool, kwargs: Dict[str, Any],
+                extras: int) -> Tuple[Any, ...]:
+    """Run the in-memory function on one block; always returns (loss, grad-or-None, *extras)."""
+    first, second, row_weight = _canonical(first), _canonical(second), _canonical(row_weight)
+    kwargs = {key: _canonical(value) for key, value in kwargs.items()}
+    weights = None if row_weight is None else np.asarray(row_weight, dtype=np.float64).ravel()
+    per_first_axis = kwargs.pop("_per_first_axis", False)
+    fold = kwargs.pop("_fold_class_weight", False)
+    if reduction == "mean" and return_grad:
+        # The kernel scales row i's gradient by (Real)(row weight * factor); the in-memory call
+        # has row weight = sample_weight[i] * weight[y_i] and factor 1/D. Passing row weights
+        # (sample_weight[i] * weight[y_i]) * s with factor 1 repeats those float64 operations.
+        s = np.float64(scale)
+        samples = first.shape[0] if per_first_axis else int(np.prod(first.shape[:-1]))
+        if weights is None:
+            weights = np.ones(samples)
+        class_weight = kwargs.get("weight")
+        if fold and class_weight is not None:
+            labels = np.asarray(second).ravel()
+            classes = class_weight.shape[0]
+            weights = weights * np.asarray(class_weight, np.float64)[np.clip(labels, 0, classes - 1)]
+            kwargs["weight"] = None
+        weights = weights * s
+        call_reduction = "sum"
+    else:
+        call_reduction = "sum" if reduction == "mean" else reduction
+    with _raw_sums():
+        result = function(first, second, sample_weight=weights, reduction=call_reduction,
+                          return_grad=return_grad, **kwargs)
+    if not isinstance(result, tuple):
+        result = (result,)
+    loss = result[0]
+    if reduction != "none":
+        loss = float(loss)
+    grad = result[1] if return_grad else None
+    return (loss, grad, *result[1 + int(return_grad):1 + int(return_grad) + extras])
+
+
+def _add_in_order(total: float, row_weights: np.ndarray) -> float:
+    """``total + w_0 + w_1 + ...`` in float64, strictly left to right (as the kernels do)."""
+    if row_weights.size == 0:
+        return total
+    return float(np.add.accumulate(np.concatenate(([total], row_weights.ravel())))[-1])
+
+
+def _denominator(row_weights: "da.Array", integral: bool = False) -> "da.Array":
+    """Σ of per-row weights as a 0-d float64 Dask array, added in row order.
+
+    The in-memory kernels add the row weights left to right in float64; chaining the chunks
+    (each adds its rows to the running total of the chunks before it) repeats exactly those
+    additions, so the denominator, and hence the gradient's factor, is bitwise the in-memory
+    one. `row_weights` is batch-shaped, cheap (labels and sample weights only, no logits); it
+    is rechunked to chunks along the first axis only so that chunk order is row order.
+    """
+    if integral:
+        # whole numbers below 2**53 (row counts): every order of addition is exact
+        return _tree_sum(row_weights)
+    if row_weights.ndim > 1:
+        row_weights = row_weights.rechunk({i: -1 for i in range(1, row_weights.ndim)})
+    total: Any = 0.0
+    for block in row_weights.to_delayed().ravel():
+        total = dask.delayed(_add_in_order, pure=True)(total, block)
+    return da.from_delayed(total, shape=(), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- row-wise
+
+
+def _rowwise(
+    function: Callable, name: str, x: Any, labels: Any, *, allow_soft: bool, sample_weight: Any,
+    reduction: str, return_grad: bool, out: Any, kwargs: Dict[str, Any],
+    per_row: Callable[[bool], Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]],
+    extras: Sequence[Any] = (), fold: bool = False,
+) -> Any:
+    check.check_reduction(reduction)
+    _check_out(out)
+    x = _as_dask(x, name)
+    _check_rowwise(x, name)
+    result_dtype = _result_dtype(x.dtype, name)
+    ndim = x.ndim
+    ind = tuple(range(ndim))
+    batch_ind = ind[:-1]
+    batch_shape = x.shape[:-1]
+    batch_chunks = x.chunks[:-1]
+    label_dtype = labels.dtype if isinstance(labels, da.Array) else np.asarray(labels).dtype
+    soft = allow_soft and label_dtype.kind == "f"
+    if soft:
+        y = _aligned(labels, "labels", x.shape, x.chunks)
+        y_ind = ind
+    else:
+        if label_dtype.kind not in "iu":
+            raise TypeError(f"labels: expected integer class indices, got dtype {label_dtype}")
+        y = _aligned(labels, "labels", batch_shape, batch_chunks)
+        y_ind = batch_ind
+    weights = _row_weights(sample_weight, batch_shape, batch_chunks)
+    # Validate every other argument once, eagerly, on an empty batch (no data is read).
+    probe_labels = np.zeros((0,) + ((x.shape[-1],) if soft else ()), label_dtype)
+    function(np.zeros((0, x.shape[-1]), x.dtype), probe_labels,
+             sample_weight=None if weights is None else np.zeros(0), reduction=reduction,
+             return_grad=return_grad, **kwargs)
+
+    denominator = None
+    scale = None
+    if reduction == "mean":
+        rows = int(np.prod(batch_shape, dtype=np.int64))
+        row_weight = per_row(soft)
+        if soft or row_weight is None:  # N, or the summed sample weights
+            if weights is None:
+                denominator = da.from_array(np.asarray(float(rows)), chunks=())
+            else:
+                denominator = _denominator(weights)
+        else:
+            denominator = _denominator(da.blockwise(
+                row_weight, batch_ind, y, batch_ind, weights,
+                batch_ind if weights is not None else None, dtype=np.float64,
+                meta=np.empty((0,) * len(batch_ind), np.float64)),
+                integral=weights is None and kwargs.get("weight") is None)
+        if return_grad:
+            scale = _inverse(denominator)
+
+    block_kwargs = dict(kwargs, _fold_class_weight=fold and not soft)
+
+    def block(xb: np.ndarray, yb: np.ndarray, wb: Any, sb: Any, *positions: np.ndarray) -> Tuple[Any, ...]:
+        try:
+            return _call_block(function, xb, yb, wb, sb, reduction, return_grad, dict(block_kwargs),
+                               len(extras))
+        except ValueError as error:
+            if not str(error).startswith("labels:"):
+                raise
+            start = tuple(int(p[0]) for p in positions)
+            raise ValueError(f"{error} [row numbers count from the start of the chunk at batch "
+                             f"index {start}]") from error
+
+    # tiny index arrays: each block learns where it starts (for label error messages)
+    positions: list = []
+    for axis, (size, chunks) in enumerate(zip(batch_shape, batch_chunks)):
+        positions += [da.arange(size, chunks=chunks, dtype=np.int64), (axis,)]
+    blocks = da.blockwise(
+        block, ind, x, ind, y, y_ind, weights, batch_ind if weights is not None else None,
+        scale, () if scale is not None else None, *positions,
+        dtype=object, meta=np.empty((0,) * ndim, dtype=object), concatenate=True,
+    )
+    return _pack(blocks, result_dtype, reduction, return_grad, denominator, True,
+                 [(2 + i, dtype) for i, dtype in enumerate(extras)])
+
+
+def _class_rows(weight: Any, ignore_index: Optional[int], classes: int):
+    """Per-row weight of softmax-CE's "mean" denominator: sample_weight * weight[y], 0 if ignored."""
+    class_weight = None if weight is None else np.asarray(weight, np.float64)
+
+    def per_row(y: np.ndarray, w: Optional[np.ndarray]) -> np.ndarray:
+        row = np.ones(y.shape, np.float64) if w is None else np.asarray(w, np.float64)
+        if class_weight is not None:
+            row = row * class_weight[np.clip(y, 0, classes - 1)]
+        return np.where(y == ignore_index, 0.0, row)
+
+    def make(soft: bool) -> Optional[Callable]:
+        return None if soft else per_row
+
+    return make
+
+
+def _no_row_weights(soft: bool) -> None:
+    return None
+
+
+def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                          softcap: Optional[float] = None, reduction: str = "mean",
+                          return_grad: bool = False, return_argmax: bool = False, out: Any = None,
+                          threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.softmax_cross_entropy` on Dask arrays (see the module docstring)."""
+    weight = None if weight is None else np.asarray(weight)
+    classes = logits.shape[-1] if np.ndim(logits) else 1
+    kwargs = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                  z_loss=z_loss, softcap=softcap, return_argmax=return_argmax, threads=threads)
+    # Integer labels without smoothing use weight[y_i] only as a row weight: fold it into the
+    # per-row weights of the gradient call (bitwise the in-memory gradient, see _call_block).
+    fold = weight is not None and label_smoothing == 0.0
+    return _rowwise(_fl.softmax_cross_entropy, "logits", logits, labels, allow_soft=True,
+                    sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
+                    out=out, kwargs=kwargs,
+                    per_row=_class_rows(weight, ignore_index, classes),
+                    extras=(np.dtype(np.int64),) if return_argmax else (), fold=fold)
+
+
+def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
+                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
+                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.multiclass_hinge` on Dask arrays (``"mean"`` divides by N or Σ w)."""
+    weight = None if weight is None else np.asarray(weight)
+    kwargs = dict(margin=margin, squared=squared, weight=weight, threads=threads)
+    fold = weight is not None
+    return _rowwise(_fl.multiclass_hinge, "scores", scores, labels, allow_soft=False,
+                    sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
+                    out=out, kwargs=kwargs, per_row=_no_row_weights, fold=fold)
+
+
+def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
+                  reduction: str = "mean", return_grad: bool = False, out: Any = None,
+                  threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.cross_entropy` (given probabilities) on Dask arrays."""
+    kwargs = dict(eps=eps, threads=threads)
+    return _rowwise(_fl.cross_entropy, "probs", probs, labels, allow_soft=True,
+                    sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
+                    out=out, kwargs=kwargs, per_row=_no_row_weights)
+
+
+# ----------------------------------------------------------------------------- elementwise
+
+
+def _elementwise(function: Callable, name: str, x: Any, target: Any, target_name: str, *,
+                 sample_weight: Any, reduction: str, return_grad: bool, out: Any,
+                 operands: Dict[str, Any], kwargs: Dict[str, Any]) -> Any:
+    check.check_reduction(reduction)
+    _check_out(out)
+    x = _as_dask(x, name)
+    if x.ndim < 1:
+        raise ValueError(f"{name}: expected an array with at least one axis, got a 0-d array")
+    result_dtype = _result_dtype(x.dtype, name)
+    ndim = x.ndim
+    ind = tuple(range(ndim))
+    t = _broadcast(target, target_name, x.shape, x.chunks)
+    extra = {key: _broadcast(value, key, x.shape, x.chunks) for key, value in operands.items()
+             if value is not None}
+    weights = None
+    if sample_weight is not None:
+        weights = _aligned(sample_weight, "sample_weight", (x.shape[0],), (x.chunks[0],)).astype(np.float64)
+    probe = np.zeros((0,) + x.shape[1:], x.dtype)
+    function(probe, probe, sample_weight=None if weights is None else np.zeros(0), reduction=reduction,
+             return_grad=return_grad, **{k: probe for k in extra}, **kwargs)
+
+    per_sample = int(np.prod(x.shape[1:], dtype=np.int64))
+    denominator = None
+    scale = None
+    if reduction == "mean":
+        if weights is None:
+            denominator = da.from_array(np.asarray(float(x.size)), chunks=())
+        else:
+            denominator = _denominator(weights) * float(per_sample)
+        if return_grad:
+            scale = _inverse(denominator)
+    names = list(extra)
+
+    def block(xb: np.ndarray, tb: np.ndarray, wb: Any, sb: Any, *others: np.ndarray) -> Tuple[Any, ...]:
+        options = dict(kwargs, **dict(zip(names, others)), _per_first_axis=True)
+        if wb is not None and xb.ndim == 1:
+            wb = np.asarray(wb)
+        return _call_block(function, xb, tb, wb, sb, reduction, return_grad, options, 0)
+
+    args: list = [x, ind, t, ind, weights, (0,) if weights is not None else None,
+                  scale, () if scale is not None else None]
+    for key in names:
+        args += [extra[key], ind]
+    blocks = da.blockwise(block, ind, *args, dtype=object,
+                          meta=np.empty((0,) * ndim, dtype=object), concatenate=True)
+    return _pack(blocks, result_dtype, reduction, return_grad, denominator, False)
+
+
+def mean_squared_error(pred: Any, target: Any, *, sample_weight: Any = None, reduction: str = "mean",
+                       return_grad: bool = False, out: Any = None, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.mean_squared_error` on Dask arrays (any chunking of any axis)."""
+    return _elementwise(_fl.mean_squared_error, "pred", pred, target, "target",
+                        sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
+                        out=out, operands={}, kwargs=dict(threads=threads))
+
+
+def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
+                                 sample_weight: Any = None, reduction: str = "mean",
+                                 return_grad: bool = False, out: Any = None,
+                                 threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.sigmoid_binary_cross_entropy` on Dask arrays (any chunking)."""
+    return _elementwise(_fl.sigmoid_binary_cross_entropy, "logits", logits, targets, "targets",
+                        sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
+                        out=out, operands={"weight": weight, "pos_weight": pos_weight},
+                        kwargs=dict(threads=threads))
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+def _row_map(function: Callable, x: Any, name: str, out: Any, threads: Optional[int], drop: bool) -> "da.Array":
+    _check_out(out)
+    x = _as_dask(x, name)
+    _check_rowwise(x, name)
+    dtype = _result_dtype(x.dtype, name)
+    function(np.zeros((0, x.shape[-1]), x.dtype), threads=threads)  # validate threads eagerly
+    def run(block: np.ndarray, threads: Optional[int]) -> np.ndarray:
+        return function(_canonical(block), threads=threads)
+
+    if drop:
+        return x.map_blocks(run, threads=threads, drop_axis=x.ndim - 1, dtype=dtype,
+                            meta=np.empty((0,) * (x.ndim - 1), dtype))
+    return x.map_blocks(run, threads=threads, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
+
+
+def softmax(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.Array":
+    """:func:`fusedloss.softmax` along the last axis, chunk by chunk (class axis one chunk)."""
+    return _row_map(_fl.softmax, x, "x", out, threads, False)
+
+
+def log_softmax(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.Array":
+    """:func:`fusedloss.log_softmax` along the last axis, chunk by chunk."""
+    return _row_map(_fl.log_softmax, x, "x", out, threads, False)
+
+
+def logsumexp(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.Array":
+    """:func:`fusedloss.logsumexp` along the last axis (batch-shaped result)."""
+    return _row_map(_fl.logsumexp, x, "x", out, threads, True)
+
+
+# ----------------------------------------------------------------------------- penalties
+
+
+def _penalty(function: Callable, w: Any, args: Tuple[Any, ...], return_grad: bool, out: Any,
+             accumulate: bool, threads: Optional[int]) -> Any:
+    if out is not None or accumulate:
+        raise ValueError("out/accumulate: fusedloss.dask returns the gradient as a new Dask array; "
+                         f"expected out=None and accumulate=False, got out={type(out).__name__}, "
+                         f"accumulate={accumulate!r}")
+    w = _as_dask(w, "w")
+    dtype = _result_dtype(w.dtype, "w")
+    function(np.zeros((0,), w.dtype), *args, return_grad=return_grad, threads=threads)  # validate
+
+    kind = {"l2_penalty": "l2", "l1_penalty": "l1", "elastic_net_penalty": "elastic_net"}[function.__name__]
+    lam = float(args[0])
+    beta = float(args[1]) if len(args) > 1 else 0.0
+    thread_count = check.check_threads(threads)
+
+    def block(wb: np.ndarray) -> Tuple[Any, ...]:
+        # the kernel of the in-memory function, keeping its float64 value (arguments were
+        # validated above by the in-memory function itself)
+        array, _ = check.as_float_array(_canonical(wb), "w")
+        if _backend.use_native():
+            array = np.ascontiguousarray(array)
+            value, gradient = _backend.core.penalty(  # type: ignore[union-attr]
+                array, {"l2": 0, "l1": 1, "elastic_net": 2}[kind], lam, beta, bool(return_grad),
+                False, None, thread_count)
+        else:
+            value, gradient = _reference.penalty(array, kind, lam, beta, bool(return_grad))
+        if return_grad:
+            return float(value), np.asarray(gradient).reshape(wb.shape).astype(dtype, copy=False)
+        return float(value), None
+
+    blocks = w.map_blocks(block, dtype=object, meta=np.empty((0,) * w.ndim, dtype=object))
+    return _pack(blocks, dtype, "sum", return_grad, None, False)
+
+
+def l2_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.l2_penalty` on a Dask array (any chunking): float64 chunk sums, tree-combined."""
+    return _penalty(_fl.l2_penalty, w, (lam,), return_grad, out, accumulate, threads)
+
+
+def l1_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.l1_penalty` on a Dask array (any chunking)."""
+    return _penalty(_fl.l1_penalty, w, (lam,), return_grad, out, accumulate, threads)
+
+
+def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = False, out: Any = None,
+                        accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.elastic_net_penalty` on a Dask array (any chunking)."""
+    return _penalty(_fl.elastic_net_penalty, w, (lam, beta), return_grad, out, accumulate, threads)
