@@ -26,8 +26,11 @@ fi
   -Ccmake.define.CMAKE_CXX_FLAGS="$FLAGS" -Ccmake.define.CMAKE_CXX_FLAGS_RELEASE="$OPT" \
   -Cbuild-dir=build/asan
 
-ASAN_LIB=$(${CXX:-g++} -print-file-name=libasan.so)
-export LD_PRELOAD="$ASAN_LIB"
+# libstdc++ preloaded too: Python itself does not link it, and ASan's __cxa_throw interceptor
+# must find the real one at start-up (else the first C++ exception aborts with
+# "CHECK failed: ... real___cxa_throw != 0").
+CXX=${CXX:-g++}
+export LD_PRELOAD="$($CXX -print-file-name=libasan.so) $($CXX -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Check the sanitizers are really in the module that is imported.
