@@ -41,5 +41,7 @@ assert "libasan" in libs and "libubsan" in libs, f"{core.__file__} is not saniti
 print("sanitized module:", core.__file__)
 PY
 start=$(date +%s)
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+# --capture=sys: a sanitizer report is written to fd 2 by C code just before the process
+# exits; fd-level capture would swallow it.
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider --capture=sys "$@"
 echo "sanitizer run passed in $(( $(date +%s) - start )) s"

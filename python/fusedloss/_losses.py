@@ -295,8 +295,8 @@ def mean_squared_error(
     # An empty pred goes to the reference: nothing to compute, and the kernels derive the
     # sample count from size / sample_size, which is 0 for a shape like (3, 0).
     if _backend.use_native() and p.size:
-        prediction = p if p.flags.c_contiguous and p.flags.aligned else np.ascontiguousarray(p)
-        target_c = np.ascontiguousarray(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
+        prediction = check.as_contiguous(p)
+        target_c = check.as_contiguous(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
         sample_size = max(p.size // samples, 1) if samples else 1
         kernel_out = out if out is not None and out.dtype == prediction.dtype else None
         value, gradient = _backend.core.mean_squared_error(  # type: ignore[union-attr]
