@@ -44,7 +44,8 @@ PY
 # kernels are not vectorised, so a float32 row sum over 32003 classes is one sequential float32
 # sum (3e-5 relative error against the suite's 1e-5 tolerance); the release build's SIMD lanes
 # keep it within. Not a memory or UB finding.
-if [ $# -eq 0 ]; then set -- -k "not (f32 and 32003)"; fi
+# test_gil_is_released is a timing test: meaningless at sanitizer speed on a shared machine.
+if [ $# -eq 0 ]; then set -- -k "not (f32 and 32003) and not test_gil_is_released"; fi
 start=$(date +%s)
 # --capture=sys: a sanitizer report is written to fd 2 by C code just before the process
 # exits; fd-level capture would swallow it.
