@@ -878,3 +878,27 @@ def test_bad_scalar_options(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
     assert fusedloss.get_backend() == "native"
+
+
+def test_arrays_that_went_through_pickle_are_accepted():
+    """pickle (every array a Dask worker receives) gives an equal but new dtype object; the
+    bindings compare dtypes by value, not identity."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((5, 4)).astype(dtype)
+        y = np.array([0, 1, 2, 3, 0])
+        copied = pickle.loads(pickle.dumps(x))
+        for function, args in [
+            (fusedloss.softmax_cross_entropy, (y,)),
+            (fusedloss.multiclass_hinge, (y,)),
+            (fusedloss.mean_squared_error, (pickle.loads(pickle.dumps(x[::-1].copy())),)),
+            (fusedloss.sigmoid_binary_cross_entropy, (pickle.loads(pickle.dumps(np.abs(x) / 4)),)),
+        ]:
+            got = function(copied, *args, return_grad=True)
+            want = function(x, *args, return_grad=True)
+            assert got[0].tobytes() == want[0].tobytes()
+            assert got[1].tobytes() == want[1].tobytes()
+        np.testing.assert_array_equal(fusedloss.softmax(copied), fusedloss.softmax(x))
+        np.testing.assert_array_equal(fusedloss.l2_penalty(copied, 0.5), fusedloss.l2_penalty(x, 0.5))

@@ -62,7 +62,7 @@ py::array_t<Real> gradient_buffer(const py::object& out, const std::vector<py::s
                                   const std::vector<py::object>& inputs) {
     if (out.is_none()) return py::array_t<Real>(shape);
     if (!py::isinstance<py::array_t<Real>>(out) ||
-        !py::reinterpret_borrow<py::array>(out).dtype().is(py::dtype::of<Real>())) {
+        !py::reinterpret_borrow<py::array>(out).dtype().equal(py::dtype::of<Real>())) {
         throw py::value_error("out: expected an array of " +
                               std::string(py::str(py::dtype::of<Real>())));
     }

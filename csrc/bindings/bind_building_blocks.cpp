@@ -98,10 +98,10 @@ void register_building_blocks(py::module_& module) {
     module.def(
         "row_softmax",
         [](const py::array& x, int mode, const py::object& out, int threads) -> py::array {
-            if (x.dtype().is(py::dtype::of<float>())) {
+            if (x.dtype().equal(py::dtype::of<float>())) {
                 return run_row_softmax<float>(x, mode, out, threads);
             }
-            if (x.dtype().is(py::dtype::of<double>())) {
+            if (x.dtype().equal(py::dtype::of<double>())) {
                 return run_row_softmax<double>(x, mode, out, threads);
             }
             throw py::type_error("x: expected float32 or float64");
@@ -113,11 +113,11 @@ void register_building_blocks(py::module_& module) {
         "penalty",
         [](const py::array& w, int kind, double lam, double beta, bool with_gradient,
            bool accumulate, const py::object& out, int threads) {
-            if (w.dtype().is(py::dtype::of<float>())) {
+            if (w.dtype().equal(py::dtype::of<float>())) {
                 return run_penalty<float>(w, kind, lam, beta, with_gradient, accumulate, out,
                                           threads);
             }
-            if (w.dtype().is(py::dtype::of<double>())) {
+            if (w.dtype().equal(py::dtype::of<double>())) {
                 return run_penalty<double>(w, kind, lam, beta, with_gradient, accumulate, out,
                                            threads);
             }

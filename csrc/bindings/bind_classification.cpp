@@ -70,7 +70,7 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     py::array soft_array;
     if (soft) {
         soft_array = py::reinterpret_borrow<py::array>(options.soft_targets);
-        if (!soft_array.dtype().is(py::dtype::of<Real>())) {
+        if (!soft_array.dtype().equal(py::dtype::of<Real>())) {
             throw py::type_error("labels: soft targets must have the logits' dtype");
         }
         const RowsView target_view = check_rows(soft_array, "labels");
@@ -171,10 +171,10 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
 
 py::tuple classification(ClassificationLoss loss, const py::array& logits, const py::array& labels,
                          const ClassificationOptions& options) {
-    if (logits.dtype().is(py::dtype::of<float>())) {
+    if (logits.dtype().equal(py::dtype::of<float>())) {
         return run_classification<float>(loss, logits, labels, options);
     }
-    if (logits.dtype().is(py::dtype::of<double>())) {
+    if (logits.dtype().equal(py::dtype::of<double>())) {
         return run_classification<double>(loss, logits, labels, options);
     }
     throw py::type_error("logits: expected float32 or float64");
@@ -189,7 +189,7 @@ void register_classification(py::module_& module) {
            const py::object& sample_weight, const py::object& ignore_index, int reduction,
            bool with_gradient, const py::object& out, int threads, double label_smoothing,
            double z_loss, double softcap, bool with_argmax) {
-            const bool soft = !labels.dtype().is(py::dtype::of<std::int64_t>());
+            const bool soft = !labels.dtype().equal(py::dtype::of<std::int64_t>());
             ClassificationOptions options{weight, sample_weight, ignore_index, 0.0, false,
                                           reduction, with_gradient, out, threads};
             if (soft) options.soft_targets = labels;

@@ -21,7 +21,7 @@ const Real* same_layout(const py::object& object, const py::array& prediction, c
     if (object.is_none()) return nullptr;
     if (!py::isinstance<py::array>(object)) throw py::type_error(std::string(name) + ": expected an array");
     const auto array = py::reinterpret_borrow<py::array>(object);
-    if (!array.dtype().is(prediction.dtype())) {
+    if (!array.dtype().equal(prediction.dtype())) {
         throw py::type_error(std::string(name) + ": expected the dtype of logits");
     }
     check_c_contiguous(array, name);
@@ -113,7 +113,7 @@ py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
     if (!targets.is_none()) {
         if (!py::isinstance<py::array>(targets)) throw py::type_error("targets: expected an array");
         const auto t = py::reinterpret_borrow<py::array>(targets);
-        if (!t.dtype().is(probs.dtype())) throw py::type_error("targets: expected the dtype of probs");
+        if (!t.dtype().equal(probs.dtype())) throw py::type_error("targets: expected the dtype of probs");
         check_c_contiguous(t, "targets");
         if (t.ndim() != 2 || t.shape(0) != view.rows || t.shape(1) != view.columns) {
             throw py::value_error("targets: expected the shape of probs");
@@ -173,11 +173,11 @@ void register_probabilistic(py::module_& module) {
            const py::object& pos_weight, const py::object& sample_weight,
            std::int64_t sample_size, int reduction, bool with_gradient, const py::object& out,
            int threads) {
-            if (logits.dtype().is(py::dtype::of<float>())) {
+            if (logits.dtype().equal(py::dtype::of<float>())) {
                 return run_sigmoid_bce<float>(logits, targets, weight, pos_weight, sample_weight,
                                               sample_size, reduction, with_gradient, out, threads);
             }
-            if (logits.dtype().is(py::dtype::of<double>())) {
+            if (logits.dtype().equal(py::dtype::of<double>())) {
                 return run_sigmoid_bce<double>(logits, targets, weight, pos_weight, sample_weight,
                                                sample_size, reduction, with_gradient, out,
                                                threads);
@@ -194,11 +194,11 @@ void register_probabilistic(py::module_& module) {
         [](const py::array& probs, const py::object& labels, const py::object& targets,
            double eps, const py::object& sample_weight, int reduction, bool with_gradient,
            const py::object& out, int threads) {
-            if (probs.dtype().is(py::dtype::of<float>())) {
+            if (probs.dtype().equal(py::dtype::of<float>())) {
                 return run_cross_entropy<float>(probs, labels, targets, eps, sample_weight,
                                                 reduction, with_gradient, out, threads);
             }
-            if (probs.dtype().is(py::dtype::of<double>())) {
+            if (probs.dtype().equal(py::dtype::of<double>())) {
                 return run_cross_entropy<double>(probs, labels, targets, eps, sample_weight,
                                                  reduction, with_gradient, out, threads);
             }

@@ -20,7 +20,7 @@ py::tuple run_mean_squared_error(const py::array& prediction, const py::array& t
                                  int threads) {
     const Reduction reduction = reduction_from_code(reduction_code);
     check_c_contiguous(prediction, "prediction");
-    if (!target.dtype().is(prediction.dtype())) {
+    if (!target.dtype().equal(prediction.dtype())) {
         throw py::type_error("target: expected the dtype of prediction");
     }
     check_c_contiguous(target, "target");
@@ -81,12 +81,12 @@ void register_regression(py::module_& module) {
         [](const py::array& prediction, const py::array& target, const py::object& sample_weight,
            std::int64_t sample_size, int reduction, bool with_gradient, const py::object& out,
            int threads) {
-            if (prediction.dtype().is(py::dtype::of<float>())) {
+            if (prediction.dtype().equal(py::dtype::of<float>())) {
                 return run_mean_squared_error<float>(prediction, target, sample_weight,
                                                      sample_size, reduction, with_gradient, out,
                                                      threads);
             }
-            if (prediction.dtype().is(py::dtype::of<double>())) {
+            if (prediction.dtype().equal(py::dtype::of<double>())) {
                 return run_mean_squared_error<double>(prediction, target, sample_weight,
                                                       sample_size, reduction, with_gradient, out,
                                                       threads);

@@ -68,7 +68,7 @@ def _fast_rows_and_labels(x: Any, y: Any) -> Optional[Tuple[np.ndarray, np.ndarr
     if rows == 0 or classes == 0 or y.shape[0] != rows:
         return None
     x_flags = x.flags
-    if not (x_flags.c_contiguous and x_flags.aligned and y.flags.c_contiguous):
+    if not (x_flags.c_contiguous and x_flags.aligned and y.flags.c_contiguous and y.flags.aligned):
         return None
     return x, (y if y.dtype == _INT64 else y.astype(_INT64))
 
@@ -561,8 +561,8 @@ def mean_squared_error(
     # An empty pred goes to the reference: nothing to compute, and the kernels derive the
     # sample count from size / sample_size, which is 0 for a shape like (3, 0).
     if _backend.use_native() and p.size:
-        prediction = p if p.flags.c_contiguous and p.flags.aligned else np.ascontiguousarray(p)
-        target_c = np.ascontiguousarray(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
+        prediction = check.as_contiguous(p)
+        target_c = check.as_contiguous(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
         sample_size = max(p.size // samples, 1) if samples else 1
         kernel_out = out if out is not None and out.dtype == prediction.dtype else None
         value, gradient = _backend.core.mean_squared_error(  # type: ignore[union-attr]

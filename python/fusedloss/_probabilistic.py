@@ -141,10 +141,10 @@ def sigmoid_binary_cross_entropy(
                                            ("sample_weight", sample_weight)))
 
     if _backend.use_native() and x.size:  # empty: the reference (see mean_squared_error)
-        prediction = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+        prediction = check.as_contiguous(x)
 
         def full(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
-            return None if array is None else np.ascontiguousarray(np.broadcast_to(array, shape))
+            return None if array is None else check.as_contiguous(np.broadcast_to(array, shape))
 
         sample_size = max(x.size // samples, 1) if samples else 1
         kernel_out = out if out is not None and out.dtype == prediction.dtype else None
@@ -265,7 +265,7 @@ def cross_entropy(
 
     if _backend.use_native():
         rows2d = check.as_rows(p)
-        soft2d = None if soft is None else np.ascontiguousarray(soft).reshape(rows2d.shape)
+        soft2d = None if soft is None else check.as_contiguous(soft).reshape(rows2d.shape)
         value, gradient, invalid_row = _backend.core.cross_entropy(  # type: ignore[union-attr]
             rows2d, y, soft2d, eps, row_weight, reduction_code, return_grad,
             _kernel_out(out, p, rows2d), thread_count,

@@ -61,6 +61,14 @@ def as_rows(array: np.ndarray) -> np.ndarray:
     return rows2d
 
 
+def as_contiguous(array: np.ndarray) -> np.ndarray:
+    """C-contiguous and aligned (np.ascontiguousarray keeps an unaligned C array as it is:
+    the kernels' misaligned loads are undefined behaviour, found by UBSan)."""
+    if array.flags.c_contiguous and array.flags.aligned:
+        return array
+    return np.array(array, order="C", copy=True)
+
+
 def check_reduction(reduction: Any) -> int:
     try:
         return REDUCTIONS[reduction]
@@ -126,7 +134,7 @@ def check_labels(labels: Any, batch_shape: Tuple[int, ...], name: str = "labels"
             f"{name}: label {int(flat[row])} at row {row} is out of range: expected a class "
             "index in [0, C) (it exceeds every int64)"
         )
-    return np.ascontiguousarray(array.reshape(-1), dtype=np.int64)
+    return as_contiguous(array.reshape(-1).astype(np.int64, copy=False))
 
 
 def label_error(labels: np.ndarray, row: int, classes: int, batch_shape: Tuple[int, ...],
@@ -149,7 +157,7 @@ def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optio
         raise TypeError(f"{name}: expected a real array, got dtype {array.dtype}")
     if array.shape != (length,):
         raise ValueError(f"{name}: expected shape ({length},) ({what}), got {array.shape}")
-    array = np.ascontiguousarray(array, dtype=np.float64)
+    array = as_contiguous(array.astype(np.float64, copy=False))
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: expected finite values, got NaN or inf")
     return array
