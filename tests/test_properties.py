@@ -76,8 +76,10 @@ def cases(draw, name):
             labels = rng.integers(0, classes, batch)
             if name == "softmax_cross_entropy" and rows and draw(st.booleans()):
                 labels.reshape(-1)[rng.random(rows) < 0.3] = -100
-            both("labels", labels.astype(draw(st.sampled_from([np.int64, np.int32, np.uint8]))
-                                         if classes < 200 else np.int64), labels)
+            # uint8 only where it holds every label (not the ignore value -100, nor C >= 256).
+            unsigned_fits = classes < 200 and not (labels < 0).any()
+            label_types = [np.int64, np.int32, np.uint8] if unsigned_fits else [np.int64, np.int32]
+            both("labels", labels.astype(draw(st.sampled_from(label_types))), labels)
     if name in ("softmax_cross_entropy", "multiclass_hinge") and draw(st.booleans()):
         both("weight", rng.uniform(0.1, 2.0, classes))
     if name == "softmax_cross_entropy":

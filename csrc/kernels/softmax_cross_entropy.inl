@@ -169,23 +169,138 @@ double softmax_cross_entropy_small(const ClassificationArgs<Real>& args, std::in
 // With a softcap and a gradient, pass 2 stores tanh(x_j / c) in the gradient row (which may be
 // the logits row) and pass 3 recomputes exp from it while the row is in cache.
 
+// The row's maximum (NaN ignored, as row_maximum) and np.argmax: the first NaN if the row
+// holds one, else the first index of the maximum. Max and "any NaN" in one SIMD pass, then
+// blocks of 128 tested with a SIMD reduction, a scalar scan only inside the block that hits.
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE Real row_maximum_and_argmax(const Real* x, std::int64_t classes,
                                                     std::int64_t* argmax) {
-    // First index of the maximum; a NaN counts as the maximum (np.argmax semantics).
-    Real best = x[0];
-    std::int64_t index = 0;
-    for (std::int64_t j = 1; j < classes; ++j) {
-        const Real value = x[j];
-        const bool take = (value > best) || (value != value && best == best);
-        best = take ? value : best;
-        index = take ? j : index;
+    Real maximum = -__builtin_huge_valf();
+    Real any_nan = 0;
+    FUSEDLOSS_SIMD_MAX(maximum, any_nan)
+    for (std::int64_t j = 0; j < classes; ++j) {
+        maximum = x[j] > maximum ? x[j] : maximum;
+        any_nan = x[j] != x[j] ? Real(1) : any_nan;
     }
-    *argmax = index;
-    return best;
+    const bool want_nan = any_nan != Real(0);
+    constexpr std::int64_t block = 128;
+    *argmax = 0;
+    for (std::int64_t start = 0; start < classes; start += block) {
+        const std::int64_t stop = start + block < classes ? start + block : classes;
+        Real hit = 0;
+        FUSEDLOSS_SIMD_MAX(hit)
+        for (std::int64_t j = start; j < stop; ++j) {
+            const bool match = want_nan ? x[j] != x[j] : x[j] == maximum;
+            hit = match ? Real(1) : hit;
+        }
+        if (hit == Real(0)) continue;
+        for (std::int64_t j = start; j < stop; ++j) {
+            if (want_nan ? x[j] != x[j] : x[j] == maximum) {
+                *argmax = j;
+                return maximum;
+            }
+        }
+    }
+    return maximum;
 }
 
-template <class Real, bool with_gradient, bool soft, bool capped>
+// sum_j w_j (x_j - shift) (w_j = 1 unweighted): the label-smoothing part of the row loss, read
+// from the row while it is in cache, before the exp pass may overwrite it (in-place gradient).
+template <class Real, bool weighted>
+FUSEDLOSS_ALWAYS_INLINE Real weighted_shifted_sum(const Real* x, Real shift,
+                                                  const double* class_weight,
+                                                  std::int64_t classes) {
+    Real total = 0;
+    FUSEDLOSS_SIMD_SUM(total)
+    for (std::int64_t j = 0; j < classes; ++j) {
+        const Real d = x[j] - shift;
+        total += weighted ? static_cast<Real>(class_weight[j]) * d : d;
+    }
+    return total;
+}
+
+// Integer labels with label smoothing / z-loss / argmax (no softcap): the plain path's three
+// passes (max, stored exp, scale) and their SIMD helpers, plus one in-cache sum for smoothing
+// and, with return_argmax, a vectorised search for the max's first index; the per-row
+// coefficients are those of the general options block below.
+template <class Real, bool with_gradient, bool weighted>
+double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>& args,
+                                                  std::int64_t first, std::int64_t end) {
+    const std::int64_t classes = args.classes;
+    const double* class_weight = args.class_weight;
+    const Real smooth = static_cast<Real>(args.label_smoothing / static_cast<double>(classes));
+    const double keep = 1.0 - static_cast<double>(static_cast<Real>(args.label_smoothing));
+    const bool smoothing = args.label_smoothing != 0.0;
+    const double lambda = args.z_loss;
+    const double scale = args.gradient_scale;
+    double block_sum = 0.0;
+    for (std::int64_t row = first; row < end; ++row) {
+        const Real* x = args.logits + row * args.logits_row_stride;
+        Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
+        const Real maximum = args.argmax != nullptr
+                                 ? row_maximum_and_argmax(x, classes, args.argmax + row)
+                                 : row_maximum(x, classes);
+        const std::int64_t label = args.labels[row];
+        if (args.has_ignore_index && label == args.ignore_index) {
+            if (with_gradient) zero_row(gradient, classes);
+            if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+            continue;
+        }
+        const bool finite = is_finite_value(maximum);
+        const Real shift = finite ? maximum : Real(0);
+        const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+        const double row_weight = sample * (weighted ? class_weight[label] : 1.0);
+        const Real label_logit = x[label];  // read before the gradient may overwrite it
+        const Real weighted_shifted =
+            smoothing ? weighted_shifted_sum<Real, weighted>(x, shift, class_weight, classes)
+                      : Real(0);
+        Real sum;
+        if (with_gradient) {
+            sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, classes)
+                         : store_shifted_exp(x, shift, gradient, classes);
+        } else {
+            sum = finite ? sum_of_shifted_exp_nonpositive(x, shift, classes)
+                         : sum_of_shifted_exp(x, shift, classes);
+        }
+        const Real log_sum = log_scalar(sum);
+        const double lse = static_cast<double>(shift + log_sum);
+        double loss = keep * static_cast<double>(log_sum - (label_logit - shift));
+        double lse_coefficient = keep;
+        if (lambda != 0.0) {
+            loss += lambda * lse * lse;
+            lse_coefficient += 2.0 * lambda * lse;
+        }
+        loss *= row_weight;
+        lse_coefficient *= row_weight;
+        const double smooth_scale = smoothing ? sample * static_cast<double>(smooth) : 0.0;
+        if (smoothing) {
+            loss += smooth_scale * (args.class_weight_total * static_cast<double>(log_sum) -
+                                    static_cast<double>(weighted_shifted));
+            lse_coefficient += smooth_scale * args.class_weight_total;
+        }
+        if (with_gradient) {
+            const Real p_factor = static_cast<Real>(scale * lse_coefficient) / sum;
+            if (smoothing) {
+                const Real target_factor = static_cast<Real>(scale * smooth_scale);
+                FUSEDLOSS_SIMD_LOOP
+                for (std::int64_t j = 0; j < classes; ++j) {
+                    const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
+                    gradient[j] = p_factor * gradient[j] - target_factor * w;
+                }
+            } else {
+                scale_row(gradient, p_factor, classes);
+            }
+            gradient[label] -= static_cast<Real>(scale * row_weight * keep);
+        }
+        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(loss);
+        block_sum += loss;
+    }
+    return block_sum;
+}
+
+// `weighted` (class weights given) is a template parameter: a load under a run-time
+// `class_weight != nullptr` test cannot be if-converted, and the loops stayed scalar.
+template <class Real, bool with_gradient, bool soft, bool capped, bool weighted>
 double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
                                            std::int64_t first, std::int64_t end) {
     const std::int64_t classes = args.classes;
@@ -202,12 +317,9 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
         Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
         const Real* target = soft ? args.soft_targets + row * args.soft_targets_row_stride : nullptr;
         // Pass 1: the max of the raw logits (and their argmax).
-        Real maximum;
-        if (args.argmax != nullptr) {
-            maximum = row_maximum_and_argmax(x, classes, args.argmax + row);
-        } else {
-            maximum = row_maximum(x, classes);
-        }
+        const Real maximum = args.argmax != nullptr
+                                 ? row_maximum_and_argmax(x, classes, args.argmax + row)
+                                 : row_maximum(x, classes);
         std::int64_t label = 0;
         if (!soft) {
             label = args.labels[row];
@@ -247,12 +359,12 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
             if (with_gradient && !capped) gradient[j] = e;
             sum += e;
             if (soft) {
-                const Real w = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
                 const Real a = w * (keep * target[j] + smooth);
                 target_total += a;
                 weighted_shifted += a != Real(0) ? a * d : Real(0);
             } else if (smoothing) {
-                const Real w = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
                 weighted_shifted += w * d;
             }
         }
@@ -305,11 +417,11 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
                 Real g = p_factor * e;
                 if (soft) {
                     const Real w =
-                        class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                        weighted ? static_cast<Real>(class_weight[j]) : Real(1);
                     g -= target_factor * (w * (keep * target[j] + smooth));
                 } else if (smoothing) {
                     const Real w =
-                        class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                        weighted ? static_cast<Real>(class_weight[j]) : Real(1);
                     g -= target_factor * w;
                 }
                 gradient[j] = capped ? g * chain : g;
@@ -331,15 +443,26 @@ double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
                                      const ReductionPlan& plan) {
     const bool soft = args.soft_targets != nullptr;
     const bool capped = args.softcap > 0.0;
+    const bool weighted = args.class_weight != nullptr;
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        if (soft) {
-            return capped
-                ? softmax_cross_entropy_options_block<Real, with_gradient, true, true>(args, first, end)
-                : softmax_cross_entropy_options_block<Real, with_gradient, true, false>(args, first, end);
+        if (!soft && !capped) {
+            return weighted
+                ? softmax_cross_entropy_labels_options_block<Real, with_gradient, true>(args, first, end)
+                : softmax_cross_entropy_labels_options_block<Real, with_gradient, false>(args, first, end);
         }
-        return capped
-            ? softmax_cross_entropy_options_block<Real, with_gradient, false, true>(args, first, end)
-            : softmax_cross_entropy_options_block<Real, with_gradient, false, false>(args, first, end);
+        if (soft) {
+            if (weighted) {
+                return capped
+                    ? softmax_cross_entropy_options_block<Real, with_gradient, true, true, true>(args, first, end)
+                    : softmax_cross_entropy_options_block<Real, with_gradient, true, false, true>(args, first, end);
+            }
+            return capped
+                ? softmax_cross_entropy_options_block<Real, with_gradient, true, true, false>(args, first, end)
+                : softmax_cross_entropy_options_block<Real, with_gradient, true, false, false>(args, first, end);
+        }
+        return weighted
+            ? softmax_cross_entropy_options_block<Real, with_gradient, false, true, true>(args, first, end)
+            : softmax_cross_entropy_options_block<Real, with_gradient, false, true, false>(args, first, end);
     });
 }
 

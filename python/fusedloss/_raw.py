@@ -9,7 +9,7 @@ functions are unchanged outside it.
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
@@ -32,7 +32,8 @@ class raw_sums:
 
 
 def finish(value: Any, gradient: Optional[np.ndarray], result_dtype: np.dtype,
-           grad_shape: Tuple[int, ...], return_grad: bool) -> Any:
+           grad_shape: Tuple[int, ...], return_grad: bool
+           ) -> Union[np.float64, Tuple[np.float64, np.ndarray]]:
     """`_losses._finish` for a scalar value under :class:`raw_sums` (no `out`)."""
     loss = np.float64(value)
     if not return_grad:

@@ -31,13 +31,13 @@ the message gives the row within that chunk and the chunk's starting batch index
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
 try:
-    import dask
     import dask.array as da
+    from dask.delayed import Delayed, delayed
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "fusedloss.dask needs the optional dependencies: pip install 'fusedloss[dask]' "
@@ -65,6 +65,61 @@ __all__ = [
 
 _UNSET = object()
 
+Chunks = Tuple[Tuple[int, ...], ...]
+
+
+# ----------------------------------------------------------------------------- typed dask calls
+# dask ships py.typed but leaves these functions and Array methods unannotated (mypy --strict
+# reports them as untyped calls returning Any), and it types Array.map_blocks through
+# functools.wraps as the module-level function, which mypy cannot bind as a method. These thin
+# wrappers give each call the type used here; each holds the one narrow ignore for its call.
+# Array.map_blocks(f, ...) is exactly da.map_blocks(f, array, ...) in dask.
+
+
+def _from_array(array: Any, chunks: Any) -> "da.Array":
+    return cast("da.Array", da.from_array(array, chunks=chunks))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _map_blocks(func: Callable[..., Any], *args: Any, **kwargs: Any) -> "da.Array":
+    return cast("da.Array", da.map_blocks(func, *args, **kwargs))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _blockwise(func: Callable[..., Any], out_ind: Any, *args: Any, **kwargs: Any) -> "da.Array":
+    return cast("da.Array", da.blockwise(func, out_ind, *args, **kwargs))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _broadcast_to(array: "da.Array", shape: Tuple[int, ...]) -> "da.Array":
+    return cast("da.Array", da.broadcast_to(array, shape))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _from_delayed(value: Any, shape: Tuple[int, ...], dtype: Any) -> "da.Array":
+    return cast("da.Array", da.from_delayed(value, shape=shape, dtype=dtype))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _rechunk(array: "da.Array", chunks: Any) -> "da.Array":
+    return cast("da.Array", array.rechunk(chunks))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _astype(array: "da.Array", dtype: Any) -> "da.Array":
+    return cast("da.Array", array.astype(dtype))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _reshape(array: "da.Array", shape: Tuple[int, ...], merge_chunks: bool) -> "da.Array":
+    return cast("da.Array", array.reshape(shape, merge_chunks=merge_chunks))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _sum(array: "da.Array", dtype: Any) -> "da.Array":
+    return cast("da.Array", array.sum(dtype=dtype))  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _to_delayed(array: "da.Array") -> np.ndarray:
+    """The chunks of `array` as an object array of :class:`dask.delayed.Delayed`."""
+    return cast(np.ndarray, array.to_delayed())  # type: ignore[no-untyped-call]  # dask: unannotated
+
+
+def _delayed_pure(function: Callable[..., Any]) -> Delayed:
+    return cast(Delayed, delayed(function, pure=True))  # dask.delayed is a toolz curry: Any
+
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -84,25 +139,25 @@ def _as_dask(value: Any, name: str) -> "da.Array":
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
-    return da.from_array(array, chunks=-1)
+    return _from_array(array, chunks=-1)
 
 
-def _aligned(value: Any, name: str, shape: Tuple[int, ...], chunks: Tuple[Tuple[int, ...], ...]) -> "da.Array":
+def _aligned(value: Any, name: str, shape: Tuple[int, ...], chunks: Chunks) -> "da.Array":
     """`value` as a Dask array of exactly `shape`, rechunked to `chunks` (realignment)."""
     if isinstance(value, da.Array):
         array = value
     else:
-        array = np.asarray(value)
-        if array.shape == shape:
-            return da.from_array(array, chunks=chunks)
-        array = da.from_array(array, chunks=-1)
+        data = np.asarray(value)
+        if data.shape == shape:
+            return _from_array(data, chunks=chunks)
+        array = _from_array(data, chunks=-1)
     if array.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
-    return array if array.chunks == chunks else array.rechunk(chunks)
+    return array if array.chunks == chunks else _rechunk(array, chunks)
 
 
-def _broadcast(value: Any, name: str, shape: Tuple[int, ...], chunks) -> "da.Array":
-    array = value if isinstance(value, da.Array) else np.asarray(value)
+def _broadcast(value: Any, name: str, shape: Tuple[int, ...], chunks: Chunks) -> "da.Array":
+    array: Union["da.Array", np.ndarray] = value if isinstance(value, da.Array) else np.asarray(value)
     try:
         target = np.broadcast_shapes(array.shape, shape)
     except ValueError:
@@ -110,9 +165,9 @@ def _broadcast(value: Any, name: str, shape: Tuple[int, ...], chunks) -> "da.Arr
     if target != shape:
         raise ValueError(f"{name}: expected a shape that broadcasts to {shape}, got {array.shape}")
     if not isinstance(array, da.Array):
-        array = da.from_array(array, chunks=-1)
-    array = da.broadcast_to(array, shape)
-    return array if array.chunks == chunks else array.rechunk(chunks)
+        array = _from_array(array, chunks=-1)
+    broadcast = _broadcast_to(array, shape)
+    return broadcast if broadcast.chunks == chunks else _rechunk(broadcast, chunks)
 
 
 def _check_rowwise(x: "da.Array", name: str) -> None:
@@ -133,11 +188,12 @@ def _check_out(out: Any) -> None:
         )
 
 
-def _row_weights(sample_weight: Any, batch_shape: Tuple[int, ...], chunks) -> Optional["da.Array"]:
+def _row_weights(sample_weight: Any, batch_shape: Tuple[int, ...], chunks: Chunks) -> Optional["da.Array"]:
     """(N,) sample weights reshaped to the batch shape and chunked like the batch axes."""
     if sample_weight is None:
         return None
     rows = int(np.prod(batch_shape, dtype=np.int64))
+    weights: Union["da.Array", np.ndarray]
     if isinstance(sample_weight, da.Array):
         weights = sample_weight
     else:
@@ -147,10 +203,8 @@ def _row_weights(sample_weight: Any, batch_shape: Tuple[int, ...], chunks) -> Op
     if weights.shape != (rows,):
         raise ValueError(f"sample_weight: expected shape ({rows},) (one weight per row), got {weights.shape}")
     if isinstance(weights, da.Array):
-        weights = weights.astype(np.float64).reshape(batch_shape, merge_chunks=True).rechunk(chunks)
-    else:
-        weights = da.from_array(weights.astype(np.float64).reshape(batch_shape), chunks=chunks)
-    return weights
+        return _rechunk(_reshape(_astype(weights, np.float64), batch_shape, merge_chunks=True), chunks)
+    return _from_array(weights.astype(np.float64).reshape(batch_shape), chunks=chunks)
 
 
 def _partials(blocks: "da.Array", pick: Callable[[Any], float]) -> "da.Array":
@@ -161,28 +215,28 @@ def _partials(blocks: "da.Array", pick: Callable[[Any], float]) -> "da.Array":
     def one(block: Any) -> np.ndarray:
         return np.full((1,) * ndim, pick(block), dtype=np.float64)
 
-    return blocks.map_blocks(one, chunks=ones, dtype=np.float64, meta=np.empty((0,) * ndim, np.float64))
+    return _map_blocks(one, blocks, chunks=ones, dtype=np.float64, meta=np.empty((0,) * ndim, np.float64))
 
 
 def _tree_sum(partials: "da.Array") -> "da.Array":
     # Dask's reduction tree is fixed by the chunk structure (split_every), not by the
     # scheduler, and each node sums a fixed-order float64 array: deterministic.
-    return partials.sum(dtype=np.float64)
+    return _sum(partials, dtype=np.float64)
 
 
 def _inverse(denominator: "da.Array") -> "da.Array":
-    def inv(d: np.ndarray) -> np.ndarray:
-        d = np.float64(d)
+    def inv(block: np.ndarray) -> np.ndarray:
+        d = np.float64(block)
         return np.asarray(1.0 / d if d != 0.0 else 0.0, dtype=np.float64)
 
-    return denominator.map_blocks(inv, dtype=np.float64)
+    return _map_blocks(inv, denominator, dtype=np.float64)
 
 
 def _finish_scalar(total: "da.Array", result_dtype: np.dtype) -> "da.Array":
     def cast(t: np.ndarray) -> Any:
         return result_dtype.type(t)
 
-    return total.map_blocks(cast, dtype=result_dtype, meta=np.empty((), result_dtype))
+    return _map_blocks(cast, total, dtype=result_dtype, meta=np.empty((), result_dtype))
 
 
 def _getter(index: int) -> Callable[[Any], Any]:
@@ -196,14 +250,14 @@ def _rows(blocks: "da.Array", index: int, dtype: np.dtype, drop: bool) -> "da.Ar
     """Element `index` of each block tuple; with `drop`, the class axis is removed."""
     ndim = blocks.ndim
     if not drop:
-        return blocks.map_blocks(_getter(index), dtype=dtype, meta=np.empty((0,) * ndim, dtype))
+        return _map_blocks(_getter(index), blocks, dtype=dtype, meta=np.empty((0,) * ndim, dtype))
     ind = tuple(range(ndim))
 
     def get(parts: Any) -> Any:  # the single block along the (contracted) class axis
         return parts[0][index]
 
-    return da.blockwise(get, ind[:-1], blocks, ind, dtype=dtype, concatenate=False,
-                        meta=np.empty((0,) * (ndim - 1), dtype))
+    return _blockwise(get, ind[:-1], blocks, ind, dtype=dtype, concatenate=False,
+                      meta=np.empty((0,) * (ndim - 1), dtype))
 
 
 def _pack(
@@ -217,7 +271,7 @@ def _pack(
         total = _tree_sum(_partials(blocks, _getter(0)))
         if reduction == "mean" and not return_grad:
             assert denominator is not None
-            total = da.map_blocks(
+            total = _map_blocks(
                 lambda t, d: np.asarray(t / d if d != 0.0 else 0.0, dtype=np.float64),
                 total, denominator, dtype=np.float64,
             )
@@ -246,7 +300,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _call_block(function: Callable, first: np.ndarray, second: Any, row_weight: Optional[np.ndarray],
+def _call_block(function: Callable[..., Any], first: np.ndarray, second: Any, row_weight: Optional[np.ndarray],
                 scale: Any, reduction: str, return_grad: bool, kwargs: Dict[str, Any],
                 extras: int) -> Tuple[Any, ...]:
     """Run the in-memory function on one block; always returns (loss, grad-or-None, *extras)."""
@@ -305,18 +359,18 @@ def _denominator(row_weights: "da.Array", integral: bool = False) -> "da.Array":
         # whole numbers below 2**53 (row counts): every order of addition is exact
         return _tree_sum(row_weights)
     if row_weights.ndim > 1:
-        row_weights = row_weights.rechunk({i: -1 for i in range(1, row_weights.ndim)})
+        row_weights = _rechunk(row_weights, {i: -1 for i in range(1, row_weights.ndim)})
     total: Any = 0.0
-    for block in row_weights.to_delayed().ravel():
-        total = dask.delayed(_add_in_order, pure=True)(total, block)
-    return da.from_delayed(total, shape=(), dtype=np.float64)
+    for block in _to_delayed(row_weights).ravel():
+        total = _delayed_pure(_add_in_order)(total, block)
+    return _from_delayed(total, shape=(), dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- row-wise
 
 
 def _rowwise(
-    function: Callable, name: str, x: Any, labels: Any, *, allow_soft: bool, sample_weight: Any,
+    function: Callable[..., Any], name: str, x: Any, labels: Any, *, allow_soft: bool, sample_weight: Any,
     reduction: str, return_grad: bool, out: Any, kwargs: Dict[str, Any],
     per_row: Callable[[bool], Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]],
     extras: Sequence[Any] = (), fold: bool = False,
@@ -355,11 +409,11 @@ def _rowwise(
         row_weight = per_row(soft)
         if soft or row_weight is None:  # N, or the summed sample weights
             if weights is None:
-                denominator = da.from_array(np.asarray(float(rows)), chunks=())
+                denominator = _from_array(np.asarray(float(rows)), chunks=())
             else:
                 denominator = _denominator(weights)
         else:
-            denominator = _denominator(da.blockwise(
+            denominator = _denominator(_blockwise(
                 row_weight, batch_ind, y, batch_ind, weights,
                 batch_ind if weights is not None else None, dtype=np.float64,
                 meta=np.empty((0,) * len(batch_ind), np.float64)),
@@ -381,10 +435,10 @@ def _rowwise(
                              f"index {start}]") from error
 
     # tiny index arrays: each block learns where it starts (for label error messages)
-    positions: list = []
+    positions: List[Any] = []
     for axis, (size, chunks) in enumerate(zip(batch_shape, batch_chunks)):
         positions += [da.arange(size, chunks=chunks, dtype=np.int64), (axis,)]
-    blocks = da.blockwise(
+    blocks = _blockwise(
         block, ind, x, ind, y, y_ind, weights, batch_ind if weights is not None else None,
         scale, () if scale is not None else None, *positions,
         dtype=object, meta=np.empty((0,) * ndim, dtype=object), concatenate=True,
@@ -393,7 +447,8 @@ def _rowwise(
                  [(2 + i, dtype) for i, dtype in enumerate(extras)])
 
 
-def _class_rows(weight: Any, ignore_index: Optional[int], classes: int):
+def _class_rows(weight: Any, ignore_index: Optional[int], classes: int
+                ) -> Callable[[bool], Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]]:
     """Per-row weight of softmax-CE's "mean" denominator: sample_weight * weight[y], 0 if ignored."""
     class_weight = None if weight is None else np.asarray(weight, np.float64)
 
@@ -403,7 +458,7 @@ def _class_rows(weight: Any, ignore_index: Optional[int], classes: int):
             row = row * class_weight[np.clip(y, 0, classes - 1)]
         return np.where(y == ignore_index, 0.0, row)
 
-    def make(soft: bool) -> Optional[Callable]:
+    def make(soft: bool) -> Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]:
         return None if soft else per_row
 
     return make
@@ -458,7 +513,7 @@ def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: 
 # ----------------------------------------------------------------------------- elementwise
 
 
-def _elementwise(function: Callable, name: str, x: Any, target: Any, target_name: str, *,
+def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, target_name: str, *,
                  sample_weight: Any, reduction: str, return_grad: bool, out: Any,
                  operands: Dict[str, Any], kwargs: Dict[str, Any]) -> Any:
     check.check_reduction(reduction)
@@ -474,7 +529,7 @@ def _elementwise(function: Callable, name: str, x: Any, target: Any, target_name
              if value is not None}
     weights = None
     if sample_weight is not None:
-        weights = _aligned(sample_weight, "sample_weight", (x.shape[0],), (x.chunks[0],)).astype(np.float64)
+        weights = _astype(_aligned(sample_weight, "sample_weight", (x.shape[0],), (x.chunks[0],)), np.float64)
     probe = np.zeros((0,) + x.shape[1:], x.dtype)
     function(probe, probe, sample_weight=None if weights is None else np.zeros(0), reduction=reduction,
              return_grad=return_grad, **{k: probe for k in extra}, **kwargs)
@@ -484,7 +539,7 @@ def _elementwise(function: Callable, name: str, x: Any, target: Any, target_name
     scale = None
     if reduction == "mean":
         if weights is None:
-            denominator = da.from_array(np.asarray(float(x.size)), chunks=())
+            denominator = _from_array(np.asarray(float(x.size)), chunks=())
         else:
             denominator = _denominator(weights) * float(per_sample)
         if return_grad:
@@ -497,12 +552,12 @@ def _elementwise(function: Callable, name: str, x: Any, target: Any, target_name
             wb = np.asarray(wb)
         return _call_block(function, xb, tb, wb, sb, reduction, return_grad, options, 0)
 
-    args: list = [x, ind, t, ind, weights, (0,) if weights is not None else None,
+    args: List[Any] = [x, ind, t, ind, weights, (0,) if weights is not None else None,
                   scale, () if scale is not None else None]
     for key in names:
         args += [extra[key], ind]
-    blocks = da.blockwise(block, ind, *args, dtype=object,
-                          meta=np.empty((0,) * ndim, dtype=object), concatenate=True)
+    blocks = _blockwise(block, ind, *args, dtype=object,
+                        meta=np.empty((0,) * ndim, dtype=object), concatenate=True)
     return _pack(blocks, result_dtype, reduction, return_grad, denominator, False)
 
 
@@ -528,19 +583,19 @@ def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = Non
 # ----------------------------------------------------------------------------- building blocks
 
 
-def _row_map(function: Callable, x: Any, name: str, out: Any, threads: Optional[int], drop: bool) -> "da.Array":
+def _row_map(function: Callable[..., Any], x: Any, name: str, out: Any, threads: Optional[int], drop: bool) -> "da.Array":
     _check_out(out)
     x = _as_dask(x, name)
     _check_rowwise(x, name)
     dtype = _result_dtype(x.dtype, name)
     function(np.zeros((0, x.shape[-1]), x.dtype), threads=threads)  # validate threads eagerly
     def run(block: np.ndarray, threads: Optional[int]) -> np.ndarray:
-        return function(_canonical(block), threads=threads)
+        return cast(np.ndarray, function(_canonical(block), threads=threads))
 
     if drop:
-        return x.map_blocks(run, threads=threads, drop_axis=x.ndim - 1, dtype=dtype,
-                            meta=np.empty((0,) * (x.ndim - 1), dtype))
-    return x.map_blocks(run, threads=threads, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
+        return _map_blocks(run, x, threads=threads, drop_axis=x.ndim - 1, dtype=dtype,
+                           meta=np.empty((0,) * (x.ndim - 1), dtype))
+    return _map_blocks(run, x, threads=threads, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
 
 
 def softmax(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.Array":
@@ -561,7 +616,7 @@ def logsumexp(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.
 # ----------------------------------------------------------------------------- penalties
 
 
-def _penalty(function: Callable, w: Any, args: Tuple[Any, ...], return_grad: bool, out: Any,
+def _penalty(function: Callable[..., Any], w: Any, args: Tuple[Any, ...], return_grad: bool, out: Any,
              accumulate: bool, threads: Optional[int]) -> Any:
     if out is not None or accumulate:
         raise ValueError("out/accumulate: fusedloss.dask returns the gradient as a new Dask array; "
@@ -591,7 +646,7 @@ def _penalty(function: Callable, w: Any, args: Tuple[Any, ...], return_grad: boo
             return float(value), np.asarray(gradient).reshape(wb.shape).astype(dtype, copy=False)
         return float(value), None
 
-    blocks = w.map_blocks(block, dtype=object, meta=np.empty((0,) * w.ndim, dtype=object))
+    blocks = _map_blocks(block, w, dtype=object, meta=np.empty((0,) * w.ndim, dtype=object))
     return _pack(blocks, dtype, "sum", return_grad, None, False)
 
 
