@@ -1,6 +1,6 @@
 """fusedloss.dask: every loss on Dask arrays against the in-memory fusedloss call on the same data.
 
-Guarantee checked here (see notes/README-dask.md): per-row results ("none") and gradients are
+Guarantee checked here (see docs/dask.md): per-row results ("none") and gradients are
 bitwise equal to the in-memory call (GRAD_ULP = 0 ulp); a "mean"/"sum" loss is within
 LOSS_ULP ulp of the in-memory value of its dtype (only the order of the float64 accumulation
 differs); every result is bitwise identical across runs, thread counts, the threaded scheduler
