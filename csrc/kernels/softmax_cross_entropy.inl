@@ -66,10 +66,17 @@ constexpr std::int64_t small_class_limit = 16;
 constexpr std::int64_t small_class_tile = 128;
 
 // fixed_classes > 0: C known at compile time (the per-row loops are unrolled); 0: args.classes.
-template <class Real, bool with_gradient, int fixed_classes>
+// options: integer labels with label smoothing / z-loss / argmax (the row coefficients of the
+// options path below, softmax_cross_entropy_labels_options_block); no softcap, no soft targets.
+template <class Real, bool with_gradient, int fixed_classes, bool options>
 double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, std::int64_t first,
                                          std::int64_t end) {
     const std::int64_t classes = fixed_classes > 0 ? fixed_classes : args.classes;
+    const double* class_weight = args.class_weight;
+    const Real smooth = static_cast<Real>(args.label_smoothing / static_cast<double>(classes));
+    const double keep = 1.0 - static_cast<double>(static_cast<Real>(args.label_smoothing));
+    const bool smoothing = options && args.label_smoothing != 0.0;
+    Real smoothing_sums[options ? small_class_tile : 1];
     Real scratch[with_gradient ? 1 : small_class_tile * small_class_limit];
     Real shifts[small_class_tile];
     Real label_logits[small_class_tile];
@@ -87,6 +94,17 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             const std::int64_t label = args.labels[row];
             Real maximum = x[0];
             for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
+            if (options && args.argmax != nullptr) {
+                // np.argmax: first index of the maximum, or of the first NaN.
+                Real best = x[0];
+                std::int64_t index = 0;
+                for (std::int64_t j = 1; j < classes; ++j) {
+                    const bool take = (x[j] > best) || (x[j] != x[j] && best == best);
+                    best = take ? x[j] : best;
+                    index = take ? j : index;
+                }
+                args.argmax[row] = index;
+            }
             const bool finite = is_finite_value(maximum);
             all_finite = all_finite && finite;
             const Real shift = finite ? maximum : Real(0);
@@ -94,6 +112,13 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             label_logits[r] = ignored ? Real(0) : x[label];
             shifts[r] = shift;
             for (std::int64_t j = 0; j < classes; ++j) w[j] = x[j] - shift;
+            if (smoothing) {
+                Real total = 0;
+                for (std::int64_t j = 0; j < classes; ++j) {
+                    total += (class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1)) * w[j];
+                }
+                smoothing_sums[r] = total;
+            }
         }
         const std::int64_t count = tile_rows * classes;
         if (all_finite) {
@@ -122,6 +147,38 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
                 if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
                 continue;
             }
+            if (options) {
+                const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+                const double weight = sample * (class_weight != nullptr ? class_weight[label] : 1.0);
+                const double lse = static_cast<double>(shifts[r] + logs[r]);
+                double loss = keep * static_cast<double>(logs[r] - (label_logits[r] - shifts[r]));
+                double lse_coefficient = keep;
+                if (args.z_loss != 0.0) {
+                    loss += args.z_loss * lse * lse;
+                    lse_coefficient += 2.0 * args.z_loss * lse;
+                }
+                loss *= weight;
+                lse_coefficient *= weight;
+                const double smooth_scale = smoothing ? sample * static_cast<double>(smooth) : 0.0;
+                if (smoothing) {
+                    loss += smooth_scale * (args.class_weight_total * static_cast<double>(logs[r]) -
+                                            static_cast<double>(smoothing_sums[r]));
+                    lse_coefficient += smooth_scale * args.class_weight_total;
+                }
+                if (with_gradient) {
+                    const double scale = args.gradient_scale;
+                    const Real p_factor = static_cast<Real>(scale * lse_coefficient) / sums[r];
+                    const Real target_factor = static_cast<Real>(scale * smooth_scale);
+                    for (std::int64_t j = 0; j < classes; ++j) {
+                        const Real c = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+                        w[j] = p_factor * w[j] - (smoothing ? target_factor * c : Real(0));
+                    }
+                    w[label] -= static_cast<Real>(scale * weight * keep);
+                }
+                if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(loss);
+                block_sum += loss;
+                continue;
+            }
             const double weight = row_weight(args, row, label);
             const Real loss = (shifts[r] + logs[r]) - label_logits[r];
             if (with_gradient) {
@@ -138,19 +195,19 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
     return block_sum;
 }
 
-template <class Real, bool with_gradient>
+template <class Real, bool with_gradient, bool options = false>
 double softmax_cross_entropy_small(const ClassificationArgs<Real>& args, std::int64_t first,
                                    std::int64_t end) {
     switch (args.classes) {
 #define FUSEDLOSS_SMALL_CASE(c) \
-    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c>(args, first, end);
+    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c, options>(args, first, end);
         FUSEDLOSS_SMALL_CASE(2) FUSEDLOSS_SMALL_CASE(3) FUSEDLOSS_SMALL_CASE(4)
         FUSEDLOSS_SMALL_CASE(5) FUSEDLOSS_SMALL_CASE(6) FUSEDLOSS_SMALL_CASE(7)
         FUSEDLOSS_SMALL_CASE(8) FUSEDLOSS_SMALL_CASE(9) FUSEDLOSS_SMALL_CASE(10)
         FUSEDLOSS_SMALL_CASE(11) FUSEDLOSS_SMALL_CASE(12) FUSEDLOSS_SMALL_CASE(13)
         FUSEDLOSS_SMALL_CASE(14) FUSEDLOSS_SMALL_CASE(15) FUSEDLOSS_SMALL_CASE(16)
 #undef FUSEDLOSS_SMALL_CASE
-        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0>(args, first, end);
+        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0, options>(args, first, end);
     }
 }
 
@@ -445,6 +502,9 @@ double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
     const bool capped = args.softcap > 0.0;
     const bool weighted = args.class_weight != nullptr;
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        if (!soft && !capped && args.classes <= small_class_limit) {
+            return softmax_cross_entropy_small<Real, with_gradient, true>(args, first, end);
+        }
         if (!soft && !capped) {
             return weighted
                 ? softmax_cross_entropy_labels_options_block<Real, with_gradient, true>(args, first, end)
