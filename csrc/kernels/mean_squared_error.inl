@@ -29,10 +29,38 @@ FUSEDLOSS_ALWAYS_INLINE double squared_error_run(const ElementwiseArgs<Real>& ar
     return weight * sum;
 }
 
+// One weight per element (a 1-d pred with sample_weight: sample_size 1): runs of one element
+// would cost a call each, so the weights are read as a third stream in one SIMD loop.
+template <class Real, bool with_gradient, bool with_losses>
+FUSEDLOSS_ALWAYS_INLINE double squared_error_element_weights(const ElementwiseArgs<Real>& args,
+                                                             std::int64_t first, std::int64_t end) {
+    const Real* prediction = args.prediction;
+    const Real* target = args.target;
+    const double* weights = args.sample_weight;
+    Real* gradient = args.gradient;
+    Real* element_losses = args.element_losses;
+    const double gradient_scale = 2.0 * args.gradient_scale;
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t k = first; k < end; ++k) {
+        const Real difference = prediction[k] - target[k];
+        const double square = static_cast<double>(difference) * static_cast<double>(difference);
+        sum += weights[k] * square;
+        if (with_gradient) {
+            gradient[k] = static_cast<Real>(gradient_scale * weights[k]) * difference;
+        }
+        if (with_losses) element_losses[k] = static_cast<Real>(weights[k]) * difference * difference;
+    }
+    return sum;
+}
+
 template <class Real, bool with_gradient, bool with_losses>
 double squared_error_block(const ElementwiseArgs<Real>& args, std::int64_t first,
                            std::int64_t end) {
     if (args.sample_weight == nullptr) return squared_error_run<Real, with_gradient, with_losses>(args, first, end, 1.0);
+    if (args.sample_size == 1) {
+        return squared_error_element_weights<Real, with_gradient, with_losses>(args, first, end);
+    }
     double block_sum = 0.0;
     std::int64_t position = first;
     while (position < end) {
