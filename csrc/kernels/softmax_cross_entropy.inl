@@ -77,6 +77,11 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
     const double keep = 1.0 - static_cast<double>(static_cast<Real>(args.label_smoothing));
     const bool smoothing = options && args.label_smoothing != 0.0;
     Real smoothing_sums[options ? small_class_tile : 1];
+    // The class weights as Real, 1 where absent: no per-element null test in the row loops.
+    Real smoothing_weights[small_class_limit];
+    for (std::int64_t j = 0; j < classes && j < small_class_limit; ++j) {
+        smoothing_weights[j] = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
+    }
     Real scratch[with_gradient ? 1 : small_class_tile * small_class_limit];
     Real shifts[small_class_tile];
     Real label_logits[small_class_tile];
@@ -95,15 +100,14 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             Real maximum = x[0];
             for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
             if (options && args.argmax != nullptr) {
-                // np.argmax: first index of the maximum, or of the first NaN.
-                Real best = x[0];
-                std::int64_t index = 0;
-                for (std::int64_t j = 1; j < classes; ++j) {
-                    const bool take = (x[j] > best) || (x[j] != x[j] && best == best);
-                    best = take ? x[j] : best;
-                    index = take ? j : index;
+                // np.argmax: the first NaN if any, else the first index of the maximum (the
+                // maximum is one of the row's values unless it is NaN); selects walked backwards.
+                std::int64_t index = 0, nan_index = classes;
+                for (std::int64_t j = classes - 1; j >= 0; --j) {
+                    index = x[j] == maximum ? j : index;
+                    nan_index = x[j] != x[j] ? j : nan_index;
                 }
-                args.argmax[row] = index;
+                args.argmax[row] = nan_index < classes ? nan_index : index;
             }
             const bool finite = is_finite_value(maximum);
             all_finite = all_finite && finite;
@@ -115,7 +119,7 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             if (smoothing) {
                 Real total = 0;
                 for (std::int64_t j = 0; j < classes; ++j) {
-                    total += (class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1)) * w[j];
+                    total += smoothing_weights[j] * w[j];
                 }
                 smoothing_sums[r] = total;
             }
@@ -170,8 +174,7 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
                     const Real p_factor = static_cast<Real>(scale * lse_coefficient) / sums[r];
                     const Real target_factor = static_cast<Real>(scale * smooth_scale);
                     for (std::int64_t j = 0; j < classes; ++j) {
-                        const Real c = class_weight != nullptr ? static_cast<Real>(class_weight[j]) : Real(1);
-                        w[j] = p_factor * w[j] - (smoothing ? target_factor * c : Real(0));
+                        w[j] = p_factor * w[j] - (smoothing ? target_factor * smoothing_weights[j] : Real(0));
                     }
                     w[label] -= static_cast<Real>(scale * weight * keep);
                 }
@@ -261,19 +264,25 @@ FUSEDLOSS_ALWAYS_INLINE Real row_maximum_and_argmax(const Real* x, std::int64_t 
     return maximum;
 }
 
-// sum_j w_j (x_j - shift) (w_j = 1 unweighted): the label-smoothing part of the row loss, read
-// from the row while it is in cache, before the exp pass may overwrite it (in-place gradient).
-template <class Real, bool weighted>
-FUSEDLOSS_ALWAYS_INLINE Real weighted_shifted_sum(const Real* x, Real shift,
-                                                  const double* class_weight,
-                                                  std::int64_t classes) {
-    Real total = 0;
-    FUSEDLOSS_SIMD_SUM(total)
+// The exp pass with label smoothing: S = sum_j exp(x_j - shift) (stored in `out` with a
+// gradient) and, in the same sweep, sum_j w_j (x_j - shift) (w_j = 1 unweighted), the
+// smoothing part of the row loss -- x_j is read once, before `out` (maybe x itself) is written.
+template <class Real, bool with_gradient, bool weighted, bool nonpositive>
+FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_and_smoothing_sum(const Real* x, Real shift, Real* out,
+                                                           const double* class_weight,
+                                                           std::int64_t classes,
+                                                           Real* weighted_shifted) {
+    Real sum = 0, total = 0;
+    FUSEDLOSS_SIMD_SUM(sum, total)
     for (std::int64_t j = 0; j < classes; ++j) {
         const Real d = x[j] - shift;
+        const Real e = nonpositive ? exp_nonpositive(d) : exp_value(d);
+        if (with_gradient) out[j] = e;
+        sum += e;
         total += weighted ? static_cast<Real>(class_weight[j]) * d : d;
     }
-    return total;
+    *weighted_shifted = total;
+    return sum;
 }
 
 // Integer labels with label smoothing / z-loss / argmax (no softcap): the plain path's three
@@ -308,11 +317,14 @@ double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>
         const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
         const double row_weight = sample * (weighted ? class_weight[label] : 1.0);
         const Real label_logit = x[label];  // read before the gradient may overwrite it
-        const Real weighted_shifted =
-            smoothing ? weighted_shifted_sum<Real, weighted>(x, shift, class_weight, classes)
-                      : Real(0);
+        Real weighted_shifted = 0;
         Real sum;
-        if (with_gradient) {
+        if (smoothing) {
+            sum = finite ? shifted_exp_and_smoothing_sum<Real, with_gradient, weighted, true>(
+                               x, shift, gradient, class_weight, classes, &weighted_shifted)
+                         : shifted_exp_and_smoothing_sum<Real, with_gradient, weighted, false>(
+                               x, shift, gradient, class_weight, classes, &weighted_shifted);
+        } else if (with_gradient) {
             sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, classes)
                          : store_shifted_exp(x, shift, gradient, classes);
         } else {
