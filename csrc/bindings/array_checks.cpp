@@ -111,5 +111,19 @@ double gradient_scale(Reduction reduction, double denominator) {
     return denominator != 0.0 ? 1.0 / denominator : 0.0;
 }
 
+void check_sample_size(std::int64_t elements, std::int64_t sample_size) {
+    if (sample_size < 1 || (elements > 0 && elements % sample_size != 0)) {
+        throw py::value_error("sample_size must be >= 1 and divide the number of elements");
+    }
+}
+
+double elementwise_mean_denominator(const double* sample_weight, std::int64_t samples,
+                                    std::int64_t sample_size, std::int64_t elements) {
+    if (sample_weight == nullptr) return static_cast<double>(elements);
+    double weight_sum = 0.0;
+    for (std::int64_t sample = 0; sample < samples; ++sample) weight_sum += sample_weight[sample];
+    return weight_sum * static_cast<double>(sample_size);
+}
+
 }  // namespace bindings
 }  // namespace fusedloss

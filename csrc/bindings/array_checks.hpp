@@ -88,5 +88,13 @@ py::object reduced_value(Reduction reduction, double total, double denominator,
 // 1 / denominator under "mean" (0 when there is nothing to average), else 1.
 double gradient_scale(Reduction reduction, double denominator);
 
+// Elementwise losses (MSE, sigmoid BCE): `sample_size` consecutive elements share one sample
+// weight, so it must be >= 1 and divide the element count.
+void check_sample_size(std::int64_t elements, std::int64_t sample_size);
+
+// Their "mean" denominator: the element count, or sum(sample_weight) * sample_size.
+double elementwise_mean_denominator(const double* sample_weight, std::int64_t samples,
+                                    std::int64_t sample_size, std::int64_t elements);
+
 }  // namespace bindings
 }  // namespace fusedloss

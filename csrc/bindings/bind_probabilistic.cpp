@@ -40,9 +40,7 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
     const Reduction reduction = reduction_from_code(reduction_code);
     check_c_contiguous(logits, "logits");
     const std::int64_t elements = logits.size();
-    if (sample_size < 1 || (elements > 0 && elements % sample_size != 0)) {
-        throw py::value_error("sample_size must be >= 1 and divide the number of elements");
-    }
+    check_sample_size(elements, sample_size);
     SigmoidBinaryArgs<Real> args{};
     args.logits = static_cast<const Real*>(logits.data());
     args.targets = same_layout<Real>(targets, logits, "targets");
@@ -53,14 +51,8 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
     args.samples = elements / sample_size;
     args.sample_weight = optional_vector<double>(sample_weight, args.samples, "sample_weight");
 
-    double denominator = static_cast<double>(elements);
-    if (args.sample_weight != nullptr) {
-        double weight_sum = 0.0;
-        for (std::int64_t sample = 0; sample < args.samples; ++sample) {
-            weight_sum += args.sample_weight[sample];
-        }
-        denominator = weight_sum * static_cast<double>(sample_size);
-    }
+    const double denominator =
+        elementwise_mean_denominator(args.sample_weight, args.samples, sample_size, elements);
     args.gradient_scale = gradient_scale(reduction, denominator);
 
     std::vector<py::ssize_t> shape(logits.shape(), logits.shape() + logits.ndim());

@@ -26,9 +26,7 @@ py::tuple run_mean_squared_error(const py::array& prediction, const py::array& t
     check_c_contiguous(target, "target");
     const std::int64_t elements = prediction.size();
     if (target.size() != elements) throw py::value_error("target: size differs from prediction");
-    if (sample_size < 1 || (elements > 0 && elements % sample_size != 0)) {
-        throw py::value_error("sample_size must be >= 1 and divide the number of elements");
-    }
+    check_sample_size(elements, sample_size);
     ElementwiseArgs<Real> args{};
     args.prediction = static_cast<const Real*>(prediction.data());
     args.target = static_cast<const Real*>(target.data());
@@ -36,14 +34,8 @@ py::tuple run_mean_squared_error(const py::array& prediction, const py::array& t
     args.samples = elements / sample_size;
     args.sample_weight = optional_vector<double>(sample_weight, args.samples, "sample_weight");
 
-    double denominator = static_cast<double>(elements);
-    if (args.sample_weight != nullptr) {
-        double weight_sum = 0.0;
-        for (std::int64_t sample = 0; sample < args.samples; ++sample) {
-            weight_sum += args.sample_weight[sample];
-        }
-        denominator = weight_sum * static_cast<double>(sample_size);
-    }
+    const double denominator =
+        elementwise_mean_denominator(args.sample_weight, args.samples, sample_size, elements);
     args.gradient_scale = gradient_scale(reduction, denominator);
 
     std::vector<py::ssize_t> shape(prediction.shape(), prediction.shape() + prediction.ndim());
