@@ -105,3 +105,53 @@ def test_monotone_and_shape_preserving(isa, dtype):
     assert got.shape == x.shape
     assert np.all(np.diff(got) >= 0)
     assert exp(np.zeros(0, dtype)).shape == (0,)
+
+
+# exp_nonpositive: the softmax rows' exp of d = x - max <= 0. Results below exp(-86) (float32)
+# / exp(-708) (float64) are flushed to exactly 0; everything above is a normal number.
+NONPOSITIVE_FLUSH = {np.float32: -86.0, np.float64: -708.0}
+
+
+def test_nonpositive_f32_within_2_ulp(isa):
+    x = sweep(NONPOSITIVE_FLUSH[np.float32], 0.0, np.float32)
+    x = np.concatenate([x, -np.abs(sweep(-1e-3, 1e-3, np.float32, dense=10_000, random=10_000))])
+    x = x[(x >= -86.0) & (x <= 0)]
+    got = _core.exp_nonpositive_f32(x).astype(np.float64)
+    true = np.exp(x.astype(np.float64))
+    error = np.abs(got - true) / np.spacing(true.astype(np.float32)).astype(np.float64)
+    worst = int(np.argmax(error))
+    assert error[worst] <= 2.0, f"exp_nonpositive_f32({x[worst]!r}): {error[worst]:.2f} ulp"
+
+
+@pytest.mark.skipif(not LONGDOUBLE_IS_EXTENDED, reason="needs an 80-bit long double reference")
+def test_nonpositive_f64_within_2_ulp(isa):
+    x = sweep(NONPOSITIVE_FLUSH[np.float64], 0.0, np.float64)
+    x = x[(x >= -708.0) & (x <= 0)]
+    got = _core.exp_nonpositive_f64(x).astype(np.longdouble)
+    true = np.exp(x.astype(np.longdouble))
+    spacing = np.spacing(true.astype(np.float64)).astype(np.longdouble)
+    error = np.asarray(np.abs(got - true) / spacing, dtype=np.float64)
+    worst = int(np.argmax(error))
+    assert error[worst] <= 2.0, f"exp_nonpositive_f64({x[worst]!r}): {error[worst]:.2f} ulp"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_nonpositive_special_values_and_flush(isa, dtype):
+    exp = _core.exp_nonpositive_f32 if dtype == np.float32 else _core.exp_nonpositive_f64
+    flush = NONPOSITIVE_FLUSH[dtype]
+    below = np.nextafter(dtype(flush), dtype(-np.inf))
+    x = np.array([0.0, -0.0, -np.inf, np.nan, flush, below, -1e30, -np.finfo(dtype).max], dtype=dtype)
+    for repeat in (1, 3, 17):  # full vectors and remainder lanes
+        got = exp(np.tile(x, repeat)).reshape(repeat, -1)
+        for row in got:
+            assert row[0] == 1.0 and row[1] == 1.0
+            assert row[2] == 0.0 and np.isnan(row[3])
+            # at the flush threshold a normal number, close to exp; below it exactly 0
+            true = np.exp(np.longdouble(flush))
+            assert row[4] >= np.finfo(dtype).tiny and abs(row[4] - true) <= 2 * np.spacing(dtype(true))
+            assert row[5] == 0.0 and row[6] == 0.0 and row[7] == 0.0
+    # monotone over the whole range, shape kept, empty input
+    d = np.linspace(flush, 0.0, 8193).astype(dtype)
+    got = exp(d)
+    assert got.shape == d.shape and np.all(np.diff(got) >= 0)
+    assert exp(np.zeros(0, dtype)).shape == (0,)

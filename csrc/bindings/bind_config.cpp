@@ -108,6 +108,12 @@ void register_config(py::module_& module) {
                "The kernels' vectorised tanh (softcap), float32.");
     module.def("tanh_f64", &vector_math<double, &K::tanh_f32, &K::tanh_f64>, py::arg("x"),
                "The kernels' vectorised tanh (softcap), float64.");
+    module.def("exp_nonpositive_f32",
+               &vector_math<float, &K::exp_nonpositive_f32, &K::exp_nonpositive_f64>, py::arg("x"),
+               "The softmax rows' exp of x <= 0, float32 (0 below exp(-86)).");
+    module.def("exp_nonpositive_f64",
+               &vector_math<double, &K::exp_nonpositive_f32, &K::exp_nonpositive_f64>, py::arg("x"),
+               "The softmax rows' exp of x <= 0, float64 (0 below exp(-708)).");
 }
 
 }  // namespace bindings

@@ -58,6 +58,16 @@ void tanh_array_f64(const double* input, double* output, std::int64_t count) {
     for (std::int64_t i = 0; i < count; ++i) output[i] = tanh_value(input[i]);
 }
 
+// Exposed for the accuracy tests of the softmax rows' exp (tests/test_vector_math.py).
+void exp_nonpositive_array_f32(const float* input, float* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = exp_nonpositive(input[i]);
+}
+void exp_nonpositive_array_f64(const double* input, double* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = exp_nonpositive(input[i]);
+}
+
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
@@ -81,6 +91,8 @@ const KernelTable table = {
     &log_array_f64,
     &tanh_array_f32,
     &tanh_array_f64,
+    &exp_nonpositive_array_f32,
+    &exp_nonpositive_array_f64,
 };
 }  // namespace
 

@@ -160,6 +160,9 @@ struct KernelTable {
     // The vectorised tanh used by softcap, exposed for its accuracy tests.
     void (*tanh_f32)(const float* input, float* output, std::int64_t count);
     void (*tanh_f64)(const double* input, double* output, std::int64_t count);
+    // The softmax rows' exp of d <= 0 (flushes below exp(-86) / exp(-708) to 0), for its tests.
+    void (*exp_nonpositive_f32)(const float* input, float* output, std::int64_t count);
+    void (*exp_nonpositive_f64)(const double* input, double* output, std::int64_t count);
 };
 
 }  // namespace fusedloss
