@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "fusedloss/kernel_table.hpp"
 
@@ -17,6 +18,7 @@
 #include "kernels/vector_math.inl"
 #include "kernels/row_blocks.inl"
 #include "kernels/row_softmax.inl"
+#include "kernels/softmax_cross_entropy_long_rows.inl"
 #include "kernels/softmax_cross_entropy.inl"
 #include "kernels/multiclass_hinge.inl"
 #include "kernels/mean_squared_error.inl"

@@ -556,6 +556,26 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
             return softmax_cross_entropy_small<Real, false>(args, first, end);
         });
     }
+    if (args.classes >= long_row_classes) {
+        // Per row slot its state and max, shift and sum per chunk; null when out of memory: the
+        // row path below.
+        const std::int64_t chunks = (args.classes + long_row_chunk - 1) / long_row_chunk;
+        const std::int64_t group = long_row_group(args.rows, args.classes, plan.threads);
+        auto* states = static_cast<LongRowState<Real>*>(
+            std::malloc(static_cast<std::size_t>(2 * group) * sizeof(LongRowState<Real>)));
+        auto* chunk_values = static_cast<Real*>(
+            std::malloc(static_cast<std::size_t>(6 * group * chunks) * sizeof(Real)));
+        if (states != nullptr && chunk_values != nullptr) {
+            const double total = args.gradient != nullptr
+                ? softmax_cross_entropy_long_rows<Real, true>(args, plan, group, states, chunk_values)
+                : softmax_cross_entropy_long_rows<Real, false>(args, plan, group, states, chunk_values);
+            std::free(states);
+            std::free(chunk_values);
+            return total;
+        }
+        std::free(states);
+        std::free(chunk_values);
+    }
     if (args.gradient != nullptr) {
         return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
             return softmax_cross_entropy_block<Real, true>(args, first, end);

@@ -1,0 +1,161 @@
+// Softmax cross-entropy (plain path: integer labels, class / sample weights, ignore_index) for
+// long rows, C >= long_row_classes: each row is cut into chunks of long_row_chunk classes and
+// the threads share the chunks of one row at a time, so a few huge rows (32 x 128000,
+// 4 x 10^6) use every thread, and a row larger than the L2 cache is read from memory once.
+//
+// Per chunk c (phase 1, in parallel): its max m_c, then e_j = exp(x_j - s_c) with s_c = m_c
+// (0 when m_c is not finite, as on the row path) stored in the gradient, and their sum S_c: one
+// read of the chunk's logits, one write of its gradient, the chunk staying in the thread's
+// cache. Then (one thread) the row's max M over the m_c, shift = M when finite else 0, and
+// S = sum_c S_c exp(s_c - shift) in chunk order. Phase 2 (in parallel, the same chunks on the
+// same threads: an OpenMP static schedule of the same loop) scales each chunk by
+// w scale exp(s_c - shift) / S while it is still in that thread's cache.
+//
+// The chunking depends on C only and the combination runs in chunk order, so the result is the
+// same bits for any thread count. It differs from the row path's in the last bits (the sum is
+// grouped by chunk), which is why the choice of path depends on the shape alone.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+constexpr std::int64_t long_row_classes = 32768;
+// 4096 float32 = 16 KiB of logits and 16 KiB of gradient: both halves of a chunk stay in L1.
+constexpr std::int64_t long_row_chunk = 4096;
+
+// What the threads share about one row. The threads work on a group of rows at a time (enough
+// chunks for every thread; one row when the row alone has them), and groups alternate between
+// two sets of these and of the chunk values, so that phase 2 of a group needs no barrier before
+// phase 1 of the next. Grouping changes which thread computes what, never what is computed.
+template <class Real>
+struct LongRowState {
+    std::int64_t label;
+    bool ignored;
+    Real label_logit;  // read in phase 1 by the chunk holding it, before it may be overwritten
+    Real row_scale;
+    Real sum;
+};
+
+// Rows per group for `threads` threads: at least 4 chunks per thread.
+FUSEDLOSS_ALWAYS_INLINE std::int64_t long_row_group(std::int64_t rows, std::int64_t classes,
+                                                    int threads) {
+    const std::int64_t chunks = (classes + long_row_chunk - 1) / long_row_chunk;
+    const std::int64_t wanted = (4 * static_cast<std::int64_t>(threads) + chunks - 1) / chunks;
+    return wanted < rows ? (wanted > 1 ? wanted : 1) : (rows > 1 ? rows : 1);
+}
+
+// states: 2 * group entries; chunk_values: 6 * group * chunks (max, shift, sum-then-factor).
+template <class Real, bool with_gradient>
+double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
+                                       const ReductionPlan& plan, std::int64_t group,
+                                       LongRowState<Real>* states, Real* chunk_values) {
+    const std::int64_t classes = args.classes;
+    const std::int64_t chunks = (classes + long_row_chunk - 1) / long_row_chunk;
+    double total = 0.0;
+    // Row `row`'s slot: its place in its group, in the group's half of the buffers.
+    const auto slot = [&](std::int64_t row) { return ((row / group) & 1) * group + row % group; };
+
+    const auto first_phase = [&](std::int64_t row, std::int64_t chunk) {
+        LongRowState<Real>& state = states[slot(row)];
+        Real* values = chunk_values + slot(row) * 3 * chunks;
+        const std::int64_t begin = chunk * long_row_chunk;
+        const std::int64_t count = classes - begin < long_row_chunk ? classes - begin : long_row_chunk;
+        const Real* x = args.logits + row * args.logits_row_stride + begin;
+        Real* gradient = with_gradient ? args.gradient + row * classes + begin : nullptr;
+        const std::int64_t label = args.labels[row];
+        if (args.has_ignore_index && label == args.ignore_index) {
+            if (with_gradient) zero_row(gradient, count);
+            return;
+        }
+        if (label >= begin && label < begin + count) state.label_logit = x[label - begin];
+        const Real maximum = row_maximum(x, count);
+        const bool finite = is_finite_value(maximum);
+        const Real shift = finite ? maximum : Real(0);
+        Real sum;
+        if (with_gradient) {
+            sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, count)
+                         : store_shifted_exp(x, shift, gradient, count);
+        } else {
+            sum = finite ? sum_of_shifted_exp_nonpositive(x, shift, count)
+                         : sum_of_shifted_exp(x, shift, count);
+        }
+        // The max is kept apart from the shift: a chunk of -inf shifts by 0 but does not raise M.
+        values[3 * chunk] = maximum;
+        values[3 * chunk + 1] = shift;
+        values[3 * chunk + 2] = sum;
+    };
+    const auto combine = [&](std::int64_t row) {
+        LongRowState<Real>& state = states[slot(row)];
+        Real* values = chunk_values + slot(row) * 3 * chunks;
+        state.label = args.labels[row];
+        state.ignored = args.has_ignore_index && state.label == args.ignore_index;
+        if (state.ignored) {
+            if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+            return;
+        }
+        Real maximum = -__builtin_huge_valf();
+        for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
+            const Real m = values[3 * chunk];
+            maximum = m > maximum ? m : maximum;
+        }
+        const Real shift = is_finite_value(maximum) ? maximum : Real(0);
+        Real sum = 0;
+        for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
+            const Real part = values[3 * chunk + 2];
+            const Real factor = exp_value(values[3 * chunk + 1] - shift);
+            values[3 * chunk + 2] = factor;  // for phase 2
+            // An empty sum (a chunk of -inf) adds 0 even where its factor overflows.
+            sum += part == Real(0) ? Real(0) : part * factor;
+        }
+        const double weight = row_weight(args, row, state.label);
+        state.row_scale = static_cast<Real>(weight * args.gradient_scale);
+        state.sum = sum;
+        const Real loss = (shift + log_scalar(sum)) - state.label_logit;
+        const double weighted_loss = weight * static_cast<double>(loss);
+        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
+        total += weighted_loss;
+    };
+    const auto second_phase = [&](std::int64_t row, std::int64_t chunk) {
+        const LongRowState<Real>& state = states[slot(row)];
+        if (state.ignored) return;
+        const Real* values = chunk_values + slot(row) * 3 * chunks;
+        const std::int64_t begin = chunk * long_row_chunk;
+        const std::int64_t count = classes - begin < long_row_chunk ? classes - begin : long_row_chunk;
+        Real* gradient = args.gradient + row * classes + begin;
+        scale_row(gradient, state.row_scale / state.sum * values[3 * chunk + 2], count);
+        if (state.label >= begin && state.label < begin + count) gradient[state.label - begin] -= state.row_scale;
+    };
+
+#if defined(FUSEDLOSS_HAVE_OPENMP)
+    if (plan.threads > 1) {
+        // Per group: phase 1 (barrier), combine on one thread (barrier), phase 2 without a
+        // barrier: the next group works on the other half of the states and chunk values.
+#pragma omp parallel num_threads(plan.threads)
+        for (std::int64_t first = 0; first < args.rows; first += group) {
+            const std::int64_t rows = args.rows - first < group ? args.rows - first : group;
+            const std::int64_t work = rows * chunks;
+#pragma omp for schedule(static)
+            for (std::int64_t k = 0; k < work; ++k) first_phase(first + k / chunks, k % chunks);
+#pragma omp single
+            for (std::int64_t row = first; row < first + rows; ++row) combine(row);
+            if (with_gradient) {
+#pragma omp for schedule(static) nowait
+                for (std::int64_t k = 0; k < work; ++k) second_phase(first + k / chunks, k % chunks);
+            }
+        }
+        return total;
+    }
+#endif
+    for (std::int64_t row = 0; row < args.rows; ++row) {
+        for (std::int64_t chunk = 0; chunk < chunks; ++chunk) first_phase(row, chunk);
+        combine(row);
+        if (with_gradient) {
+            for (std::int64_t chunk = 0; chunk < chunks; ++chunk) second_phase(row, chunk);
+        }
+    }
+    return total;
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss
