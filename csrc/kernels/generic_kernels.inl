@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <type_traits>
 
 #include "fusedloss/kernel_table.hpp"
 
