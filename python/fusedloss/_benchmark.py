@@ -514,10 +514,10 @@ def check_peer(peer: str, case: Case, fused: Sequence[Any], value: Any, grad: np
     return None
 
 
-def _load_jax_case(case: Case, fused: Sequence[Any], rows: Optional[int], peers: Mapping[int, _jax_peer.JaxPeer],
-                   workdir: str, notes: List[str]) -> Dict[int, _jax_peer.JaxPeer]:
-    """Send ``case`` to every JAX worker (they build and compile it side by side), check each
-    result against fusedloss's, and return the workers ready to time it."""
+def _send_jax_case(case: Case, rows: Optional[int], peers: Mapping[int, _jax_peer.JaxPeer],
+                   workdir: str, notes: List[str]) -> Dict[int, str]:
+    """Send ``case`` to every JAX worker: they build and compile it side by side, while this
+    process checks fusedloss and PyTorch. Returns the gradient file of each worker sent to."""
     where = f"{case.loss} {_shape_text(case.shape)}"
     message = {"cmd": "case", "loss": case.loss, "shape": list(case.shape), "dtype": case.dtype.name,
                "seed": 0, "crc": [_jax_peer.crc32(case.x), _jax_peer.crc32(case.y)], "rows": rows}
@@ -530,6 +530,14 @@ def _load_jax_case(case: Case, fused: Sequence[Any], rows: Optional[int], peers:
             notes.append(f"JAX peer ({threads} thread(s)) failed at {where}: {error}; no JAX figures for it from there on")
             continue
         sent[threads] = path
+    return sent
+
+
+def _receive_jax_case(case: Case, fused: Sequence[Any], rows: Optional[int], peers: Mapping[int, _jax_peer.JaxPeer],
+                      sent: Mapping[int, str], notes: List[str]) -> Dict[int, _jax_peer.JaxPeer]:
+    """The answers to :func:`_send_jax_case`: each worker's result is checked against
+    fusedloss's ``fused``; returns the workers ready to time the case."""
+    where = f"{case.loss} {_shape_text(case.shape)}"
     ready: Dict[int, _jax_peer.JaxPeer] = {}
     unsupported = False
     for threads, path in sent.items():
@@ -586,11 +594,16 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
             notes.append(f"{where}: JAX not timed, its workers need ~{jax_need / 2**30:.1f} GiB more")
             jax_live = {}
     case = make_case(loss, shape, dtype)
-    gradient = np.empty_like(case.x)
     check_rows = 512 if is_large else None
+    jax_sent = _send_jax_case(case, check_rows, jax_live, workdir or "", notes) if jax_live else {}
+    gradient = np.empty_like(case.x)
     fused = fused_call(loss, case.x, case.y, threads=settings.threads[0], out=gradient)
-    check_case(case, fused, rows=check_rows)
-    jax_ready = _load_jax_case(case, fused, check_rows, jax_live, workdir or "", notes) if jax_live else {}
+    try:
+        check_case(case, fused, rows=check_rows)
+    except AssertionError:
+        for count in jax_sent:  # the workers' answers must not be read as the next case's
+            jax_live[count].close()
+        raise
     copy_destination = np.empty_like(case.x)
     core = _backend.core
     contenders: Dict[str, Callable[[], Any]] = {}
@@ -609,6 +622,7 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
         if problem is not None:
             notes.append(f"{where}: PyTorch result differs from fusedloss's ({problem}); not timed")
             torch_run = None
+    jax_ready = _receive_jax_case(case, fused, check_rows, jax_live, jax_sent, notes) if jax_sent else {}
     self_timed = []
     for threads in settings.threads:
         t = _threads_value(threads)
@@ -635,7 +649,9 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
     rounds = {"numpy": NUMPY_ROUNDS}
     if is_large:  # the peers take seconds per call on 1 GiB: fewer rounds for them
         rounds.update({name: LARGE_PEER_ROUNDS for name in contenders if name.startswith(("torch", "jax"))})
-    times = median_times(contenders, settings.repeats, rounds=rounds, warm=("numpy",), self_timed=self_timed)
+    # The NumPy reference ran in check_case, PyTorch in its check (on the first thread count).
+    warm = ("numpy", f"torch@{_threads_value(settings.threads[0])}")
+    times = median_times(contenders, settings.repeats, rounds=rounds, warm=warm, self_timed=self_timed)
     thread_use: Dict[str, Dict[str, Any]] = {}
     for t, peer in jax_ready.items():
         if not peer.alive:
