@@ -34,11 +34,11 @@ import functools
 import importlib.metadata
 import importlib.util
 import os
-import shutil
-import tempfile
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
