@@ -8,7 +8,7 @@ may run on (``DefaultThreadPoolSize`` in ``xla/pjrt/utils.cc``, read by
 recipe often quoted for one thread, ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1"``, does not bound them: with jax 0.10.2 on a 2-core machine the
 softmax cross-entropy executable still ran on two ``XLAEigen`` threads under it, while with
-``PJRT_NPROC=1`` all of its work ran on the calling thread (per-thread CPU time from
+``PJRT_NPROC=1`` all of its work ran on one thread (per-thread CPU time from
 ``/proc/self/task/*/schedstat``; see docs/benchmarks.md). So ``fusedloss bench`` starts one
 worker per thread count ``t`` with ``PJRT_NPROC=t`` (and ``JAX_PLATFORMS=cpu``: the peer is
 XLA's CPU backend even where a GPU build of jax is installed).
@@ -27,8 +27,9 @@ points file descriptor 1 at stderr, so that nothing a library prints can garble 
 * ``{"cmd": "run"}``: one call, timed in the worker with ``time.perf_counter`` around the call
   and ``block_until_ready`` exactly as an in-process closure would be: ``{"ok": true, "seconds"}``;
 * ``{"cmd": "end"}``: drops the case; answers ``cores``, the CPU time of the whole worker
-  (``time.process_time``, every thread) over the wall time, summed over the ``run`` calls, which
-  cannot exceed 1 while one thread computes, and ``busy_threads``, the on-CPU seconds of each
+  (``time.process_time``, every thread) over the wall time, summed over the ``run`` calls (at
+  most ~1 while one thread computes: only the dispatching thread's brief overlap adds to it;
+  a loaded machine lowers it), and ``busy_threads``, the on-CPU seconds of each
   thread with at least 10% of the worker's since the case was loaded
   (``/proc/self/task/*/schedstat``; ``null`` where there is none);
 * ``{"cmd": "quit"}`` or end of input: exits.
@@ -249,12 +250,14 @@ def start_peers(thread_counts: List[int], x64: bool, command: Optional[List[str]
 
 
 def crammer_singer(x: np.ndarray, labels: np.ndarray, rows: Optional[int] = None,
-                   block: int = 65536) -> Tuple[float, np.ndarray]:
+                   block: Optional[int] = None) -> Tuple[float, np.ndarray]:
     """float64 NumPy reference of what ``optax.losses.multiclass_hinge_loss`` computes (the
     Crammer-Singer hinge ``max_j(s_j + 1 - [j = y]) - s_y``, mean over rows) and the gradient of
     its mean on the first ``rows`` rows (all if ``None``), ties of the max sharing the gradient
-    equally as JAX's ``max`` does. Processed in blocks of rows: bounded memory on 1 GiB inputs."""
+    equally as JAX's ``max`` does. Processed in blocks of ``block`` rows (default: 2^22
+    elements each, 32 MiB per float64 temporary): bounded memory on 1 GiB inputs."""
     n, classes = x.shape
+    block = block if block is not None else max(1, (1 << 22) // max(classes, 1))
     rows = n if rows is None else min(rows, n)
     total = 0.0
     grad = np.zeros((rows, classes))
