@@ -10,30 +10,42 @@ Contenders of a case, all fed the same input arrays:
 * ``torch``: PyTorch CPU forward+backward (``F.cross_entropy``, ``F.multi_margin_loss``,
   ``F.mse_loss``, ``F.binary_cross_entropy_with_logits``) with ``torch.set_num_threads``
   matched to the fusedloss entry, when torch is importable;
-* ``jax``: jitted ``value_and_grad`` of the optax loss, when jax and optax are importable
-  (XLA picks its own threads);
+* ``jax``: jitted ``value_and_grad`` of the optax loss, when jax and optax are installed,
+  run in a worker process per thread count whose XLA CPU thread pools are sized to that count
+  (``PJRT_NPROC``; see :mod:`fusedloss._jax_peer`: XLA's threads cannot change within a
+  process); its inputs are rebuilt there from the same seed (CRC-32 checked), and each timed
+  call is timed in the worker;
 * ``copy``: ``_core.parallel_copy`` of the first argument on the same threads, the bandwidth
   floor of a one-pass kernel; ``copyto``: ``np.copyto`` of the same bytes (single-threaded).
 
 The contenders are interleaved (one call of each per round, after one warm-up call each) and
-the median over the rounds is reported, so that the noise of a shared machine hits them alike.
-Results are checked against the float64 reference before anything is timed.
+the median over the rounds is reported, so that the noise of a shared machine hits them alike;
+the JAX workers take part in the same rounds, one call per round on request over a pipe (the
+round trip is outside the time measured). fusedloss's result is checked against the float64
+reference before anything is timed, and each peer's result against fusedloss's (PyTorch's
+``multi_margin_loss`` divides by C: compared after that scaling; optax's
+``multiclass_hinge_loss`` is the Crammer-Singer hinge, not Weston-Watkins: compared with a
+float64 NumPy Crammer-Singer reference); a peer that differs gets a note and no figure.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import importlib.util
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _backend, _losses, _probabilistic, _reference
+from . import _backend, _jax_peer, _losses, _probabilistic, _reference
 
 Shape = Tuple[int, ...]
 
@@ -81,6 +93,17 @@ PEERS: Tuple[str, ...] = ("numpy", "torch", "jax")
 NUMPY_ROUNDS = 3
 #: Rounds of PyTorch and JAX on the 1 GiB shapes (seconds per call there).
 LARGE_PEER_ROUNDS = 2
+#: The command line of the JAX workers; ``None``: ``python -m fusedloss._jax_peer``
+#: (see :func:`fusedloss._jax_peer.worker_command`). The tests point it at broken workers.
+JAX_PEER_COMMAND: Optional[List[str]] = None
+#: Bytes of each JAX worker per byte of the first input on the 1 GiB shapes (its own inputs,
+#: its gradient, XLA's temporaries).
+JAX_WORKER_COPIES = 4
+#: A JAX worker whose CPU time over wall time during its timed calls exceeds its thread count
+#: by this factor gets a note (it used more cores than asked for).
+JAX_CORES_SLACK = 1.15
+#: Tolerance of the peers' results against fusedloss's (see :func:`check_peer`).
+PEER_RTOL = {"float32": 1e-3, "float64": 1e-8}
 _LOSS_MODULE = {
     "softmax_cross_entropy": _losses,
     "multiclass_hinge": _losses,
@@ -205,11 +228,14 @@ def reference_call(loss: str, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Tu
     return result
 
 
-def check_result(loss: str, fused: Sequence[Any], reference: Tuple[Any, np.ndarray], dtype: Any) -> None:
+def check_result(loss: str, fused: Sequence[Any], reference: Tuple[Any, np.ndarray], dtype: Any,
+                 rtol: Optional[float] = None) -> None:
     """Raise ``AssertionError`` if the fused result differs from the reference beyond
-    the tolerance of ``dtype`` (gradients are compared relative to their largest entry)."""
+    ``rtol``, by default the tolerance of ``dtype`` (gradients are compared relative to their
+    largest entry)."""
     dtype = np.dtype(dtype)
-    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    if rtol is None:
+        rtol = 1e-4 if dtype == np.float32 else 1e-9
     value, grad = fused[0], fused[1]
     ref_value, ref_grad = reference
     if np.asarray(grad).dtype != dtype:
@@ -257,13 +283,12 @@ def _import_torch() -> Any:
     return torch
 
 
-def _import_jax() -> Any:
+def _jax_available() -> bool:
+    """Whether jax and optax are installed (they are imported in the worker processes only)."""
     try:
-        import jax  # type: ignore[import-untyped,import-not-found,unused-ignore]
-        import optax  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except Exception:
-        return None
-    return jax, optax
+        return all(importlib.util.find_spec(name) is not None for name in ("jax", "optax"))
+    except (ImportError, ValueError):
+        return False
 
 
 def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
@@ -298,49 +323,18 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
     return run
 
 
-def jax_call(jax_optax: Any, case: Case) -> Optional[Callable[[], Any]]:
-    """A jitted ``value_and_grad`` closure of the optax equivalent of the plain ``case``."""
-    jax, optax = jax_optax
-    jnp = jax.numpy
-    loss = case.loss
-    losses = getattr(optax, "losses", optax)
-    if loss == "softmax_cross_entropy":
-        def fn(x: Any, y: Any) -> Any:
-            return losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
-    elif loss == "multiclass_hinge" and hasattr(losses, "multiclass_hinge_loss"):
-        def fn(x: Any, y: Any) -> Any:
-            return losses.multiclass_hinge_loss(x, y).mean()
-    elif loss == "mean_squared_error":
-        def fn(x: Any, y: Any) -> Any:
-            return losses.squared_error(x, y).mean()
-    elif loss == "sigmoid_binary_cross_entropy":
-        def fn(x: Any, y: Any) -> Any:
-            return losses.sigmoid_binary_cross_entropy(x, y).mean()
-    elif loss == "cross_entropy":
-        def fn(x: Any, y: Any) -> Any:
-            return -jnp.take_along_axis(jnp.log(x + 1e-7), y[:, None], axis=-1).mean()
-    else:
-        return None
-    step = jax.jit(jax.value_and_grad(fn))  # type: ignore[no-untyped-call,unused-ignore]
-    x = jax.device_put(case.x)
-    y = jax.device_put(case.y.astype(np.int32) if case.y.dtype.kind == "i" else case.y)
-
-    def run() -> Any:
-        value, grad = step(x, y)
-        return grad.block_until_ready()
-
-    return run
-
-
 # --------------------------------------------------------------------------- timing
 
 
 def median_times(contenders: Mapping[str, Callable[[], Any]], repeats: int,
-                 rounds: Optional[Dict[str, int]] = None, warm: Sequence[str] = ()) -> Dict[str, List[float]]:
+                 rounds: Optional[Dict[str, int]] = None, warm: Sequence[str] = (),
+                 self_timed: Sequence[str] = ()) -> Dict[str, List[float]]:
     """Seconds of each call of each contender: one warm-up call each (except those named in
     ``warm``, already run), then ``repeats`` rounds in which every contender runs once
     (interleaved, so that noise hits them alike). ``rounds`` caps the rounds of some contenders
-    (the slow NumPy reference: its noise hardly moves a 10x-100x ratio)."""
+    (the slow NumPy reference: its noise hardly moves a 10x-100x ratio). The contenders named
+    in ``self_timed`` return the seconds of their call themselves (the JAX workers, which time
+    the call in their own process); a NaN from one of them drops its figures."""
     rounds = rounds or {}
     for name, fn in contenders.items():
         if name not in warm:
@@ -351,8 +345,12 @@ def median_times(contenders: Mapping[str, Callable[[], Any]], repeats: int,
             if index >= rounds.get(name, repeats):
                 continue
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            result = fn()
+            elapsed = time.perf_counter() - start
+            times[name].append(float(result) if name in self_timed else elapsed)
+    for name in self_timed:
+        if name in times and any(v != v for v in times[name]):
+            del times[name]
     return times
 
 
@@ -455,22 +453,33 @@ def run_benchmarks(
     raw = raw if raw is not None else []
     notes = notes if notes is not None else []
     torch = _import_torch() if peers and not options else None
-    jax_optax = _import_jax() if peers and not options else None
-    if peers and not options:
-        if torch is None:
-            notes.append("torch not importable: no PyTorch column")
-        if jax_optax is None:
-            notes.append("jax/optax not importable: no JAX column")
+    jax_peers: Dict[int, _jax_peer.JaxPeer] = {}
+    workdir = None
     core = _backend.core
     rows: List[Dict[str, Any]] = []
     planned = plan_cases(settings)
-    for index, (loss, shape, is_large) in enumerate(planned):
-        if progress is not None:
-            progress(f"[{index + 1}/{len(planned)}] {loss} {_shape_text(shape)} {settings.dtype.name}")
-        if options:
-            rows += _run_options_case(settings, loss, shape, raw, notes)
-        else:
-            rows += _run_case(settings, loss, shape, is_large, torch, jax_optax, raw, notes)
+    try:
+        if peers and not options:
+            if torch is None:
+                notes.append("torch not importable: no PyTorch column")
+            if not _jax_available():
+                notes.append("jax/optax not importable: no JAX column")
+            elif planned:
+                workdir = tempfile.mkdtemp(prefix="fusedloss-bench-")
+                counts = [_threads_value(t) for t in thread_list]
+                jax_peers = _jax_peer.start_peers(counts, settings.dtype == np.float64, JAX_PEER_COMMAND, notes)
+        for index, (loss, shape, is_large) in enumerate(planned):
+            if progress is not None:
+                progress(f"[{index + 1}/{len(planned)}] {loss} {_shape_text(shape)} {settings.dtype.name}")
+            if options:
+                rows += _run_options_case(settings, loss, shape, raw, notes)
+            else:
+                rows += _run_case(settings, loss, shape, is_large, torch, jax_peers, workdir, raw, notes)
+    finally:
+        for peer in jax_peers.values():
+            peer.close()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     if core is None:
         notes.append("the compiled extension is not in use: fusedloss timings are the NumPy fallback")
     if hasattr(os, "getloadavg"):
@@ -481,23 +490,120 @@ def run_benchmarks(
     return rows
 
 
-def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch: Any, jax_optax: Any,
+def check_peer(peer: str, case: Case, fused: Sequence[Any], value: Any, grad: np.ndarray,
+               rows: Optional[int] = None) -> Optional[str]:
+    """``None`` if a peer's loss and gradient (its first ``rows`` rows when given) match
+    fusedloss's result ``fused`` of the plain ``case``, else what differs. PyTorch's hinge
+    (``multi_margin_loss``) is fusedloss's divided by C; optax's is the Crammer-Singer hinge,
+    compared with :func:`fusedloss._jax_peer.crammer_singer` instead."""
+    fused_grad = np.asarray(fused[1])
+    fused_grad = fused_grad if rows is None else fused_grad[:rows]
+    reference: Tuple[Any, np.ndarray] = (float(fused[0]), fused_grad.astype(np.float64))
+    if case.loss == "multiclass_hinge" and peer == "torch":
+        classes = case.x.shape[-1]
+        reference = (reference[0] / classes, reference[1] / classes)
+    elif case.loss == "multiclass_hinge" and peer == "jax":
+        reference = _jax_peer.crammer_singer(case.x, case.y, rows)
+    # The peers sum in their own order and precision (PyTorch's hinge gradient of a 128000-class
+    # row, a float32 sum of 128000 terms, is off by ~5e-4 of its largest entry): 10x looser.
+    rtol = PEER_RTOL[case.dtype.name]
+    try:
+        check_result(f"{peer} {case.loss}", (value, np.asarray(grad)), reference, case.dtype, rtol=rtol)
+    except AssertionError as error:
+        return str(error)
+    return None
+
+
+def _send_jax_case(case: Case, rows: Optional[int], peers: Mapping[int, _jax_peer.JaxPeer],
+                   workdir: str, notes: List[str]) -> Dict[int, str]:
+    """Send ``case`` to every JAX worker: they build and compile it side by side, while this
+    process checks fusedloss and PyTorch. Returns the gradient file of each worker sent to."""
+    where = f"{case.loss} {_shape_text(case.shape)}"
+    message = {"cmd": "case", "loss": case.loss, "shape": list(case.shape), "dtype": case.dtype.name,
+               "seed": 0, "crc": [_jax_peer.crc32(case.x), _jax_peer.crc32(case.y)], "rows": rows}
+    sent: Dict[int, str] = {}
+    for threads, peer in peers.items():
+        path = os.path.join(workdir, f"jax-grad-{threads}.npy")
+        try:
+            peer.send(dict(message, grad_path=path))
+        except _jax_peer.PeerError as error:
+            notes.append(f"JAX peer ({threads} thread(s)) failed at {where}: {error}; no JAX figures for it from there on")
+            continue
+        sent[threads] = path
+    return sent
+
+
+def _receive_jax_case(case: Case, fused: Sequence[Any], rows: Optional[int], peers: Mapping[int, _jax_peer.JaxPeer],
+                      sent: Mapping[int, str], notes: List[str]) -> Dict[int, _jax_peer.JaxPeer]:
+    """The answers to :func:`_send_jax_case`: each worker's result is checked against
+    fusedloss's ``fused``; returns the workers ready to time the case."""
+    where = f"{case.loss} {_shape_text(case.shape)}"
+    ready: Dict[int, _jax_peer.JaxPeer] = {}
+    unsupported = False
+    for threads, path in sent.items():
+        peer = peers[threads]
+        try:
+            answer = peer.receive(_jax_peer.CASE_TIMEOUT)
+        except _jax_peer.PeerError as error:
+            notes.append(f"JAX peer ({threads} thread(s)) failed at {where}: {error}; no JAX figures for it from there on")
+            continue
+        if not answer.get("ok"):
+            if answer.get("unsupported"):
+                if not unsupported:
+                    notes.append(f"{case.loss}: no JAX peer ({answer.get('error')})")
+                unsupported = True
+            else:
+                notes.append(f"{where}: JAX ({threads} thread(s)) failed: {answer.get('error')}; not timed")
+            continue
+        try:
+            grad = np.load(path)
+            os.remove(path)
+        except (OSError, ValueError) as error:
+            notes.append(f"{where}: JAX ({threads} thread(s)) gradient unreadable ({error}); not timed")
+            continue
+        problem = check_peer("jax", case, fused, answer.get("value"), grad, rows)
+        if problem is not None:
+            notes.append(f"{where}: JAX ({threads} thread(s)) result differs from fusedloss's ({problem}); not timed")
+            try:
+                peer.request({"cmd": "end"}, _jax_peer.RUN_TIMEOUT)
+            except _jax_peer.PeerError:
+                pass
+            continue
+        ready[threads] = peer
+    return ready
+
+
+def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch: Any,
+              jax_peers: Mapping[int, _jax_peer.JaxPeer], workdir: Optional[str],
               raw: List[Dict[str, Any]], notes: List[str]) -> List[Dict[str, Any]]:
     dtype = settings.dtype
     itemsize = dtype.itemsize
     elements = int(np.prod(shape))
+    where = f"{loss} {_shape_text(shape)}"
+    jax_live = {t: peer for t, peer in jax_peers.items() if peer.alive}
     if is_large:
         # inputs, gradient, copy destination, and each peer's gradient and temporaries
-        need = elements * itemsize * (4 + (3 if torch is not None else 0) + (3 if jax_optax is not None else 0))
+        need = elements * itemsize * (4 + (3 if torch is not None else 0))
         available = available_memory()
         if available is not None and need > 0.8 * available:
-            notes.append(f"{loss} {_shape_text(shape)}: skipped, needs ~{need / 2**30:.1f} GiB, "
+            notes.append(f"{where}: skipped, needs ~{need / 2**30:.1f} GiB, "
                          f"{available / 2**30:.1f} GiB available")
             return []
+        jax_need = elements * itemsize * JAX_WORKER_COPIES * len(jax_live)
+        if jax_live and available is not None and need + jax_need > 0.8 * available:
+            notes.append(f"{where}: JAX not timed, its workers need ~{jax_need / 2**30:.1f} GiB more")
+            jax_live = {}
     case = make_case(loss, shape, dtype)
+    check_rows = 512 if is_large else None
+    jax_sent = _send_jax_case(case, check_rows, jax_live, workdir or "", notes) if jax_live else {}
     gradient = np.empty_like(case.x)
-    check_case(case, fused_call(loss, case.x, case.y, threads=settings.threads[0], out=gradient),
-               rows=512 if is_large else None)
+    fused = fused_call(loss, case.x, case.y, threads=settings.threads[0], out=gradient)
+    try:
+        check_case(case, fused, rows=check_rows)
+    except AssertionError:
+        for count in jax_sent:  # the workers' answers must not be read as the next case's
+            jax_live[count].close()
+        raise
     copy_destination = np.empty_like(case.x)
     core = _backend.core
     contenders: Dict[str, Callable[[], Any]] = {}
@@ -505,17 +611,19 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
     if not is_large:
         contenders["numpy"] = lambda: reference_call(loss, case.x, case.y)
     else:
-        notes.append(f"{loss} {_shape_text(shape)}: NumPy reference not timed (several GiB of float64)")
+        notes.append(f"{where}: NumPy reference not timed (several GiB of float64)")
     contenders["copyto"] = lambda: np.copyto(copy_destination, case.x)
     torch_run = torch_call(torch, case) if torch is not None else None
-    jax_run = None
-    if jax_optax is not None:
-        try:
-            jax_run = jax_call(jax_optax, case)
-        except Exception as error:  # a missing optax loss in this version: no column
-            notes.append(f"{loss}: no JAX peer ({type(error).__name__}: {error})")
-    if jax_run is not None:
-        contenders["jax"] = jax_run
+    if torch_run is not None:
+        torch.set_num_threads(_threads_value(settings.threads[0]))
+        value, grad = torch_run()
+        grad = grad.detach().numpy()
+        problem = check_peer("torch", case, fused, value.item(), grad if check_rows is None else grad[:check_rows], check_rows)
+        if problem is not None:
+            notes.append(f"{where}: PyTorch result differs from fusedloss's ({problem}); not timed")
+            torch_run = None
+    jax_ready = _receive_jax_case(case, fused, check_rows, jax_live, jax_sent, notes) if jax_sent else {}
+    self_timed = []
     for threads in settings.threads:
         t = _threads_value(threads)
         contenders[f"fusedloss@{t}"] = functools.partial(fused_call, loss, case.x, case.y, threads=threads, out=gradient)
@@ -526,21 +634,48 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
                 torch.set_num_threads(th)
                 return run()
             contenders[f"torch@{t}"] = run_torch
+        if t in jax_ready and f"jax@{t}" not in contenders:
+            def run_jax(peer: _jax_peer.JaxPeer = jax_ready[t]) -> float:
+                if not peer.alive:
+                    return float("nan")
+                try:
+                    return peer.run()
+                except _jax_peer.PeerError as error:
+                    notes.append(f"JAX peer ({peer.threads} thread(s)) failed at {where}: {error}; "
+                                 "no JAX figures for it from there on")
+                    return float("nan")
+            contenders[f"jax@{t}"] = run_jax
+            self_timed.append(f"jax@{t}")
     rounds = {"numpy": NUMPY_ROUNDS}
     if is_large:  # the peers take seconds per call on 1 GiB: fewer rounds for them
         rounds.update({name: LARGE_PEER_ROUNDS for name in contenders if name.startswith(("torch", "jax"))})
-    times = median_times(contenders, settings.repeats, rounds=rounds, warm=("numpy",))
+    # The NumPy reference ran in check_case, PyTorch in its check (on the first thread count).
+    warm = ("numpy", f"torch@{_threads_value(settings.threads[0])}")
+    times = median_times(contenders, settings.repeats, rounds=rounds, warm=warm, self_timed=self_timed)
+    thread_use: Dict[str, Dict[str, Any]] = {}
+    for t, peer in jax_ready.items():
+        if not peer.alive:
+            continue
+        try:
+            stats = peer.request({"cmd": "end"}, _jax_peer.RUN_TIMEOUT)
+        except _jax_peer.PeerError as error:
+            notes.append(f"JAX peer ({t} thread(s)) failed at {where}: {error}; no JAX figures for it from there on")
+            continue
+        cores = stats.get("cores")
+        thread_use[f"jax@{t}"] = {"cores": cores, "busy_threads": stats.get("busy_threads")}
+        if isinstance(cores, float) and cores > t * JAX_CORES_SLACK:
+            notes.append(f"{where}: JAX with {t} thread(s) kept {cores:.2f} cores busy while it computed")
     for name, values in times.items():
         raw.append({"loss": loss, "shape": list(shape), "dtype": dtype.name, "option": "plain",
-                    "contender": name, "times_s": values})
+                    "contender": name, "times_s": values, **thread_use.get(name, {})})
     numpy_ms = _median_ms(times["numpy"]) if "numpy" in times else None
-    jax_ms = _median_ms(times["jax"]) if "jax" in times else None
     copyto_ms = _median_ms(times["copyto"])
     rows = []
     for threads in settings.threads:
         t = _threads_value(threads)
         fused_ms = _median_ms(times[f"fusedloss@{t}"])
         torch_ms = _median_ms(times[f"torch@{t}"]) if f"torch@{t}" in times else None
+        jax_ms = _median_ms(times[f"jax@{t}"]) if f"jax@{t}" in times else None
         copy_ms = _median_ms(times[f"copy@{t}"]) if f"copy@{t}" in times else copyto_ms
         peers = [v for v in (numpy_ms, torch_ms, jax_ms) if v is not None]
         fastest = min(peers) if peers else None
@@ -611,6 +746,11 @@ def machine_info() -> Dict[str, Any]:
     for name in ("torch", "jax", "optax"):
         module = sys.modules.get(name)
         versions[name] = getattr(module, "__version__", None) if module is not None else None
+        if versions[name] is None and name != "torch":  # imported in the JAX workers only
+            try:
+                versions[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                pass
     info["versions"] = versions
     return info
 
