@@ -103,8 +103,8 @@ def test_combined_with_sample_weight(isa, dtype, reduction, weight_form, pos_wei
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", [(1000,), (700, 1), (500, 3), (333, 10), (97, 17), (7, 1000),
-                                   (3, 2500), (11, 13, 7)], ids=str)
+@pytest.mark.parametrize("shape", [(1000,), (700, 1), (500, 3), (333, 10), (97, 17), (9, 255),
+                                   (9, 256), (7, 1000), (3, 2500), (11, 13, 7)], ids=str)
 def test_sample_weight_alone(isa, dtype, reduction, shape):
     x, t = make(shape, dtype, seed=9)
     check(x, t, dtype, reduction,
