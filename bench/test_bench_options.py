@@ -45,9 +45,6 @@ KNOWN_SLOW = {
     ("softmax_cross_entropy", "4096x1000", "return_argmax"): "5.9x-6.4x",
     ("softmax_cross_entropy", "4096x1000", "soft_targets"): "12x-14x (bytes 1.5x)",
     ("mean_squared_error", "1000000", "sample_weight"): "6.0x (a float64 weight per element: bytes 1.67x)",
-    ("sigmoid_binary_cross_entropy", "65536x10", "weight"): "1.48x-1.51x",
-    ("sigmoid_binary_cross_entropy", "65536x10", "pos_weight"): "1.47x-1.54x",
-    ("sigmoid_binary_cross_entropy", "65536x10", "sample_weight"): "3.6x",
     ("cross_entropy", "65536x10", "soft_targets"): "3.5x (bytes 1.4x)",
     ("cross_entropy", "4096x1000", "soft_targets"): "3.9x-4.5x (bytes 1.5x)",
 }

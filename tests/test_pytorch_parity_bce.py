@@ -69,3 +69,46 @@ def test_cross_entropy_soft_targets_match_torch(reduction):
     loss, grad = fusedloss.cross_entropy(p, t, reduction=reduction, return_grad=True)
     np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+WEIGHT_FORMS = {
+    "per-class (C,)": lambda rng, shape: rng.uniform(0.1, 2.0, shape[-1]),
+    "(1, ..., C)": lambda rng, shape: rng.uniform(0.1, 2.0, (1,) * (len(shape) - 1) + shape[-1:]),
+    "scalar": lambda rng, shape: np.array(1.7),
+    "varies along batch": lambda rng, shape: rng.uniform(0.1, 2.0, shape[:1] + (1,) * (len(shape) - 1)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weight_form, pos_weight_form", [
+    (weight_form, pos_weight_form) for weight_form in (None, *WEIGHT_FORMS)
+    for pos_weight_form in (None, "per-class (C,)", "scalar")
+    if weight_form is not None or pos_weight_form is not None
+], ids=str)
+@pytest.mark.parametrize("shape", [(40, 1), (30, 17), (3, 1000), (4, 5, 3)], ids=str)
+def test_sigmoid_bce_weight_forms_match_torch(dtype, reduction, weight_form, pos_weight_form, shape):
+    """The broadcast forms the kernel reads without materialising them (per class, scalar),
+    and the materialised one (varies along the batch), against PyTorch's broadcasting."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    t = rng.uniform(0, 1, shape).astype(dtype)
+    weight = None if weight_form is None else WEIGHT_FORMS[weight_form](rng, shape).astype(dtype)
+    pos_weight = (None if pos_weight_form is None
+                  else WEIGHT_FORMS[pos_weight_form](rng, shape).astype(dtype) * 2)
+    tensor = torch.tensor(x, requires_grad=True)
+    expected = F.binary_cross_entropy_with_logits(
+        tensor, torch.tensor(t),
+        weight=None if weight is None else torch.tensor(weight),
+        pos_weight=None if pos_weight is None else torch.tensor(pos_weight),
+        reduction=reduction,
+    )
+    expected.sum().backward()
+    loss, grad = fusedloss.sigmoid_binary_cross_entropy(
+        x, t, weight=weight, pos_weight=pos_weight, reduction=reduction, return_grad=True)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    expected_loss = expected.detach().numpy().astype(np.float64)
+    np.testing.assert_allclose(np.asarray(loss, np.float64), expected_loss, rtol=rtol,
+                               atol=rtol * max(1.0, float(np.abs(expected_loss).max())))
+    np.testing.assert_allclose(grad.astype(np.float64), tensor.grad.numpy().astype(np.float64),
+                               rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-13)

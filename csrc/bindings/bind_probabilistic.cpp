@@ -31,6 +31,24 @@ const Real* same_layout(const py::object& object, const py::array& prediction, c
     return static_cast<const Real*>(array.data());
 }
 
+// A C-contiguous, non-empty array of prediction's dtype (any size: a periodic weight, element
+// k reads entry k % size), or null when None. Sets `length` to its size.
+template <class Real>
+const Real* periodic_operand(const py::object& object, const py::array& prediction,
+                             const char* name, std::int64_t& length) {
+    length = 0;
+    if (object.is_none()) return nullptr;
+    if (!py::isinstance<py::array>(object)) throw py::type_error(std::string(name) + ": expected an array");
+    const auto array = py::reinterpret_borrow<py::array>(object);
+    if (!array.dtype().equal(prediction.dtype())) {
+        throw py::type_error(std::string(name) + ": expected the dtype of logits");
+    }
+    check_c_contiguous(array, name);
+    if (array.size() < 1) throw py::value_error(std::string(name) + ": expected at least one entry");
+    length = static_cast<std::int64_t>(array.size());
+    return static_cast<const Real*>(array.data());
+}
+
 template <class Real>
 py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
                           const py::object& weight, const py::object& pos_weight,
@@ -45,8 +63,9 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
     args.logits = static_cast<const Real*>(logits.data());
     args.targets = same_layout<Real>(targets, logits, "targets");
     if (args.targets == nullptr) throw py::value_error("targets: expected an array");
-    args.weight = same_layout<Real>(weight, logits, "weight");
-    args.pos_weight = same_layout<Real>(pos_weight, logits, "pos_weight");
+    args.weight = periodic_operand<Real>(weight, logits, "weight", args.weight_length);
+    args.pos_weight =
+        periodic_operand<Real>(pos_weight, logits, "pos_weight", args.pos_weight_length);
     args.sample_size = sample_size;
     args.samples = elements / sample_size;
     args.sample_weight = optional_vector<double>(sample_weight, args.samples, "sample_weight");
@@ -179,7 +198,8 @@ void register_probabilistic(py::module_& module) {
         py::arg("logits"), py::arg("targets"), py::arg("weight"), py::arg("pos_weight"),
         py::arg("sample_weight"), py::arg("sample_size"), py::arg("reduction"),
         py::arg("with_gradient"), py::arg("out"), py::arg("threads"),
-        "Sigmoid binary cross-entropy of C-contiguous arrays of one size and dtype. Returns "
+        "Sigmoid binary cross-entropy of C-contiguous arrays of one dtype: logits and targets "
+        "of one size; weight and pos_weight periodic (element k reads entry k % size). Returns "
         "(value, gradient or None).");
     module.def(
         "cross_entropy",

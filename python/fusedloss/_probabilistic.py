@@ -29,6 +29,32 @@ def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtyp
     return array.astype(dtype, copy=False)
 
 
+# Shortest pattern handed to the kernel for a periodic weight: the kernel walks the elements in
+# chunks that end where the pattern does, so a period of C = 10 is tiled to >= 1024 entries.
+_MIN_PATTERN = 1024
+
+
+def _periodic_operand(array: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:
+    """`array` (broadcastable to `shape`) as the kernel's periodic form: a contiguous 1-d pattern
+    whose entry ``k % len(pattern)`` is element ``k`` (row-major) of the broadcast array.
+
+    Axes where `array` has length 1 (or that it lacks) repeat it; past the first axis where it
+    varies, it is written out once. A per-class ``(C,)`` or ``(1, ..., C)`` weight is a period
+    of ``C``, a scalar a period of 1; only one that varies along axis 0 is materialised to the
+    full shape.
+    """
+    padded = (1,) * (len(shape) - array.ndim) + array.shape
+    varying = [axis for axis, length in enumerate(padded) if length != 1]
+    if not varying:
+        period = array.reshape(1)
+    else:
+        first = varying[0]
+        period = np.broadcast_to(array.reshape(padded[first:]), shape[first:]).reshape(-1)
+    if period.size < _MIN_PATTERN:
+        period = np.tile(period, -(-_MIN_PATTERN // period.size))
+    return check.as_contiguous(period)
+
+
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
@@ -103,7 +129,9 @@ def sigmoid_binary_cross_entropy(
     Shapes: ``logits`` any shape; ``targets`` (converted to the logits' dtype, not range
     checked), ``weight`` (element weights) and ``pos_weight`` (e.g. ``(C,)`` per class of the
     last axis, or a scalar) broadcast to the logits' shape, as in PyTorch. The native kernels
-    take ``weight``/``pos_weight`` materialised to the logits' shape (one contiguous copy each).
+    read a weight that repeats along the leading axes (per class, scalar) from one short
+    pattern, and copy ``weight``/``pos_weight`` to the logits' full shape only when it varies
+    along the first axis.
     ``sample_weight`` ``(logits.shape[0],)``: one weight per sample of the first axis;
     ``"mean"`` is ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample (0
     when the denominator is 0). ``reduction="none"`` returns one loss per element.
@@ -149,7 +177,10 @@ def sigmoid_binary_cross_entropy(
         sample_size = max(x.size // samples, 1) if samples else 1
         kernel_out = out if out is not None and out.dtype == prediction.dtype else None
         value, gradient = _backend.core.sigmoid_binary_cross_entropy(  # type: ignore[union-attr]
-            prediction, full(t), full(element_weight), full(positive_weight), row_weight,
+            prediction, full(t),
+            None if element_weight is None else _periodic_operand(element_weight, shape),
+            None if positive_weight is None else _periodic_operand(positive_weight, shape),
+            row_weight,
             sample_size, reduction_code, return_grad, kernel_out, thread_count,
         )
     else:

@@ -60,14 +60,19 @@ struct ElementwiseArgs {
     Real* gradient;                   // samples * sample_size entries, or null; may alias prediction
 };
 
-// Sigmoid binary cross-entropy: every array is contiguous with `samples * sample_size`
-// elements. `weight` and `pos_weight` are materialised to that shape by the Python layer.
+// Sigmoid binary cross-entropy: logits, targets, gradient and element losses are contiguous
+// with `samples * sample_size` elements. `weight` and `pos_weight` are periodic: element k
+// reads weight[k % weight_length]. The Python layer passes a weight that repeats along the
+// leading axes (per class, or a scalar) as one period tiled to a short pattern, and
+// materialises to the full size (weight_length = elements) only one that varies along axis 0.
 template <class Real>
 struct SigmoidBinaryArgs {
     const Real* logits;
     const Real* targets;
-    const Real* weight;               // element weights, or null (all 1)
-    const Real* pos_weight;           // positive-class weights, or null (all 1)
+    const Real* weight;               // weight_length entries, or null (all 1)
+    std::int64_t weight_length;       // >= 1 when weight is set
+    const Real* pos_weight;           // pos_weight_length entries, or null (all 1)
+    std::int64_t pos_weight_length;   // >= 1 when pos_weight is set
     std::int64_t samples;
     std::int64_t sample_size;
     const double* sample_weight;      // samples entries, or null
