@@ -94,9 +94,18 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
         bool all_finite = true;
         for (std::int64_t r = 0; r < tile_rows; ++r) {
             const std::int64_t row = tile + r;
-            const Real* x = args.logits + row * args.logits_row_stride;
+            const Real* row_logits = args.logits + row * args.logits_row_stride;
             Real* w = work + r * classes;
             const std::int64_t label = args.labels[row];
+            // With C known, the row is first copied to the stack: the work row may be the
+            // logits row itself, and only a local copy lets the compiler vectorise the
+            // fixed-length loops below (no aliasing left to rule out).
+            Real row_copy[fixed_classes > 0 ? fixed_classes : 1];
+            const Real* x = row_logits;
+            if (fixed_classes > 0) {
+                for (std::int64_t j = 0; j < fixed_classes; ++j) row_copy[j] = row_logits[j];
+                x = row_copy;
+            }
             Real maximum = x[0];
             for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
             if (options && args.argmax != nullptr) {
