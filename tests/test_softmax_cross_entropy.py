@@ -704,3 +704,23 @@ def test_option_validation():
     t = make_soft(6, 4)
     with pytest.raises(ValueError, match="out: overlaps another input"):
         fusedloss.softmax_cross_entropy(x, t, return_grad=True, out=t)
+
+
+@pytest.mark.parametrize("classes", [1, 2, 10, 17, 127, 128, 129, 255, 256, 257, 1000, 4097])
+def test_argmax_is_numpys_with_ties_nan_and_inf_around_the_search_blocks(classes, isa):
+    """return_argmax equals np.argmax (first maximum; first NaN if any) on rows full of ties,
+    with NaN, +inf and all -inf rows, for C around the 128-class blocks of the search."""
+    rng = np.random.default_rng(classes)
+    for trial in range(30):
+        x = rng.integers(-3, 3, (5, classes)).astype(np.float32)
+        if trial % 3 == 0:
+            x[rng.integers(0, 5), rng.integers(0, classes)] = np.nan
+        if trial % 5 == 0:
+            x[rng.integers(0, 5)] = -np.inf
+        if trial % 7 == 0:
+            x[rng.integers(0, 5), rng.integers(0, classes)] = np.inf
+        labels = rng.integers(0, classes, 5)
+        for dtype in (np.float32, np.float64):
+            _, argmax = fusedloss.softmax_cross_entropy(x.astype(dtype), labels, return_argmax=True,
+                                                        reduction="none")
+            np.testing.assert_array_equal(argmax, np.argmax(x, axis=1))

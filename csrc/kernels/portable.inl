@@ -7,6 +7,7 @@
 #define FUSEDLOSS_SIMD_LOOP
 #define FUSEDLOSS_SIMD_SUM(...)
 #define FUSEDLOSS_SIMD_MAX(...)
+#define FUSEDLOSS_SIMD_OR(...)
 #else
 #define FUSEDLOSS_ALWAYS_INLINE inline __attribute__((always_inline))
 // `omp simd` (enabled by -fopenmp or -fopenmp-simd) lets the compiler vectorise loops with
@@ -15,6 +16,7 @@
 #define FUSEDLOSS_SIMD_LOOP FUSEDLOSS_PRAGMA(omp simd)
 #define FUSEDLOSS_SIMD_SUM(...) FUSEDLOSS_PRAGMA(omp simd reduction(+ : __VA_ARGS__))
 #define FUSEDLOSS_SIMD_MAX(...) FUSEDLOSS_PRAGMA(omp simd reduction(max : __VA_ARGS__))
+#define FUSEDLOSS_SIMD_OR(...) FUSEDLOSS_PRAGMA(omp simd reduction(| : __VA_ARGS__))
 #endif
 
 namespace fusedloss {
