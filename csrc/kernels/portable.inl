@@ -3,6 +3,7 @@
 // inline function is shared between units compiled with different flags.
 
 #if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
 #define FUSEDLOSS_ALWAYS_INLINE __forceinline
 #define FUSEDLOSS_SIMD_LOOP
 #define FUSEDLOSS_SIMD_SUM(...)
@@ -33,6 +34,17 @@ template <class Real>
 FUSEDLOSS_ALWAYS_INLINE bool is_finite_value(Real value) {
     // x - x is 0 for finite x and NaN for +-inf and NaN.
     return (value - value) == (value - value);
+}
+
+// Index of the lowest set bit of a non-zero word.
+FUSEDLOSS_ALWAYS_INLINE int lowest_set_bit(std::uint32_t bits) {
+#if defined(_MSC_VER) && !defined(__clang__)
+    unsigned long index;
+    _BitScanForward(&index, bits);
+    return static_cast<int>(index);
+#else
+    return __builtin_ctz(bits);
+#endif
 }
 
 // Natural log of one value per row; the libm call is an extern "C" function, not an inline one.

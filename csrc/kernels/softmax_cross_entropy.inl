@@ -68,7 +68,8 @@ constexpr std::int64_t small_class_tile = 128;
 // fixed_classes > 0: C known at compile time (the per-row loops are unrolled); 0: args.classes.
 // options: integer labels with label smoothing / z-loss / argmax (the row coefficients of the
 // options path below, softmax_cross_entropy_labels_options_block); no softcap, no soft targets.
-template <class Real, bool with_gradient, int fixed_classes, bool options>
+// find_argmax: return_argmax (alone on the plain path, or with the options).
+template <class Real, bool with_gradient, int fixed_classes, bool options, bool find_argmax>
 double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, std::int64_t first,
                                          std::int64_t end) {
     const std::int64_t classes = fixed_classes > 0 ? fixed_classes : args.classes;
@@ -108,15 +109,18 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             }
             Real maximum = x[0];
             for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
-            if (options && args.argmax != nullptr) {
+            if (find_argmax && args.argmax != nullptr) {
                 // np.argmax: the first NaN if any, else the first index of the maximum (the
-                // maximum is one of the row's values unless it is NaN); selects walked backwards.
-                std::int64_t index = 0, nan_index = classes;
-                for (std::int64_t j = classes - 1; j >= 0; --j) {
-                    index = x[j] == maximum ? j : index;
-                    nan_index = x[j] != x[j] ? j : nan_index;
+                // maximum is one of the row's values unless it is NaN). C <= 16: one bit per
+                // class in a vectorised OR, the lowest set bit is the first match.
+                std::uint32_t maximum_bits = 0, nan_bits = 0;
+                FUSEDLOSS_SIMD_OR(maximum_bits, nan_bits)
+                for (std::int64_t j = 0; j < classes; ++j) {
+                    maximum_bits |= static_cast<std::uint32_t>(x[j] == maximum) << j;
+                    nan_bits |= static_cast<std::uint32_t>(x[j] != x[j]) << j;
                 }
-                args.argmax[row] = nan_index < classes ? nan_index : index;
+                const std::uint32_t bits = nan_bits != 0 ? nan_bits : maximum_bits;
+                args.argmax[row] = bits != 0 ? lowest_set_bit(bits) : 0;
             }
             const bool finite = is_finite_value(maximum);
             all_finite = all_finite && finite;
@@ -207,19 +211,19 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
     return block_sum;
 }
 
-template <class Real, bool with_gradient, bool options = false>
+template <class Real, bool with_gradient, bool options = false, bool find_argmax = options>
 double softmax_cross_entropy_small(const ClassificationArgs<Real>& args, std::int64_t first,
                                    std::int64_t end) {
     switch (args.classes) {
 #define FUSEDLOSS_SMALL_CASE(c) \
-    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c, options>(args, first, end);
+    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c, options, find_argmax>(args, first, end);
         FUSEDLOSS_SMALL_CASE(2) FUSEDLOSS_SMALL_CASE(3) FUSEDLOSS_SMALL_CASE(4)
         FUSEDLOSS_SMALL_CASE(5) FUSEDLOSS_SMALL_CASE(6) FUSEDLOSS_SMALL_CASE(7)
         FUSEDLOSS_SMALL_CASE(8) FUSEDLOSS_SMALL_CASE(9) FUSEDLOSS_SMALL_CASE(10)
         FUSEDLOSS_SMALL_CASE(11) FUSEDLOSS_SMALL_CASE(12) FUSEDLOSS_SMALL_CASE(13)
         FUSEDLOSS_SMALL_CASE(14) FUSEDLOSS_SMALL_CASE(15) FUSEDLOSS_SMALL_CASE(16)
 #undef FUSEDLOSS_SMALL_CASE
-        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0, options>(args, first, end);
+        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0, options, find_argmax>(args, first, end);
     }
 }
 
@@ -558,12 +562,20 @@ double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
 template <class Real>
 double softmax_cross_entropy(const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
     const bool has_options = args.soft_targets != nullptr || args.label_smoothing != 0.0 ||
-                             args.z_loss != 0.0 || args.softcap > 0.0 || args.argmax != nullptr;
-    if (has_options) {
+                             args.z_loss != 0.0 || args.softcap > 0.0;
+    // Few classes: the plain tile kernel finds the argmax itself (no row coefficients needed).
+    if (has_options || (args.argmax != nullptr && args.classes > small_class_limit)) {
         if (args.gradient != nullptr) return softmax_cross_entropy_options<Real, true>(args, plan);
         return softmax_cross_entropy_options<Real, false>(args, plan);
     }
     if (args.classes <= small_class_limit) {
+        if (args.argmax != nullptr) {
+            return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+                return args.gradient != nullptr
+                    ? softmax_cross_entropy_small<Real, true, false, true>(args, first, end)
+                    : softmax_cross_entropy_small<Real, false, false, true>(args, first, end);
+            });
+        }
         if (args.gradient != nullptr) {
             return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
                 return softmax_cross_entropy_small<Real, true>(args, first, end);
