@@ -9,6 +9,28 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 
+def assert_bce_matches_torch(x, t, weight, pos_weight, reduction, dtype, loss_atol_scales):
+    """fusedloss's loss and gradient against F.binary_cross_entropy_with_logits + autograd;
+    loss_atol_scales: the loss's absolute tolerance grows with its largest entry."""
+    tensor = torch.tensor(x, requires_grad=True)
+    expected = F.binary_cross_entropy_with_logits(
+        tensor, torch.tensor(t),
+        weight=None if weight is None else torch.tensor(weight),
+        pos_weight=None if pos_weight is None else torch.tensor(pos_weight),
+        reduction=reduction,
+    )
+    expected.sum().backward()
+    loss, grad = fusedloss.sigmoid_binary_cross_entropy(
+        x, t, weight=weight, pos_weight=pos_weight, reduction=reduction, return_grad=True)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    expected_loss = expected.detach().numpy().astype(np.float64)
+    largest = float(np.abs(expected_loss).max()) if loss_atol_scales else 0.0
+    np.testing.assert_allclose(np.asarray(loss, np.float64), expected_loss, rtol=rtol,
+                               atol=rtol * max(1.0, largest))
+    np.testing.assert_allclose(grad.astype(np.float64), tensor.grad.numpy().astype(np.float64),
+                               rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-13)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("with_weight", [False, True], ids=["plain", "weight"])
@@ -21,23 +43,7 @@ def test_sigmoid_bce_matches_torch(dtype, reduction, with_weight, with_pos_weigh
     t[1] = np.round(t[1])
     weight = rng.uniform(0.1, 2.0, (16, 1)).astype(dtype) if with_weight else None
     pos_weight = rng.uniform(0.2, 4.0, 9).astype(dtype) if with_pos_weight else None
-    tensor = torch.tensor(x, requires_grad=True)
-    expected = F.binary_cross_entropy_with_logits(
-        tensor, torch.tensor(t),
-        weight=None if weight is None else torch.tensor(weight),
-        pos_weight=None if pos_weight is None else torch.tensor(pos_weight),
-        reduction=reduction,
-    )
-    expected.sum().backward()
-    loss, grad = fusedloss.sigmoid_binary_cross_entropy(
-        x, t, weight=weight, pos_weight=pos_weight, reduction=reduction, return_grad=True
-    )
-    rtol = 2e-5 if dtype == np.float32 else 1e-12
-    expected_loss = expected.detach().numpy().astype(np.float64)
-    np.testing.assert_allclose(np.asarray(loss, np.float64), expected_loss, rtol=rtol,
-                               atol=rtol * max(1.0, float(np.abs(expected_loss).max()) * 1e-30))
-    np.testing.assert_allclose(grad.astype(np.float64), tensor.grad.numpy().astype(np.float64),
-                               rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-13)
+    assert_bce_matches_torch(x, t, weight, pos_weight, reduction, dtype, loss_atol_scales=False)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -96,19 +102,4 @@ def test_sigmoid_bce_weight_forms_match_torch(dtype, reduction, weight_form, pos
     weight = None if weight_form is None else WEIGHT_FORMS[weight_form](rng, shape).astype(dtype)
     pos_weight = (None if pos_weight_form is None
                   else WEIGHT_FORMS[pos_weight_form](rng, shape).astype(dtype) * 2)
-    tensor = torch.tensor(x, requires_grad=True)
-    expected = F.binary_cross_entropy_with_logits(
-        tensor, torch.tensor(t),
-        weight=None if weight is None else torch.tensor(weight),
-        pos_weight=None if pos_weight is None else torch.tensor(pos_weight),
-        reduction=reduction,
-    )
-    expected.sum().backward()
-    loss, grad = fusedloss.sigmoid_binary_cross_entropy(
-        x, t, weight=weight, pos_weight=pos_weight, reduction=reduction, return_grad=True)
-    rtol = 2e-5 if dtype == np.float32 else 1e-12
-    expected_loss = expected.detach().numpy().astype(np.float64)
-    np.testing.assert_allclose(np.asarray(loss, np.float64), expected_loss, rtol=rtol,
-                               atol=rtol * max(1.0, float(np.abs(expected_loss).max())))
-    np.testing.assert_allclose(grad.astype(np.float64), tensor.grad.numpy().astype(np.float64),
-                               rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-13)
+    assert_bce_matches_torch(x, t, weight, pos_weight, reduction, dtype, loss_atol_scales=True)

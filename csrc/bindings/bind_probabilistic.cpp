@@ -15,16 +15,22 @@ namespace fusedloss {
 namespace bindings {
 namespace {
 
-// A C-contiguous array of prediction's dtype and size, or null when None.
-template <class Real>
-const Real* same_layout(const py::object& object, const py::array& prediction, const char* name) {
-    if (object.is_none()) return nullptr;
+// An operand (not None) checked to be an array of the logits' dtype, C-contiguous.
+py::array checked_operand(const py::object& object, const py::array& prediction, const char* name) {
     if (!py::isinstance<py::array>(object)) throw py::type_error(std::string(name) + ": expected an array");
-    const auto array = py::reinterpret_borrow<py::array>(object);
+    auto array = py::reinterpret_borrow<py::array>(object);
     if (!array.dtype().equal(prediction.dtype())) {
         throw py::type_error(std::string(name) + ": expected the dtype of logits");
     }
     check_c_contiguous(array, name);
+    return array;
+}
+
+// A C-contiguous array of prediction's dtype and size, or null when None.
+template <class Real>
+const Real* same_layout(const py::object& object, const py::array& prediction, const char* name) {
+    if (object.is_none()) return nullptr;
+    const py::array array = checked_operand(object, prediction, name);
     if (array.size() != prediction.size()) {
         throw py::value_error(std::string(name) + ": size differs from logits");
     }
@@ -38,12 +44,7 @@ const Real* periodic_operand(const py::object& object, const py::array& predicti
                              const char* name, std::int64_t& length) {
     length = 0;
     if (object.is_none()) return nullptr;
-    if (!py::isinstance<py::array>(object)) throw py::type_error(std::string(name) + ": expected an array");
-    const auto array = py::reinterpret_borrow<py::array>(object);
-    if (!array.dtype().equal(prediction.dtype())) {
-        throw py::type_error(std::string(name) + ": expected the dtype of logits");
-    }
-    check_c_contiguous(array, name);
+    const py::array array = checked_operand(object, prediction, name);
     if (array.size() < 1) throw py::value_error(std::string(name) + ": expected at least one entry");
     length = static_cast<std::int64_t>(array.size());
     return static_cast<const Real*>(array.data());
