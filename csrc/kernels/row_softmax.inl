@@ -60,6 +60,20 @@ FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp_nonpositive(const Real* x, Real s
     return sum;
 }
 
+// The exp pass of a row: sum_j exp(x_j - shift), each term stored in `out` when store is set
+// (out may be x: x_j is read before out_j is written). With shift the row's finite max,
+// every x_j - shift is <= 0 (or NaN): the cheaper exp_nonpositive.
+template <class Real, bool store>
+FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass(const Real* x, Real shift, bool shift_is_finite_max,
+                                              Real* out, std::int64_t classes) {
+    if (store) {
+        return shift_is_finite_max ? store_shifted_exp_nonpositive(x, shift, out, classes)
+                                   : store_shifted_exp(x, shift, out, classes);
+    }
+    return shift_is_finite_max ? sum_of_shifted_exp_nonpositive(x, shift, classes)
+                               : sum_of_shifted_exp(x, shift, classes);
+}
+
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE void scale_row(Real* row, Real factor, std::int64_t classes) {
     FUSEDLOSS_SIMD_LOOP

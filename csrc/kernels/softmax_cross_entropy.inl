@@ -32,15 +32,7 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
         const bool finite = is_finite_value(maximum);
         const Real shift = finite ? maximum : Real(0);
         const Real label_logit = x[label];  // read before the gradient may overwrite it
-        Real sum;
-        // With a finite max every x_j - max is <= 0 (or NaN): the cheaper exp_nonpositive.
-        if (with_gradient) {
-            sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, classes)
-                         : store_shifted_exp(x, shift, gradient, classes);
-        } else {
-            sum = finite ? sum_of_shifted_exp_nonpositive(x, shift, classes)
-                         : sum_of_shifted_exp(x, shift, classes);
-        }
+        const Real sum = shifted_exp_pass<Real, with_gradient>(x, shift, finite, gradient, classes);
         const Real loss = (shift + log_scalar(sum)) - label_logit;
         if (with_gradient) {
             const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
@@ -345,12 +337,8 @@ double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>
                                x, shift, gradient, class_weight, classes, &weighted_shifted)
                          : shifted_exp_and_smoothing_sum<Real, with_gradient, weighted, false>(
                                x, shift, gradient, class_weight, classes, &weighted_shifted);
-        } else if (with_gradient) {
-            sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, classes)
-                         : store_shifted_exp(x, shift, gradient, classes);
         } else {
-            sum = finite ? sum_of_shifted_exp_nonpositive(x, shift, classes)
-                         : sum_of_shifted_exp(x, shift, classes);
+            sum = shifted_exp_pass<Real, with_gradient>(x, shift, finite, gradient, classes);
         }
         const Real log_sum = log_scalar(sum);
         const double lse = static_cast<double>(shift + log_sum);
@@ -586,14 +574,14 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
         });
     }
     if (args.classes >= long_row_classes) {
-        // Per row slot its state and max, shift and sum per chunk; null when out of memory: the
-        // row path below.
+        // Per row slot its state and max and sum per chunk; null when out of memory: the row
+        // path below.
         const std::int64_t chunks = (args.classes + long_row_chunk - 1) / long_row_chunk;
         const std::int64_t group = long_row_group(args.rows, args.classes, plan.threads);
         auto* states = static_cast<LongRowState<Real>*>(
             std::malloc(static_cast<std::size_t>(2 * group) * sizeof(LongRowState<Real>)));
         auto* chunk_values = static_cast<Real*>(
-            std::malloc(static_cast<std::size_t>(6 * group * chunks) * sizeof(Real)));
+            std::malloc(static_cast<std::size_t>(4 * group * chunks) * sizeof(Real)));
         if (states != nullptr && chunk_values != nullptr) {
             const double total = args.gradient != nullptr
                 ? softmax_cross_entropy_long_rows<Real, true>(args, plan, group, states, chunk_values)

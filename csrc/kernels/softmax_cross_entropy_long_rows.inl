@@ -44,7 +44,8 @@ FUSEDLOSS_ALWAYS_INLINE std::int64_t long_row_group(std::int64_t rows, std::int6
     return wanted < rows ? (wanted > 1 ? wanted : 1) : (rows > 1 ? rows : 1);
 }
 
-// states: 2 * group entries; chunk_values: 6 * group * chunks (max, shift, sum-then-factor).
+// states: 2 * group entries; chunk_values: 4 * group * chunks (per chunk: its max, and its sum
+// then its factor). A chunk's shift is derived from its max, as on the row path.
 template <class Real, bool with_gradient>
 double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
                                        const ReductionPlan& plan, std::int64_t group,
@@ -55,11 +56,16 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
     // Row `row`'s slot: its place in its group, in the group's half of the buffers.
     const auto slot = [&](std::int64_t row) { return ((row / group) & 1) * group + row % group; };
 
+    // Classes in the chunk starting at class `begin` (the last one may be shorter).
+    const auto chunk_size = [&](std::int64_t begin) {
+        return classes - begin < long_row_chunk ? classes - begin : long_row_chunk;
+    };
+
     const auto first_phase = [&](std::int64_t row, std::int64_t chunk) {
         LongRowState<Real>& state = states[slot(row)];
-        Real* values = chunk_values + slot(row) * 3 * chunks;
+        Real* values = chunk_values + slot(row) * 2 * chunks;
         const std::int64_t begin = chunk * long_row_chunk;
-        const std::int64_t count = classes - begin < long_row_chunk ? classes - begin : long_row_chunk;
+        const std::int64_t count = chunk_size(begin);
         const Real* x = args.logits + row * args.logits_row_stride + begin;
         Real* gradient = with_gradient ? args.gradient + row * classes + begin : nullptr;
         const std::int64_t label = args.labels[row];
@@ -71,22 +77,12 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         const Real maximum = row_maximum(x, count);
         const bool finite = is_finite_value(maximum);
         const Real shift = finite ? maximum : Real(0);
-        Real sum;
-        if (with_gradient) {
-            sum = finite ? store_shifted_exp_nonpositive(x, shift, gradient, count)
-                         : store_shifted_exp(x, shift, gradient, count);
-        } else {
-            sum = finite ? sum_of_shifted_exp_nonpositive(x, shift, count)
-                         : sum_of_shifted_exp(x, shift, count);
-        }
-        // The max is kept apart from the shift: a chunk of -inf shifts by 0 but does not raise M.
-        values[3 * chunk] = maximum;
-        values[3 * chunk + 1] = shift;
-        values[3 * chunk + 2] = sum;
+        values[2 * chunk] = maximum;
+        values[2 * chunk + 1] = shifted_exp_pass<Real, with_gradient>(x, shift, finite, gradient, count);
     };
     const auto combine = [&](std::int64_t row) {
         LongRowState<Real>& state = states[slot(row)];
-        Real* values = chunk_values + slot(row) * 3 * chunks;
+        Real* values = chunk_values + slot(row) * 2 * chunks;
         state.label = args.labels[row];
         state.ignored = args.has_ignore_index && state.label == args.ignore_index;
         if (state.ignored) {
@@ -95,15 +91,19 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         }
         Real maximum = -__builtin_huge_valf();
         for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
-            const Real m = values[3 * chunk];
+            const Real m = values[2 * chunk];
             maximum = m > maximum ? m : maximum;
         }
         const Real shift = is_finite_value(maximum) ? maximum : Real(0);
         Real sum = 0;
         for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
-            const Real part = values[3 * chunk + 2];
-            const Real factor = exp_value(values[3 * chunk + 1] - shift);
-            values[3 * chunk + 2] = factor;  // for phase 2
+            // The chunk was shifted by its max when finite, else by 0 (a chunk of -inf does
+            // not raise M).
+            const Real chunk_maximum = values[2 * chunk];
+            const Real chunk_shift = is_finite_value(chunk_maximum) ? chunk_maximum : Real(0);
+            const Real part = values[2 * chunk + 1];
+            const Real factor = exp_value(chunk_shift - shift);
+            values[2 * chunk + 1] = factor;  // for phase 2
             // An empty sum (a chunk of -inf) adds 0 even where its factor overflows.
             sum += part == Real(0) ? Real(0) : part * factor;
         }
@@ -118,11 +118,11 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
     const auto second_phase = [&](std::int64_t row, std::int64_t chunk) {
         const LongRowState<Real>& state = states[slot(row)];
         if (state.ignored) return;
-        const Real* values = chunk_values + slot(row) * 3 * chunks;
+        const Real* values = chunk_values + slot(row) * 2 * chunks;
         const std::int64_t begin = chunk * long_row_chunk;
-        const std::int64_t count = classes - begin < long_row_chunk ? classes - begin : long_row_chunk;
+        const std::int64_t count = chunk_size(begin);
         Real* gradient = args.gradient + row * classes + begin;
-        scale_row(gradient, state.row_scale / state.sum * values[3 * chunk + 2], count);
+        scale_row(gradient, state.row_scale / state.sum * values[2 * chunk + 1], count);
         if (state.label >= begin && state.label < begin + count) gradient[state.label - begin] -= state.row_scale;
     };
 
