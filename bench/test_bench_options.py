@@ -29,21 +29,17 @@ class OptionOverheadTooHigh(AssertionError):
     """An option costs more than its ceiling over the plain loss."""
 
 
-# Options measured above the ceiling here (2-core AMD EPYC VM, AVX2, 2 threads, float32,
-# `fusedloss bench --options --repeats 21`, median ratios to the plain loss). They are the
-# kernels' business (another issue); the marker is not strict so that a faster kernel passes,
+# Options measured above the ceiling here (2-core AMD EPYC VM, AVX2, float32,
+# `fusedloss bench --options`, median ratios to the plain loss). Label smoothing and z-loss
+# (1.0x-1.3x), and at 4096x1000 return_argmax (1.16x, kernel alone) and soft targets (1.44x,
+# ceiling 2.25x) left this list after the issue-8 kernel work, so a regression there fails
+# again. The ones left are the kernels' business (another issue); the marker is not strict so that a faster kernel passes,
 # and it only covers OptionOverheadTooHigh: a wrong result still fails.
 KNOWN_SLOW = {
-    ("softmax_cross_entropy", "65536x10", "label_smoothing"): "1.5x-1.6x",
-    ("softmax_cross_entropy", "65536x10", "z_loss"): "1.6x-1.7x",
-    ("softmax_cross_entropy", "65536x10", "softcap"): "4.0x-4.4x",
-    ("softmax_cross_entropy", "65536x10", "return_argmax"): "1.7x-1.9x",
+    ("softmax_cross_entropy", "65536x10", "softcap"): "4.0x-7.6x",
+    ("softmax_cross_entropy", "65536x10", "return_argmax"): "1.5x (1.48x the instructions)",
     ("softmax_cross_entropy", "65536x10", "soft_targets"): "3.0x (bytes 1.4x)",
-    ("softmax_cross_entropy", "4096x1000", "label_smoothing"): "5.3x",
-    ("softmax_cross_entropy", "4096x1000", "z_loss"): "5.0x",
-    ("softmax_cross_entropy", "4096x1000", "softcap"): "18x",
-    ("softmax_cross_entropy", "4096x1000", "return_argmax"): "5.9x-6.4x",
-    ("softmax_cross_entropy", "4096x1000", "soft_targets"): "12x-14x (bytes 1.5x)",
+    ("softmax_cross_entropy", "4096x1000", "softcap"): "4.4x",
     ("mean_squared_error", "1000000", "sample_weight"): "6.0x (a float64 weight per element: bytes 1.67x)",
     ("cross_entropy", "65536x10", "soft_targets"): "3.5x (bytes 1.4x)",
     ("cross_entropy", "4096x1000", "soft_targets"): "3.9x-4.5x (bytes 1.5x)",
