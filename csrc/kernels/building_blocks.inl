@@ -23,13 +23,16 @@ void row_softmax_block(const RowSoftmaxArgs<Real>& args, std::int64_t first, std
         const Real* x = args.input + row * args.input_row_stride;
         const Real maximum = row_maximum(x, classes);
         const Real shift = is_finite_value(maximum) ? maximum : Real(0);
+        const Real* next_row = row + 1 < args.rows ? x + args.input_row_stride : nullptr;
+        // The general exp (not exp_nonpositive): softmax keeps its subnormal probabilities.
         if (args.mode == row_softmax) {
             Real* y = args.output + row * classes;
-            const Real sum = store_shifted_exp(x, shift, y, classes);
+            const Real sum = shifted_exp_pass_prefetching<Real, true>(x, shift, false, y, classes, next_row);
             scale_row(y, Real(1) / sum, classes);
             continue;
         }
-        const Real lse = shift + log_scalar(sum_of_shifted_exp(x, shift, classes));
+        const Real sum = shifted_exp_pass_prefetching<Real, false>(x, shift, false, nullptr, classes, next_row);
+        const Real lse = shift + log_scalar(sum);
         if (args.mode == row_logsumexp) {
             args.output[row] = lse;
             continue;

@@ -32,7 +32,9 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
         const bool finite = is_finite_value(maximum);
         const Real shift = finite ? maximum : Real(0);
         const Real label_logit = x[label];  // read before the gradient may overwrite it
-        const Real sum = shifted_exp_pass<Real, with_gradient>(x, shift, finite, gradient, classes);
+        const Real* next_row = row + 1 < args.rows ? x + args.logits_row_stride : nullptr;
+        const Real sum = shifted_exp_pass_prefetching<Real, with_gradient>(x, shift, finite, gradient,
+                                                                           classes, next_row);
         const Real loss = (shift + log_scalar(sum)) - label_logit;
         if (with_gradient) {
             const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
@@ -338,7 +340,9 @@ double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>
                          : shifted_exp_and_smoothing_sum<Real, with_gradient, weighted, false>(
                                x, shift, gradient, class_weight, classes, &weighted_shifted);
         } else {
-            sum = shifted_exp_pass<Real, with_gradient>(x, shift, finite, gradient, classes);
+            const Real* next_row = row + 1 < args.rows ? x + args.logits_row_stride : nullptr;
+            sum = shifted_exp_pass_prefetching<Real, with_gradient>(x, shift, finite, gradient,
+                                                                    classes, next_row);
         }
         const Real log_sum = log_scalar(sum);
         const double lse = static_cast<double>(shift + log_sum);
