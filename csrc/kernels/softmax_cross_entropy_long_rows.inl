@@ -78,7 +78,12 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         const bool finite = is_finite_value(maximum);
         const Real shift = finite ? maximum : Real(0);
         values[2 * chunk] = maximum;
-        values[2 * chunk + 1] = shifted_exp_pass<Real, with_gradient>(x, shift, finite, gradient, count);
+        // The next chunk of this row, or the next row's first: where this thread most likely
+        // reads next (the static schedule hands each thread consecutive chunks).
+        const Real* next = chunk + 1 < chunks ? x + count
+                         : (row + 1 < args.rows ? args.logits + (row + 1) * args.logits_row_stride : nullptr);
+        values[2 * chunk + 1] = shifted_exp_pass_prefetching<Real, with_gradient>(x, shift, finite, gradient,
+                                                                                  count, next);
     };
     const auto combine = [&](std::int64_t row) {
         LongRowState<Real>& state = states[slot(row)];
