@@ -103,3 +103,106 @@ def test_small_class_tiles_deterministic_across_threads(classes):
         loss, grad = fusedloss.softmax_cross_entropy(x, y, return_grad=True, threads=threads)
         assert loss.tobytes() == base_loss.tobytes()
         assert np.array_equal(grad.view(np.uint32), base_grad.view(np.uint32))
+
+
+# The fast paths also take `out=` (a writeable C-contiguous array of the logits' dtype and shape)
+# and `threads=`; multiclass_hinge has the same fast path. Each must give the validated path's
+# bits, its errors, and its result types.
+FAST_LOSSES = {
+    "softmax_cross_entropy": fusedloss.softmax_cross_entropy,
+    "multiclass_hinge": fusedloss.multiclass_hinge,
+}
+
+
+@pytest.mark.parametrize("loss", sorted(FAST_LOSSES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [None, 1, 2])
+@pytest.mark.parametrize("use_out", [False, True, "logits"])
+def test_fast_path_with_out_and_threads(loss, dtype, threads, use_out):
+    function = FAST_LOSSES[loss]
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((300, 37)) * 3).astype(dtype)
+    y = rng.integers(0, 37, 300)
+    slow_loss, slow_grad = function(np.asfortranarray(x), list(y), return_grad=True)
+    work = x.copy()
+    out = None if use_out is False else (work if use_out == "logits" else np.full_like(x, np.nan))
+    fast_loss, fast_grad = function(work, y, return_grad=True, out=out, threads=threads)
+    if out is not None:
+        assert fast_grad is out
+    assert type(fast_loss) is type(slow_loss) and np.asarray(fast_loss).dtype == dtype
+    np.testing.assert_array_equal(fast_loss, slow_loss)
+    np.testing.assert_array_equal(fast_grad, slow_grad)
+    reference = getattr(_reference, loss)(x, y, return_grad=True)
+    rtol, atol = tolerances(dtype, float(np.max(np.abs(reference[1]))))
+    np.testing.assert_allclose(fast_grad, reference[1], rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("loss", sorted(FAST_LOSSES))
+def test_fast_path_out_errors_match_validated_path(loss):
+    function = FAST_LOSSES[loss]
+    x = np.zeros((6, 4), np.float32)
+    y = np.array([0, 1, 2, 3, 0, 1])
+    buffer = np.zeros(48, np.float32)
+    logits = buffer[:24].reshape(6, 4)
+    overlapping = buffer[2:26].reshape(6, 4)  # overlaps the logits without being them
+    messages = []
+    for labels in (y, list(y)):  # the fast path, then the validated one (labels as a list)
+        with pytest.raises(ValueError) as error:
+            function(logits, labels, return_grad=True, out=overlapping)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]
+    assert "overlaps the first argument" in messages[0]
+    labels_buffer = np.zeros(24, np.int64)
+    with pytest.raises(ValueError, match="overlaps another input array"):
+        function(x, labels_buffer[:6], return_grad=True, out=labels_buffer[:24].view(np.float64)[:12]
+                 .view(np.float32).reshape(6, 4))
+    with pytest.raises(ValueError, match="out: expected shape"):
+        function(x, y, return_grad=True, out=np.zeros((4, 6), np.float32))
+    with pytest.raises(ValueError, match="out: expected dtype"):
+        function(x, y, return_grad=True, out=np.zeros((6, 4), np.float64))
+    with pytest.raises(ValueError, match="read-only"):
+        read_only = np.zeros((6, 4), np.float32)
+        read_only.flags.writeable = False
+        function(x, y, return_grad=True, out=read_only)
+    with pytest.raises(ValueError, match="return_grad=True"):
+        function(x, y, out=np.zeros((6, 4), np.float32))
+    for bad in (0, -1, 2.0, True, "2"):
+        with pytest.raises((TypeError, ValueError), match="threads"):
+            function(x, y, threads=bad)
+    with pytest.raises(ValueError, match="label 7 at row 3 is out of range"):
+        function(x, np.array([0, 1, 2, 7, 0, 1]), return_grad=True, out=np.zeros_like(x), threads=1)
+
+
+def test_fast_path_keeps_float64_sums_for_dask():
+    from fusedloss import _raw
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 7)).astype(np.float32)
+    y = rng.integers(0, 7, 50)
+    for function in FAST_LOSSES.values():
+        with _raw.raw_sums():
+            fast = function(x, y, reduction="sum")
+            slow = function(x, y, reduction="sum", sample_weight=np.ones(50))
+        assert type(fast) is np.float64 and type(slow) is np.float64
+        assert fast == slow
+        assert type(function(x, y, reduction="sum")) is np.float32
+
+
+@pytest.mark.parametrize("classes", [1, 3, 1000])
+def test_label_summary_counts_ignored_rows(classes):
+    # The "mean" denominator without weights is the count of non-ignored rows; a label outside
+    # [0, C) is an error unless it is the ignore_index; the first bad row is the one reported.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1000, classes))
+    y = rng.integers(0, classes, 1000)
+    y[rng.random(1000) < 0.3] = -100
+    kept = y != -100
+    loss = fusedloss.softmax_cross_entropy(x, y)
+    expected = _reference.softmax_cross_entropy(x[kept], y[kept], reduction="sum")[0] / kept.sum()
+    np.testing.assert_allclose(loss, expected, rtol=1e-12)
+    bad = y.copy()
+    bad[[400, 700]] = [classes, -1]
+    with pytest.raises(ValueError, match=f"label {classes} at row 400 is out of range"):
+        fusedloss.softmax_cross_entropy(x, bad)
+    bad[400] = -100
+    with pytest.raises(ValueError, match="label -1 at row 700 is out of range"):
+        fusedloss.softmax_cross_entropy(x, bad, ignore_index=-100)

@@ -23,11 +23,37 @@ struct LabelSummary {
 template <class Real>
 LabelSummary summarize_labels(const ClassificationArgs<Real>& shape_args, bool class_weight_divides) {
     const std::int64_t* labels = shape_args.labels;
-    double denominator = 0.0;
-    for (std::int64_t row = 0; row < shape_args.rows; ++row) {
+    const std::int64_t rows = shape_args.rows;
+    const bool weighted = shape_args.sample_weight != nullptr ||
+                          (class_weight_divides && shape_args.class_weight != nullptr);
+    // Range and ignore tests without a branch or a loop-carried float add per row: the loop
+    // once kept the running float64 sum in memory, a store-to-load chain of ~10 cycles a row
+    // (0.3 ms of a 1 ms call at 65536 x 10). The unweighted denominator is a count (exact).
+    const std::uint64_t classes = static_cast<std::uint64_t>(shape_args.classes);
+    const std::int64_t ignore_index = shape_args.ignore_index;
+    const bool has_ignore_index = shape_args.has_ignore_index != 0;
+    std::int64_t ignored = 0;
+    std::uint64_t out_of_range = 0;
+    for (std::int64_t row = 0; row < rows; ++row) {
         const std::int64_t label = labels[row];
-        if (shape_args.has_ignore_index && label == shape_args.ignore_index) continue;
-        if (label < 0 || label >= shape_args.classes) return {row, 0.0};
+        const std::uint64_t skip = has_ignore_index && label == ignore_index;
+        ignored += static_cast<std::int64_t>(skip);
+        out_of_range |= (static_cast<std::uint64_t>(label) >= classes) & (skip ^ 1);
+    }
+    if (out_of_range != 0) {
+        for (std::int64_t row = 0; row < rows; ++row) {
+            const std::int64_t label = labels[row];
+            if (has_ignore_index && label == ignore_index) continue;
+            if (label < 0 || label >= shape_args.classes) return {row, 0.0};
+        }
+    }
+    if (!weighted) return {-1, static_cast<double>(rows - ignored)};
+    // Row weights added left to right in float64: fusedloss.dask repeats these additions
+    // chunk by chunk to get the same denominator bits (dask.py, _denominator).
+    double denominator = 0.0;
+    for (std::int64_t row = 0; row < rows; ++row) {
+        const std::int64_t label = labels[row];
+        if (has_ignore_index && label == ignore_index) continue;
         double weight = 1.0;
         if (shape_args.sample_weight != nullptr) weight *= shape_args.sample_weight[row];
         if (class_weight_divides && shape_args.class_weight != nullptr) {

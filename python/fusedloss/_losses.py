@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
-from . import _backend, _reference
+from . import _backend, _raw, _reference
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad, Scalar
 
@@ -22,7 +23,7 @@ def _finish(
     return_grad: bool,
     out: Optional[np.ndarray],
 ) -> LossResult:
-    from . import _raw  # float64 partial sums for fusedloss.dask (off unless it asks)
+    # _raw: float64 partial sums for fusedloss.dask (off unless it asks)
     if out is None and _raw.active() and not isinstance(value, np.ndarray):
         return _raw.finish(value, gradient, result_dtype, grad_shape, return_grad)
     if isinstance(value, np.ndarray):
@@ -71,6 +72,63 @@ def _fast_rows_and_labels(x: Any, y: Any) -> Optional[Tuple[np.ndarray, np.ndarr
     if not (x_flags.c_contiguous and x_flags.aligned and y.flags.c_contiguous and y.flags.aligned):
         return None
     return x, (y if y.dtype == _INT64 else y.astype(_INT64))
+
+
+def _fast_out_and_threads(out: Any, threads: Any, x: np.ndarray, return_grad: bool
+                          ) -> Optional[Tuple[Optional[np.ndarray], int]]:
+    """(out, thread count for the kernel) when both are the common case: ``out`` None, or a
+    writeable C-contiguous array of ``x``'s dtype and shape receiving the gradient; ``threads``
+    None or a positive int. Else None: the full path checks them and explains. Overlaps of
+    ``out`` with the inputs are checked by the kernel module (a ValueError sends the call down
+    the full path, which words the error)."""
+    if threads is None:
+        count = 0
+    elif type(threads) is int and 0 < threads <= check.MAX_THREADS:
+        count = threads
+    else:
+        return None
+    if out is None:
+        return None, count
+    if type(out) is np.ndarray and return_grad and out.dtype == x.dtype and out.shape == x.shape:
+        flags = out.flags
+        if flags.c_contiguous and flags.writeable:
+            return out, count
+    return None
+
+
+def _fast_scalar(value: float, dtype: np.dtype) -> Any:
+    """A kernel's summed value as the public functions return it: in the input's dtype
+    (float64 while fusedloss.dask collects partial sums)."""
+    return np.float64(value) if _raw.active() else dtype.type(value)
+
+
+_NOT_FAST = object()
+
+
+def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, return_grad: bool,
+                         kernel: Any, before: Tuple[Any, ...], after: Tuple[Any, ...]) -> Any:
+    """A row-wise classification loss on the common case (see _fast_rows_and_labels and
+    _fast_out_and_threads): ``kernel(logits, int64 labels, *before, out, threads, *after)``;
+    _NOT_FAST when the call is not that case."""
+    fast = _fast_rows_and_labels(logits, labels)
+    if fast is None:
+        return _NOT_FAST
+    x, y = fast
+    options = (None, 0) if out is None and threads is None else _fast_out_and_threads(
+        out, threads, x, return_grad)
+    if options is None or (out is not None and y is not labels):
+        # (converted labels: the kernel module could not see an `out` overlapping the original)
+        return _NOT_FAST
+    try:
+        value, gradient, invalid_row, _ = kernel(x, y, *before, *options, *after)
+    except ValueError:
+        if out is None:
+            raise
+        return _NOT_FAST  # out overlaps an input: the full path words the error
+    if invalid_row >= 0:
+        raise check.label_error(y, invalid_row, x.shape[1], x.shape[:1])
+    loss = value if type(value) is np.ndarray else _fast_scalar(value, x.dtype)
+    return (loss, gradient) if return_grad else loss
 
 
 class _ClassificationInputs(NamedTuple):
@@ -288,7 +346,7 @@ def softmax_cross_entropy(
     return_grad = check.check_flag(return_grad, "return_grad")
     return_argmax = check.check_flag(return_argmax, "return_argmax")
     if (
-        weight is None and sample_weight is None and out is None and threads is None
+        weight is None and sample_weight is None
         and softcap is None and return_argmax is False and type(ignore_index) is int
         and -0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF
         and type(reduction) is str and reduction in check.REDUCTIONS
@@ -296,18 +354,13 @@ def softmax_cross_entropy(
         and type(z_loss) is float and z_loss == 0.0
         and _backend._state["backend"] == "native"
     ):
-        fast = _fast_rows_and_labels(logits, labels)
-        if fast is not None:
-            fast_logits, fast_labels = fast
-            value, gradient, invalid_row, _ = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
-                fast_logits, fast_labels, None, None, ignore_index, check.REDUCTIONS[reduction],
-                return_grad, None, 0, 0.0, 0.0, 0.0, False,
-            )
-            if invalid_row >= 0:
-                raise check.label_error(fast_labels, invalid_row, fast_logits.shape[1],
-                                        fast_logits.shape[:1])
-            loss = value if type(value) is np.ndarray else fast_logits.dtype.type(value)
-            return (loss, gradient) if return_grad else loss
+        result = _fast_classification(
+            logits, labels, out, threads, return_grad,
+            _backend.core.softmax_cross_entropy,  # type: ignore[union-attr]
+            (None, None, ignore_index, check.REDUCTIONS[reduction], return_grad),
+            (0.0, 0.0, 0.0, False))
+        if result is not _NOT_FAST:
+            return cast(LossResult, result)
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(logits, labels, "logits", weight, sample_weight, reduction,
                                return_grad, out, threads, allow_soft=True)
@@ -438,6 +491,17 @@ def multiclass_hinge(
     """
     return_grad = check.check_flag(return_grad, "return_grad")
     squared = check.check_flag(squared, "squared")
+    if (
+        weight is None and sample_weight is None and type(margin) in (float, int)
+        and math.isfinite(margin) and type(reduction) is str and reduction in check.REDUCTIONS
+        and _backend._state["backend"] == "native"
+    ):
+        result = _fast_classification(
+            scores, labels, out, threads, return_grad,
+            _backend.core.multiclass_hinge,  # type: ignore[union-attr]
+            (None, None, float(margin), squared, check.REDUCTIONS[reduction], return_grad), ())
+        if result is not _NOT_FAST:
+            return cast(LossResult, result)
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
         _classification_inputs(scores, labels, "scores", weight, sample_weight, reduction,
                                return_grad, out, threads)

@@ -13,11 +13,17 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-_STATE = threading.local()
+class _State(threading.local):
+    # A class attribute: a thread that never entered raw_sums reads it without the failed
+    # instance lookup that getattr(local, name, default) pays (0.6 us, on every loss call).
+    on = False
+
+
+_STATE = _State()
 
 
 def active() -> bool:
-    return getattr(_STATE, "on", False)
+    return _STATE.on
 
 
 class raw_sums:
