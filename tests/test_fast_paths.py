@@ -206,3 +206,48 @@ def test_label_summary_counts_ignored_rows(classes):
     bad[400] = -100
     with pytest.raises(ValueError, match="label -1 at row 700 is out of range"):
         fusedloss.softmax_cross_entropy(x, bad, ignore_index=-100)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(1,), (1000,), (37, 11), (3, 4, 5)])
+@pytest.mark.parametrize("use_out", [False, True, "pred"])
+def test_mean_squared_error_fast_path(dtype, reduction, shape, use_out):
+    rng = np.random.default_rng(9)
+    pred = rng.standard_normal(shape).astype(dtype)
+    target = rng.standard_normal(shape).astype(dtype)
+    # The validated path: the same call with the target given as a list.
+    slow_loss, slow_grad = fusedloss.mean_squared_error(pred, target.tolist(), reduction=reduction,
+                                                        return_grad=True)
+    work = pred.copy()
+    out = None if use_out is False else (work if use_out == "pred" else np.full_like(pred, np.nan))
+    fast_loss, fast_grad = fusedloss.mean_squared_error(work, target, reduction=reduction,
+                                                        return_grad=True, out=out, threads=2)
+    if out is not None:
+        assert fast_grad is out
+    assert type(fast_loss) is type(slow_loss) and np.asarray(fast_loss).dtype == dtype
+    assert np.shape(fast_loss) == np.shape(slow_loss)
+    np.testing.assert_array_equal(fast_loss, slow_loss)
+    np.testing.assert_array_equal(fast_grad, slow_grad)
+    ref_loss, ref_grad = _reference.mean_squared_error(pred, target, reduction=reduction, return_grad=True)
+    rtol, atol = tolerances(dtype, float(np.max(np.abs(ref_grad))))
+    np.testing.assert_allclose(fast_loss, ref_loss, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(fast_grad, ref_grad, rtol=rtol, atol=atol)
+
+
+def test_mean_squared_error_fast_path_errors():
+    buffer = np.zeros(40, np.float32)
+    pred, target = np.ones(20, np.float32), buffer[:20]
+    with pytest.raises(ValueError, match="out: overlaps another input array"):
+        fusedloss.mean_squared_error(pred, target, return_grad=True, out=buffer[10:30])
+    with pytest.raises(ValueError, match="overlaps the first argument"):
+        fusedloss.mean_squared_error(buffer[:20], pred, return_grad=True, out=buffer[5:25])
+    with pytest.raises(ValueError, match="out: expected shape"):
+        fusedloss.mean_squared_error(pred, pred, return_grad=True, out=np.zeros(21, np.float32))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        fusedloss.mean_squared_error(pred, pred, reduction="avg")
+    with pytest.raises((TypeError, ValueError), match="threads"):
+        fusedloss.mean_squared_error(pred, pred, threads=0)
+    from fusedloss import _raw
+    with _raw.raw_sums():
+        assert type(fusedloss.mean_squared_error(pred, pred + 1, reduction="sum")) is np.float64
