@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import fusedloss
+from fusedloss import _reference
+
 from test_input_matrix import FUNCTIONS, LABEL_LOSSES, NAMES, data_for, native, reference
 
 ROWS, CLASSES = 6, 5
@@ -100,14 +103,7 @@ OTHER_INPUTS = [
 
 @pytest.mark.parametrize("special", list(SPECIALS))
 @pytest.mark.parametrize(("name", "key"), OTHER_INPUTS, ids=[f"{n}-{k}" for n, k in OTHER_INPUTS])
-def test_special_values_in_targets(name, key, special, request):
-    if name == "softmax_cross_entropy" and special != "nan":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "kernel: an infinite soft target can give a NaN loss where the reference gives "
-            "+-inf (the kernel forms (sum t) lse - sum t x: inf - inf); reproducer: "
-            "softmax_cross_entropy([[0., 1., 2.]], np.array([[0.5, 0., np.inf]]), "
-            "reduction='none') -> [nan], reference [inf]. Targets are probabilities, so an "
-            "edge case; reported to the kernel owner")))
+def test_special_values_in_targets(name, key, special):
     x = data_for(name, (ROWS, CLASSES))
     targets = np.random.default_rng(3).dirichlet(np.ones(CLASSES), ROWS)
     targets[2, 1] = SPECIALS[special]
@@ -156,3 +152,34 @@ def test_all_denormal_rows(name):
     if name == "cross_entropy":
         x = np.abs(x)
     assert_rowwise(native(name, x), reference(name, x), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("column", ["max", "other", "neg_inf_logit"])
+@pytest.mark.parametrize("special", [np.inf, -np.inf])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_infinite_soft_target(dtype, column, special, weighted):
+    # An infinite target weight makes the row's loss +-inf (t (lse - x_j) with lse - x_j > 0),
+    # also at the row's max, where x_j - max = 0 (the kernel once formed inf * 0 = NaN there).
+    x = np.array([[0.0, 1.0, 2.0, -1.0], [0.5, 3.0, -np.inf, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype)
+    t = np.full((3, 4), 0.25)
+    place = {"max": [2, 1, 0], "other": [0, 3, 3], "neg_inf_logit": [3, 2, 3]}[column]
+    for row, j in enumerate(place):
+        t[row, j] = special
+    kwargs = {"weight": np.array([1.0, 2.0, 0.5, 1.5])} if weighted else {}
+    with np.errstate(all="ignore"):
+        want = _reference.softmax_cross_entropy(x, t, reduction="none", return_grad=True, **kwargs)
+    got = fusedloss.softmax_cross_entropy(x, t, reduction="none", return_grad=True, **kwargs)
+    assert_rowwise(got, want, dtype)
+    # rows 0 and 2 hold no -inf logit (whose -log p = inf would meet a -inf target: NaN)
+    assert np.isinf(got[0][[0, 2]]).all() and (np.sign(got[0][[0, 2]]) == np.sign(special)).all()
+
+
+def test_mixed_infinite_soft_targets_give_nan_as_the_reference():
+    x = np.array([[0.0, 1.0, 2.0], [3.0, 3.0, 3.0]])
+    t = np.array([[np.inf, 0.0, -np.inf], [np.inf, 0.0, 0.0]])
+    got = fusedloss.softmax_cross_entropy(x, t, reduction="none")
+    with np.errstate(all="ignore"):
+        want = _reference.softmax_cross_entropy(x, t, reduction="none")[0]
+    assert np.isnan(got[0]) and np.isnan(want[0])
+    assert got[1] == want[1] == np.inf

@@ -444,7 +444,10 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
                 const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
                 const Real a = w * (keep * target[j] + smooth);
                 target_total += a;
-                weighted_shifted += a != Real(0) ? a * d : Real(0);
+                // a_j d_j adds nothing where either is 0, also for an infinite a_j at d_j = 0
+                // (the max): its loss share a_j (log S - d_j) is all in A log S, and inf * 0
+                // would turn the row's +-inf loss into NaN.
+                weighted_shifted += (a != Real(0) && d != Real(0)) ? a * d : Real(0);
             } else if (smoothing) {
                 const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
                 weighted_shifted += w * d;
