@@ -724,3 +724,29 @@ def test_argmax_is_numpys_with_ties_nan_and_inf_around_the_search_blocks(classes
             _, argmax = fusedloss.softmax_cross_entropy(x.astype(dtype), labels, return_argmax=True,
                                                         reduction="none")
             np.testing.assert_array_equal(argmax, np.argmax(x, axis=1))
+
+
+@pytest.mark.parametrize("classes", [2, 3, 7, 8, 9, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_on_the_small_class_tiles(classes, dtype, isa):
+    """C <= 16 (the tile kernel): the first maximum, or the first NaN found through the row's
+    NaN sum, also in ignored rows, with the gradient written over the logits (out=logits)."""
+    rng = np.random.default_rng(100 + classes)
+    rows = 300  # more than one 128-row tile
+    x = rng.integers(-2, 2, (rows, classes)).astype(dtype)
+    x[5, 0] = np.nan                                   # a NaN first: the max stays NaN
+    x[6, classes - 1] = np.nan                         # a NaN last
+    x[7, :] = np.nan
+    x[8, [0, classes - 1]] = [np.inf, np.nan]          # NaN beats +inf
+    x[9, :] = -np.inf
+    x[10, classes // 2] = np.inf
+    x[200, 1 % classes] = np.nan
+    labels = rng.integers(0, classes, rows)
+    labels[[8, 200]] = -100                            # ignored rows keep their argmax
+    expected = np.argmax(x, axis=1)
+    for return_grad in (False, True):
+        work = x.copy()
+        result = fusedloss.softmax_cross_entropy(work, labels, return_argmax=True, reduction="none",
+                                                 return_grad=return_grad,
+                                                 out=work if return_grad else None)
+        np.testing.assert_array_equal(result[-1], expected)

@@ -102,19 +102,23 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
                 x = row_copy;
             }
             Real maximum = x[0];
-            for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
             if (find_argmax && args.argmax != nullptr) {
-                // np.argmax: the first NaN if any, else the first index of the maximum (the
-                // maximum is one of the row's values unless it is NaN). C <= 16: one bit per
-                // class in a vectorised OR, the lowest set bit is the first match.
-                std::uint32_t maximum_bits = 0, nan_bits = 0;
-                FUSEDLOSS_SIMD_OR(maximum_bits, nan_bits)
-                for (std::int64_t j = 0; j < classes; ++j) {
-                    maximum_bits |= static_cast<std::uint32_t>(x[j] == maximum) << j;
-                    nan_bits |= static_cast<std::uint32_t>(x[j] != x[j]) << j;
+                // np.argmax: the first index of the maximum (a strict > keeps the first), or
+                // the first NaN, which the row's NaN sum reveals below (a NaN x[0] keeps the
+                // max NaN and the index 0). Tracked in the max loop: two selects per class,
+                // where a bitmask of matches cost a vector OR reduction whose scalar-to-vector
+                // moves stalled store forwarding (+136 % over plain at 65536 x 10).
+                // The index select is written with a mask: as a ?: GCC made it a branch, which
+                // random rows mispredict.
+                std::int64_t first_maximum = 0;
+                for (std::int64_t j = 1; j < classes; ++j) {
+                    const std::int64_t greater = -static_cast<std::int64_t>(x[j] > maximum);
+                    first_maximum = (j & greater) | (first_maximum & ~greater);
+                    maximum = x[j] > maximum ? x[j] : maximum;
                 }
-                const std::uint32_t bits = nan_bits != 0 ? nan_bits : maximum_bits;
-                args.argmax[row] = bits != 0 ? lowest_set_bit(bits) : 0;
+                args.argmax[row] = first_maximum;
+            } else {
+                for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
             }
             const bool finite = is_finite_value(maximum);
             all_finite = all_finite && finite;
@@ -151,6 +155,14 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             const std::int64_t row = tile + r;
             const std::int64_t label = args.labels[row];
             Real* w = work + r * classes;
+            if (find_argmax && args.argmax != nullptr && sums[r] != sums[r]) {
+                // A NaN sum of exponentials means a NaN logit (exp(x_j - shift) is NaN only
+                // there, the other terms are >= 0 or +inf): np.argmax is the first NaN, read
+                // from the work row before it is scaled.
+                std::int64_t j = 0;
+                while (j + 1 < classes && w[j] == w[j]) ++j;
+                args.argmax[row] = j;
+            }
             if (args.has_ignore_index && label == args.ignore_index) {
                 if (with_gradient) {
                     for (std::int64_t j = 0; j < classes; ++j) w[j] = Real(0);
