@@ -128,11 +128,13 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             shifts[r] = shift;
             for (std::int64_t j = 0; j < classes; ++j) w[j] = x[j] - shift;
             if (smoothing) {
-                Real total = 0;
+                // Four interleaved partial sums, added pairwise: one running sum made a chain
+                // of C dependent multiply-adds per row (label smoothing cost +67 % at C = 10).
+                Real partial[4] = {0, 0, 0, 0};
                 for (std::int64_t j = 0; j < classes; ++j) {
-                    total += smoothing_weights[j] * w[j];
+                    partial[j & 3] += smoothing_weights[j] * w[j];
                 }
-                smoothing_sums[r] = total;
+                smoothing_sums[r] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
             }
         }
         const std::int64_t count = tile_rows * classes;
