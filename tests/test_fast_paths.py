@@ -19,6 +19,14 @@ from fusedloss import _reference
 from conftest import tolerances
 
 
+def assert_close_to_reference(name, dtype, loss, grad, *inputs, **kwargs):
+    """loss and grad against the float64 NumPy reference of loss `name` on `inputs`."""
+    ref_loss, ref_grad = getattr(_reference, name)(*inputs, return_grad=True, **kwargs)
+    rtol, atol = tolerances(dtype, float(np.max(np.abs(ref_grad))))
+    np.testing.assert_allclose(loss, ref_loss, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("label_dtype", [np.int64, np.int32])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -36,10 +44,8 @@ def test_fast_path_matches_validated_path(isa, dtype, label_dtype, reduction):
     assert fast_grad.dtype == dtype and fast_grad.shape == x.shape
     only_loss = fusedloss.softmax_cross_entropy(x, y, reduction=reduction)
     np.testing.assert_array_equal(only_loss, fast_loss)
-    ref_loss, ref_grad = _reference.softmax_cross_entropy(x, y, reduction=reduction, return_grad=True)
-    rtol, atol = tolerances(dtype, float(np.max(np.abs(ref_grad))))
-    np.testing.assert_allclose(fast_loss, ref_loss, rtol=rtol, atol=atol)
-    np.testing.assert_allclose(fast_grad, ref_grad, rtol=rtol, atol=atol)
+    assert_close_to_reference("softmax_cross_entropy", dtype, fast_loss, fast_grad, x, y,
+                              reduction=reduction)
 
 
 def test_fast_path_errors_match():
@@ -132,9 +138,7 @@ def test_fast_path_with_out_and_threads(loss, dtype, threads, use_out):
     assert type(fast_loss) is type(slow_loss) and np.asarray(fast_loss).dtype == dtype
     np.testing.assert_array_equal(fast_loss, slow_loss)
     np.testing.assert_array_equal(fast_grad, slow_grad)
-    reference = getattr(_reference, loss)(x, y, return_grad=True)
-    rtol, atol = tolerances(dtype, float(np.max(np.abs(reference[1]))))
-    np.testing.assert_allclose(fast_grad, reference[1], rtol=rtol, atol=atol)
+    assert_close_to_reference(loss, dtype, fast_loss, fast_grad, x, y)
 
 
 @pytest.mark.parametrize("loss", sorted(FAST_LOSSES))
@@ -229,10 +233,8 @@ def test_mean_squared_error_fast_path(dtype, reduction, shape, use_out):
     assert np.shape(fast_loss) == np.shape(slow_loss)
     np.testing.assert_array_equal(fast_loss, slow_loss)
     np.testing.assert_array_equal(fast_grad, slow_grad)
-    ref_loss, ref_grad = _reference.mean_squared_error(pred, target, reduction=reduction, return_grad=True)
-    rtol, atol = tolerances(dtype, float(np.max(np.abs(ref_grad))))
-    np.testing.assert_allclose(fast_loss, ref_loss, rtol=rtol, atol=atol)
-    np.testing.assert_allclose(fast_grad, ref_grad, rtol=rtol, atol=atol)
+    assert_close_to_reference("mean_squared_error", dtype, fast_loss, fast_grad, pred, target,
+                              reduction=reduction)
 
 
 def test_mean_squared_error_fast_path_errors():
