@@ -192,24 +192,33 @@ def test_fast_path_keeps_float64_sums_for_dask():
 
 
 @pytest.mark.parametrize("classes", [1, 3, 1000])
-def test_label_summary_counts_ignored_rows(classes):
+@pytest.mark.parametrize("ignore_index", [-100, 0, "last"])
+def test_label_summary_counts_ignored_rows(classes, ignore_index):
     # The "mean" denominator without weights is the count of non-ignored rows; a label outside
     # [0, C) is an error unless it is the ignore_index; the first bad row is the one reported.
+    # The ignore_index may lie inside [0, C) (its rows are then skipped like any other).
+    ignore = classes - 1 if ignore_index == "last" else ignore_index
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1000, classes))
     y = rng.integers(0, classes, 1000)
-    y[rng.random(1000) < 0.3] = -100
-    kept = y != -100
-    loss = fusedloss.softmax_cross_entropy(x, y)
-    expected = _reference.softmax_cross_entropy(x[kept], y[kept], reduction="sum")[0] / kept.sum()
+    y[rng.random(1000) < 0.3] = ignore
+    kept = y != ignore
+    loss = fusedloss.softmax_cross_entropy(x, y, ignore_index=ignore)
+    expected = (_reference.softmax_cross_entropy(x[kept], y[kept], reduction="sum")[0]
+                / max(kept.sum(), 1))
     np.testing.assert_allclose(loss, expected, rtol=1e-12)
     bad = y.copy()
     bad[[400, 700]] = [classes, -1]
     with pytest.raises(ValueError, match=f"label {classes} at row 400 is out of range"):
-        fusedloss.softmax_cross_entropy(x, bad)
-    bad[400] = -100
+        fusedloss.softmax_cross_entropy(x, bad, ignore_index=ignore)
+    bad[400] = ignore
     with pytest.raises(ValueError, match="label -1 at row 700 is out of range"):
-        fusedloss.softmax_cross_entropy(x, bad, ignore_index=-100)
+        fusedloss.softmax_cross_entropy(x, bad, ignore_index=ignore)
+    for extreme in (np.iinfo(np.int64).min, np.iinfo(np.int64).max):
+        bad = rng.integers(0, classes, 1000)  # the hinge has no ignore_index
+        bad[999] = extreme
+        with pytest.raises(ValueError, match=f"label {extreme} at row 999 is out of range"):
+            fusedloss.multiclass_hinge(x, bad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

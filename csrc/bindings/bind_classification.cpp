@@ -33,24 +33,33 @@ FUSEDLOSS_NOINLINE LabelSummary summarize_labels(const ClassificationArgs<Real>&
     const std::int64_t rows = shape_args.rows;
     const bool weighted = shape_args.sample_weight != nullptr ||
                           (class_weight_divides && shape_args.class_weight != nullptr);
-    // Range and ignore tests without a branch or a loop-carried float add per row: the loop
-    // once kept the running float64 sum in memory, a store-to-load chain of ~10 cycles a row
-    // (0.3 ms of a 1 ms call at 65536 x 10). The unweighted denominator is a count (exact).
-    const std::uint64_t classes = static_cast<std::uint64_t>(shape_args.classes);
+    // First the common case, every label in [0, C): label | (C - 1 - label) has its top bit
+    // clear exactly then (unsigned arithmetic: no overflow), a subtract and two ORs per row
+    // that vectorise even on the baseline build (which has no 64-bit compare). Then, only if
+    // some label is outside, the exact pass with ignore_index. No float add per row: the
+    // unweighted denominator is a count (the old loop kept a running float64 sum in memory,
+    // ~10 cycles a row, 0.3 ms of a 1 ms call at 65536 x 10).
+    const std::uint64_t last_class = static_cast<std::uint64_t>(shape_args.classes - 1);
     const std::int64_t ignore_index = shape_args.ignore_index;
     const bool has_ignore_index = shape_args.has_ignore_index != 0;
-    std::int64_t ignored = 0;
-    std::uint64_t out_of_range = 0;
+    std::uint64_t outside_bits = 0;
     for (std::int64_t row = 0; row < rows; ++row) {
-        const std::int64_t label = labels[row];
-        const std::uint64_t skip = has_ignore_index && label == ignore_index;
-        ignored += static_cast<std::int64_t>(skip);
-        out_of_range |= (static_cast<std::uint64_t>(label) >= classes) & (skip ^ 1);
+        const std::uint64_t label = static_cast<std::uint64_t>(labels[row]);
+        outside_bits |= label | (last_class - label);
     }
-    if (out_of_range != 0) {
+    std::int64_t ignored = 0;
+    if ((outside_bits >> 63) == 0) {
+        // All in range: only an ignore_index inside [0, C) can match a row.
+        if (has_ignore_index && ignore_index >= 0 && ignore_index < shape_args.classes) {
+            for (std::int64_t row = 0; row < rows; ++row) ignored += labels[row] == ignore_index;
+        }
+    } else {
         for (std::int64_t row = 0; row < rows; ++row) {
             const std::int64_t label = labels[row];
-            if (has_ignore_index && label == ignore_index) continue;
+            if (has_ignore_index && label == ignore_index) {
+                ++ignored;
+                continue;
+            }
             if (label < 0 || label >= shape_args.classes) return {row, 0.0};
         }
     }
