@@ -36,24 +36,15 @@ FUSEDLOSS_ALWAYS_INLINE bool is_finite_value(Real value) {
     return (value - value) == (value - value);
 }
 
-// Index of the lowest set bit of a non-zero word.
-FUSEDLOSS_ALWAYS_INLINE int lowest_set_bit(std::uint32_t bits) {
-#if defined(_MSC_VER) && !defined(__clang__)
-    unsigned long index;
-    _BitScanForward(&index, bits);
-    return static_cast<int>(index);
-#else
-    return __builtin_ctz(bits);
-#endif
-}
-
 // Asks for the cache lines of [address, address + bytes) ahead of their use (a hint: no fault,
 // no effect on results).
 FUSEDLOSS_ALWAYS_INLINE void prefetch_bytes(const void* address, std::int64_t bytes) {
     const char* first = static_cast<const char*>(address);
     for (std::int64_t offset = 0; offset < bytes; offset += 64) {
-#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(_MSC_VER) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
         _mm_prefetch(first + offset, _MM_HINT_T0);
+#elif defined(_MSC_VER) && !defined(__clang__)
+        (void)first;  // MSVC on ARM64: no portable prefetch intrinsic; a hint, so none
 #else
         __builtin_prefetch(first + offset, 0, 3);
 #endif
