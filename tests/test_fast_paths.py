@@ -27,6 +27,24 @@ def assert_close_to_reference(name, dtype, loss, grad, *inputs, **kwargs):
     np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=atol)
 
 
+def check_fast_against_validated(name, function, first, second, reduction, use_out, dtype):
+    """function(first, second) on its fast path (threads=2; out: none, a fresh buffer, or
+    `first` itself) gives the bits of the validated path, forced by passing `second` as a
+    list, and the reference's values; `out` is returned as given."""
+    slow_loss, slow_grad = function(first, second.tolist(), reduction=reduction, return_grad=True)
+    work = first.copy()
+    out = None if use_out is False else (work if use_out == "first" else np.full_like(first, np.nan))
+    fast_loss, fast_grad = function(work, second, reduction=reduction, return_grad=True, out=out,
+                                    threads=2)
+    if out is not None:
+        assert fast_grad is out
+    assert type(fast_loss) is type(slow_loss) and np.asarray(fast_loss).dtype == dtype
+    assert np.shape(fast_loss) == np.shape(slow_loss)
+    np.testing.assert_array_equal(fast_loss, slow_loss)
+    np.testing.assert_array_equal(fast_grad, slow_grad)
+    assert_close_to_reference(name, dtype, fast_loss, fast_grad, first, second, reduction=reduction)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("label_dtype", [np.int64, np.int32])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -224,26 +242,13 @@ def test_label_summary_counts_ignored_rows(classes, ignore_index):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape", [(1,), (1000,), (37, 11), (3, 4, 5)])
-@pytest.mark.parametrize("use_out", [False, True, "pred"])
+@pytest.mark.parametrize("use_out", [False, True, "first"])
 def test_mean_squared_error_fast_path(dtype, reduction, shape, use_out):
     rng = np.random.default_rng(9)
     pred = rng.standard_normal(shape).astype(dtype)
     target = rng.standard_normal(shape).astype(dtype)
-    # The validated path: the same call with the target given as a list.
-    slow_loss, slow_grad = fusedloss.mean_squared_error(pred, target.tolist(), reduction=reduction,
-                                                        return_grad=True)
-    work = pred.copy()
-    out = None if use_out is False else (work if use_out == "pred" else np.full_like(pred, np.nan))
-    fast_loss, fast_grad = fusedloss.mean_squared_error(work, target, reduction=reduction,
-                                                        return_grad=True, out=out, threads=2)
-    if out is not None:
-        assert fast_grad is out
-    assert type(fast_loss) is type(slow_loss) and np.asarray(fast_loss).dtype == dtype
-    assert np.shape(fast_loss) == np.shape(slow_loss)
-    np.testing.assert_array_equal(fast_loss, slow_loss)
-    np.testing.assert_array_equal(fast_grad, slow_grad)
-    assert_close_to_reference("mean_squared_error", dtype, fast_loss, fast_grad, pred, target,
-                              reduction=reduction)
+    check_fast_against_validated("mean_squared_error", fusedloss.mean_squared_error, pred, target,
+                                 reduction, use_out, dtype)
 
 
 def test_mean_squared_error_fast_path_errors():
@@ -262,3 +267,55 @@ def test_mean_squared_error_fast_path_errors():
     from fusedloss import _raw
     with _raw.raw_sums():
         assert type(fusedloss.mean_squared_error(pred, pred + 1, reduction="sum")) is np.float64
+
+
+def _bce_inputs(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype) * 3, (rng.random(shape) > 0.4).astype(dtype)
+
+
+def _cross_entropy_inputs(rng, shape, dtype):
+    probs = rng.dirichlet(np.ones(shape[-1]), shape[:-1]).astype(dtype)
+    return probs, rng.integers(0, shape[-1], shape[:-1])
+
+
+# The same fast-path contract for sigmoid BCE (two same-shape float arrays, no weights) and
+# cross_entropy (2-d probabilities, 1-d integer labels): the validated path's bits (forced by
+# giving the second argument as a list), the reference's values, `out` returned as given.
+FAST_PROBABILISTIC = {
+    "sigmoid_binary_cross_entropy": (fusedloss.sigmoid_binary_cross_entropy, _bce_inputs),
+    "cross_entropy": (fusedloss.cross_entropy, _cross_entropy_inputs),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_PROBABILISTIC))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("use_out", [False, True, "first"])
+def test_probabilistic_fast_paths(name, dtype, reduction, use_out):
+    function, make = FAST_PROBABILISTIC[name]
+    first, second = make(np.random.default_rng(21), (257, 11), dtype)
+    check_fast_against_validated(name, function, first, second, reduction, use_out, dtype)
+
+
+def test_probabilistic_fast_path_errors():
+    rng = np.random.default_rng(4)
+    probs, labels = _cross_entropy_inputs(rng, (6, 4), np.float32)
+    with pytest.raises(ValueError, match="label 4 at row 2 is out of range"):
+        fusedloss.cross_entropy(probs, np.array([0, 1, 4, 0, 1, 2]), return_grad=True,
+                                out=np.zeros_like(probs), threads=1)
+    with pytest.raises(ValueError, match="eps"):
+        fusedloss.cross_entropy(probs, labels, eps=-1.0)
+    buffer = np.zeros(48, np.float32)
+    logits = buffer[:24].reshape(6, 4)
+    messages = []
+    for targets in (np.ones((6, 4), np.float32), np.ones((6, 4)).tolist()):
+        with pytest.raises(ValueError) as error:  # the fast path, then the validated one
+            fusedloss.sigmoid_binary_cross_entropy(logits, targets, return_grad=True,
+                                                   out=buffer[2:26].reshape(6, 4))
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and "overlaps the first argument" in messages[0]
+    from fusedloss import _raw
+    with _raw.raw_sums():
+        x, t = _bce_inputs(rng, (5, 3), np.float32)
+        assert type(fusedloss.sigmoid_binary_cross_entropy(x, t, reduction="sum")) is np.float64
+        assert type(fusedloss.cross_entropy(probs, labels, reduction="sum")) is np.float64

@@ -107,9 +107,9 @@ _NOT_FAST = object()
 
 def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, return_grad: bool,
                          kernel: Any, before: Tuple[Any, ...], after: Tuple[Any, ...]) -> Any:
-    """A row-wise classification loss on the common case (see _fast_rows_and_labels and
-    _fast_out_and_threads): ``kernel(logits, int64 labels, *before, out, threads, *after)``;
-    _NOT_FAST when the call is not that case."""
+    """A row-wise loss with integer labels on the common case (see _fast_rows_and_labels and
+    _fast_out_and_threads): ``kernel(logits, int64 labels, *before, out, threads, *after)``,
+    which returns (value, gradient, invalid row, ...); _NOT_FAST when the call is not that case."""
     fast = _fast_rows_and_labels(logits, labels)
     if fast is None:
         return _NOT_FAST
@@ -120,7 +120,7 @@ def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, retur
         # (converted labels: the kernel module could not see an `out` overlapping the original)
         return _NOT_FAST
     try:
-        value, gradient, invalid_row, _ = kernel(x, y, *before, *options, *after)
+        value, gradient, invalid_row = kernel(x, y, *before, *options, *after)[:3]
     except ValueError:
         if out is None:
             raise
@@ -128,6 +128,34 @@ def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, retur
     if invalid_row >= 0:
         raise check.label_error(y, invalid_row, x.shape[1], x.shape[:1])
     loss = value if type(value) is np.ndarray else _fast_scalar(value, x.dtype)
+    return (loss, gradient) if return_grad else loss
+
+
+def _fast_elementwise(first: Any, second: Any, out: Any, threads: Any, return_grad: bool,
+                      reduction: Any, kernel: Any, middle: Tuple[Any, ...]) -> Any:
+    """An elementwise loss (MSE, sigmoid BCE) on the common case: two aligned C-contiguous
+    arrays of one float dtype and shape, no weights, ``out``/``threads`` as in
+    _fast_out_and_threads: ``kernel(first, second, *middle, sample size, reduction code,
+    return_grad, out, threads)``, which returns (value, gradient); _NOT_FAST otherwise."""
+    if not (type(first) is np.ndarray and type(second) is np.ndarray
+            and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
+            and second.shape == first.shape and first.ndim >= 1 and first.size > 0
+            and type(reduction) is str and reduction in check.REDUCTIONS
+            and _backend._state["backend"] == "native"):
+        return _NOT_FAST
+    first_flags, second_flags = first.flags, second.flags
+    options = _fast_out_and_threads(out, threads, first, return_grad)
+    if (options is None or not (first_flags.c_contiguous and first_flags.aligned
+                                and second_flags.c_contiguous and second_flags.aligned)):
+        return _NOT_FAST
+    try:
+        value, gradient = kernel(first, second, *middle, first.size // first.shape[0],
+                                 check.REDUCTIONS[reduction], return_grad, *options)
+    except ValueError:
+        if out is None:
+            raise
+        return _NOT_FAST  # out overlaps an input: the full path words the error
+    loss = value if type(value) is np.ndarray else _fast_scalar(value, first.dtype)
     return (loss, gradient) if return_grad else loss
 
 
@@ -603,30 +631,13 @@ def mean_squared_error(
     (2.5, [1.0, 2.0])
     """
     return_grad = check.check_flag(return_grad, "return_grad")
-    if (
-        sample_weight is None and type(pred) is np.ndarray and type(target) is np.ndarray
-        and pred.dtype in _FAST_FLOATS and target.dtype == pred.dtype
-        and target.shape == pred.shape and pred.ndim >= 1 and pred.size > 0
-        and type(reduction) is str and reduction in check.REDUCTIONS
-        and _backend._state["backend"] == "native"
-    ):
-        # The common case (same-shape aligned C-contiguous arrays of one float dtype, no
-        # weights) without the general checks: the loss of a 10^5-element call is ~20 us.
-        pred_flags, target_flags = pred.flags, target.flags
-        options = _fast_out_and_threads(out, threads, pred, return_grad)
-        if (options is not None and pred_flags.c_contiguous and pred_flags.aligned
-                and target_flags.c_contiguous and target_flags.aligned):
-            try:
-                value, gradient = _backend.core.mean_squared_error(  # type: ignore[union-attr]
-                    pred, target, None, pred.size // pred.shape[0], check.REDUCTIONS[reduction],
-                    return_grad, *options,
-                )
-            except ValueError:
-                if out is None:
-                    raise
-            else:
-                loss = value if type(value) is np.ndarray else _fast_scalar(value, pred.dtype)
-                return (loss, gradient) if return_grad else loss
+    if sample_weight is None:
+        # The common case without the general checks: a 10^5-element call is ~20 us.
+        result = _fast_elementwise(pred, target, out, threads, return_grad, reduction,
+                                   _backend.core.mean_squared_error,  # type: ignore[union-attr]
+                                   (None,))
+        if result is not _NOT_FAST:
+            return cast(LossResult, result)
     p, result_dtype = check.as_float_array(pred, "pred")
     t_array, _ = check.as_float_array(target, "target")
     try:

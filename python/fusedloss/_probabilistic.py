@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, Union, overload
+import math
+from typing import Literal, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import LossResult, _finish, _kernel_out
+from ._losses import _NOT_FAST, LossResult, _fast_classification, _fast_elementwise, _finish, _kernel_out
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Scalar
 
 
@@ -144,6 +145,12 @@ def sigmoid_binary_cross_entropy(
     [1e+30, 5e+29]
     """
     return_grad = check.check_flag(return_grad, "return_grad")
+    if weight is None and pos_weight is None and sample_weight is None:
+        result = _fast_elementwise(logits, targets, out, threads, return_grad, reduction,
+                                   _backend.core.sigmoid_binary_cross_entropy,  # type: ignore[union-attr]
+                                   (None, None, None))
+        if result is not _NOT_FAST:
+            return cast(LossResult, result)
     x, result_dtype = check.as_float_array(logits, "logits")
     shape = x.shape
     t = _broadcast_operand(targets, "targets", shape, x.dtype)
@@ -265,6 +272,16 @@ def cross_entropy(
     2.302584
     """
     return_grad = check.check_flag(return_grad, "return_grad")
+    if (sample_weight is None and type(eps) in (float, int) and 0 <= eps < math.inf
+            and type(reduction) is str and reduction in check.REDUCTIONS
+            and _backend._state["backend"] == "native"):
+        # Integer labels only (soft targets take the general path).
+        result = _fast_classification(
+            probs, labels, out, threads, return_grad,
+            _backend.core.cross_entropy,  # type: ignore[union-attr]
+            (None, float(eps), None, check.REDUCTIONS[reduction], return_grad), ())
+        if result is not _NOT_FAST:
+            return cast(LossResult, result)
     p, result_dtype = check.as_float_array(probs, "probs")
     if p.ndim < 1:
         raise ValueError("probs: expected an array of shape (..., C), got a 0-d array")
