@@ -193,6 +193,9 @@ def test_fast_path_out_errors_match_validated_path(loss):
             function(x, y, threads=bad)
     with pytest.raises(ValueError, match="label 7 at row 3 is out of range"):
         function(x, np.array([0, 1, 2, 7, 0, 1]), return_grad=True, out=np.zeros_like(x), threads=1)
+    # A bad `out` and a bad label: the `out` error first, as on the validated path.
+    with pytest.raises(ValueError, match="out: expected shape"):
+        function(x, np.array([0, 1, 2, 7, 0, 1]), return_grad=True, out=np.zeros((4, 6), np.float32))
 
 
 def test_fast_path_keeps_float64_sums_for_dask():

@@ -74,89 +74,84 @@ def _fast_rows_and_labels(x: Any, y: Any) -> Optional[Tuple[np.ndarray, np.ndarr
     return x, (y if y.dtype == _INT64 else y.astype(_INT64))
 
 
-def _fast_out_and_threads(out: Any, threads: Any, x: np.ndarray, return_grad: bool
-                          ) -> Optional[Tuple[Optional[np.ndarray], int]]:
-    """(out, thread count for the kernel) when both are the common case: ``out`` None, or a
-    writeable C-contiguous array of ``x``'s dtype and shape receiving the gradient; ``threads``
-    None or a positive int. Else None: the full path checks them and explains. Overlaps of
-    ``out`` with the inputs are checked by the kernel module (a ValueError sends the call down
-    the full path, which words the error)."""
+def _fast_threads(threads: Any) -> Optional[int]:
+    """The kernel's thread count (0: OpenMP's default) when ``threads`` is None or a positive
+    int, else None (the full path checks it and explains)."""
     if threads is None:
-        count = 0
-    elif type(threads) is int and 0 < threads <= check.MAX_THREADS:
-        count = threads
-    else:
-        return None
-    if out is None:
-        return None, count
-    if type(out) is np.ndarray and return_grad and out.dtype == x.dtype and out.shape == x.shape:
-        flags = out.flags
-        if flags.c_contiguous and flags.writeable:
-            return out, count
+        return 0
+    if type(threads) is int and 0 < threads <= check.MAX_THREADS:
+        return threads
     return None
 
 
-def _fast_scalar(value: float, dtype: np.dtype) -> Any:
-    """A kernel's summed value as the public functions return it: in the input's dtype
-    (float64 while fusedloss.dask collects partial sums)."""
-    return np.float64(value) if _raw.active() else dtype.type(value)
+def _fast_result(value: Any, gradient: Optional[np.ndarray], dtype: np.dtype,
+                 return_grad: bool) -> Any:
+    """A kernel's value as the public functions return it: per-row or per-element losses as
+    they are, a sum in the input's dtype (float64 while fusedloss.dask collects partial sums)."""
+    if type(value) is not np.ndarray:
+        value = np.float64(value) if _raw.active() else dtype.type(value)
+    return (value, gradient) if return_grad else value
 
 
 _NOT_FAST = object()
+
+# The fast paths hand `out` to the kernel module as given: it checks dtype, shape, layout,
+# writeability and overlaps before anything is written. Any ValueError it raises for a call
+# with `out` sends that call down the full path, which words the error as the general checks do
+# (and in their order: a bad `out` is reported before a bad label).
 
 
 def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, return_grad: bool,
                          kernel: Any, before: Tuple[Any, ...], after: Tuple[Any, ...]) -> Any:
     """A row-wise loss with integer labels on the common case (see _fast_rows_and_labels and
-    _fast_out_and_threads): ``kernel(logits, int64 labels, *before, out, threads, *after)``,
-    which returns (value, gradient, invalid row, ...); _NOT_FAST when the call is not that case."""
+    _fast_threads): ``kernel(logits, int64 labels, *before, out, threads, *after)``, which
+    returns (value, gradient, invalid row, ...); _NOT_FAST when the call is not that case."""
     fast = _fast_rows_and_labels(logits, labels)
-    if fast is None:
+    count = _fast_threads(threads)
+    if fast is None or count is None:
         return _NOT_FAST
     x, y = fast
-    options = (None, 0) if out is None and threads is None else _fast_out_and_threads(
-        out, threads, x, return_grad)
-    if options is None or (out is not None and y is not labels):
+    if out is not None and y is not labels:
         # (converted labels: the kernel module could not see an `out` overlapping the original)
         return _NOT_FAST
     try:
-        value, gradient, invalid_row = kernel(x, y, *before, *options, *after)[:3]
+        value, gradient, invalid_row = kernel(x, y, *before, out, count, *after)[:3]
     except ValueError:
         if out is None:
             raise
-        return _NOT_FAST  # out overlaps an input: the full path words the error
+        return _NOT_FAST
     if invalid_row >= 0:
+        if out is not None:
+            return _NOT_FAST  # the full path checks `out` first
         raise check.label_error(y, invalid_row, x.shape[1], x.shape[:1])
-    loss = value if type(value) is np.ndarray else _fast_scalar(value, x.dtype)
-    return (loss, gradient) if return_grad else loss
+    return _fast_result(value, gradient, x.dtype, return_grad)
 
 
 def _fast_elementwise(first: Any, second: Any, out: Any, threads: Any, return_grad: bool,
                       reduction: Any, kernel: Any, middle: Tuple[Any, ...]) -> Any:
     """An elementwise loss (MSE, sigmoid BCE) on the common case: two aligned C-contiguous
-    arrays of one float dtype and shape, no weights, ``out``/``threads`` as in
-    _fast_out_and_threads: ``kernel(first, second, *middle, sample size, reduction code,
-    return_grad, out, threads)``, which returns (value, gradient); _NOT_FAST otherwise."""
-    if not (type(first) is np.ndarray and type(second) is np.ndarray
+    arrays of one float dtype and shape, no weights, ``threads`` as in _fast_threads:
+    ``kernel(first, second, *middle, sample size, reduction code, return_grad, out, threads)``,
+    which returns (value, gradient); _NOT_FAST otherwise."""
+    count = _fast_threads(threads)
+    if not (count is not None and type(first) is np.ndarray and type(second) is np.ndarray
             and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
             and second.shape == first.shape and first.ndim >= 1 and first.size > 0
             and type(reduction) is str and reduction in check.REDUCTIONS
             and _backend._state["backend"] == "native"):
         return _NOT_FAST
     first_flags, second_flags = first.flags, second.flags
-    options = _fast_out_and_threads(out, threads, first, return_grad)
-    if (options is None or not (first_flags.c_contiguous and first_flags.aligned
-                                and second_flags.c_contiguous and second_flags.aligned)):
+    if not (first_flags.c_contiguous and first_flags.aligned
+            and second_flags.c_contiguous and second_flags.aligned):
         return _NOT_FAST
     try:
         value, gradient = kernel(first, second, *middle, first.size // first.shape[0],
-                                 check.REDUCTIONS[reduction], return_grad, *options)
+                                 check.REDUCTIONS[reduction], return_grad, out, count)
     except ValueError:
         if out is None:
             raise
-        return _NOT_FAST  # out overlaps an input: the full path words the error
-    loss = value if type(value) is np.ndarray else _fast_scalar(value, first.dtype)
-    return (loss, gradient) if return_grad else loss
+        return _NOT_FAST
+    return _fast_result(value, gradient, first.dtype, return_grad)
 
 
 class _ClassificationInputs(NamedTuple):
