@@ -65,6 +65,12 @@ void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& sh
     }
     check_c_contiguous(out, "out");
     if (!out.writeable()) throw py::value_error("out: the array is read-only");
+    // The kernels store whole vectors of the item type: a misaligned store is undefined
+    // behaviour (UBSan flagged every kernel family), so an unaligned out is refused here too.
+    if (reinterpret_cast<std::uintptr_t>(out.data()) % static_cast<std::uintptr_t>(out.itemsize()) != 0) {
+        throw py::value_error("out: expected an array aligned to its item size (" +
+                              std::to_string(out.itemsize()) + " bytes)");
+    }
     const bool is_replaceable = out.data() == replaceable.data() &&
                                 std::equal(out.strides(), out.strides() + out.ndim(),
                                            replaceable.strides());

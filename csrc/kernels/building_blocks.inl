@@ -25,6 +25,18 @@ void row_softmax_block(const RowSoftmaxArgs<Real>& args, std::int64_t first, std
         const Real shift = is_finite_value(maximum) ? maximum : Real(0);
         const Real* next_row = row + 1 < args.rows ? x + args.input_row_stride : nullptr;
         // The general exp (not exp_nonpositive): softmax keeps its subnormal probabilities.
+        if (args.mode == row_softmax && maximum == Real(__builtin_huge_valf())) {
+            // A row holding +inf: exp(+inf) / S is inf / inf (NaN) and every finite entry is
+            // finite / inf = 0, as in float64; exp of the row itself would overflow float32 at
+            // x > 88.7 and give inf / inf where the answer is 0. NaN in the row makes it NaN.
+            Real* y = args.output + row * classes;
+            bool has_nan = false;
+            for (std::int64_t j = 0; j < classes; ++j) has_nan = has_nan || x[j] != x[j];
+            for (std::int64_t j = 0; j < classes; ++j) {
+                y[j] = (has_nan || x[j] == maximum) ? Real(__builtin_nanf("")) : Real(0);
+            }
+            continue;
+        }
         if (args.mode == row_softmax) {
             Real* y = args.output + row * classes;
             const Real sum = shifted_exp_pass_prefetching<Real, true>(x, shift, false, y, classes, next_row);
@@ -32,14 +44,16 @@ void row_softmax_block(const RowSoftmaxArgs<Real>& args, std::int64_t first, std
             continue;
         }
         const Real sum = shifted_exp_pass_prefetching<Real, false>(x, shift, false, nullptr, classes, next_row);
-        const Real lse = shift + log_scalar(sum);
+        const Real log_sum = log_scalar(sum);
         if (args.mode == row_logsumexp) {
-            args.output[row] = lse;
+            args.output[row] = static_cast<Real>(log_sum_exp(shift, log_sum));
             continue;
         }
+        // (x_j - m) - log S, not x_j - (m + log S): the latter rounds lse to the precision of m
+        // (row_softmax.inl, label_loss). x_j - m is exact near the max (Sterbenz).
         Real* y = args.output + row * classes;
         FUSEDLOSS_SIMD_LOOP
-        for (std::int64_t j = 0; j < classes; ++j) y[j] = x[j] - lse;
+        for (std::int64_t j = 0; j < classes; ++j) y[j] = (x[j] - shift) - log_sum;
     }
 }
 

@@ -51,6 +51,19 @@ FUSEDLOSS_ALWAYS_INLINE void prefetch_bytes(const void* address, std::int64_t by
     }
 }
 
+// a * b + c in one rounding where the instruction set has FMA, two roundings where it has not.
+// The kernels are compiled with -ffp-contract=off (CMakeLists.txt), so this is the only place a
+// multiply and an add are fused: each expression rounds the same way in every instantiation of
+// a kernel (forward-only or with a gradient, SIMD body or scalar remainder), which is what makes
+// a loss independent of whether its gradient was asked for.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+FUSEDLOSS_ALWAYS_INLINE float multiply_add(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+FUSEDLOSS_ALWAYS_INLINE double multiply_add(double a, double b, double c) { return __builtin_fma(a, b, c); }
+#else
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real multiply_add(Real a, Real b, Real c) { return a * b + c; }
+#endif
+
 // Natural log of one value per row; the libm call is an extern "C" function, not an inline one.
 FUSEDLOSS_ALWAYS_INLINE float log_scalar(float value) { return ::logf(value); }
 FUSEDLOSS_ALWAYS_INLINE double log_scalar(double value) { return ::log(value); }

@@ -102,6 +102,24 @@ FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass_prefetching(const Real* x, Real sh
     return sum;
 }
 
+// The row epilogue of every softmax kernel (rows, small-C tiles, long rows, options), written
+// once. With m the shift (the row's max when finite), S = sum_j exp(x_j - m) and log S its log:
+//   label_loss = log S - (x_y - m), never (m + log S) - x_y: the latter rounds m + log S to the
+//   precision of m and loses |m| 2^-24 in float32 (0.03 at logits near 1e6, the whole loss at
+//   1e8: [[1e8, -inf, 1e8]] gave 0 instead of log 2). x_y - m is exact in float64 for float32
+//   inputs, and the float64 result keeps a loss of 6e38 (row [3e38, -3e38]) finite in the sums.
+//   log_sum_exp = m + log S, rounded once to float64 (z-loss needs lse itself).
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE double label_loss(Real log_sum, Real label_logit, Real shift) {
+    return static_cast<double>(log_sum) -
+           (static_cast<double>(label_logit) - static_cast<double>(shift));
+}
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE double log_sum_exp(Real shift, Real log_sum) {
+    return static_cast<double>(shift) + static_cast<double>(log_sum);
+}
+
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE void scale_row(Real* row, Real factor, std::int64_t classes) {
     FUSEDLOSS_SIMD_LOOP

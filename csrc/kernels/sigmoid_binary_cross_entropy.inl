@@ -17,18 +17,9 @@ namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
-// a * b + c, fused where the instruction set has FMA. The compiler contracts a * b + c on its
-// own (-ffp-contract=fast), but where both addends are products (L s - p t) its choice can
-// differ between the SIMD body and the scalar remainder, and then an element's last bit depended
-// on its position in a chunk (a Dask chunk gave other gradients than the in-memory call).
-// Spelled out, the SIMD body and the remainder round alike.
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-FUSEDLOSS_ALWAYS_INLINE float multiply_add(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-FUSEDLOSS_ALWAYS_INLINE double multiply_add(double a, double b, double c) { return __builtin_fma(a, b, c); }
-#else
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real multiply_add(Real a, Real b, Real c) { return a * b + c; }
-#endif
+// multiply_add (portable.inl) where both addends are products (L s - p t): spelled out, the
+// SIMD body and the scalar remainder round alike (an element's last bit once depended on its
+// position in a chunk, so a Dask chunk gave other gradients than the in-memory call).
 
 // From this many elements per sample on, a sample is one run of the SIMD loop with its weight
 // as a constant (the loop's setup and remainder are then a small share, and the tile's float64

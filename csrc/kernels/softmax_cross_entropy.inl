@@ -35,13 +35,13 @@ double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::in
         const Real* next_row = row + 1 < args.rows ? x + args.logits_row_stride : nullptr;
         const Real sum = shifted_exp_pass_prefetching<Real, with_gradient>(x, shift, finite, gradient,
                                                                            classes, next_row);
-        const Real loss = (shift + log_scalar(sum)) - label_logit;
+        const double loss = label_loss(log_scalar(sum), label_logit, shift);
         if (with_gradient) {
             const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
             scale_row(gradient, row_scale / sum, classes);
             gradient[label] -= row_scale;
         }
-        const double weighted_loss = weight * static_cast<double>(loss);
+        const double weighted_loss = weight * loss;
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
         block_sum += weighted_loss;
     }
@@ -175,8 +175,8 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             if (options) {
                 const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
                 const double weight = sample * (class_weight != nullptr ? class_weight[label] : 1.0);
-                const double lse = static_cast<double>(shifts[r] + logs[r]);
-                double loss = keep * static_cast<double>(logs[r] - (label_logits[r] - shifts[r]));
+                const double lse = log_sum_exp(shifts[r], logs[r]);
+                double loss = keep * label_loss(logs[r], label_logits[r], shifts[r]);
                 double lse_coefficient = keep;
                 if (args.z_loss != 0.0) {
                     loss += args.z_loss * lse * lse;
@@ -204,14 +204,14 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
                 continue;
             }
             const double weight = row_weight(args, row, label);
-            const Real loss = (shifts[r] + logs[r]) - label_logits[r];
+            const double loss = label_loss(logs[r], label_logits[r], shifts[r]);
             if (with_gradient) {
                 const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
                 const Real factor = row_scale / sums[r];
                 for (std::int64_t j = 0; j < classes; ++j) w[j] *= factor;
                 w[label] -= row_scale;
             }
-            const double weighted_loss = weight * static_cast<double>(loss);
+            const double weighted_loss = weight * loss;
             if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
             block_sum += weighted_loss;
         }
@@ -359,8 +359,8 @@ double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>
                                                                     classes, next_row);
         }
         const Real log_sum = log_scalar(sum);
-        const double lse = static_cast<double>(shift + log_sum);
-        double loss = keep * static_cast<double>(log_sum - (label_logit - shift));
+        const double lse = log_sum_exp(shift, log_sum);
+        double loss = keep * label_loss(log_sum, label_logit, shift);
         double lse_coefficient = keep;
         if (lambda != 0.0) {
             loss += lambda * lse * lse;
@@ -468,7 +468,7 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
             }
         }
         const Real log_sum = log_scalar(sum);
-        const Real lse = shift + log_sum;
+        const double lse = log_sum_exp(shift, log_sum);
         double loss;
         double lse_coefficient;   // A + 2 lambda lse, times the row weight
         double row_weight;        // weight of the label / z-loss part
@@ -478,14 +478,12 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
             lse_coefficient = static_cast<double>(target_total);
         } else {
             row_weight = sample * label_weight;
-            const double label_part =
-                static_cast<double>(keep) * static_cast<double>(log_sum - (label_logit - shift));
-            loss = label_part;
+            loss = static_cast<double>(keep) * label_loss(log_sum, label_logit, shift);
             lse_coefficient = static_cast<double>(keep);
         }
         if (lambda != 0.0) {
-            loss += lambda * static_cast<double>(lse) * static_cast<double>(lse);
-            lse_coefficient += 2.0 * lambda * static_cast<double>(lse);
+            loss += lambda * lse * lse;
+            lse_coefficient += 2.0 * lambda * lse;
         }
         loss *= row_weight;
         lse_coefficient *= row_weight;

@@ -115,8 +115,7 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         const double weight = row_weight(args, row, state.label);
         state.row_scale = static_cast<Real>(weight * args.gradient_scale);
         state.sum = sum;
-        const Real loss = (shift + log_scalar(sum)) - state.label_logit;
-        const double weighted_loss = weight * static_cast<double>(loss);
+        const double weighted_loss = weight * label_loss(log_scalar(sum), state.label_logit, shift);
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
         total += weighted_loss;
     };

@@ -19,11 +19,11 @@ namespace {
 // One multiply-add fewer than the degree-7 Cephes polynomial this replaced, same accuracy.
 FUSEDLOSS_ALWAYS_INLINE float exp_reduced_polynomial(float r) {
     float q = 1.3814539416e-03f;
-    q = q * r + 8.3687454462e-03f;
-    q = q * r + 4.1668388993e-02f;
-    q = q * r + 1.6666521132e-01f;
-    q = q * r + 4.9999994040e-01f;
-    return q * (r * r) + r + 1.0f;
+    q = multiply_add(q, r, 8.3687454462e-03f);
+    q = multiply_add(q, r, 4.1668388993e-02f);
+    q = multiply_add(q, r, 1.6666521132e-01f);
+    q = multiply_add(q, r, 4.9999994040e-01f);
+    return multiply_add(q, r * r, r) + 1.0f;
 }
 
 FUSEDLOSS_ALWAYS_INLINE float exp_value(float x) {
@@ -35,15 +35,15 @@ FUSEDLOSS_ALWAYS_INLINE float exp_value(float x) {
     const float ln2_low = -2.12194440e-4f;
     float clamped = x < underflow_threshold ? underflow_threshold : x;
     clamped = clamped > overflow_threshold ? overflow_threshold : clamped;
-    const float shifted = clamped * log2e + round_magic;
+    const float shifted = multiply_add(clamped, log2e, round_magic);
     const float n = shifted - round_magic;
     const std::int32_t n_int =
         bit_cast_value<std::int32_t>(shifted) - bit_cast_value<std::int32_t>(round_magic);
-    const float half_shifted = n * 0.5f + round_magic;
+    const float half_shifted = multiply_add(n, 0.5f, round_magic);
     const std::int32_t h_int =
         bit_cast_value<std::int32_t>(half_shifted) - bit_cast_value<std::int32_t>(round_magic);
-    float r = clamped - n * ln2_high;
-    r = r - n * ln2_low;
+    float r = multiply_add(-n, ln2_high, clamped);
+    r = multiply_add(-n, ln2_low, r);
     const float p = exp_reduced_polynomial(r);
     const float scale_a = bit_cast_value<float>(
         static_cast<std::uint32_t>(h_int + 127) << 23);
@@ -64,29 +64,29 @@ FUSEDLOSS_ALWAYS_INLINE double exp_value(double x) {
     const double ln2_low = 1.90821492927058770002e-10;
     double clamped = x < underflow_threshold ? underflow_threshold : x;
     clamped = clamped > overflow_threshold ? overflow_threshold : clamped;
-    const double shifted = clamped * log2e + round_magic;
+    const double shifted = multiply_add(clamped, log2e, round_magic);
     const double n = shifted - round_magic;
     const std::int64_t n_int =
         bit_cast_value<std::int64_t>(shifted) - bit_cast_value<std::int64_t>(round_magic);
-    const double half_shifted = n * 0.5 + round_magic;
+    const double half_shifted = multiply_add(n, 0.5, round_magic);
     const std::int64_t h_int =
         bit_cast_value<std::int64_t>(half_shifted) - bit_cast_value<std::int64_t>(round_magic);
-    double r = clamped - n * ln2_high;
-    r = r - n * ln2_low;
+    double r = multiply_add(-n, ln2_high, clamped);
+    r = multiply_add(-n, ln2_low, r);
     // Taylor polynomial of degree 13: truncation error < 0.05 ulp for |r| <= ln2/2.
     double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
+    p = multiply_add(p, r, 1.0 / 479001600.0);
+    p = multiply_add(p, r, 1.0 / 39916800.0);
+    p = multiply_add(p, r, 1.0 / 3628800.0);
+    p = multiply_add(p, r, 1.0 / 362880.0);
+    p = multiply_add(p, r, 1.0 / 40320.0);
+    p = multiply_add(p, r, 1.0 / 5040.0);
+    p = multiply_add(p, r, 1.0 / 720.0);
+    p = multiply_add(p, r, 1.0 / 120.0);
+    p = multiply_add(p, r, 1.0 / 24.0);
+    p = multiply_add(p, r, 1.0 / 6.0);
+    p = multiply_add(p, r, 0.5);
+    p = multiply_add(p, r * r, r) + 1.0;
     const double scale_a = bit_cast_value<double>(
         static_cast<std::uint64_t>(h_int + 1023) << 52);
     const double scale_b = bit_cast_value<double>(
@@ -101,53 +101,57 @@ FUSEDLOSS_ALWAYS_INLINE double exp_value(double x) {
 // exp_value: same reduction and polynomial, but no overflow branch and a single 2^n factor,
 // because results below exp(-86) = 4.5e-38 (float32; exp(-708) in float64) are flushed to
 // exactly 0 (they are that small a fraction of the row's largest term, below every tolerance).
-// NaN propagates, -inf gives 0. In float32, 2^n is applied by adding n to p's exponent field (an integer add, no multiply): with
-// d >= -86, n >= -124 and p in [0.7, 1.42], so the result is a normal number. The low bits of
-// `shifted` hold n (1.5 * 2^23 has none set), so shifted_bits << 23 is n << 23 modulo 2^32.
+// NaN propagates (any payload, either sign), -inf gives 0.
+// 2^n is built from the bits of `shifted` without a float-to-int conversion: the rounding
+// constant is 1.5 * 2^23 + 127 (a whole number, exact in float32), so the low bits of `shifted`
+// hold n + 127, and shifted_bits << 23 is the bit pattern of 2^n (n + 127 >= 3 for d >= -86, and
+// n <= 0: a normal number). It is applied by a multiply, not by adding n to p's exponent field:
+// an integer add would also "scale" a NaN p and could turn its payload bits into a finite value
+// (R's NA_real_, 0x7FF00000000007A2, became a number), where NaN * 2^n stays NaN.
 FUSEDLOSS_ALWAYS_INLINE float exp_nonpositive(float d) {
     const float lowest = -86.0f;                          // exp(-86) = 4.5e-38 > FLT_MIN
-    const float round_magic = 12582912.0f;                // 1.5 * 2^23
+    const float round_magic = 12583039.0f;                // 1.5 * 2^23 + 127
     const float log2e = 1.44269504088896341f;
     const float ln2_high = 0.693359375f;
     const float ln2_low = -2.12194440e-4f;
     const float clamped = d < lowest ? lowest : d;        // keeps NaN
-    const float shifted = clamped * log2e + round_magic;
+    const float shifted = multiply_add(clamped, log2e, round_magic);
     const float n = shifted - round_magic;
-    float r = clamped - n * ln2_high;
-    r = r - n * ln2_low;
+    float r = multiply_add(-n, ln2_high, clamped);
+    r = multiply_add(-n, ln2_low, r);
     const float p = exp_reduced_polynomial(r);
-    const std::uint32_t exponent_shift = bit_cast_value<std::uint32_t>(shifted) << 23;
-    const float result = bit_cast_value<float>(bit_cast_value<std::uint32_t>(p) + exponent_shift);
+    const float power_of_two = bit_cast_value<float>(bit_cast_value<std::uint32_t>(shifted) << 23);
+    const float result = p * power_of_two;
     return d < lowest ? 0.0f : result;
 }
 
 FUSEDLOSS_ALWAYS_INLINE double exp_nonpositive(double d) {
     const double lowest = -708.0;                              // exp(-708) > DBL_MIN
-    const double round_magic = 6755399441055744.0;             // 1.5 * 2^52
+    const double round_magic = 6755399441056767.0;             // 1.5 * 2^52 + 1023
     const double log2e = 1.4426950408889634074;
     const double ln2_high = 6.93147180369123816490e-01;
     const double ln2_low = 1.90821492927058770002e-10;
     const double clamped = d < lowest ? lowest : d;            // keeps NaN
-    const double shifted = clamped * log2e + round_magic;
+    const double shifted = multiply_add(clamped, log2e, round_magic);
     const double n = shifted - round_magic;
-    double r = clamped - n * ln2_high;
-    r = r - n * ln2_low;
+    double r = multiply_add(-n, ln2_high, clamped);
+    r = multiply_add(-n, ln2_low, r);
     double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
-    // As in float32: n >= -1021, so adding n to p's exponent field gives a normal number.
-    const std::uint64_t exponent_shift = bit_cast_value<std::uint64_t>(shifted) << 52;
-    const double result = bit_cast_value<double>(bit_cast_value<std::uint64_t>(p) + exponent_shift);
+    p = multiply_add(p, r, 1.0 / 479001600.0);
+    p = multiply_add(p, r, 1.0 / 39916800.0);
+    p = multiply_add(p, r, 1.0 / 3628800.0);
+    p = multiply_add(p, r, 1.0 / 362880.0);
+    p = multiply_add(p, r, 1.0 / 40320.0);
+    p = multiply_add(p, r, 1.0 / 5040.0);
+    p = multiply_add(p, r, 1.0 / 720.0);
+    p = multiply_add(p, r, 1.0 / 120.0);
+    p = multiply_add(p, r, 1.0 / 24.0);
+    p = multiply_add(p, r, 1.0 / 6.0);
+    p = multiply_add(p, r, 0.5);
+    p = multiply_add(p, r * r, r) + 1.0;
+    // As in float32: the low bits of `shifted` hold n + 1023 >= 2, a normal 2^n.
+    const double power_of_two = bit_cast_value<double>(bit_cast_value<std::uint64_t>(shifted) << 52);
+    const double result = p * power_of_two;
     return d < lowest ? 0.0 : result;
 }
 
@@ -162,15 +166,15 @@ FUSEDLOSS_ALWAYS_INLINE float tanh_value(float u) {
     const float a = u < 0.0f ? -u : u;
     const float a2 = a * a;
     float p = -0.0002391291200183332f;
-    p = p * a2 + 0.0005900274263694882f;
-    p = p * a2 - 0.0014558343682438135f;
-    p = p * a2 + 0.0035921279340982437f;
-    p = p * a2 - 0.0088632358238101f;
-    p = p * a2 + 0.021869488060474396f;
-    p = p * a2 - 0.05396825447678566f;
-    p = p * a2 + 0.13333334028720856f;
-    p = p * a2 - 0.3333333432674408f;
-    const float small = a + a * a2 * p;
+    p = multiply_add(p, a2, 0.0005900274263694882f);
+    p = multiply_add(p, a2, -0.0014558343682438135f);
+    p = multiply_add(p, a2, 0.0035921279340982437f);
+    p = multiply_add(p, a2, -0.0088632358238101f);
+    p = multiply_add(p, a2, 0.021869488060474396f);
+    p = multiply_add(p, a2, -0.05396825447678566f);
+    p = multiply_add(p, a2, 0.13333334028720856f);
+    p = multiply_add(p, a2, -0.3333333432674408f);
+    const float small = multiply_add(a * a2, p, a);
     const float large = 1.0f - 2.0f / (exp_value(2.0f * a) + 1.0f);
     const float result = a < 0.55f ? small : large;
     return u < 0.0f ? -result : result;
@@ -180,24 +184,24 @@ FUSEDLOSS_ALWAYS_INLINE double tanh_value(double u) {
     const double a = u < 0.0 ? -u : u;
     const double a2 = a * a;
     double p = 7.054636946400968e-08;
-    p = p * a2 - 1.7406618963571648e-07;
-    p = p * a2 + 4.294911078273806e-07;
-    p = p * a2 - 1.0597268320104654e-06;
-    p = p * a2 + 2.6147711512907546e-06;
-    p = p * a2 - 6.451689215655431e-06;
-    p = p * a2 + 1.5918905069328964e-05;
-    p = p * a2 - 3.927832388331683e-05;
-    p = p * a2 + 9.691537956929451e-05;
-    p = p * a2 - 0.00023912911424355248;
-    p = p * a2 + 0.000590027440945586;
-    p = p * a2 - 0.0014558343870513183;
-    p = p * a2 + 0.003592128036572481;
-    p = p * a2 - 0.008863235529902197;
-    p = p * a2 + 0.021869488536155203;
-    p = p * a2 - 0.05396825396825397;
-    p = p * a2 + 0.13333333333333333;
-    p = p * a2 - 0.3333333333333333;
-    const double small = a + a * a2 * p;
+    p = multiply_add(p, a2, -1.7406618963571648e-07);
+    p = multiply_add(p, a2, 4.294911078273806e-07);
+    p = multiply_add(p, a2, -1.0597268320104654e-06);
+    p = multiply_add(p, a2, 2.6147711512907546e-06);
+    p = multiply_add(p, a2, -6.451689215655431e-06);
+    p = multiply_add(p, a2, 1.5918905069328964e-05);
+    p = multiply_add(p, a2, -3.927832388331683e-05);
+    p = multiply_add(p, a2, 9.691537956929451e-05);
+    p = multiply_add(p, a2, -0.00023912911424355248);
+    p = multiply_add(p, a2, 0.000590027440945586);
+    p = multiply_add(p, a2, -0.0014558343870513183);
+    p = multiply_add(p, a2, 0.003592128036572481);
+    p = multiply_add(p, a2, -0.008863235529902197);
+    p = multiply_add(p, a2, 0.021869488536155203);
+    p = multiply_add(p, a2, -0.05396825396825397);
+    p = multiply_add(p, a2, 0.13333333333333333);
+    p = multiply_add(p, a2, -0.3333333333333333);
+    const double small = multiply_add(a * a2, p, a);
     const double large = 1.0 - 2.0 / (exp_value(2.0 * a) + 1.0);
     const double result = a < 0.55 ? small : large;
     return u < 0.0 ? -result : result;
@@ -225,15 +229,15 @@ FUSEDLOSS_ALWAYS_INLINE float log_value(float x) {
     const float s = f / (2.0f + f);
     const float z = s * s;
     float r = 2.0f / 11.0f;
-    r = r * z + 2.0f / 9.0f;
-    r = r * z + 2.0f / 7.0f;
-    r = r * z + 2.0f / 5.0f;
-    r = r * z + 2.0f / 3.0f;
+    r = multiply_add(r, z, 2.0f / 9.0f);
+    r = multiply_add(r, z, 2.0f / 7.0f);
+    r = multiply_add(r, z, 2.0f / 5.0f);
+    r = multiply_add(r, z, 2.0f / 3.0f);
     r = r * z;
     const float hfsq = 0.5f * f * f;
     const float ln2_high = 0.693359375f;
     const float ln2_low = -2.12194440e-4f;
-    float result = k * ln2_high - ((hfsq - (s * (hfsq + r) + k * ln2_low)) - f);
+    float result = multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
     result = x < 0.0f ? __builtin_nanf("") : result;
     result = x == 0.0f ? -__builtin_huge_valf() : result;
     result = x == __builtin_huge_valf() ? x : result;
@@ -258,21 +262,21 @@ FUSEDLOSS_ALWAYS_INLINE double log_value(double x) {
     const double s = f / (2.0 + f);
     const double z = s * s;
     double r = 2.0 / 23.0;
-    r = r * z + 2.0 / 21.0;
-    r = r * z + 2.0 / 19.0;
-    r = r * z + 2.0 / 17.0;
-    r = r * z + 2.0 / 15.0;
-    r = r * z + 2.0 / 13.0;
-    r = r * z + 2.0 / 11.0;
-    r = r * z + 2.0 / 9.0;
-    r = r * z + 2.0 / 7.0;
-    r = r * z + 2.0 / 5.0;
-    r = r * z + 2.0 / 3.0;
+    r = multiply_add(r, z, 2.0 / 21.0);
+    r = multiply_add(r, z, 2.0 / 19.0);
+    r = multiply_add(r, z, 2.0 / 17.0);
+    r = multiply_add(r, z, 2.0 / 15.0);
+    r = multiply_add(r, z, 2.0 / 13.0);
+    r = multiply_add(r, z, 2.0 / 11.0);
+    r = multiply_add(r, z, 2.0 / 9.0);
+    r = multiply_add(r, z, 2.0 / 7.0);
+    r = multiply_add(r, z, 2.0 / 5.0);
+    r = multiply_add(r, z, 2.0 / 3.0);
     r = r * z;
     const double hfsq = 0.5 * f * f;
     const double ln2_high = 6.93147180369123816490e-01;
     const double ln2_low = 1.90821492927058770002e-10;
-    double result = k * ln2_high - ((hfsq - (s * (hfsq + r) + k * ln2_low)) - f);
+    double result = multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
     result = x < 0.0 ? __builtin_nan("") : result;
     result = x == 0.0 ? -__builtin_huge_val() : result;
     result = x == __builtin_huge_val() ? x : result;

@@ -39,6 +39,21 @@ def logsumexp_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return lse[..., 0], softmax
 
 
+def log_softmax_rows(x: np.ndarray) -> np.ndarray:
+    """log softmax of each row as ``(x - m) - log sum exp(x - m)``, m the row max where finite.
+
+    Not ``x - lse``: lse = m + log S rounds to the precision of m, so at |x| ~ 1e30 (float64)
+    or 1e8 (float32) the log-probabilities would lose every digit (SPEC "Accuracy at any
+    offset")."""
+    maximum = x.max(axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,))
+    shift = np.where(np.isfinite(maximum), maximum, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        shifted = x - shift
+        log_total = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        result: np.ndarray = shifted - log_total
+    return result
+
+
 def argmax_rows(x: np.ndarray) -> np.ndarray:
     """Per-row argmax along the last axis (np.argmax: first index on ties, NaN wins)."""
     x = np.asarray(x)
@@ -103,7 +118,7 @@ def softmax_cross_entropy(
         z_weight = label_w
         denominator = float(label_w.sum())
     with np.errstate(invalid="ignore", over="ignore"):
-        negative_log_p = lse[:, None] - rows
+        negative_log_p = -log_softmax_rows(rows)
         terms = np.where(target_weight != 0.0, target_weight * negative_log_p, 0.0)
         losses = terms.sum(axis=1)
         if z_loss:  # not 0 * lse**2: that is NaN for an infinite (or overflowing) lse
@@ -200,12 +215,8 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
-    """log_softmax of each row (last axis), float64: ``x - logsumexp(x)``."""
-    x = np.asarray(x, dtype=np.float64)
-    lse = logsumexp_rows(x)[0]
-    with np.errstate(invalid="ignore"):
-        result: np.ndarray = x - lse[..., None]
-    return result
+    """log_softmax of each row (last axis), float64: ``(x - m) - log sum exp(x - m)``."""
+    return log_softmax_rows(np.asarray(x, dtype=np.float64))
 
 
 def penalty(

@@ -223,6 +223,14 @@ def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dty
         raise ValueError("out: expected a C-contiguous array")
     if not out.flags.writeable:
         raise ValueError("out: expected a writeable array, got a read-only one")
+    if not out.flags.aligned:
+        # The kernels store whole vectors of the item type: a misaligned float* store is
+        # undefined behaviour (UBSan), correct on x86 only by luck. Rejected rather than
+        # written through a copy, so that out= keeps meaning "no extra buffer".
+        raise ValueError(
+            f"out: expected an array aligned to its item size ({out.dtype.itemsize} bytes), "
+            f"got data at an address {out.ctypes.data % out.dtype.itemsize} bytes past it"
+        )
     return out
 
 
