@@ -12,13 +12,52 @@ SUPPORTED_ISAS = tuple(_core.supported_isas())
 BEST_ISA = SUPPORTED_ISAS[-1]
 
 
+# The core correctness suite (reference comparisons, special values, options, layouts, the
+# vectorised maths): every test in these modules runs once per SIMD path this CPU supports
+# (issue 16 item 3), through the `isa` fixture that `pytest_collectstart` below adds to them.
+# The other modules (CLI, config, benchmarks, Dask, threads, memory, typing, examples) test
+# what does not depend on the kernels' instruction set and run on the widest path only.
+CORE_CORRECTNESS_MODULES = frozenset({
+    "test_building_blocks.py",
+    "test_cross_entropy.py",
+    "test_fast_paths.py",
+    "test_forward_equals_gradient_call.py",
+    "test_input_matrix.py",
+    "test_long_rows.py",
+    "test_mean_squared_error.py",
+    "test_multiclass_hinge.py",
+    "test_multiclass_hinge_small_classes.py",
+    "test_nan_payloads.py",
+    "test_offset_accuracy.py",
+    "test_properties.py",
+    "test_sigmoid_bce_weights.py",
+    "test_sigmoid_binary_cross_entropy.py",
+    "test_softmax_cross_entropy.py",
+    "test_special_values.py",
+    "test_vector_log.py",
+    "test_vector_math.py",
+    "test_vector_tanh.py",
+})
+
+
+def pytest_collectstart(collector):
+    """Every test of a core correctness module uses the `isa` fixture (one run per ISA)."""
+    if isinstance(collector, pytest.Module) and collector.path.name in CORE_CORRECTNESS_MODULES:
+        collector.add_marker(pytest.mark.usefixtures("isa"))
+
+
 @pytest.fixture(params=SUPPORTED_ISAS, ids=[f"isa={name}" for name in SUPPORTED_ISAS])
 def isa(request):
-    """Run the test once per SIMD path this CPU supports; restore the best one afterwards."""
+    """Run the test once per SIMD path this CPU supports; restore the best one afterwards.
+
+    The path is asserted selected before the test and still selected after it: the kernels
+    the test called ran on it (a test that selects another path itself fails here)."""
     _core.select_isa(request.param)
     assert _core.selected_isa() == request.param
     try:
         yield request.param
+        assert _core.selected_isa() == request.param, (
+            f"the test ran on {_core.selected_isa()!r}, not on {request.param!r}")
     finally:
         _core.select_isa(BEST_ISA)
 
