@@ -84,22 +84,31 @@ FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass(const Real* x, Real shift, bool sh
 // added in piece order whether or not there is a next row, so the result depends on C only.
 constexpr std::int64_t exp_piece_bytes = 2048;
 
+// Elements per piece of the option paths' row sums (S, sum_j a_j d_j, ...): each piece is a
+// float32 SIMD sum (a few dozen terms per lane), the pieces are added in float64. One float32
+// accumulator per lane over a row of 50000 classes erred by up to 80 ulps of the loss (offset
+// 1e8, where float32 rounds the logits to multiples of 8 and the terms repeat);
+// tests/test_offset_accuracy.py bounds the error by 4 + log2(C) / 2 ulps.
+constexpr std::int64_t accurate_sum_piece = 256;
+
 template <class Real, bool store>
 FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass_prefetching(const Real* x, Real shift,
                                                           bool shift_is_finite_max, Real* out,
                                                           std::int64_t classes,
                                                           const Real* next_row) {
     constexpr std::int64_t piece = exp_piece_bytes / static_cast<std::int64_t>(sizeof(Real));
-    Real sum = 0;
+    // The pieces' sums are added in float64 (the accuracy of a long row's S, as
+    // accurate_sum_piece below), rounded once.
+    double sum = 0;
     for (std::int64_t begin = 0; begin < classes; begin += piece) {
         const std::int64_t count = classes - begin < piece ? classes - begin : piece;
         if (next_row != nullptr) {
             prefetch_bytes(next_row + begin, count * static_cast<std::int64_t>(sizeof(Real)));
         }
-        sum += shifted_exp_pass<Real, store>(x + begin, shift, shift_is_finite_max,
-                                             store ? out + begin : out, count);
+        sum += static_cast<double>(shifted_exp_pass<Real, store>(x + begin, shift, shift_is_finite_max,
+                                                                 store ? out + begin : out, count));
     }
-    return sum;
+    return static_cast<Real>(sum);
 }
 
 // The row epilogue of every softmax kernel (rows, small-C tiles, long rows, options), written

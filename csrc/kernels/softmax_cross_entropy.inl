@@ -300,18 +300,25 @@ template <class Real, bool with_gradient, bool weighted, bool nonpositive>
 FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_and_smoothing_sum(const Real* x, Real shift, Real* out,
                                                            const double* class_weight,
                                                            std::int64_t classes,
-                                                           Real* weighted_shifted) {
-    Real sum = 0, total = 0;
-    FUSEDLOSS_SIMD_SUM(sum, total)
-    for (std::int64_t j = 0; j < classes; ++j) {
-        const Real d = x[j] - shift;
-        const Real e = nonpositive ? exp_nonpositive(d) : exp_value(d);
-        if (with_gradient) out[j] = e;
-        sum += e;
-        total += weighted ? static_cast<Real>(class_weight[j]) * d : d;
+                                                           double* weighted_shifted) {
+    // In pieces, each piece's SIMD sums added in float64 (see accurate_sum_piece).
+    double wide_sum = 0, wide_total = 0;
+    for (std::int64_t begin = 0; begin < classes; begin += accurate_sum_piece) {
+        const std::int64_t stop = classes - begin < accurate_sum_piece ? classes : begin + accurate_sum_piece;
+        Real sum = 0, total = 0;
+        FUSEDLOSS_SIMD_SUM(sum, total)
+        for (std::int64_t j = begin; j < stop; ++j) {
+            const Real d = x[j] - shift;
+            const Real e = nonpositive ? exp_nonpositive(d) : exp_value(d);
+            if (with_gradient) out[j] = e;
+            sum += e;
+            total += weighted ? static_cast<Real>(class_weight[j]) * d : d;
+        }
+        wide_sum += static_cast<double>(sum);
+        wide_total += static_cast<double>(total);
     }
-    *weighted_shifted = total;
-    return sum;
+    *weighted_shifted = wide_total;
+    return static_cast<Real>(wide_sum);
 }
 
 // Integer labels with label smoothing / z-loss / argmax (no softcap): the plain path's three
@@ -346,7 +353,7 @@ double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>
         const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
         const double row_weight = sample * (weighted ? class_weight[label] : 1.0);
         const Real label_logit = x[label];  // read before the gradient may overwrite it
-        Real weighted_shifted = 0;
+        double weighted_shifted = 0;
         Real sum;
         if (smoothing) {
             sum = finite ? shifted_exp_and_smoothing_sum<Real, with_gradient, weighted, true>(
@@ -371,7 +378,7 @@ double softmax_cross_entropy_labels_options_block(const ClassificationArgs<Real>
         const double smooth_scale = smoothing ? sample * static_cast<double>(smooth) : 0.0;
         if (smoothing) {
             loss += smooth_scale * (args.class_weight_total * static_cast<double>(log_sum) -
-                                    static_cast<double>(weighted_shifted));
+                                    weighted_shifted);
             lse_coefficient += smooth_scale * args.class_weight_total;
         }
         if (with_gradient) {
@@ -439,34 +446,44 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
             }
         }
         // Pass 2: S = sum exp(d_j), and sum_j a_j d_j (soft) or sum_j w_j d_j (smoothing).
-        Real sum = 0, weighted_shifted = 0, target_total = 0;
+        // Summed in pieces (piece_sums in row_softmax.inl): float32 SIMD sums of a piece,
+        // added in float64, so that a row of 50000 classes keeps its sums to a few ulps.
+        double wide_sum = 0, wide_weighted_shifted = 0, wide_target_total = 0;
         const bool smoothing = !soft && epsilon != Real(0);
-        FUSEDLOSS_SIMD_SUM(sum, weighted_shifted, target_total)
-        for (std::int64_t j = 0; j < classes; ++j) {
-            const Real raw = x[j];
-            Real z = raw;
-            if (capped) {
-                const Real t = tanh_value(raw * inverse_cap);
-                z = cap * t;
-                if (with_gradient) gradient[j] = t;
+        for (std::int64_t begin = 0; begin < classes; begin += accurate_sum_piece) {
+            const std::int64_t stop = classes - begin < accurate_sum_piece ? classes : begin + accurate_sum_piece;
+            Real sum = 0, weighted_shifted = 0, target_total = 0;
+            FUSEDLOSS_SIMD_SUM(sum, weighted_shifted, target_total)
+            for (std::int64_t j = begin; j < stop; ++j) {
+                const Real raw = x[j];
+                Real z = raw;
+                if (capped) {
+                    const Real t = tanh_value(raw * inverse_cap);
+                    z = cap * t;
+                    if (with_gradient) gradient[j] = t;
+                }
+                const Real d = z - shift;
+                const Real e = exp_value(d);
+                if (with_gradient && !capped) gradient[j] = e;
+                sum += e;
+                if (soft) {
+                    const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
+                    const Real a = w * (keep * target[j] + smooth);
+                    target_total += a;
+                    // a_j d_j adds nothing where either is 0, also for an infinite a_j at d_j = 0
+                    // (the max): its loss share a_j (log S - d_j) is all in A log S, and inf * 0
+                    // would turn the row's +-inf loss into NaN.
+                    weighted_shifted += (a != Real(0) && d != Real(0)) ? a * d : Real(0);
+                } else if (smoothing) {
+                    const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
+                    weighted_shifted += w * d;
+                }
             }
-            const Real d = z - shift;
-            const Real e = exp_value(d);
-            if (with_gradient && !capped) gradient[j] = e;
-            sum += e;
-            if (soft) {
-                const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
-                const Real a = w * (keep * target[j] + smooth);
-                target_total += a;
-                // a_j d_j adds nothing where either is 0, also for an infinite a_j at d_j = 0
-                // (the max): its loss share a_j (log S - d_j) is all in A log S, and inf * 0
-                // would turn the row's +-inf loss into NaN.
-                weighted_shifted += (a != Real(0) && d != Real(0)) ? a * d : Real(0);
-            } else if (smoothing) {
-                const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
-                weighted_shifted += w * d;
-            }
+            wide_sum += static_cast<double>(sum);
+            wide_weighted_shifted += static_cast<double>(weighted_shifted);
+            wide_target_total += static_cast<double>(target_total);
         }
+        const Real sum = static_cast<Real>(wide_sum);
         const Real log_sum = log_scalar(sum);
         const double lse = log_sum_exp(shift, log_sum);
         double loss;
@@ -474,8 +491,8 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
         double row_weight;        // weight of the label / z-loss part
         if (soft) {
             row_weight = sample;
-            loss = static_cast<double>(target_total * log_sum - weighted_shifted);
-            lse_coefficient = static_cast<double>(target_total);
+            loss = wide_target_total * static_cast<double>(log_sum) - wide_weighted_shifted;
+            lse_coefficient = wide_target_total;
         } else {
             row_weight = sample * label_weight;
             loss = static_cast<double>(keep) * label_loss(log_sum, label_logit, shift);
@@ -492,7 +509,7 @@ double softmax_cross_entropy_options_block(const ClassificationArgs<Real>& args,
             smooth_scale = sample * static_cast<double>(smooth);
             const double total_weight = args.class_weight_total;
             loss += smooth_scale * (total_weight * static_cast<double>(log_sum) -
-                                    static_cast<double>(weighted_shifted));
+                                    wide_weighted_shifted);
             lse_coefficient += smooth_scale * total_weight;
         }
         if (with_gradient) {
