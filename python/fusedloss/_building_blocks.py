@@ -113,7 +113,7 @@ def log_softmax(x: ArrayLike, *, out: Optional[FloatArray] = None,
 def _nonnegative_finite(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    number = float(value)
+    number = check.as_float(value, name)
     if not np.isfinite(number) or number < 0.0:
         raise ValueError(f"{name}: expected a finite number >= 0, got {number}")
     return number
@@ -148,13 +148,15 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
         return loss
     assert gradient is not None
     gradient = np.asarray(gradient).reshape(array.shape)
-    if out is None:
-        return loss, gradient.astype(result_dtype, copy=False)
-    if gradient is not out and not np.shares_memory(gradient, out):
-        if accumulate:
-            np.add(out, gradient, out=out, casting="unsafe")
-        else:
-            np.copyto(out, gradient, casting="unsafe")
+    # (the numpy backend's float64 gradient beyond float32's range rounds to inf, as the kernels')
+    with np.errstate(over="ignore", invalid="ignore"):
+        if out is None:
+            return loss, gradient.astype(result_dtype, copy=False)
+        if gradient is not out and not np.shares_memory(gradient, out):
+            if accumulate:
+                np.add(out, gradient, out=out, casting="unsafe")
+            else:
+                np.copyto(out, gradient, casting="unsafe")
     return loss, out
 
 

@@ -218,7 +218,8 @@ def mean_squared_error(
         value, scale = _reduce(weighted, denominator, reduction)
     if not return_grad:
         return value, None
-    return value, 2.0 * difference * element_weight * scale
+    # the factors first: 2 * difference alone overflows near the float64 maximum
+    return value, difference * (2.0 * element_weight * scale)
 
 
 @_quiet
@@ -248,14 +249,16 @@ def penalty(
     w: np.ndarray, kind: str, lam: float, beta: float = 0.0, return_grad: bool = False
 ) -> Tuple[float, Optional[np.ndarray]]:
     """(value, gradient) of ``lam * sum(a w^2 + b |w|)``: (a, b) = (1, 0) for ``"l2"``,
-    (0, 1) for ``"l1"``, (beta, 1) for ``"elastic_net"``; sign(0) = 0."""
+    (0, 1) for ``"l1"``, (beta, 1) for ``"elastic_net"``; sign(0) = 0. A zero ``a`` (elastic
+    net with beta = 0) means the w^2 term is absent (not 0 * inf at w = inf)."""
     w = np.asarray(w, dtype=np.float64)
     square, absolute = {"l2": (1.0, 0.0), "l1": (0.0, 1.0), "elastic_net": (beta, 1.0)}[kind]
     terms = np.zeros_like(w)
     gradient = np.zeros_like(w)
     if square:
         terms = terms + square * w * w
-        gradient = gradient + 2.0 * lam * square * w
+        # 2 ((lam a) w): 0 at w = 0 even where 2 lam overflows
+        gradient = gradient + 2.0 * ((lam * square) * w)
     if absolute:
         terms = terms + absolute * np.abs(w)
         gradient = gradient + lam * absolute * np.sign(w)
