@@ -74,7 +74,7 @@ def data():
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
     client = distributed.Client(cluster, set_as_default=False)
     yield client
     client.close()
@@ -140,7 +140,7 @@ def report(rows: int = ROWS, classes: int = CLASSES, repeats: int = 5) -> List[D
             table.append({"case": f"dask threads, chunk {chunk_rows}, kernel threads={threads}",
                           "chunks": dx.numblocks[0], "seconds": seconds})
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
         for chunk_rows in (8192, 32768, 131072):
             dx = client.persist(da.from_array(x, chunks=(chunk_rows, classes)))
             dy = client.persist(da.from_array(y, chunks=chunk_rows))

@@ -9,6 +9,9 @@ and a two-process distributed cluster, for a fixed chunking.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+
 import numpy as np
 import pytest
 
@@ -36,12 +39,37 @@ C = 7
 LOSS_RTOL64 = 2 * (ROWS + 1) * 2.0**-53
 
 
+# Loopback only, and no fixed port anywhere: the scheduler always starts an HTTP server, and
+# with dashboard_address=None it first tries port 8787; when that is taken (a Dask dashboard
+# open, a second test run) it falls back to another port but leaks the first socket, whose
+# ResourceWarning fails the suite. ":0" asks the OS for a free port.
+CLUSTER_KWARGS = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      scheduler_port=0, dashboard_address="127.0.0.1:0")
+DASK_DEFAULT_DASHBOARD_PORT = 8787
+
+
+@contextlib.contextmanager
+def port_taken(port):
+    """Hold `port` on every interface (when free) so the cluster below starts as it would
+    beside an open Dask dashboard; nothing in the suite may depend on a fixed port."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            holder.bind(("0.0.0.0", port))
+            holder.listen(1)
+        except OSError:
+            pass  # taken already: the case this guards
+        yield
+    finally:
+        holder.close()
+
+
 @pytest.fixture(scope="module")
 def client():
-    # One cluster for the module (startup is slow); loopback only, no dashboard.
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
-    client = distributed.Client(cluster, set_as_default=False)
+    # One cluster for the module (startup is slow), started while 8787 is taken.
+    with port_taken(DASK_DEFAULT_DASHBOARD_PORT):
+        cluster = distributed.LocalCluster(**CLUSTER_KWARGS)
+        client = distributed.Client(cluster, set_as_default=False)
     yield client
     client.close()
     cluster.close()
@@ -342,7 +370,6 @@ def test_bitwise_identical_across_runs_threads_and_workers(data):
     assert len(runs) == 1
 
 
-@pytest.mark.filterwarnings("ignore:.*Port .* is already in use.*:UserWarning")
 def test_distributed_cluster_matches_threaded_bitwise(client, data):
     for dtype in (np.float32, np.float64):
         cases = list(_all_losses(data, dtype))

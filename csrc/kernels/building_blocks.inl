@@ -11,6 +11,11 @@
 // Penalties: value = lam * sum(a w^2 + b |w|), summed in float64 per block of the plan, the
 // block sums added in block order (same bits for any thread count); gradient
 // lam * (2 a w + b sign(w)), sign(0) = 0 (the subgradient 0 at 0), sign(NaN) = NaN.
+// Elastic net with beta = 0 is the L1 penalty (the w^2 term is absent, not 0 * w^2, which is
+// NaN at w = +-inf). Where the gradient factors 2 lam a and lam do not fit Real as normal
+// numbers (float32 with lam >= ~1.7e38, float64 with lam >= ~9e307, or factors below the
+// smallest normal), each element's gradient is formed in double, 2 ((lam a) w) + lam b sign(w),
+// and rounded once: 0 at w = 0 (not inf * 0), as the float64 reference computes it.
 
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
@@ -76,14 +81,32 @@ FUSEDLOSS_ALWAYS_INLINE Real absolute_value(Real w) {
     return w < Real(0) ? -w : w;
 }
 
-// gradient_mode: 0 none, 1 store, 2 accumulate.
-template <class Real, int kind, int gradient_mode>
+template <class Real, int kind>
+FUSEDLOSS_ALWAYS_INLINE double penalty_square_weight(const PenaltyArgs<Real>& args) {
+    return kind == penalty_l2 ? 1.0 : (kind == penalty_l1 ? 0.0 : args.beta);
+}
+
+// Whether a gradient factor is 0 or a normal, finite Real (else: the double path).
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE bool factor_fits(double factor) {
+    const double smallest_normal =
+        sizeof(Real) == 4 ? 1.17549435082228750797e-38 : 2.22507385850720138309e-308;
+    const Real rounded = static_cast<Real>(factor);
+    const double magnitude = absolute_value(static_cast<double>(rounded));
+    return factor == 0.0 ||
+           (is_finite_value(factor) && is_finite_value(rounded) && magnitude >= smallest_normal);
+}
+
+// gradient_mode: 0 none, 1 store, 2 accumulate. double_factors: see the header comment.
+template <class Real, int kind, int gradient_mode, bool double_factors>
 double penalty_block(const PenaltyArgs<Real>& args, std::int64_t first, std::int64_t end) {
     const Real* weights = args.weights;
     Real* gradient = args.gradient;
-    const double square_weight = kind == penalty_l2 ? 1.0 : (kind == penalty_l1 ? 0.0 : args.beta);
+    const double square_weight = penalty_square_weight<Real, kind>(args);
     const Real square_factor = static_cast<Real>(2.0 * args.lam * square_weight);
     const Real absolute_factor = static_cast<Real>(args.lam);
+    const double lam_square = args.lam * square_weight;
+    const double lam = args.lam;
     double sum = 0.0;
     FUSEDLOSS_SIMD_SUM(sum)
     for (std::int64_t k = first; k < end; ++k) {
@@ -93,13 +116,16 @@ double penalty_block(const PenaltyArgs<Real>& args, std::int64_t first, std::int
         Real g;
         if (kind == penalty_l2) {
             term = wide * wide;
-            g = square_factor * w;
+            g = double_factors ? static_cast<Real>(2.0 * (lam_square * wide)) : square_factor * w;
         } else if (kind == penalty_l1) {
             term = absolute_value(wide);
-            g = absolute_factor * sign_value(w);
+            g = double_factors ? static_cast<Real>(lam * sign_value(wide))
+                               : absolute_factor * sign_value(w);
         } else {
             term = square_weight * wide * wide + absolute_value(wide);
-            g = square_factor * w + absolute_factor * sign_value(w);
+            g = double_factors
+                    ? static_cast<Real>(2.0 * (lam_square * wide) + lam * sign_value(wide))
+                    : square_factor * w + absolute_factor * sign_value(w);
         }
         sum += term;
         if (gradient_mode == 1) gradient[k] = g;
@@ -108,21 +134,30 @@ double penalty_block(const PenaltyArgs<Real>& args, std::int64_t first, std::int
     return sum;
 }
 
-template <class Real, int kind>
-double penalty_of_kind(const PenaltyArgs<Real>& args, const ReductionPlan& plan) {
+template <class Real, int kind, bool double_factors>
+double penalty_with_factors(const PenaltyArgs<Real>& args, const ReductionPlan& plan) {
     if (args.gradient == nullptr) {
         return sum_over_blocks(args.count, plan, [&](std::int64_t first, std::int64_t end) {
-            return penalty_block<Real, kind, 0>(args, first, end);
+            return penalty_block<Real, kind, 0, false>(args, first, end);
         });
     }
     if (args.accumulate) {
         return sum_over_blocks(args.count, plan, [&](std::int64_t first, std::int64_t end) {
-            return penalty_block<Real, kind, 2>(args, first, end);
+            return penalty_block<Real, kind, 2, double_factors>(args, first, end);
         });
     }
     return sum_over_blocks(args.count, plan, [&](std::int64_t first, std::int64_t end) {
-        return penalty_block<Real, kind, 1>(args, first, end);
+        return penalty_block<Real, kind, 1, double_factors>(args, first, end);
     });
+}
+
+template <class Real, int kind>
+double penalty_of_kind(const PenaltyArgs<Real>& args, const ReductionPlan& plan) {
+    const double square_factor = 2.0 * args.lam * penalty_square_weight<Real, kind>(args);
+    if (factor_fits<Real>(square_factor) && factor_fits<Real>(args.lam)) {
+        return penalty_with_factors<Real, kind, false>(args, plan);
+    }
+    return penalty_with_factors<Real, kind, true>(args, plan);
 }
 
 template <class Real>
@@ -130,7 +165,7 @@ double penalty(const PenaltyArgs<Real>& args, const ReductionPlan& plan) {
     double total;
     if (args.kind == penalty_l2) {
         total = penalty_of_kind<Real, penalty_l2>(args, plan);
-    } else if (args.kind == penalty_l1) {
+    } else if (args.kind == penalty_l1 || args.beta == 0.0) {  // elastic net, beta = 0: L1
         total = penalty_of_kind<Real, penalty_l1>(args, plan);
     } else {
         total = penalty_of_kind<Real, penalty_elastic_net>(args, plan);

@@ -21,15 +21,18 @@ def _row_op(x: ArrayLike, mode: str, out: Optional[np.ndarray], threads: Optiona
     array, result_dtype = check.as_float_array(x, "x")
     if array.ndim < 1:
         raise ValueError("x: expected an array of shape (..., C), got a 0-d array")
-    if array.shape[-1] == 0:
-        raise ValueError("x: expected at least one entry per row (C >= 1), got C = 0")
     batch_shape = array.shape[:-1]
     result_shape = batch_shape if mode == "logsumexp" else array.shape
     thread_count = check.check_threads(threads)
     out = check.check_out(out, True, result_shape, result_dtype)
     check.check_out_aliasing(out, x, ())
 
-    if _backend.use_native():
+    if array.shape[-1] == 0:
+        # An empty class axis: the empty result, whatever the backend (logsumexp: the
+        # identity of logaddexp, -inf per row, as np.logaddexp.reduce and SciPy give).
+        result = (np.full(result_shape, -np.inf, dtype=np.float64) if mode == "logsumexp"
+                  else np.empty(result_shape, dtype=np.float64))
+    elif _backend.use_native():
         rows2d = check.as_rows(array)
         kernel_out = None
         if out is not None and out.dtype == rows2d.dtype:
@@ -56,8 +59,9 @@ def logsumexp(x: ArrayLike, *, out: Optional[FloatArray] = None,
     when ``m`` is finite: a row of all ``-inf`` gives ``-inf``, a row holding ``+inf`` gives
     ``+inf``; NaN in a row gives NaN for that row only). Its gradient is ``softmax(x)``.
 
-    Shapes: ``x`` ``(..., C)`` with ``C >= 1``; the result has the batch shape ``(...)`` (a
-    NumPy scalar for 1-d ``x``) and ``x``'s dtype. ``out`` (of the batch shape and the result
+    Shapes: ``x`` ``(..., C)``; the result has the batch shape ``(...)`` (a NumPy scalar for
+    1-d ``x``) and ``x``'s dtype. An empty class axis (``C = 0``) gives ``-inf`` per row (the
+    sum of no exponentials is 0), as ``np.logaddexp.reduce`` and SciPy do. ``out`` (of the batch shape and the result
     dtype, C-contiguous) receives the result and is returned. ``threads``: OpenMP threads
     (``None``: the default); the result does not depend on it.
 
@@ -77,8 +81,9 @@ def softmax(x: ArrayLike, *, out: Optional[FloatArray] = None,
     ``-inf`` entry has probability 0 while the row has a finite entry. Jacobian:
     ``d s_i / d x_j = s_i (delta_ij - s_j)``.
 
-    Shapes: ``x`` ``(..., C)``, ``C >= 1``; the result has ``x``'s shape and dtype. ``out``
-    (same shape and result dtype, C-contiguous; it may be ``x`` itself) receives the result.
+    Shapes: ``x`` ``(..., C)``; the result has ``x``'s shape and dtype (an empty class axis
+    gives the empty result). ``out`` (same shape and result dtype, C-contiguous; it may be
+    ``x`` itself) receives the result.
 
     >>> import numpy as np, fusedloss
     >>> fusedloss.softmax(np.array([0.0, np.log(3.0), -np.inf])).round(4).tolist()
@@ -93,8 +98,9 @@ def log_softmax(x: ArrayLike, *, out: Optional[FloatArray] = None,
     r"""``x_j - logsumexp(x)`` along the last axis (the log of :func:`softmax`, computed
     without forming ``log`` of small probabilities). Jacobian: ``delta_ij - softmax(x)_j``.
 
-    Shapes: ``x`` ``(..., C)``, ``C >= 1``; the result has ``x``'s shape and dtype. ``out``
-    (same shape and result dtype, C-contiguous; it may be ``x`` itself) receives the result.
+    Shapes: ``x`` ``(..., C)``; the result has ``x``'s shape and dtype (an empty class axis
+    gives the empty result). ``out`` (same shape and result dtype, C-contiguous; it may be
+    ``x`` itself) receives the result.
 
     >>> import numpy as np, fusedloss
     >>> fusedloss.log_softmax(np.array([0.0, np.log(3.0)])).round(4).tolist()
@@ -107,7 +113,7 @@ def log_softmax(x: ArrayLike, *, out: Optional[FloatArray] = None,
 def _nonnegative_finite(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    number = float(value)
+    number = check.as_float(value, name)
     if not np.isfinite(number) or number < 0.0:
         raise ValueError(f"{name}: expected a finite number >= 0, got {number}")
     return number
@@ -142,13 +148,15 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
         return loss
     assert gradient is not None
     gradient = np.asarray(gradient).reshape(array.shape)
-    if out is None:
-        return loss, gradient.astype(result_dtype, copy=False)
-    if gradient is not out and not np.shares_memory(gradient, out):
-        if accumulate:
-            np.add(out, gradient, out=out, casting="unsafe")
-        else:
-            np.copyto(out, gradient, casting="unsafe")
+    # (the numpy backend's float64 gradient beyond float32's range rounds to inf, as the kernels')
+    with np.errstate(over="ignore", invalid="ignore"):
+        if out is None:
+            return loss, gradient.astype(result_dtype, copy=False)
+        if gradient is not out and not np.shares_memory(gradient, out):
+            if accumulate:
+                np.add(out, gradient, out=out, casting="unsafe")
+            else:
+                np.copyto(out, gradient, casting="unsafe")
     return loss, out
 
 

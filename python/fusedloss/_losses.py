@@ -26,20 +26,21 @@ def _finish(
     # _raw: float64 partial sums for fusedloss.dask (off unless it asks)
     if out is None and _raw.active() and not isinstance(value, np.ndarray):
         return _raw.finish(value, gradient, result_dtype, grad_shape, return_grad)
-    if isinstance(value, np.ndarray):
-        loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
-    else:
-        with np.errstate(over="ignore"):  # a float64 sum beyond float32's range is inf
+    # a float64 value (numpy backend) beyond float32's range rounds to inf, silently
+    with np.errstate(over="ignore", invalid="ignore"):
+        if isinstance(value, np.ndarray):
+            loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
+        else:
             loss = result_dtype.type(value)
-    if not return_grad:
-        return cast(LossResult, loss)
-    assert gradient is not None
-    gradient = gradient.reshape(grad_shape)
-    if out is not None:
-        if gradient is not out and not np.shares_memory(gradient, out):
-            np.copyto(out, gradient, casting="unsafe")
-        return loss, out
-    return loss, gradient.astype(result_dtype, copy=False)
+        if not return_grad:
+            return cast(LossResult, loss)
+        assert gradient is not None
+        gradient = gradient.reshape(grad_shape)
+        if out is not None:
+            if gradient is not out and not np.shares_memory(gradient, out):
+                np.copyto(out, gradient, casting="unsafe")
+            return loss, out
+        return loss, gradient.astype(result_dtype, copy=False)
 
 
 def _kernel_out(out: Optional[np.ndarray], compute: np.ndarray, rows2d: np.ndarray) -> Optional[np.ndarray]:
@@ -72,6 +73,16 @@ def _fast_rows_and_labels(x: Any, y: Any) -> Optional[Tuple[np.ndarray, np.ndarr
     if not (x_flags.c_contiguous and x_flags.aligned and y.flags.c_contiguous and y.flags.aligned):
         return None
     return x, (y if y.dtype == _INT64 else y.astype(_INT64))
+
+
+def _fast_real(value: Any) -> Optional[float]:
+    """``value`` as a float when it is a finite float or a plain int well inside the float
+    range (the common case), else None: the full path checks it and explains."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int and -(2**53) <= value <= 2**53:
+        return float(value)
+    return None
 
 
 def _fast_threads(threads: Any) -> Optional[int]:
@@ -111,7 +122,7 @@ def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, retur
     if fast is None or count is None:
         return _NOT_FAST
     x, y = fast
-    if out is not None and y is not labels:
+    if out is not None and (y is not labels or type(out) is not np.ndarray):
         # (converted labels: the kernel module could not see an `out` overlapping the original)
         return _NOT_FAST
     try:
@@ -135,6 +146,7 @@ def _fast_elementwise(first: Any, second: Any, out: Any, threads: Any, return_gr
     which returns (value, gradient); _NOT_FAST otherwise."""
     count = _fast_threads(threads)
     if not (count is not None and type(first) is np.ndarray and type(second) is np.ndarray
+            and (out is None or type(out) is np.ndarray)
             and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
             and second.shape == first.shape and first.ndim >= 1 and first.size > 0
             and type(reduction) is str and reduction in check.REDUCTIONS
@@ -393,6 +405,13 @@ def softmax_cross_entropy(
     smoothing = check.check_option(label_smoothing, "label_smoothing", 0.0, 1.0)
     z_lambda = check.check_option(z_loss, "z_loss", 0.0)
     cap = None if softcap is None else check.check_option(softcap, "softcap", 0.0, low_open=True)
+    if cap is not None and cap < np.finfo(x.dtype).tiny:
+        # x / c is computed as x * (1 / c): below the smallest normal number 1 / c overflows
+        # (float32: c < ~3e-39 made whole rows NaN)
+        raise ValueError(
+            f"softcap: expected a number >= {np.finfo(x.dtype).tiny:.6g} (the smallest normal "
+            f"{x.dtype}, so that 1 / softcap is finite), got {softcap!r}"
+        )
     soft = y.dtype.kind == "f"
 
     argmax: Optional[np.ndarray] = None
@@ -515,8 +534,8 @@ def multiclass_hinge(
     return_grad = check.check_flag(return_grad, "return_grad")
     squared = check.check_flag(squared, "squared")
     if (
-        weight is None and sample_weight is None and type(margin) in (float, int)
-        and math.isfinite(margin) and type(reduction) is str and reduction in check.REDUCTIONS
+        weight is None and sample_weight is None and _fast_real(margin) is not None
+        and type(reduction) is str and reduction in check.REDUCTIONS
         and _backend._state["backend"] == "native"
     ):
         result = _fast_classification(
@@ -608,7 +627,9 @@ def mean_squared_error(
     r"""Mean squared error over all elements (``torch.nn.functional.mse_loss``'s meaning).
 
     ``loss = (1/n) sum (pred - target)^2``; gradient ``2 (pred - target) / n``.
-    ``target`` broadcasts to ``pred``'s shape. ``sample_weight`` ``(pred.shape[0],)``: one
+    ``target`` broadcasts to ``pred``'s shape and is converted to ``pred``'s dtype first (a
+    float64 target with float32 ``pred`` is rounded to float32, as every other float input
+    is converted to the result dtype). ``sample_weight`` ``(pred.shape[0],)``: one
     weight per sample of the first axis; ``"mean"`` is then
     ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample.
 
@@ -652,11 +673,14 @@ def mean_squared_error(
     out = check.check_out(out, return_grad, p.shape, result_dtype)
     check.check_out_aliasing(out, pred, (("target", target), ("sample_weight", sample_weight)))
 
+    # SPEC "Result dtype": the target is converted to pred's (compute) dtype first, in both
+    # backends (a float64 target with float32 pred is rounded to float32 before subtracting).
+    t_array = t_array.astype(p.dtype, copy=False)
     # An empty pred goes to the reference: nothing to compute, and the kernels derive the
     # sample count from size / sample_size, which is 0 for a shape like (3, 0).
     if _backend.use_native() and p.size:
         prediction = check.as_contiguous(p)
-        target_c = check.as_contiguous(np.broadcast_to(t_array.astype(prediction.dtype, copy=False), p.shape))
+        target_c = check.as_contiguous(np.broadcast_to(t_array, p.shape))
         sample_size = max(p.size // samples, 1) if samples else 1
         kernel_out = out if out is not None and out.dtype == prediction.dtype else None
         value, gradient = _backend.core.mean_squared_error(  # type: ignore[union-attr]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import _NOT_FAST, LossResult, _fast_classification, _fast_elementwise, _finish, _kernel_out
+from ._losses import (_NOT_FAST, LossResult, _fast_classification, _fast_elementwise, _fast_real,
+                      _finish, _kernel_out)
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Scalar
 
 
 def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """`value` (a real array) converted to `dtype` and broadcast to `shape` (never enlarging it)."""
+    check.reject_masked(value, name)
     array = np.asarray(value)
     if array.dtype.kind not in "iubf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
@@ -272,7 +273,7 @@ def cross_entropy(
     2.302584
     """
     return_grad = check.check_flag(return_grad, "return_grad")
-    if (sample_weight is None and type(eps) in (float, int) and 0 <= eps < math.inf
+    if (sample_weight is None and _fast_real(eps) is not None and eps >= 0
             and type(reduction) is str and reduction in check.REDUCTIONS
             and _backend._state["backend"] == "native"):
         # Integer labels only (soft targets take the general path).
@@ -292,6 +293,7 @@ def cross_entropy(
     eps = check.check_real(eps, "eps")
     if eps < 0:
         raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
+    check.reject_masked(labels, "labels")
     label_array = np.asarray(labels)
     soft = None
     y = None

@@ -8,11 +8,26 @@ an array of the batch shape for ``"none"``; ``gradient`` is ``None`` unless aske
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+import functools
+from typing import Any, Callable, Optional, Tuple, TypeVar, Union, cast
 
 import numpy as np
 
 Value = Union[float, np.ndarray]
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def _quiet(function: _Function) -> _Function:
+    """NaN/inf in the inputs propagate as IEEE arithmetic says, without NumPy's floating-point
+    warnings (the native kernels give the same numbers silently; under warnings-as-errors a
+    warning would turn a NaN answer into an exception on the numpy backend only)."""
+
+    @functools.wraps(function)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return function(*args, **kwargs)
+
+    return cast(_Function, quiet)
 
 
 def _reduce(weighted: np.ndarray, denominator: float, reduction: str) -> Tuple[Value, float]:
@@ -61,6 +76,7 @@ def argmax_rows(x: np.ndarray) -> np.ndarray:
     return argmax
 
 
+@_quiet
 def softmax_cross_entropy(
     logits: np.ndarray,
     labels: np.ndarray,
@@ -79,7 +95,14 @@ def softmax_cross_entropy(
     Written from the formulas: with z the (soft-capped) logits, log p = z - lse, per row
     loss_i = sum_j a_ij (-log p_ij) + z_loss * lse_i^2 (times the row weight), where the
     target weights a_ij are (1 - eps) w_y [j = y] + (eps / C) w_j for labels and
-    w_j ((1 - eps) t_ij + eps / C) for soft targets (a_ij = 0 terms count 0).
+    w_j ((1 - eps) t_ij + eps / C) for soft targets.
+
+    Zero weights multiply (SPEC "Zero weights and NaN", PyTorch's rule): the row weight
+    (sample_weight, and w_y for labels) and the class weights of the smoothing part multiply
+    the unweighted row loss, so a NaN or infinite loss stays NaN under a weight of 0. The only
+    terms that count 0 are those of a soft target a_ij = 0 (0 log 0 = 0, e.g. at a -inf
+    logit); a soft-target row of zeros still gives NaN where its log-normaliser is not finite.
+    Ignored rows add nothing.
     """
     x = np.asarray(logits, dtype=np.float64)
     classes = x.shape[-1]
@@ -97,30 +120,37 @@ def softmax_cross_entropy(
     eps = float(label_smoothing)
     labels = np.asarray(labels)
     soft = labels.dtype.kind == "f"
-    if soft:
-        t = labels.reshape(-1, classes).astype(np.float64)
-        kept = np.ones(n, dtype=bool)
-        targets = class_w[None, :] * ((1.0 - eps) * t + eps / classes)
-        row_weight = sample_w  # weights the z-loss and the (class-weighted) target terms
-        target_weight = targets * sample_w[:, None]
-        z_weight = sample_w
-        denominator = float(sample_w.sum())
-    else:
-        y = labels.reshape(-1).astype(np.int64)
-        kept = y != ignore_index
-        safe_labels = np.where(kept, y, 0)
-        onehot = np.zeros((n, classes))
-        onehot[np.arange(n), safe_labels] = 1.0
-        label_w = class_w[safe_labels] * sample_w
-        label_w = np.where(kept, label_w, 0.0)
-        target_weight = ((1.0 - eps) * label_w[:, None] * onehot
-                         + (eps / classes) * np.where(kept, sample_w, 0.0)[:, None] * class_w[None, :])
-        z_weight = label_w
-        denominator = float(label_w.sum())
+    index = np.arange(n)
     with np.errstate(invalid="ignore", over="ignore"):
         negative_log_p = -log_softmax_rows(rows)
-        terms = np.where(target_weight != 0.0, target_weight * negative_log_p, 0.0)
-        losses = terms.sum(axis=1)
+        if soft:
+            t = labels.reshape(-1, classes).astype(np.float64)
+            kept = np.ones(n, dtype=bool)
+            targets = class_w[None, :] * ((1.0 - eps) * t + eps / classes)
+            target_weight = targets * sample_w[:, None]
+            z_weight = sample_w
+            denominator = float(sample_w.sum())
+            # a_ij = 0 terms count 0 (0 log 0 = 0); a row of zeros is 0 * log-normaliser
+            unweighted = np.where(targets != 0.0, targets * negative_log_p, 0.0).sum(axis=1)
+            unweighted = np.where((targets != 0.0).any(axis=1), unweighted, 0.0 * lse)
+            losses = sample_w * unweighted
+        else:
+            y = labels.reshape(-1).astype(np.int64)
+            kept = y != ignore_index
+            safe_labels = np.where(kept, y, 0)
+            onehot = np.zeros((n, classes))
+            onehot[index, safe_labels] = 1.0
+            label_w = class_w[safe_labels] * sample_w
+            label_w = np.where(kept, label_w, 0.0)
+            smoothing_w = np.where(kept, sample_w, 0.0)
+            target_weight = ((1.0 - eps) * label_w[:, None] * onehot
+                             + (eps / classes) * smoothing_w[:, None] * class_w[None, :])
+            z_weight = label_w
+            denominator = float(label_w.sum())
+            # label part times w_y * sample_weight, smoothing part sample_weight * sum_j w_j (.)
+            losses = label_w * ((1.0 - eps) * negative_log_p[index, safe_labels])
+            if eps:
+                losses = losses + sample_w * ((eps / classes) * (class_w[None, :] * negative_log_p).sum(axis=1))
         if z_loss:  # not 0 * lse**2: that is NaN for an infinite (or overflowing) lse
             losses = losses + z_weight * z_loss * lse**2
         weighted = np.where(kept, losses, 0.0)
@@ -138,6 +168,7 @@ def softmax_cross_entropy(
     return value, gradient.reshape(x.shape)
 
 
+@_quiet
 def multiclass_hinge(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -173,6 +204,7 @@ def multiclass_hinge(
     return value, (derivative * (row_weight * scale)[:, None]).reshape(s.shape)
 
 
+@_quiet
 def mean_squared_error(
     prediction: np.ndarray,
     target: np.ndarray,
@@ -201,36 +233,43 @@ def mean_squared_error(
         value, scale = _reduce(weighted, denominator, reduction)
     if not return_grad:
         return value, None
-    return value, 2.0 * difference * element_weight * scale
+    # the factors first: 2 * difference alone overflows near the float64 maximum
+    return value, difference * (2.0 * element_weight * scale)
 
 
+@_quiet
 def logsumexp(x: np.ndarray) -> np.ndarray:
     """logsumexp of each row (last axis), float64, with the infinite-row rules."""
     return logsumexp_rows(np.asarray(x, dtype=np.float64))[0]
 
 
+@_quiet
 def softmax(x: np.ndarray) -> np.ndarray:
     """softmax of each row (last axis), float64."""
     return logsumexp_rows(np.asarray(x, dtype=np.float64))[1]
 
 
+@_quiet
 def log_softmax(x: np.ndarray) -> np.ndarray:
     """log_softmax of each row (last axis), float64: ``(x - m) - log sum exp(x - m)``."""
     return log_softmax_rows(np.asarray(x, dtype=np.float64))
 
 
+@_quiet
 def penalty(
     w: np.ndarray, kind: str, lam: float, beta: float = 0.0, return_grad: bool = False
 ) -> Tuple[float, Optional[np.ndarray]]:
     """(value, gradient) of ``lam * sum(a w^2 + b |w|)``: (a, b) = (1, 0) for ``"l2"``,
-    (0, 1) for ``"l1"``, (beta, 1) for ``"elastic_net"``; sign(0) = 0."""
+    (0, 1) for ``"l1"``, (beta, 1) for ``"elastic_net"``; sign(0) = 0. A zero ``a`` (elastic
+    net with beta = 0) means the w^2 term is absent (not 0 * inf at w = inf)."""
     w = np.asarray(w, dtype=np.float64)
     square, absolute = {"l2": (1.0, 0.0), "l1": (0.0, 1.0), "elastic_net": (beta, 1.0)}[kind]
     terms = np.zeros_like(w)
     gradient = np.zeros_like(w)
     if square:
         terms = terms + square * w * w
-        gradient = gradient + 2.0 * lam * square * w
+        # 2 ((lam a) w): 0 at w = 0 even where 2 lam overflows
+        gradient = gradient + 2.0 * ((lam * square) * w)
     if absolute:
         terms = terms + absolute * np.abs(w)
         gradient = gradient + lam * absolute * np.sign(w)
@@ -258,6 +297,7 @@ def _elementwise_reduce(
     return value, scale, element_weight
 
 
+@_quiet
 def sigmoid_binary_cross_entropy(
     logits: np.ndarray,
     targets: np.ndarray,
@@ -289,6 +329,7 @@ def sigmoid_binary_cross_entropy(
     return value, np.broadcast_to(derivative * element_weight * scale, x.shape).copy()
 
 
+@_quiet
 def cross_entropy(
     probs: np.ndarray,
     labels: Optional[np.ndarray] = None,

@@ -16,8 +16,35 @@ REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 MAX_THREADS = 2**31 - 1
 
 
+def reject_masked(value: Any, name: str) -> None:
+    """SPEC "Low-precision and foreign arrays": a masked array is never silently taken (its mask
+    would be ignored by np.asarray): TypeError saying what to pass instead."""
+    if isinstance(value, np.ma.MaskedArray):
+        if name == "out":
+            raise TypeError("out: expected a numpy.ndarray, got a masked array "
+                            "(numpy.ma.MaskedArray; its mask would be ignored)")
+        raise TypeError(
+            f"{name}: masked arrays (numpy.ma.MaskedArray) are not supported: the mask would be "
+            f"ignored. Pass a plain array: {name}.filled(value), or drop the masked entries "
+            "(for masked labels of a classification loss, set them to ignore_index)"
+        )
+
+
+def as_float(value: Any, name: str) -> float:
+    """float(value) for an int or float, a ValueError (not OverflowError) for an int beyond
+    the float range."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(
+            f"{name}: expected a finite number, got an int too large for a float "
+            f"({len(str(abs(int(value))))} digits)"
+        ) from None
+
+
 def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
     """Return (array computed in float32/float64, dtype of the result)."""
+    reject_masked(value, name)
     array = np.asarray(value)
     kind = array.dtype.kind
     if kind == "f":
@@ -106,7 +133,7 @@ def check_real(value: Any, name: str) -> float:
         value, (int, float, np.integer, np.floating)
     ):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    number = float(value)
+    number = as_float(value, name)
     if not np.isfinite(number):
         raise ValueError(f"{name}: expected a finite number, got {number}")
     return number
@@ -114,6 +141,7 @@ def check_real(value: Any, name: str) -> float:
 
 def check_labels(labels: Any, batch_shape: Tuple[int, ...], name: str = "labels") -> np.ndarray:
     """Integer class indices of the batch shape, as a contiguous int64 vector."""
+    reject_masked(labels, name)
     array = np.asarray(labels)
     if array.dtype.kind not in "iu":
         if array.dtype.kind == "f":
@@ -152,6 +180,7 @@ def label_error(labels: np.ndarray, row: int, classes: int, batch_shape: Tuple[i
 def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optional[np.ndarray]:
     if weight is None:
         return None
+    reject_masked(weight, name)
     array = np.asarray(weight)
     if array.dtype.kind not in "iuf" or array.dtype.kind == "c":
         raise TypeError(f"{name}: expected a real array, got dtype {array.dtype}")
@@ -166,6 +195,7 @@ def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optio
 def check_soft_targets(labels: Any, shape: Tuple[int, ...], dtype: np.dtype,
                        name: str = "labels") -> np.ndarray:
     """Soft targets (probabilities) of the logits' shape, converted to the compute dtype."""
+    reject_masked(labels, name)
     array = np.asarray(labels)
     if array.dtype.kind != "f":
         raise TypeError(f"{name}: expected a float array of soft targets, got dtype {array.dtype}")
@@ -182,7 +212,7 @@ def check_option(value: Any, name: str, low: float, high: float = np.inf,
     """A finite float in [low, high] ((low, high] when low_open), else ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    number = float(value)
+    number = as_float(value, name)
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}]" if np.isfinite(high) else (
         f"a finite number {'>' if low_open else '>='} {low:g}")
     bad = (not np.isfinite(number) or number > high
@@ -213,6 +243,7 @@ def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dty
         return None
     if not return_grad:
         raise ValueError("out receives the gradient: pass return_grad=True to use it")
+    reject_masked(out, "out")
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
