@@ -14,7 +14,8 @@ BEST_ISA = SUPPORTED_ISAS[-1]
 
 # The core correctness suite (reference comparisons, special values, options, layouts, the
 # vectorised maths): every test in these modules runs once per SIMD path this CPU supports
-# (issue 16 item 3), through the `isa` fixture that `pytest_collectstart` below adds to them.
+# (issue 16 item 3), through the `isa` fixture that `pytest_pycollect_makeitem` below adds to
+# them (tests of Python-level validation errors opt out with `@pytest.mark.isa_independent`).
 # The other modules (CLI, config, benchmarks, Dask, threads, memory, typing, examples) test
 # what does not depend on the kernels' instruction set and run on the widest path only.
 CORE_CORRECTNESS_MODULES = frozenset({
@@ -40,10 +41,16 @@ CORE_CORRECTNESS_MODULES = frozenset({
 })
 
 
-def pytest_collectstart(collector):
-    """Every test of a core correctness module uses the `isa` fixture (one run per ISA)."""
-    if isinstance(collector, pytest.Module) and collector.path.name in CORE_CORRECTNESS_MODULES:
-        collector.add_marker(pytest.mark.usefixtures("isa"))
+def pytest_pycollect_makeitem(collector, name, obj):
+    """Every test function of a core correctness module uses the `isa` fixture (one run per
+    ISA), except those marked `isa_independent` (validation errors raised before any kernel
+    runs), which run on the widest path only."""
+    if (collector.path.name in CORE_CORRECTNESS_MODULES and collector.funcnamefilter(name)
+            and callable(obj) and not isinstance(obj, type)):
+        marks = getattr(obj, "pytestmark", [])
+        if not any(mark.name == "isa_independent" for mark in marks):
+            pytest.mark.usefixtures("isa")(obj)
+    return None
 
 
 @pytest.fixture(params=SUPPORTED_ISAS, ids=[f"isa={name}" for name in SUPPORTED_ISAS])

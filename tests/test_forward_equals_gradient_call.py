@@ -139,8 +139,8 @@ CASES = {
     "softmax_cross_entropy[soft_targets+weight+label_smoothing]":
         _softmax_ce("soft_targets weight label_smoothing"),
     "softmax_cross_entropy[return_argmax]": _softmax_ce("return_argmax"),
-    "softmax_cross_entropy[everything]":
-        _softmax_ce("weight sample_weight ignore_index label_smoothing z_loss softcap return_argmax"),
+    "softmax_cross_entropy[everything]": _softmax_ce(
+        "weight sample_weight ignore_index label_smoothing z_loss softcap return_argmax"),
     "multiclass_hinge": _hinge(""),
     "multiclass_hinge[squared]": _hinge("squared"),
     "multiclass_hinge[weight+sample_weight+margin]": _hinge("weight sample_weight margin"),

@@ -206,6 +206,7 @@ REJECTED_DTYPES = {
 
 @pytest.mark.parametrize("dtype", list(REJECTED_DTYPES))
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_rejected_dtypes_first_argument(name, dtype):
     bad = REJECTED_DTYPES[dtype]
     with pytest.raises(TypeError, match=rf"{FIRST_ARGUMENT[name]}: expected a real numeric array.*"
@@ -235,6 +236,7 @@ SECONDARY_IDS = [f"{name}-{key}" for name, key, _ in SECONDARY]
 
 @pytest.mark.parametrize("dtype", ["complex128", "object", "str", "bytes", "datetime64"])
 @pytest.mark.parametrize(("name", "key", "valid"), SECONDARY, ids=SECONDARY_IDS)
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_rejected_dtypes_other_arguments(name, key, valid, dtype):
     bad = np.asarray(valid).astype(REJECTED_DTYPES[dtype].dtype)
     with pytest.raises(TypeError, match=rf"{key}: expected .*(real|integer).*got dtype"):
@@ -611,6 +613,7 @@ WEIGHT_IDS = [f"{n}-{k}" for n, k, _ in WEIGHTS]
 
 @pytest.mark.parametrize(("name", "key", "length"), WEIGHTS, ids=WEIGHT_IDS)
 @pytest.mark.parametrize("bad", ["short", "long", "2d", "empty"])
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_weight_wrong_length(name, key, length, bad):
     value = {"short": np.ones(length - 1), "long": np.ones(length + 2),
              "2d": np.ones((2, length)), "empty": np.ones(0)}[bad]
@@ -630,6 +633,7 @@ def re_shape(shape):
 
 @pytest.mark.parametrize(("name", "key", "length"), WEIGHTS, ids=WEIGHT_IDS)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_weight_not_finite(name, key, length, bad):
     value = np.ones(length)
     value[1] = bad
@@ -684,6 +688,7 @@ OUT_CASES = list(_out_cases((ROWS, CLASSES)))
 
 @pytest.mark.parametrize("case", OUT_CASES)
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_bad_out(name, case):
     x = data_for(name)
     shape = (ROWS,) if name == "logsumexp" else x.shape
@@ -792,6 +797,7 @@ BAD_THREADS = [
 @pytest.mark.parametrize(("value", "error", "pattern"), BAD_THREADS,
                          ids=[repr(v) for v, _, _ in BAD_THREADS])
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_bad_threads(name, value, error, pattern):
     with pytest.raises(error, match=pattern):
         native(name, data_for(name), threads=value)
@@ -813,6 +819,7 @@ BAD_REDUCTIONS = ["avg", "MEAN", "Mean", " mean", "", "elementwise_mean", None, 
 
 @pytest.mark.parametrize("reduction", BAD_REDUCTIONS, ids=repr)
 @pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_bad_reduction(name, reduction):
     pattern = r"reduction must be one of 'mean', 'sum', 'none', got " + re_escape(repr(reduction))
     with pytest.raises(ValueError, match=pattern):
@@ -839,6 +846,7 @@ FLAGS = [(name, "return_grad") for name in WITH_GRAD] + [
 
 @pytest.mark.parametrize("value", ["no", "False", 2, None, [True]], ids=repr)
 @pytest.mark.parametrize(("name", "flag"), FLAGS, ids=[f"{n}-{f}" for n, f in FLAGS])
+@pytest.mark.isa_independent  # raises before any kernel runs
 def test_bad_flags(name, flag, value):
     with pytest.raises(TypeError, match=rf"{flag}: expected a bool, got {type(value).__name__}"):
         native(name, data_for(name), **{flag: value})
