@@ -9,6 +9,24 @@ namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
+// -sum_j t_j log(p_j + eps) of one soft-target row. One out-of-line function for the
+// forward-only and the gradient call: the vectoriser lays out a reduction as it sees fit, and
+// the two inlined loops (one storing the gradient) had been laid out differently, so the
+// float64 loss changed in its last bits with return_grad (baseline and AVX). Called once per
+// row, it costs a call per C classes.
+template <class Real>
+FUSEDLOSS_NEVER_INLINE double soft_target_row_loss(const Real* p, const Real* t, Real eps,
+                                                   std::int64_t classes) {
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t j = 0; j < classes; ++j) {
+        const Real target = t[j];
+        const Real term = target == Real(0) ? Real(0) : target * log_value(p[j] + eps);
+        sum += static_cast<double>(term);
+    }
+    return -sum;
+}
+
 template <class Real, bool with_gradient>
 double cross_entropy_block(const ProbabilityArgs<Real>& args, std::int64_t first,
                            std::int64_t end) {
@@ -30,19 +48,16 @@ double cross_entropy_block(const ProbabilityArgs<Real>& args, std::int64_t first
             }
         } else {
             const Real* t = args.targets + row * classes;
-            const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
-            double sum = 0.0;
-            FUSEDLOSS_SIMD_SUM(sum)
-            for (std::int64_t j = 0; j < classes; ++j) {
-                const Real shifted = p[j] + eps;
-                const Real target = t[j];
-                const Real term = target == Real(0) ? Real(0) : target * log_value(shifted);
-                sum += static_cast<double>(term);
-                if (with_gradient) {
-                    gradient[j] = target == Real(0) ? Real(0) : -(row_scale * target) / shifted;
+            // The loss first: the gradient may be the probabilities' row (out=probs).
+            loss = soft_target_row_loss(p, t, eps, classes);
+            if (with_gradient) {
+                const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
+                FUSEDLOSS_SIMD_LOOP
+                for (std::int64_t j = 0; j < classes; ++j) {
+                    const Real target = t[j];
+                    gradient[j] = target == Real(0) ? Real(0) : -(row_scale * target) / (p[j] + eps);
                 }
             }
-            loss = -sum;
         }
         const double weighted_loss = weight * loss;
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);

@@ -5,12 +5,14 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #define FUSEDLOSS_ALWAYS_INLINE __forceinline
+#define FUSEDLOSS_NEVER_INLINE __declspec(noinline)
 #define FUSEDLOSS_SIMD_LOOP
 #define FUSEDLOSS_SIMD_SUM(...)
 #define FUSEDLOSS_SIMD_MAX(...)
 #define FUSEDLOSS_SIMD_OR(...)
 #else
 #define FUSEDLOSS_ALWAYS_INLINE inline __attribute__((always_inline))
+#define FUSEDLOSS_NEVER_INLINE __attribute__((noinline))
 // `omp simd` (enabled by -fopenmp or -fopenmp-simd) lets the compiler vectorise loops with
 // reductions without -ffast-math, which would break NaN propagation and reproducibility.
 #define FUSEDLOSS_PRAGMA(text) _Pragma(#text)
