@@ -183,3 +183,44 @@ def test_mixed_infinite_soft_targets_give_nan_as_the_reference():
         want = _reference.softmax_cross_entropy(x, t, reduction="none")[0]
     assert np.isnan(got[0]) and np.isnan(want[0])
     assert got[1] == want[1] == np.inf
+
+
+# ---------------------------------------------------------------- float32 intermediates (item 9)
+
+
+def test_softmax_cross_entropy_row_loss_beyond_float32_stays_finite_in_the_mean(isa):
+    # Row 0's loss is 6e38 (> float32 max); formed in float64, the mean over 10 rows is 6e37,
+    # the float64 answer, where a float32 row loss made it inf.
+    x = np.zeros((10, 2), np.float32)
+    x[0] = [3e38, -3e38]
+    labels = np.zeros(10, np.int64)
+    labels[0] = 1
+    # (label_smoothing is not here: its sum_j (x_j - m) stays float32, docs/robustness.md.)
+    for kwargs in ({}, {"weight": np.array([0.5, 2.0])}, {"z_loss": 1e-40}, {"return_argmax": True}):
+        value = fusedloss.softmax_cross_entropy(x, labels, **kwargs)
+        value = value[0] if isinstance(value, tuple) else value
+        want = _reference.softmax_cross_entropy(x.astype(np.float64), labels, **{
+            k: v for k, v in kwargs.items() if k != "return_argmax"})[0]
+        assert np.isfinite(value), kwargs
+        np.testing.assert_allclose(float(value), want, rtol=1e-6)
+        both = fusedloss.softmax_cross_entropy(x, labels, return_grad=True, **kwargs)
+        assert both[0] == value
+        assert np.isfinite(both[1]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_of_a_row_holding_plus_inf(isa, dtype):
+    # exp(100) overflows float32: the finite entries must still be 0 (finite / inf), the +inf
+    # entries NaN (inf / inf), as float64 computes; a NaN anywhere makes the row NaN.
+    x = np.array([[np.inf, 100.0, 0.0, -np.inf], [np.inf, np.inf, 1.0, 2.0],
+                  [np.inf, np.nan, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0]], dtype)
+    got = fusedloss.softmax(x)
+    np.testing.assert_array_equal(np.isnan(got[0]), [True, False, False, False])
+    np.testing.assert_array_equal(got[0, 1:], [0, 0, 0])
+    np.testing.assert_array_equal(np.isnan(got[1]), [True, True, False, False])
+    np.testing.assert_array_equal(got[1, 2:], [0, 0])
+    assert np.isnan(got[2]).all()
+    np.testing.assert_allclose(got[3], _reference.softmax(x[3:].astype(np.float64))[0], rtol=1e-6)
+    inplace = x.copy()
+    fusedloss.softmax(inplace, out=inplace)
+    np.testing.assert_array_equal(inplace, got)
