@@ -114,6 +114,12 @@ void register_config(py::module_& module) {
     module.def("exp_nonpositive_f64",
                &vector_math<double, &K::exp_nonpositive_f32, &K::exp_nonpositive_f64>, py::arg("x"),
                "The softmax rows' exp of x <= 0, float64 (0 below exp(-708)).");
+    module.def("log1p_unit_interval_f32",
+               &vector_math<float, &K::log1p_unit_interval_f32, &K::log1p_unit_interval_f64>,
+               py::arg("x"), "The sigmoid losses' log(1 + x) for x in [0, 1], float32.");
+    module.def("log1p_unit_interval_f64",
+               &vector_math<double, &K::log1p_unit_interval_f32, &K::log1p_unit_interval_f64>,
+               py::arg("x"), "The sigmoid losses' log(1 + x) for x in [0, 1], float64.");
 }
 
 }  // namespace bindings

@@ -71,6 +71,16 @@ void exp_nonpositive_array_f64(const double* input, double* output, std::int64_t
     for (std::int64_t i = 0; i < count; ++i) output[i] = exp_nonpositive(input[i]);
 }
 
+// Exposed for the accuracy tests of the sigmoid losses' log1p (tests/test_vector_log.py).
+void log1p_unit_interval_array_f32(const float* input, float* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = log1p_unit_interval(input[i]);
+}
+void log1p_unit_interval_array_f64(const double* input, double* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = log1p_unit_interval(input[i]);
+}
+
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
@@ -96,6 +106,8 @@ const KernelTable table = {
     &tanh_array_f64,
     &exp_nonpositive_array_f32,
     &exp_nonpositive_array_f64,
+    &log1p_unit_interval_array_f32,
+    &log1p_unit_interval_array_f64,
 };
 }  // namespace
 

@@ -53,8 +53,8 @@ FUSEDLOSS_ALWAYS_INLINE double sigmoid_bce_span(const Real* logits, const Real* 
         const Real positive_target = positive_weight * t;
         // (1 - t) x + L max(-x, 0) without the cancellation of its two terms for x < 0.
         const Real linear = x >= Real(0) ? (Real(1) - t) * x : -positive_target * x;
-        Real loss = has_pos_weight ? multiply_add(log_weight, log1p_value(e, u), linear)
-                                   : linear + log1p_value(e, u);
+        const Real softplus = log1p_unit_interval(e);  // log(1 + exp(-|x|))
+        Real loss = has_pos_weight ? multiply_add(log_weight, softplus, linear) : linear + softplus;
         if (has_weight) loss = weight[k] * loss;
         if (has_sample_weight) {
             sum += sample_weight[k] * static_cast<double>(loss);

@@ -284,12 +284,56 @@ FUSEDLOSS_ALWAYS_INLINE double log_value(double x) {
     return result;
 }
 
-// log(1 + e) for e >= 0 (e = exp(-|x|) in the sigmoid losses): u = 1 + e rounds, and the
-// rounding error (u - 1) - e (exact) is put back to first order: log1p(e) = log(u) - ((u-1)-e)/u.
-// For e below the ulp of 1, u = 1 and the result is e itself.
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real log1p_value(Real e, Real u) {
-    return log_value(u) - ((u - Real(1)) - e) / u;
+// log(1 + e) for 0 <= e <= 1 (e = exp(-|x|) in the sigmoid losses) or NaN. Neither the general
+// log_value(1 + e) nor its rounding of 1 + e is needed: with u = 1 + e in [1, 2],
+//   e < 1/2:  log u = log1p(f), f = e;
+//   e >= 1/2: log u = ln 2 + log1p(f), f = u / 2 - 1 = (e - 1) / 2 (exact: Sterbenz, then * 1/2),
+// so f lies in [-1/4, 1/2) and is exact, and log1p(f) is log_value's kernel (s = f / (2 + f),
+// z = s^2 <= 0.04: the same truncated atanh series, its remainder still below 0.01 ulp) without
+// its range reduction, its subnormal scaling or its special-value selects (e is in [0, 1]; a NaN
+// e propagates through the arithmetic). One division instead of the two of log_value(1 + e)
+// with a correction term. Accuracy: tests/test_vector_math.py (log1p_unit_interval).
+FUSEDLOSS_ALWAYS_INLINE float log1p_unit_interval(float e) {
+    const bool upper = e >= 0.5f;
+    const float f = upper ? (e - 1.0f) * 0.5f : e;
+    const float k = upper ? 1.0f : 0.0f;
+    const float s = f / (2.0f + f);
+    const float z = s * s;
+    float r = 2.0f / 11.0f;
+    r = multiply_add(r, z, 2.0f / 9.0f);
+    r = multiply_add(r, z, 2.0f / 7.0f);
+    r = multiply_add(r, z, 2.0f / 5.0f);
+    r = multiply_add(r, z, 2.0f / 3.0f);
+    r = r * z;
+    const float hfsq = 0.5f * f * f;
+    const float ln2_high = 0.693359375f;
+    const float ln2_low = -2.12194440e-4f;
+    return multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
+}
+
+FUSEDLOSS_ALWAYS_INLINE double log1p_unit_interval(double e) {
+    const bool upper = e >= 0.5;
+    const double f = upper ? (e - 1.0) * 0.5 : e;
+    const double k = upper ? 1.0 : 0.0;
+    const double s = f / (2.0 + f);
+    const double z = s * s;
+    double r = 2.0 / 25.0;
+    r = multiply_add(r, z, 2.0 / 23.0);
+    r = multiply_add(r, z, 2.0 / 21.0);
+    r = multiply_add(r, z, 2.0 / 19.0);
+    r = multiply_add(r, z, 2.0 / 17.0);
+    r = multiply_add(r, z, 2.0 / 15.0);
+    r = multiply_add(r, z, 2.0 / 13.0);
+    r = multiply_add(r, z, 2.0 / 11.0);
+    r = multiply_add(r, z, 2.0 / 9.0);
+    r = multiply_add(r, z, 2.0 / 7.0);
+    r = multiply_add(r, z, 2.0 / 5.0);
+    r = multiply_add(r, z, 2.0 / 3.0);
+    r = r * z;
+    const double hfsq = 0.5 * f * f;
+    const double ln2_high = 6.93147180369123816490e-01;
+    const double ln2_low = 1.90821492927058770002e-10;
+    return multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
 }
 
 }  // namespace

@@ -168,6 +168,9 @@ struct KernelTable {
     // The softmax rows' exp of d <= 0 (flushes below exp(-86) / exp(-708) to 0), for its tests.
     void (*exp_nonpositive_f32)(const float* input, float* output, std::int64_t count);
     void (*exp_nonpositive_f64)(const double* input, double* output, std::int64_t count);
+    // The sigmoid losses' log(1 + e) for e in [0, 1], for its accuracy tests.
+    void (*log1p_unit_interval_f32)(const float* input, float* output, std::int64_t count);
+    void (*log1p_unit_interval_f64)(const double* input, double* output, std::int64_t count);
 };
 
 }  // namespace fusedloss
