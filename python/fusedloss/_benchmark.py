@@ -482,6 +482,9 @@ def run_benchmarks(
             shutil.rmtree(workdir, ignore_errors=True)
     if core is None:
         notes.append("the compiled extension is not in use: fusedloss timings are the NumPy fallback")
+    else:
+        notes.append(f"fusedloss ran its {core.selected_isa()} kernels (this CPU supports "
+                     f"{', '.join(core.supported_isas())}; FUSEDLOSS_ISA=<name> selects another)")
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
         if load > (os.cpu_count() or 1):
