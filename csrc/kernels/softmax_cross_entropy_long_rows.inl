@@ -3,13 +3,21 @@
 // the threads share the chunks of one row at a time, so a few huge rows (32 x 128000,
 // 4 x 10^6) use every thread, and a row larger than the L2 cache is read from memory once.
 //
-// Per chunk c (phase 1, in parallel): its max m_c, then e_j = exp(x_j - s_c) with s_c = m_c
-// (0 when m_c is not finite, as on the row path) stored in the gradient, and their sum S_c: one
-// read of the chunk's logits, one write of its gradient, the chunk staying in the thread's
-// cache. Then (one thread) the row's max M over the m_c, shift = M when finite else 0, and
-// S = sum_c S_c exp(s_c - shift) in chunk order. Phase 2 (in parallel, the same chunks on the
-// same threads: an OpenMP static schedule of the same loop) scales each chunk by
-// w scale exp(s_c - shift) / S while it is still in that thread's cache.
+// Per chunk c (phase 1): its max m_c, then e_j = exp(x_j - s_c) with s_c = m_c (0 when m_c is
+// not finite, as on the row path) stored in the gradient, and their sum S_c: one read of the
+// chunk's logits, one write of its gradient, the chunk staying in the thread's cache. Then
+// (combine, one thread per row) the row's max M over the m_c, shift = M when finite else 0,
+// and S = sum_c S_c exp(s_c - shift) in chunk order. Phase 2 scales each chunk by
+// w scale exp(s_c - shift) / S while it is still in cache.
+//
+// Threads (one work-claiming pass per call, no barrier): the rows are taken in groups (enough
+// chunks for every thread), and the tasks are claimed in the order phase 1 of group 0, then
+// phase 1 of group g + 1 followed by phase 2 of group g, ..., phase 2 of the last group. The
+// thread that finishes the last phase-1 chunk of a group combines its rows; a phase-2 task
+// waits (briefly: for threads that are running) only for that combine of its own group, whose
+// phase-1 tasks were all claimed before it, so every wait is for a task a running thread holds
+// and a thread that never gets a CPU holds nothing up. Each row has its own state then (the
+// serial path alternates two groups' worth).
 //
 // The chunking depends on C only and the combination runs in chunk order, so the result is the
 // same bits for any thread count. It differs from the row path's in the last bits (the sum is
@@ -53,8 +61,13 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
     const std::int64_t classes = args.classes;
     const std::int64_t chunks = (classes + long_row_chunk - 1) / long_row_chunk;
     double total = 0.0;
+    // The threaded path gives every row its own slot and sums the rows' losses afterwards.
+    bool slot_per_row = false;
+    double* row_sums = nullptr;
     // Row `row`'s slot: its place in its group, in the group's half of the buffers.
-    const auto slot = [&](std::int64_t row) { return ((row / group) & 1) * group + row % group; };
+    const auto slot = [&](std::int64_t row) {
+        return slot_per_row ? row : ((row / group) & 1) * group + row % group;
+    };
 
     // Classes in the chunk starting at class `begin` (the last one may be shorter).
     const auto chunk_size = [&](std::int64_t begin) {
@@ -118,7 +131,11 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         const Real loss = (shift + log_scalar(sum)) - state.label_logit;
         const double weighted_loss = weight * static_cast<double>(loss);
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
-        total += weighted_loss;
+        if (row_sums != nullptr) {
+            row_sums[row] = weighted_loss;
+        } else {
+            total += weighted_loss;
+        }
     };
     const auto second_phase = [&](std::int64_t row, std::int64_t chunk) {
         const LongRowState<Real>& state = states[slot(row)];
@@ -131,26 +148,74 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         if (state.label >= begin && state.label < begin + count) gradient[state.label - begin] -= state.row_scale;
     };
 
-#if defined(FUSEDLOSS_HAVE_OPENMP)
     if (plan.threads > 1) {
-        // Per group: phase 1 (barrier), combine on one thread (barrier), phase 2 without a
-        // barrier: the next group works on the other half of the states and chunk values.
-#pragma omp parallel num_threads(plan.threads)
-        for (std::int64_t first = 0; first < args.rows; first += group) {
-            const std::int64_t rows = args.rows - first < group ? args.rows - first : group;
-            const std::int64_t work = rows * chunks;
-#pragma omp for schedule(static)
-            for (std::int64_t k = 0; k < work; ++k) first_phase(first + k / chunks, k % chunks);
-#pragma omp single
-            for (std::int64_t row = first; row < first + rows; ++row) combine(row);
-            if (with_gradient) {
-#pragma omp for schedule(static) nowait
-                for (std::int64_t k = 0; k < work; ++k) second_phase(first + k / chunks, k % chunks);
+        const std::int64_t rows = args.rows;
+        const std::int64_t groups = (rows + group - 1) / group;
+        // Per row: its state, 2 values per chunk, its weighted loss; per group: the phase-1
+        // chunks still running and whether its rows are combined.
+        const std::size_t bytes = static_cast<std::size_t>(rows) * sizeof(LongRowState<Real>) +
+                                  static_cast<std::size_t>(rows * 2 * chunks) * sizeof(Real) +
+                                  static_cast<std::size_t>(rows) * sizeof(double) +
+                                  static_cast<std::size_t>(groups) * (sizeof(std::int64_t) + sizeof(int));
+        void* memory = std::malloc(bytes);
+        if (memory != nullptr) {  // else: the serial path below
+            auto* row_states = static_cast<LongRowState<Real>*>(memory);
+            auto* row_values = reinterpret_cast<Real*>(row_states + rows);
+            row_sums = reinterpret_cast<double*>(row_values + rows * 2 * chunks);
+            auto* pending = reinterpret_cast<std::int64_t*>(row_sums + rows);
+            auto* combined = reinterpret_cast<int*>(pending + groups);
+            const auto group_rows = [&](std::int64_t g) { return rows - g * group < group ? rows - g * group : group; };
+            for (std::int64_t row = 0; row < rows; ++row) row_sums[row] = 0.0;
+            for (std::int64_t g = 0; g < groups; ++g) {
+                pending[g] = group_rows(g) * chunks;
+                combined[g] = 0;
             }
+            states = row_states;
+            chunk_values = row_values;
+            slot_per_row = true;
+            // Claim order: step 0 holds phase 1 of group 0; step s >= 1 phase 1 of group s (if
+            // any), then phase 2 of group s - 1. Only the last group may be short (group <= rows).
+            const std::int64_t full = group * chunks;
+            const std::int64_t steps = with_gradient ? groups + 1 : groups;
+            const std::int64_t tasks = with_gradient ? 2 * rows * chunks : rows * chunks;
+            const auto step_first_task = [&](std::int64_t step) {
+                if (step == 0) return std::int64_t{0};
+                if (with_gradient && step == groups) return tasks - group_rows(groups - 1) * chunks;
+                return full + (step - 1) * (with_gradient ? 2 * full : full);
+            };
+            const auto run = [&](std::int64_t task) {
+                std::int64_t step = task < full ? 0 : 1 + (task - full) / (with_gradient ? 2 * full : full);
+                if (step >= steps) step = steps - 1;
+                while (step > 0 && step_first_task(step) > task) --step;
+                while (step + 1 < steps && step_first_task(step + 1) <= task) ++step;
+                std::int64_t offset = task - step_first_task(step);
+                const std::int64_t first_group = step;  // phase 1 in this step, when < groups
+                if (first_group < groups) {
+                    const std::int64_t work = group_rows(first_group) * chunks;
+                    if (offset < work) {
+                        const std::int64_t row = first_group * group + offset / chunks;
+                        first_phase(row, offset % chunks);
+                        if (decrement_shared(&pending[first_group]) == 0) {
+                            for (std::int64_t r = first_group * group; r < first_group * group + group_rows(first_group); ++r) {
+                                combine(r);
+                            }
+                            publish_flag(&combined[first_group]);
+                        }
+                        return;
+                    }
+                    offset -= work;
+                }
+                const std::int64_t second_group = step - 1;
+                std::int64_t attempt = 0;
+                while (!flag_published(&combined[second_group])) wait_for_task(attempt);
+                second_phase(second_group * group + offset / chunks, offset % chunks);
+            };
+            run_parallel_tasks(tasks, plan.threads, run);
+            for (std::int64_t row = 0; row < rows; ++row) total += row_sums[row];
+            std::free(memory);
+            return total;
         }
-        return total;
     }
-#endif
     for (std::int64_t row = 0; row < args.rows; ++row) {
         for (std::int64_t chunk = 0; chunk < chunks; ++chunk) first_phase(row, chunk);
         combine(row);
