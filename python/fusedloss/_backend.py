@@ -15,6 +15,10 @@ try:
     from . import _core as core
 
     _import_error = None
+    # threads=None also respects a container's CPU quota (read once, here).
+    from ._cpu_quota import cgroup_cpu_limit
+
+    core.set_cpu_limit(cgroup_cpu_limit() or 0)
 except ImportError as error:  # the extension is missing or was built for another Python
     if "FUSEDLOSS_ISA" in str(error):
         # A forced instruction set that cannot run is the user's explicit request: say so,
