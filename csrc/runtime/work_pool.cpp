@@ -62,6 +62,9 @@ inline void cpu_relax() {
 
 constexpr std::uint64_t task_mask = 0xffffffffu;
 
+// Pool workers spinning for a next job right now: runnable, but ours and about to be free.
+std::atomic<int> spinning_workers{0};
+
 class WorkPool {
 public:
     void run(std::int64_t tasks, int threads, TaskFunction run_task, void* context) {
@@ -138,10 +141,12 @@ private:
     void worker_loop() {
         std::uint32_t seen = 0;
         for (;;) {
+            spinning_workers.fetch_add(1, std::memory_order_relaxed);
             for (int spin = 0; spin < worker_spin_pauses; ++spin) {
                 if (published_epoch_.load(std::memory_order_acquire) != seen) break;
                 cpu_relax();
             }
+            spinning_workers.fetch_sub(1, std::memory_order_relaxed);
             std::uint32_t epoch = 0;
             std::int64_t tasks = 0;
             TaskFunction run_task = nullptr;
@@ -261,7 +266,7 @@ int idle_cpus() {
     const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch()).count();
     if (now - idle_checked_at.load(std::memory_order_relaxed) >= 1000) {
-        const int running = runnable_threads();
+        const int running = runnable_threads() - spinning_workers.load(std::memory_order_relaxed);
         // The calling thread is running (counted) and stays: the others may use what is left.
         const int idle = running > 0 && online_cpus > 0 ? static_cast<int>(online_cpus) - running : 1 << 20;
         idle_cpus_seen.store(idle, std::memory_order_relaxed);

@@ -15,10 +15,6 @@ try:
     from . import _core as core
 
     _import_error = None
-    # threads=None also respects a container's CPU quota (read once, here).
-    from ._cpu_quota import cgroup_cpu_limit
-
-    core.set_cpu_limit(cgroup_cpu_limit() or 0)
 except ImportError as error:  # the extension is missing or was built for another Python
     if "FUSEDLOSS_ISA" in str(error):
         # A forced instruction set that cannot run is the user's explicit request: say so,
@@ -26,6 +22,12 @@ except ImportError as error:  # the extension is missing or was built for anothe
         raise RuntimeError(str(error)) from error
     core = None
     _import_error = error
+
+if core is not None:
+    # threads=None also respects a container's CPU quota (read once, at import).
+    from ._cpu_quota import cgroup_cpu_limit
+
+    core.set_cpu_limit(cgroup_cpu_limit() or 0)
 
 _state = {"backend": "native"}
 
