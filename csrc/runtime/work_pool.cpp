@@ -215,7 +215,10 @@ const bool openmp_count_from_environment = [] {
 const int openmp_count_at_load = openmp_thread_count();
 
 #if defined(FUSEDLOSS_POSIX_THREADS)
-void forget_pool_in_child() { global_pool.store(nullptr, std::memory_order_relaxed); }
+void forget_pool_in_child() {
+    global_pool.store(nullptr, std::memory_order_relaxed);
+    spinning_workers.store(0, std::memory_order_relaxed);  // the parent's, not running here
+}
 [[maybe_unused]] const int fork_handler_registered = pthread_atfork(nullptr, nullptr, &forget_pool_in_child);
 #endif
 
