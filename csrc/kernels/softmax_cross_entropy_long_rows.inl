@@ -10,14 +10,14 @@
 // and S = sum_c S_c exp(s_c - shift) in chunk order. Phase 2 scales each chunk by
 // w scale exp(s_c - shift) / S while it is still in cache.
 //
-// Threads (one work-claiming pass per call, no barrier): the rows are taken in groups (enough
-// chunks for every thread), and the tasks are claimed in the order phase 1 of group 0, then
-// phase 1 of group g + 1 followed by phase 2 of group g, ..., phase 2 of the last group. The
-// thread that finishes the last phase-1 chunk of a group combines its rows; a phase-2 task
-// waits (briefly: for threads that are running) only for that combine of its own group, whose
-// phase-1 tasks were all claimed before it, so every wait is for a task a running thread holds
-// and a thread that never gets a CPU holds nothing up. Each row has its own state then (the
-// serial path alternates two groups' worth).
+// Threads (one work-claiming pass per call, no barrier that waits for a thread that has not
+// started): the rows are taken in groups (enough chunks for every thread), each group's chunks
+// in one contiguous slice per thread; the tasks are claimed in the order phase 1 of every slice
+// of group 0, phase 2 of every slice of group 0, then group 1, ... The thread that finishes the
+// last phase-1 slice of a group combines its rows; a phase-2 slice waits only for that combine,
+// whose slices were all claimed before it -- every wait is for work a running thread holds,
+// and a thread that never gets a CPU holds nothing up (the caller takes its slices). Each row
+// has its own state then (the serial path alternates two groups' worth).
 //
 // The chunking depends on C only and the combination runs in chunk order, so the result is the
 // same bits for any thread count. It differs from the row path's in the last bits (the sum is
@@ -166,49 +166,43 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
             auto* combined = reinterpret_cast<int*>(pending + groups);
             const auto group_rows = [&](std::int64_t g) { return rows - g * group < group ? rows - g * group : group; };
             for (std::int64_t row = 0; row < rows; ++row) row_sums[row] = 0.0;
-            for (std::int64_t g = 0; g < groups; ++g) {
-                pending[g] = group_rows(g) * chunks;
-                combined[g] = 0;
-            }
+            for (std::int64_t g = 0; g < groups; ++g) combined[g] = 0;
             states = row_states;
             chunk_values = row_values;
             slot_per_row = true;
-            // Claim order: step 0 holds phase 1 of group 0; step s >= 1 phase 1 of group s (if
-            // any), then phase 2 of group s - 1. Only the last group may be short (group <= rows).
-            const std::int64_t full = group * chunks;
-            const std::int64_t steps = with_gradient ? groups + 1 : groups;
-            const std::int64_t tasks = with_gradient ? 2 * rows * chunks : rows * chunks;
-            const auto step_first_task = [&](std::int64_t step) {
-                if (step == 0) return std::int64_t{0};
-                if (with_gradient && step == groups) return tasks - group_rows(groups - 1) * chunks;
-                return full + (step - 1) * (with_gradient ? 2 * full : full);
-            };
+            // Claim order: per group, its chunks in `slices` contiguous slices (one per thread, as
+            // OpenMP's static schedule split them): phase 1 of each slice, then phase 2 of each.
+            // The thread whose phase-1 slice finishes last combines the group's rows; a phase-2
+            // slice waits for that (only for threads that hold a claimed slice: running ones).
+            // A thread that took phase-1 slice k usually takes phase-2 slice k too, so phase 2
+            // finds its chunks in that core's cache, as with the static schedule.
+            const std::int64_t slices = plan.threads < group * chunks ? plan.threads : group * chunks;
+            const std::int64_t per_group = with_gradient ? 2 * slices : slices;
+            const std::int64_t tasks = groups * per_group;
+            for (std::int64_t g = 0; g < groups; ++g) pending[g] = slices;
             const auto run = [&](std::int64_t task) {
-                std::int64_t step = task < full ? 0 : 1 + (task - full) / (with_gradient ? 2 * full : full);
-                if (step >= steps) step = steps - 1;
-                while (step > 0 && step_first_task(step) > task) --step;
-                while (step + 1 < steps && step_first_task(step + 1) <= task) ++step;
-                std::int64_t offset = task - step_first_task(step);
-                const std::int64_t first_group = step;  // phase 1 in this step, when < groups
-                if (first_group < groups) {
-                    const std::int64_t work = group_rows(first_group) * chunks;
-                    if (offset < work) {
-                        const std::int64_t row = first_group * group + offset / chunks;
-                        first_phase(row, offset % chunks);
-                        if (decrement_shared(&pending[first_group]) == 0) {
-                            for (std::int64_t r = first_group * group; r < first_group * group + group_rows(first_group); ++r) {
-                                combine(r);
-                            }
-                            publish_flag(&combined[first_group]);
-                        }
-                        return;
+                const std::int64_t g = task / per_group;
+                const std::int64_t phase = (task % per_group) / slices;
+                const std::int64_t slice = task % slices;
+                const std::int64_t work = group_rows(g) * chunks;
+                const std::int64_t first_unit = slice * work / slices;
+                const std::int64_t end_unit = (slice + 1) * work / slices;
+                const std::int64_t first_row = g * group;
+                if (phase == 0) {
+                    for (std::int64_t unit = first_unit; unit < end_unit; ++unit) {
+                        first_phase(first_row + unit / chunks, unit % chunks);
                     }
-                    offset -= work;
+                    if (decrement_shared(&pending[g]) == 0) {
+                        for (std::int64_t row = first_row; row < first_row + group_rows(g); ++row) combine(row);
+                        publish_flag(&combined[g]);
+                    }
+                    return;
                 }
-                const std::int64_t second_group = step - 1;
                 std::int64_t attempt = 0;
-                while (!flag_published(&combined[second_group])) wait_for_task(attempt);
-                second_phase(second_group * group + offset / chunks, offset % chunks);
+                while (!flag_published(&combined[g])) wait_for_task(attempt);
+                for (std::int64_t unit = first_unit; unit < end_unit; ++unit) {
+                    second_phase(first_row + unit / chunks, unit % chunks);
+                }
             };
             run_parallel_tasks(tasks, plan.threads, run);
             for (std::int64_t row = 0; row < rows; ++row) total += row_sums[row];
