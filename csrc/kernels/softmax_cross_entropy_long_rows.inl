@@ -151,8 +151,8 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
     if (plan.threads > 1) {
         const std::int64_t rows = args.rows;
         const std::int64_t groups = (rows + group - 1) / group;
-        // Per row: its state, 2 values per chunk, its weighted loss; per group: the phase-1
-        // chunks still running and whether its rows are combined.
+        // Per row: its state, 2 values per chunk, its weighted loss; per group: its phase-1
+        // slices not yet finished and whether its rows are combined.
         const std::size_t bytes = static_cast<std::size_t>(rows) * sizeof(LongRowState<Real>) +
                                   static_cast<std::size_t>(rows * 2 * chunks) * sizeof(Real) +
                                   static_cast<std::size_t>(rows) * sizeof(double) +

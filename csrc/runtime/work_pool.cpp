@@ -47,8 +47,12 @@ namespace {
 
 // The most threads one call uses, whatever `threads=` asks (a cap, so fewer is allowed).
 constexpr int maximum_participants = 256;
-// Pause instructions a worker spins for a new job before it sleeps (~50 us on current x86).
-constexpr int worker_spin_pauses = 2000;
+// Microseconds a worker spins for a new job before it sleeps (FUSEDLOSS_SPIN_US overrides).
+constexpr int default_worker_spin_microseconds = 50;
+const int worker_spin_microseconds = [] {
+    const char* value = std::getenv("FUSEDLOSS_SPIN_US");
+    return value != nullptr && value[0] != '\0' ? std::atoi(value) : default_worker_spin_microseconds;
+}();
 // Pause instructions a thread spins for a claimed task to finish before it yields its CPU.
 constexpr int waiting_spin_pauses = 4000;
 
@@ -142,9 +146,10 @@ private:
         std::uint32_t seen = 0;
         for (;;) {
             spinning_workers.fetch_add(1, std::memory_order_relaxed);
-            for (int spin = 0; spin < worker_spin_pauses; ++spin) {
-                if (published_epoch_.load(std::memory_order_acquire) != seen) break;
+            const auto spin_end = std::chrono::steady_clock::now() + std::chrono::microseconds(worker_spin_microseconds);
+            for (int spin = 1; published_epoch_.load(std::memory_order_acquire) == seen; ++spin) {
                 cpu_relax();
+                if (spin % 64 == 0 && std::chrono::steady_clock::now() >= spin_end) break;
             }
             spinning_workers.fetch_sub(1, std::memory_order_relaxed);
             std::uint32_t epoch = 0;
