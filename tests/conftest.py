@@ -69,6 +69,16 @@ def isa(request):
         _core.select_isa(BEST_ISA)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _threaded_schedule_whatever_the_load():
+    """The kernels' pool wakes workers only for idle CPUs; the tests run the threaded schedule
+    (threads=2, None, ...) even on a loaded machine, so that it is what they check."""
+    before = _core.wake_when_busy()
+    _core.set_wake_when_busy(True)
+    yield
+    _core.set_wake_when_busy(before)
+
+
 @pytest.fixture(autouse=True)
 def _restore_backend():
     """Every test starts and ends on the native backend and the best ISA."""

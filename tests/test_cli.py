@@ -37,7 +37,8 @@ def test_info_prints_the_configuration():
     assert printed["version"] == fusedloss.__version__
     assert printed["backend"] == "native"
     assert printed["isa_selected"] == _core.selected_isa()
-    assert printed["openmp_threads"] == str(_core.max_threads())
+    assert printed["openmp_threads"] == str(_core.openmp_max_threads())
+    assert printed["threads"] == str(_core.max_threads())
     assert printed["compiler"] and "cxx_flags" in printed
     assert printed["openmp_library"] == _core.openmp_library()
 

@@ -72,7 +72,7 @@ def test_threadpoolctl_sees_the_extensions_openmp_runtime():
     assert library in paths
     info = fusedloss.config()
     assert info["openmp_library"] == _core.openmp_library()
-    assert info["openmp_runtime_threads"] == _core.max_threads()
+    assert info["openmp_runtime_threads"] == _core.openmp_max_threads()
 
 
 @requires_two_threads

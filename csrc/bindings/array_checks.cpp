@@ -2,9 +2,7 @@
 
 #include <algorithm>
 
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-#include <omp.h>
-#endif
+#include "fusedloss/work_pool.hpp"
 
 namespace fusedloss {
 namespace bindings {
@@ -99,14 +97,13 @@ ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_
     plan.blocks = units == 0 ? 0 : (units + plan.rows_per_block - 1) / plan.rows_per_block;
     block_sums.assign(static_cast<std::size_t>(plan.blocks), 0.0);
     plan.block_sums = block_sums.data();
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-    std::int64_t threads = threads_requested > 0 ? threads_requested : omp_get_max_threads();
-#else
-    std::int64_t threads = 1;
-    (void)threads_requested;
-#endif
     const std::int64_t work = units * per_unit;
-    threads = std::min(threads, std::max<std::int64_t>(1, work / elements_per_thread_minimum));
+    const std::int64_t useful = std::max<std::int64_t>(1, work / elements_per_thread_minimum);
+    // The default (a syscall for the affinity mask) is looked up only when threads would help.
+    std::int64_t threads = threads_requested > 0 ? threads_requested
+                         : useful > 1           ? default_thread_count()
+                                                : 1;
+    threads = std::min(threads, useful);
     threads = std::min(threads, std::max<std::int64_t>(1, plan.blocks));
     plan.threads = static_cast<int>(std::max<std::int64_t>(1, threads));
     return plan;

@@ -2,8 +2,8 @@
 //
 // A one-pass loss+gradient kernel reads its inputs once and writes its gradient once, so it can
 // never beat a copy of the same bytes run on the same threads. np.copyto is single-threaded and
-// understates that floor on many cores; parallel_copy splits the buffer statically over the
-// threads (one contiguous chunk each, as the kernels split their rows) and memcpy's each chunk.
+// understates that floor on many cores; parallel_copy splits the buffer into one contiguous
+// chunk per thread and memcpy's each chunk, on the kernels' work pool.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -12,10 +12,7 @@
 #include <cstring>
 
 #include "bindings/register.hpp"
-
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-#include <omp.h>
-#endif
+#include "fusedloss/work_pool.hpp"
 
 namespace py = pybind11;
 
@@ -23,22 +20,30 @@ namespace fusedloss {
 namespace bindings {
 namespace {
 
+struct CopyJob {
+    const unsigned char* source;
+    unsigned char* destination;
+    std::int64_t bytes;
+    std::int64_t chunk_bytes;
+};
+
+void copy_chunk(void* context, std::int64_t chunk) {
+    const auto& job = *static_cast<const CopyJob*>(context);
+    const std::int64_t begin = std::min(job.bytes, chunk * job.chunk_bytes);
+    const std::int64_t end = std::min(job.bytes, begin + job.chunk_bytes);
+    if (end > begin) {
+        std::memcpy(job.destination + begin, job.source + begin, static_cast<std::size_t>(end - begin));
+    }
+}
+
 void copy_chunks(const unsigned char* source, unsigned char* destination, std::int64_t bytes,
                  int threads) {
     // Chunks are multiples of 64 bytes so that no two threads write the same cache line.
     const std::int64_t line = 64;
     const std::int64_t lines = (bytes + line - 1) / line;
     const std::int64_t lines_per_thread = (lines + threads - 1) / threads;
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
-#endif
-    for (int thread = 0; thread < threads; ++thread) {
-        const std::int64_t begin = std::min(bytes, thread * lines_per_thread * line);
-        const std::int64_t end = std::min(bytes, begin + lines_per_thread * line);
-        if (end > begin) {
-            std::memcpy(destination + begin, source + begin, static_cast<std::size_t>(end - begin));
-        }
-    }
+    CopyJob job{source, destination, bytes, lines_per_thread * line};
+    run_tasks(threads, threads, &copy_chunk, &job);
 }
 
 void parallel_copy(const py::array& source, py::array& destination, int threads) {
@@ -53,14 +58,10 @@ void parallel_copy(const py::array& source, py::array& destination, int threads)
                               " bytes, destination " + std::to_string(destination.nbytes()));
     }
     if (threads < 0) {
-        throw py::value_error("parallel_copy: threads must be >= 0 (0: OpenMP's default), got " +
+        throw py::value_error("parallel_copy: threads must be >= 0 (0: the kernels' default), got " +
                               std::to_string(threads));
     }
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-    if (threads == 0) threads = omp_get_max_threads();
-#else
-    threads = 1;
-#endif
+    if (threads == 0) threads = default_thread_count();
     // Like the kernels, do not start threads for less than a thread's worth of work (the kernels
     // ask for 32768 elements, 128 KiB of float32, per thread): waking a sleeping thread costs
     // more than copying a small buffer, and a floor that pays for it would be no floor.
@@ -82,7 +83,8 @@ void register_benchmark(py::module_& module) {
     module.def("parallel_copy", &parallel_copy, py::arg("source"), py::arg("destination"),
                py::arg("threads") = 0,
                "Copies source's bytes into destination (same byte count, both C-contiguous) on "
-               "`threads` OpenMP threads (0: OpenMP's default), one contiguous chunk per thread, "
+               "`threads` threads of the kernels' pool (0: the default of threads=None), one contiguous "
+               "chunk per thread, "
                "GIL released. The bandwidth floor of a one-pass kernel run on the same threads.");
 }
 

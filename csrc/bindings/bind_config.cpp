@@ -10,10 +10,7 @@
 #include "bindings/array_checks.hpp"
 #include "bindings/register.hpp"
 #include "fusedloss/dispatch.hpp"
-
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-#include <omp.h>
-#endif
+#include "fusedloss/work_pool.hpp"
 
 namespace fusedloss {
 namespace bindings {
@@ -85,16 +82,23 @@ void register_config(py::module_& module) {
             }
         },
         py::arg("name"), "Forces the kernels of one instruction set (for tests and benchmarks).");
-    module.def(
-        "max_threads",
-        [] {
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-            return omp_get_max_threads();
-#else
-            return 1;
-#endif
-        },
-        "Threads a call with threads=None would use (OpenMP's current default).");
+    module.def("max_threads", &default_thread_count,
+               "Threads a call with threads=None uses: OpenMP's default (OMP_NUM_THREADS, "
+               "threadpoolctl), capped by the affinity mask and the cgroup CPU quota unless "
+               "OMP_NUM_THREADS or omp_set_num_threads chose it.");
+    module.def("openmp_max_threads", &openmp_thread_count,
+               "OpenMP's own default, omp_get_max_threads() (without OpenMP: the CPU count).");
+    module.def("set_cpu_limit", &set_cpu_limit, py::arg("cpus"),
+               "Sets the CPU quota that caps the default thread count (0: none).");
+    module.def("cpu_limit", &cpu_limit, "The CPU quota set with set_cpu_limit (0: none).");
+    module.def("affinity_cpu_count", &affinity_cpu_count,
+               "CPUs in the calling thread's affinity mask (0 if unknown).");
+    module.def("set_wake_when_busy", &set_wake_when_busy, py::arg("wake"),
+               "Wake pool workers even when no CPU is idle (tests, measurements).");
+    module.def("wake_when_busy", &wake_when_busy,
+               "Whether pool workers are woken when no CPU is idle.");
+    module.def("pool_workers", &pool_worker_count,
+               "Worker threads the kernels' pool has started in this process.");
     using K = KernelTable;
     module.def("exp_f32", &vector_math<float, &K::exp_f32, &K::exp_f64>, py::arg("x"),
                "The kernels' vectorised exp, float32.");

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "fusedloss/kernel_table.hpp"
+#include "fusedloss/work_pool.hpp"
 
 #if !defined(FUSEDLOSS_ISA_NAMESPACE) || !defined(FUSEDLOSS_ISA_NAME)
 #error "define FUSEDLOSS_ISA_NAMESPACE and FUSEDLOSS_ISA_NAME before including generic_kernels.inl"

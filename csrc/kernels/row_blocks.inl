@@ -1,11 +1,45 @@
 // The loop structure shared by every kernel: the batch is cut into the blocks of the
-// ReductionPlan; OpenMP hands whole blocks to threads; each block's losses are summed
-// sequentially in float64 and the block sums are added in block order afterwards. The result
-// is therefore the same bits for any thread count.
+// ReductionPlan; the work pool (fusedloss/work_pool.hpp) hands whole blocks to whichever
+// thread is running -- the caller included -- one work-claiming pass per call; each block's
+// losses are summed sequentially in float64 and the block sums are added in block order
+// afterwards. The result is therefore the same bits for any thread count and any schedule.
 
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
+
+template <class Function>
+void call_task(void* function, std::int64_t task) {
+    (*static_cast<const Function*>(function))(task);
+}
+
+// function(task) for every task in [0, tasks), claimed by up to `threads` threads (see
+// run_tasks: a task may wait only for earlier-claimed tasks).
+template <class Function>
+void run_parallel_tasks(std::int64_t tasks, int threads, const Function& function) {
+    run_tasks(tasks, threads, &call_task<Function>, const_cast<Function*>(&function));
+}
+
+// Waiting for a claimed task of another thread (the pool's backoff: a pause, later a yield).
+FUSEDLOSS_ALWAYS_INLINE void wait_for_task(std::int64_t& attempt) { pause_waiting(attempt++); }
+
+// Atomics on plain integers shared by the tasks of one call (builtins, not std::atomic's inline
+// functions: nothing is shared between units compiled with different flags).
+#if defined(_MSC_VER) && !defined(__clang__)
+FUSEDLOSS_ALWAYS_INLINE std::int64_t decrement_shared(std::int64_t* value) {
+    return _InterlockedDecrement64(reinterpret_cast<volatile long long*>(value));
+}
+FUSEDLOSS_ALWAYS_INLINE void publish_flag(int* flag) { _InterlockedExchange(reinterpret_cast<volatile long*>(flag), 1); }
+FUSEDLOSS_ALWAYS_INLINE bool flag_published(const int* flag) {
+    return *reinterpret_cast<const volatile long*>(flag) != 0;  // /volatile:ms reads acquire
+}
+#else
+FUSEDLOSS_ALWAYS_INLINE std::int64_t decrement_shared(std::int64_t* value) {
+    return __atomic_sub_fetch(value, 1, __ATOMIC_ACQ_REL);
+}
+FUSEDLOSS_ALWAYS_INLINE void publish_flag(int* flag) { __atomic_store_n(flag, 1, __ATOMIC_RELEASE); }
+FUSEDLOSS_ALWAYS_INLINE bool flag_published(const int* flag) { return __atomic_load_n(flag, __ATOMIC_ACQUIRE) != 0; }
+#endif
 
 // block_loss(first_row, end_row) returns the float64 sum of that range's weighted losses.
 template <class BlockLoss>
@@ -22,10 +56,7 @@ double sum_over_blocks(std::int64_t rows, const ReductionPlan& plan, const Block
         // No parallel region at all (not even an if(false) one): small calls stay cheap.
         for (std::int64_t block = 0; block < blocks; ++block) run_block(block);
     } else {
-#if defined(FUSEDLOSS_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(plan.threads)
-#endif
-        for (std::int64_t block = 0; block < blocks; ++block) run_block(block);
+        run_parallel_tasks(blocks, plan.threads, run_block);
     }
     double total = 0.0;
     for (std::int64_t block = 0; block < blocks; ++block) total += block_sums[block];

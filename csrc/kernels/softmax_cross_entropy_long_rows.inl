@@ -3,13 +3,21 @@
 // the threads share the chunks of one row at a time, so a few huge rows (32 x 128000,
 // 4 x 10^6) use every thread, and a row larger than the L2 cache is read from memory once.
 //
-// Per chunk c (phase 1, in parallel): its max m_c, then e_j = exp(x_j - s_c) with s_c = m_c
-// (0 when m_c is not finite, as on the row path) stored in the gradient, and their sum S_c: one
-// read of the chunk's logits, one write of its gradient, the chunk staying in the thread's
-// cache. Then (one thread) the row's max M over the m_c, shift = M when finite else 0, and
-// S = sum_c S_c exp(s_c - shift) in chunk order. Phase 2 (in parallel, the same chunks on the
-// same threads: an OpenMP static schedule of the same loop) scales each chunk by
-// w scale exp(s_c - shift) / S while it is still in that thread's cache.
+// Per chunk c (phase 1): its max m_c, then e_j = exp(x_j - s_c) with s_c = m_c (0 when m_c is
+// not finite, as on the row path) stored in the gradient, and their sum S_c: one read of the
+// chunk's logits, one write of its gradient, the chunk staying in the thread's cache. Then
+// (combine, one thread per row) the row's max M over the m_c, shift = M when finite else 0,
+// and S = sum_c S_c exp(s_c - shift) in chunk order. Phase 2 scales each chunk by
+// w scale exp(s_c - shift) / S while it is still in cache.
+//
+// Threads (one work-claiming pass per call, no barrier that waits for a thread that has not
+// started): the rows are taken in groups (enough chunks for every thread), each group's chunks
+// in one contiguous slice per thread; the tasks are claimed in the order phase 1 of every slice
+// of group 0, phase 2 of every slice of group 0, then group 1, ... The thread that finishes the
+// last phase-1 slice of a group combines its rows; a phase-2 slice waits only for that combine,
+// whose slices were all claimed before it -- every wait is for work a running thread holds,
+// and a thread that never gets a CPU holds nothing up (the caller takes its slices). Each row
+// has its own state then (the serial path alternates two groups' worth).
 //
 // The chunking depends on C only and the combination runs in chunk order, so the result is the
 // same bits for any thread count. It differs from the row path's in the last bits (the sum is
@@ -53,8 +61,13 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
     const std::int64_t classes = args.classes;
     const std::int64_t chunks = (classes + long_row_chunk - 1) / long_row_chunk;
     double total = 0.0;
+    // The threaded path gives every row its own slot and sums the rows' losses afterwards.
+    bool slot_per_row = false;
+    double* row_sums = nullptr;
     // Row `row`'s slot: its place in its group, in the group's half of the buffers.
-    const auto slot = [&](std::int64_t row) { return ((row / group) & 1) * group + row % group; };
+    const auto slot = [&](std::int64_t row) {
+        return slot_per_row ? row : ((row / group) & 1) * group + row % group;
+    };
 
     // Classes in the chunk starting at class `begin` (the last one may be shorter).
     const auto chunk_size = [&](std::int64_t begin) {
@@ -117,7 +130,11 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         state.sum = sum;
         const double weighted_loss = weight * label_loss(log_scalar(sum), state.label_logit, shift);
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
-        total += weighted_loss;
+        if (row_sums != nullptr) {
+            row_sums[row] = weighted_loss;
+        } else {
+            total += weighted_loss;
+        }
     };
     const auto second_phase = [&](std::int64_t row, std::int64_t chunk) {
         const LongRowState<Real>& state = states[slot(row)];
@@ -130,26 +147,68 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Real>& args,
         if (state.label >= begin && state.label < begin + count) gradient[state.label - begin] -= state.row_scale;
     };
 
-#if defined(FUSEDLOSS_HAVE_OPENMP)
     if (plan.threads > 1) {
-        // Per group: phase 1 (barrier), combine on one thread (barrier), phase 2 without a
-        // barrier: the next group works on the other half of the states and chunk values.
-#pragma omp parallel num_threads(plan.threads)
-        for (std::int64_t first = 0; first < args.rows; first += group) {
-            const std::int64_t rows = args.rows - first < group ? args.rows - first : group;
-            const std::int64_t work = rows * chunks;
-#pragma omp for schedule(static)
-            for (std::int64_t k = 0; k < work; ++k) first_phase(first + k / chunks, k % chunks);
-#pragma omp single
-            for (std::int64_t row = first; row < first + rows; ++row) combine(row);
-            if (with_gradient) {
-#pragma omp for schedule(static) nowait
-                for (std::int64_t k = 0; k < work; ++k) second_phase(first + k / chunks, k % chunks);
-            }
+        const std::int64_t rows = args.rows;
+        const std::int64_t groups = (rows + group - 1) / group;
+        // Per row: its state, 2 values per chunk, its weighted loss; per group: its phase-1
+        // slices not yet finished and whether its rows are combined.
+        const std::size_t bytes = static_cast<std::size_t>(rows) * sizeof(LongRowState<Real>) +
+                                  static_cast<std::size_t>(rows * 2 * chunks) * sizeof(Real) +
+                                  static_cast<std::size_t>(rows) * sizeof(double) +
+                                  static_cast<std::size_t>(groups) * (sizeof(std::int64_t) + sizeof(int));
+        void* memory = std::malloc(bytes);
+        if (memory != nullptr) {  // else: the serial path below
+            auto* row_states = static_cast<LongRowState<Real>*>(memory);
+            auto* row_values = reinterpret_cast<Real*>(row_states + rows);
+            row_sums = reinterpret_cast<double*>(row_values + rows * 2 * chunks);
+            auto* pending = reinterpret_cast<std::int64_t*>(row_sums + rows);
+            auto* combined = reinterpret_cast<int*>(pending + groups);
+            const auto group_rows = [&](std::int64_t g) { return rows - g * group < group ? rows - g * group : group; };
+            for (std::int64_t row = 0; row < rows; ++row) row_sums[row] = 0.0;
+            for (std::int64_t g = 0; g < groups; ++g) combined[g] = 0;
+            states = row_states;
+            chunk_values = row_values;
+            slot_per_row = true;
+            // Claim order: per group, its chunks in `slices` contiguous slices (one per thread, as
+            // OpenMP's static schedule split them): phase 1 of each slice, then phase 2 of each.
+            // The thread whose phase-1 slice finishes last combines the group's rows; a phase-2
+            // slice waits for that (only for threads that hold a claimed slice: running ones).
+            // A thread that took phase-1 slice k usually takes phase-2 slice k too, so phase 2
+            // finds its chunks in that core's cache, as with the static schedule.
+            const std::int64_t slices = plan.threads < group * chunks ? plan.threads : group * chunks;
+            const std::int64_t per_group = with_gradient ? 2 * slices : slices;
+            const std::int64_t tasks = groups * per_group;
+            for (std::int64_t g = 0; g < groups; ++g) pending[g] = slices;
+            const auto run = [&](std::int64_t task) {
+                const std::int64_t g = task / per_group;
+                const std::int64_t phase = (task % per_group) / slices;
+                const std::int64_t slice = task % slices;
+                const std::int64_t work = group_rows(g) * chunks;
+                const std::int64_t first_unit = slice * work / slices;
+                const std::int64_t end_unit = (slice + 1) * work / slices;
+                const std::int64_t first_row = g * group;
+                if (phase == 0) {
+                    for (std::int64_t unit = first_unit; unit < end_unit; ++unit) {
+                        first_phase(first_row + unit / chunks, unit % chunks);
+                    }
+                    if (decrement_shared(&pending[g]) == 0) {
+                        for (std::int64_t row = first_row; row < first_row + group_rows(g); ++row) combine(row);
+                        publish_flag(&combined[g]);
+                    }
+                    return;
+                }
+                std::int64_t attempt = 0;
+                while (!flag_published(&combined[g])) wait_for_task(attempt);
+                for (std::int64_t unit = first_unit; unit < end_unit; ++unit) {
+                    second_phase(first_row + unit / chunks, unit % chunks);
+                }
+            };
+            run_parallel_tasks(tasks, plan.threads, run);
+            for (std::int64_t row = 0; row < rows; ++row) total += row_sums[row];
+            std::free(memory);
+            return total;
         }
-        return total;
     }
-#endif
     for (std::int64_t row = 0; row < args.rows; ++row) {
         for (std::int64_t chunk = 0; chunk < chunks; ++chunk) first_phase(row, chunk);
         combine(row);

@@ -23,6 +23,12 @@ except ImportError as error:  # the extension is missing or was built for anothe
     core = None
     _import_error = error
 
+if core is not None:
+    # threads=None also respects a container's CPU quota (read once, at import).
+    from ._cpu_quota import cgroup_cpu_limit
+
+    core.set_cpu_limit(cgroup_cpu_limit() or 0)
+
 _state = {"backend": "native"}
 
 

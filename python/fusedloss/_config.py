@@ -39,9 +39,13 @@ def _openmp_runtime(library: str) -> Optional[Dict[str, Any]]:
 def config() -> Dict[str, Any]:
     """The configuration as a dict (see :func:`show_config`): ``version``, ``backend``, and
     with the extension loaded ``isa_built`` / ``isa_supported`` / ``isa_selected`` (SIMD paths),
-    ``openmp`` / ``openmp_version`` / ``openmp_threads``, ``openmp_library`` (the runtime the
-    kernels run on) and, with threadpoolctl installed, ``openmp_runtime`` /
-    ``openmp_runtime_threads``, ``compiler`` and ``cxx_flags``.
+    ``openmp`` / ``openmp_version`` / ``openmp_threads`` (OpenMP's default: what
+    ``OMP_NUM_THREADS`` and threadpoolctl set), ``threads`` (what a ``threads=None`` call uses:
+    that default, capped by the affinity mask and the cgroup CPU quota unless chosen
+    explicitly), ``cpu_quota`` (CPUs the cgroup quota allows, ``"none"``), ``threading`` (the
+    kernels' own work pool), ``openmp_library`` (the OpenMP runtime whose settings are read)
+    and, with threadpoolctl installed, ``openmp_runtime`` / ``openmp_runtime_threads``,
+    ``compiler`` and ``cxx_flags``.
 
     >>> import fusedloss
     >>> info = fusedloss.config()
@@ -69,7 +73,10 @@ def config() -> Dict[str, Any]:
             "cxx_flags": build["cxx_flags"].strip(),
             "openmp": build["openmp"],
             "openmp_version": _OPENMP_VERSIONS.get(build["openmp_version"], build["openmp_version"]),
-            "openmp_threads": core.max_threads(),
+            "openmp_threads": core.openmp_max_threads(),
+            "threads": core.max_threads(),
+            "cpu_quota": core.cpu_limit() or "none",
+            "threading": f"fusedloss work pool ({core.pool_workers()} workers started)",
             "isa_built": list(core.built_isas()),
             "isa_supported": list(core.supported_isas()),
             "isa_selected": core.selected_isa(),
@@ -89,8 +96,9 @@ def config() -> Dict[str, Any]:
 def show_config() -> None:
     """Print version, backend, SIMD paths (built / supported / selected), the OpenMP runtime
     (library, and its name and threads as threadpoolctl sees them when it is installed), the
-    OpenMP threads a call uses by default, and the compiler and flags of the extension (one
-    ``key: value`` per line; also ``fusedloss info`` on the command line).
+    threads a call uses by default (and the CPU quota that caps them), and the compiler and
+    flags of the extension (one ``key: value`` per line; also ``fusedloss info`` on the
+    command line).
 
     >>> import fusedloss
     >>> fusedloss.show_config()  # doctest: +ELLIPSIS
