@@ -302,8 +302,15 @@ IDLE_HEADER = "| loss | shape | pairs | 1 thread ms | 2 threads ms | ratio |\n|-
 
 
 def _parse_case(text: str) -> Tuple[str, Tuple[int, ...]]:
+    from fusedloss._benchmark import LOSSES
+
     loss, _, shape = text.partition(":")
-    return loss, tuple(int(n) for n in shape.split("x"))
+    if loss not in LOSSES:
+        raise argparse.ArgumentTypeError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    try:
+        return loss, tuple(int(n) for n in shape.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {shape!r}: expected ROWSxCLASSES or ELEMENTS") from None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
