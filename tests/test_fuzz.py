@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from fusedloss import _core
 from test_input_matrix import native, reference
+from test_properties import LAYOUTS as PROPERTY_LAYOUTS
 
 SUPPORTED_ISAS = tuple(_core.supported_isas())
 FUZZ_EXAMPLES = int(os.environ.get("FUSEDLOSS_FUZZ_EXAMPLES", "0")) or None
@@ -53,23 +54,8 @@ LONG_ROW = 40_000
 IGNORE = -100
 
 
-def _unaligned(array):
-    buffer = np.zeros(array.nbytes + 1, dtype=np.uint8)
-    view = buffer[1:].view(array.dtype).reshape(array.shape)
-    view[...] = array
-    return view
-
-
-LAYOUTS = {
-    "c": lambda a: a,
-    "fortran": np.asfortranarray,
-    "strided_rows": lambda a: np.repeat(a, 2, axis=0)[::2] if a.ndim > 1 else np.repeat(a, 2)[::2],
-    "negative": lambda a: a[::-1].copy()[::-1],
-    "column_slice": lambda a: np.concatenate([a, a], axis=-1)[..., : a.shape[-1]],
-    "unaligned": _unaligned,
-    "readonly": lambda a: np.lib.stride_tricks.as_strided(a, writeable=False),
-    "list": lambda a: a.tolist(),
-}
+# The layouts of the property tests, plus Python lists.
+LAYOUTS = {**PROPERTY_LAYOUTS, "list": lambda a: a.tolist()}
 
 
 def _specials(dtype):
