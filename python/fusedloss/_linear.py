@@ -21,6 +21,7 @@ blocks): bitwise identical results for any ``threads`` (tested: 1, 2, None).
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
@@ -183,6 +184,35 @@ def linear_cross_entropy(
     >>> round(float(loss), 4), dx.shape, dw.shape, db
     (0.9598, (2, 2), (3, 2), None)
     """
+    return _linear_cross_entropy(
+        input, linear_weight, labels, linear_bias=linear_bias, weight=weight,
+        sample_weight=sample_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+        z_loss=z_loss, softcap=softcap, reduction=reduction, return_grad=return_grad,
+        return_argmax=return_argmax, out=out, accumulate=accumulate, threads=threads)
+
+
+def mean_denominator(labels: np.ndarray, class_weight: Optional[np.ndarray],
+                     row_weight: Optional[np.ndarray], ignore: int) -> float:
+    """softmax-CE's "mean" denominator: sum(weight[y_i] * sample_weight_i) over the rows not
+    ignored, correctly rounded (math.fsum: the same value whatever the chunking, in memory or
+    over Dask chunks)."""
+    kept = labels != ignore
+    if class_weight is None and row_weight is None:
+        return float(np.count_nonzero(kept))
+    row_w = np.ones(labels.shape[0]) if row_weight is None else row_weight
+    if class_weight is not None:
+        row_w = row_w * class_weight[np.where(kept, labels, 0)]
+    return math.fsum(row_w[kept].tolist())
+
+
+def _linear_cross_entropy(
+    input: Any, linear_weight: Any, labels: Any, *, linear_bias: Any, weight: Any,
+    sample_weight: Any, ignore_index: Any, label_smoothing: Any, z_loss: Any, softcap: Any,
+    reduction: Any, return_grad: Any, return_argmax: Any, out: Any, accumulate: Any,
+    threads: Any, denominator: Optional[float] = None,
+) -> Any:
+    """linear_cross_entropy; with ``denominator`` (fusedloss.dask) a "mean" call divides the
+    gradients by it and returns the loss as the float64 *sum* (the caller divides)."""
     return_grad = check.check_flag(return_grad, "return_grad")
     return_argmax = check.check_flag(return_argmax, "return_argmax")
     accumulate = check.check_flag(accumulate, "accumulate")
@@ -246,20 +276,29 @@ def linear_cross_entropy(
     b2 = None if bias is None else _as_compute(bias, compute)
     reduction_name = ("none", "sum", "mean")[reduction_code]
 
+    partial = denominator is not None
+    if reduction_code == 2 and denominator is None:
+        denominator = mean_denominator(y, class_weight, row_weight, ignore)
     if _backend.use_native():
         value, grads, argmax = _native(x2, w2, b2, y, class_weight, row_weight, ignore, reduction_code,
                                        return_grad, return_argmax, thread_count, smoothing, z_lambda,
-                                       cap, outs, accumulate, result_dtype)
+                                       cap, outs, accumulate, denominator or 0.0)
     else:
         value, grads, argmax = _reference.linear_cross_entropy(
             x2, w2, b2, y, weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
-            reduction=reduction_name, return_grad=return_grad, label_smoothing=smoothing,
-            z_loss=z_lambda, softcap=cap, return_argmax=return_argmax)
+            reduction="sum" if reduction_code == 2 else reduction_name, return_grad=return_grad,
+            label_smoothing=smoothing, z_loss=z_lambda, softcap=cap, return_argmax=return_argmax)
+        if reduction_code == 2:
+            inverse = 1.0 / denominator if denominator else 0.0
+            if grads is not None:
+                grads = tuple(None if g is None else g * inverse for g in grads)  # type: ignore[assignment]
+    if reduction_code == 2 and not partial:
+        value = float(value) / denominator if denominator else 0.0
     # the loss: float64 partial sums stay float64 for fusedloss.dask (_raw), else the result dtype
     with np.errstate(over="ignore", invalid="ignore"):
         if isinstance(value, np.ndarray):
             loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
-        elif _raw.active() and outs is None:
+        elif (_raw.active() or partial) and outs is None:
             loss = np.float64(value)
         else:
             loss = result_dtype.type(value)
@@ -296,7 +335,7 @@ def _native(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y: np.ndarray
             class_weight: Optional[np.ndarray], row_weight: Optional[np.ndarray], ignore: int,
             reduction_code: int, return_grad: bool, return_argmax: bool, threads: int,
             smoothing: float, z_lambda: float, cap: Optional[float],
-            outs: Optional[List[Optional[np.ndarray]]], accumulate: bool, result_dtype: np.dtype,
+            outs: Optional[List[Optional[np.ndarray]]], accumulate: bool, denominator: float,
             ) -> Tuple[Union[float, np.ndarray], Optional[Tuple[Optional[np.ndarray], ...]], Optional[np.ndarray]]:
     core: Any = _backend.core
     rows, features = x.shape
@@ -304,21 +343,9 @@ def _native(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y: np.ndarray
     dtype = x.dtype
     losses = np.empty(rows, dtype) if reduction_code == 0 else None
     argmax = np.empty(rows, np.int64) if return_argmax else None
-    scale = 1.0
-    denominator = 0.0
-    if reduction_code == 2:
-        # "mean" divides by sum(weight[y_i] * sample_weight_i) over the rows not ignored,
-        # known before any logit is computed (softmax_cross_entropy's rule)
-        kept = y != ignore
-        if class_weight is None and row_weight is None:
-            denominator = float(np.count_nonzero(kept))
-        else:
-            row_w = np.ones(rows) if row_weight is None else row_weight
-            if class_weight is not None:
-                row_w = row_w * class_weight[np.where(kept, y, 0)]
-            denominator = float(np.where(kept, row_w, 0.0).sum())
-        scale = 1.0 / denominator if denominator != 0.0 else 0.0
-
+    # "mean": the chunk gradients are scaled by 1 / (the global denominator, known before any
+    # logit is computed); the loss is returned as the float64 sum
+    scale = (1.0 / denominator if denominator != 0.0 else 0.0) if reduction_code == 2 else 1.0
     d_input = d_weight = d_bias = None
     if return_grad:
         # d_input: written chunk by chunk (the caller's out when it has the compute dtype)
@@ -397,6 +424,6 @@ def _native(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y: np.ndarray
     if losses is not None:
         value_out = losses
     else:
-        value_out = (total / denominator if denominator != 0.0 else 0.0) if reduction_code == 2 else total
+        value_out = total
     grads = (d_input, d_weight, d_bias) if return_grad else None
     return value_out, grads, argmax
