@@ -19,7 +19,7 @@ import ctypes
 import glob
 import os
 import threading
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -33,7 +33,7 @@ _searched = False
 _library: Any = None
 
 
-def _candidate_libraries() -> list:
+def _candidate_libraries() -> List[str]:
     """OpenBLAS builds shipped inside NumPy's wheel (numpy.libs / numpy/.dylibs)."""
     root = os.path.dirname(np.__file__)
     patterns = [
@@ -41,7 +41,7 @@ def _candidate_libraries() -> list:
         os.path.join(root, ".dylibs", "*openblas*"),
         os.path.join(root + ".libs", "*blas*"),
     ]
-    found: list = []
+    found: List[str] = []
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             if path not in found:
@@ -163,7 +163,7 @@ def _set_threads(count: Optional[int]) -> Any:
             setter(ctypes.c_int(count if count is not None else previous))
             return ("direct", setter, previous)
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return None
     return ("threadpoolctl", threadpool_limits(limits=count, user_api="blas"), None)
