@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
 from . import _backend, _blas, _raw, _reference
 from . import _validation as check
-from .typing import ArrayLike, FloatArray
+from .typing import ArrayLike, FloatArray, IntArray, Loss, Scalar
 
 # A chunk's logits buffer: at most 1/16 of the full logits and at most 32 MiB; at least 1 MiB
 # (tiny problems) and at least one row.
@@ -129,6 +129,72 @@ def _check_outs(out: Any, accumulate: bool, return_grad: bool, shapes: Sequence[
                 raise ValueError(f"out: {name} overlaps an input array ({input_name}); "
                                  "expected a separate buffer")
     return checked
+
+
+Gradients = Tuple[FloatArray, FloatArray, Optional[FloatArray]]
+
+
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ...,
+    return_argmax: Literal[False] = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[False] = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, Gradients]: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[False] = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, Gradients]: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[True],
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, Gradients, IntArray]: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: str = ..., return_grad: bool = ..., return_argmax: bool = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, Tuple[Loss, Gradients], Tuple[Loss, IntArray], Tuple[Loss, Gradients, IntArray]]: ...
 
 
 def linear_cross_entropy(
