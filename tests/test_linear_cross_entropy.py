@@ -299,3 +299,19 @@ def test_reference_is_materialising_oracle():
     ref_loss, ref_dx, ref_dw, ref_db, _ = materialised(x, w, b, y, reduction="sum")
     np.testing.assert_allclose(value, ref_loss, rtol=1e-12)
     np.testing.assert_allclose(grads[1], ref_dw, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layouts_and_integer_inputs(dtype):
+    x, w, b, y = problem(rows=50, dtype=dtype)
+    expected = fusedloss.linear_cross_entropy(x, w, y, linear_bias=b, return_grad=True)
+    fortran_x = np.asfortranarray(x)
+    transposed_w = np.ascontiguousarray(w.T).T  # a (V, D) view with column-major strides
+    strided_x = np.repeat(x, 2, axis=0)[::2]
+    for xi, wi in ((fortran_x, w), (x, transposed_w), (strided_x, transposed_w)):
+        got = fusedloss.linear_cross_entropy(xi, wi, y.astype(np.int32), linear_bias=b, return_grad=True)
+        assert got[0] == expected[0]
+        for a, e in zip(got[1], expected[1]):
+            np.testing.assert_array_equal(a, e)
+    loss = fusedloss.linear_cross_entropy(np.ones((3, 2), np.int64), np.ones((4, 2), np.int64), [0, 1, 3])
+    assert loss.dtype == np.float64 and loss == pytest.approx(np.log(4.0))
