@@ -1,9 +1,9 @@
 """fusedloss.dask.linear_cross_entropy: the in-memory function over Dask row chunks.
 
 The loss equals the in-memory one within 1 ulp of its dtype (float64 partial sums in another
-order), d_input equals it bitwise (the same rows through the same kernels), d_linear_weight and
-d_linear_bias within float rounding (summed over other chunks); every result is bitwise
-identical across schedulers and runs for a fixed chunking."""
+order), d_input, d_linear_weight and d_linear_bias within float rounding (other chunk
+boundaries: GEMMs over other row counts, sums over other chunks); every result is bitwise
+identical across schedulers, thread counts and runs for a fixed chunking."""
 
 from __future__ import annotations
 
