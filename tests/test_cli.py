@@ -148,3 +148,31 @@ def test_progress_bar_on_stderr(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "multiclass_hinge 64x10 float32" in captured.err and "1/2" in captured.err
+
+
+def test_bench_linear_cross_entropy_scaled_down(tmp_path):
+    json_path = tmp_path / "linear.json"
+    result = run_cli("bench", "--loss", "linear_cross_entropy", "--scale", "0.02", "--threads", "1",
+                     "--repeats", "1", "--no-peers", "--quiet", "--json", str(json_path))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line and not line.startswith("note:")]
+    assert lines[0].startswith("ms (ratio to the three-GEMM floor)")
+    rows = [line.split() for line in lines[3:]]
+    assert [row[0] for row in rows] == ["41x512x640", "10x1024x2560", "164x256x164"], result.stdout
+    document = json.loads(json_path.read_text())
+    assert document["settings"]["loss"] == "linear_cross_entropy"
+    for row in document["rows"]:
+        assert set(row["ms"]) == {"fusedloss", "numpy+fusedloss", "floor"}
+        assert row["ratio_to_floor"]["floor"] == 1.0
+        assert row["peak_mib"]["fusedloss"] >= 0
+
+
+def test_bench_linear_cross_entropy_shape_and_errors():
+    result = run_cli("bench", "--loss", "linear_cross_entropy", "--shape", "64x16x300", "--threads", "1",
+                     "--repeats", "1", "--no-peers", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "64x16x300" in result.stdout
+    result = run_cli("bench", "--loss", "softmax_cross_entropy", "--shape", "64x16x300", "--no-peers")
+    assert result.returncode == 2 and "linear_cross_entropy only" in result.stderr
+    result = run_cli("bench", "--loss", "linear_cross_entropy", "--scale", "0", "--no-peers")
+    assert result.returncode == 2 and "--scale" in result.stderr

@@ -74,3 +74,21 @@ def test_digits_classifiers() -> None:
     assert float(initial["svm"]) == pytest.approx(9.0, abs=1e-4), out
     for name in ("softmax", "svm"):
         assert float(accuracy[name]) >= 93.0, out
+
+
+def test_linear_cross_entropy_head_trains_in_fixed_memory(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "loss.png"
+    result = subprocess.run([sys.executable, str(EXAMPLES / "linear_cross_entropy_head.py"), "--steps", "12",
+                             "--plot", str(plot)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    out = result.stdout
+    final = re.search(r"final loss: ([\d.]+) \(from ([\d.]+)\)", out)
+    assert final, out
+    assert float(final.group(2)) == pytest.approx(math.log(32768), abs=1e-3)
+    assert float(final.group(1)) < 0.5 * float(final.group(2)), out
+    peak = re.search(r"peak extra memory of a step: ([\d.]+) MiB \(logits: (\d+) MiB", out)
+    assert peak, out
+    assert float(peak.group(1)) <= float(peak.group(2)) / 16, out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

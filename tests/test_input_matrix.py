@@ -110,7 +110,9 @@ FIRST_ARGUMENT = {"softmax_cross_entropy": "logits", "multiclass_hinge": "scores
 
 def test_every_public_function_is_in_the_matrix():
     not_arrays = {"__version__", "config", "show_config", "get_backend", "set_backend"}
-    assert set(fusedloss.__all__) - not_arrays == set(FUNCTIONS)
+    # two float arrays and labels: its layouts, dtypes and errors are in test_linear_cross_entropy.py
+    own_matrix = {"linear_cross_entropy"}
+    assert set(fusedloss.__all__) - not_arrays - own_matrix == set(FUNCTIONS)
 
 
 def data_for(name, shape=(ROWS, CLASSES), seed=0):

@@ -57,6 +57,8 @@ reveal_type(fusedloss.cross_entropy(x, [0, 1], reduction=reduction, return_grad=
 reveal_type(fusedloss.l2_penalty(x, 0.1))
 reveal_type(fusedloss.l2_penalty(x, 0.1, return_grad=True))
 reveal_type(fusedloss.softmax(x))
+reveal_type(fusedloss.linear_cross_entropy(x, x, [0, 1]))
+reveal_type(fusedloss.linear_cross_entropy(x, x, [0, 1], return_grad=True))
 fusedloss.mean_squared_error(x, x, out=x)
 """
 _SCALAR = "numpy.floating[Any]"
@@ -77,6 +79,8 @@ _EXPECTED = [
     _SCALAR,
     f"tuple[{_SCALAR}, {_FLOAT_ARRAY}]",
     _FLOAT_ARRAY,
+    _SCALAR,
+    f"tuple[{_SCALAR}, tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY} | None]]",
 ]
 
 

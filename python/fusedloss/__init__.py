@@ -15,6 +15,7 @@ from ._building_blocks import (
     softmax,
 )
 from ._config import config, show_config
+from ._linear import linear_cross_entropy
 from ._losses import mean_squared_error, multiclass_hinge, softmax_cross_entropy
 from ._probabilistic import cross_entropy, sigmoid_binary_cross_entropy
 from ._version import __version__
@@ -27,6 +28,7 @@ __all__ = [
     "get_backend",
     "l1_penalty",
     "l2_penalty",
+    "linear_cross_entropy",
     "log_softmax",
     "logsumexp",
     "mean_squared_error",

@@ -363,3 +363,31 @@ def cross_entropy(
     with np.errstate(divide="ignore", invalid="ignore"):
         gradient = np.where(t == 0, 0.0, -t / shifted) * (row_weight * scale)[:, None]
     return value, gradient.reshape(p.shape)
+
+
+def linear_cross_entropy(
+    x: np.ndarray,
+    linear_weight: np.ndarray,
+    linear_bias: Optional[np.ndarray],
+    labels: np.ndarray,
+    *,
+    return_grad: bool = False,
+    return_argmax: bool = False,
+    **options: Any,
+) -> Tuple[Value, Optional[Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]], Optional[np.ndarray]]:
+    """Materialising: ``logits = x @ W.T + b`` (float64), softmax_cross_entropy of them, then
+    ``d_x = G @ W``, ``d_W = G.T @ x``, ``d_b = G.sum(0)``. ``x`` is ``(N, D)``."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(linear_weight, dtype=np.float64)
+    logits = x @ w.T
+    if linear_bias is not None:
+        logits = logits + np.asarray(linear_bias, dtype=np.float64)
+    value, gradient = softmax_cross_entropy(logits, labels, return_grad=return_grad, **options)
+    argmax = argmax_rows(logits) if return_argmax else None
+    if not return_grad:
+        return value, None, argmax
+    assert gradient is not None
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = (gradient @ w, gradient.T @ x,
+                 None if linear_bias is None else gradient.sum(axis=0))
+    return value, grads, argmax

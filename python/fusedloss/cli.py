@@ -27,8 +27,9 @@ def _parse_shape(text: str) -> Tuple[int, ...]:
         shape = tuple(int(part) for part in text.lower().replace(",", "x").split("x") if part)
     except ValueError:
         shape = ()
-    if len(shape) not in (1, 2) or any(n < 1 for n in shape):
-        raise argparse.ArgumentTypeError(f"expected ROWSxCLASSES (e.g. 4096x1000) or ELEMENTS (e.g. 1000000), got {text!r}")
+    if len(shape) not in (1, 2, 3) or any(n < 1 for n in shape):
+        raise argparse.ArgumentTypeError(f"expected ROWSxCLASSES (e.g. 4096x1000), ELEMENTS (e.g. 1000000) "
+                                         f"or, for linear_cross_entropy, NxDxV (e.g. 2048x512x32000), got {text!r}")
     return shape
 
 
@@ -48,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--loss", action="append", metavar="NAME", dest="losses",
-        help=f"loss to time, repeatable or comma-separated (default: all of {', '.join(LOSSES)})",
+        help=f"loss to time, repeatable or comma-separated (default: all of {', '.join(LOSSES)}); "
+             "also linear_cross_entropy (a linear head + softmax CE: time and peak memory against "
+             "the three-GEMM floor, PyTorch and the NumPy + fusedloss path; not in the default set)",
     )
     bench.add_argument("--shape", action="append", type=_parse_shape, dest="shapes", metavar="SHAPE",
                        help="shape to time instead of the standard ones: ROWSxCLASSES or ELEMENTS (repeatable)")
@@ -65,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     peers.add_argument("--peers", dest="peers", action="store_true", default=True,
                        help="time PyTorch and JAX when importable (default)")
     peers.add_argument("--no-peers", dest="peers", action="store_false", help="do not time PyTorch or JAX")
+    bench.add_argument("--scale", type=float, default=1.0, metavar="F",
+                       help="linear_cross_entropy: multiply N and V of its standard shapes by F (e.g. 0.05 for a quick run)")
     bench.add_argument("--json", metavar="FILE", help="write machine info and every timing to FILE")
     bench.add_argument("--plot", metavar="FILE.png", help="plot speedup and fraction of copy bandwidth (needs matplotlib)")
     bench.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -108,7 +113,21 @@ def _bench(args: argparse.Namespace) -> int:
     from ._backend import get_backend
     from ._benchmark import LOSSES, format_table, machine_info, run_benchmarks, write_plot
 
+    from ._benchmark_linear import NAME as LINEAR
+
     losses = [name for item in (args.losses or []) for name in _comma_list(item)] or None
+    linear = losses is not None and LINEAR in losses
+    if linear:
+        assert losses is not None
+        losses = [name for name in losses if name != LINEAR] or None
+    shapes3 = [s for s in args.shapes or [] if len(s) == 3]
+    if shapes3 and not linear:
+        print(f"fusedloss bench: --shape {'x'.join(map(str, shapes3[0]))}: a shape NxDxV is for "
+              "--loss linear_cross_entropy only", file=sys.stderr)
+        return 2
+    if args.scale <= 0:
+        print(f"fusedloss bench: --scale must be > 0, got {args.scale}", file=sys.stderr)
+        return 2
     for name in losses or []:
         if name not in LOSSES:
             print(f"fusedloss bench: unknown loss {name!r}; choose from {', '.join(LOSSES)}", file=sys.stderr)
@@ -127,6 +146,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     raw: List[Any] = []
     notes: List[str] = []
+    if linear:
+        code = _bench_linear(args, shapes3, raw, notes)
+        if losses is None or code != 0:
+            return code
+        args.shapes = [s for s in args.shapes or [] if len(s) != 3] or None
     progress, close = _progress(True, args.quiet)
     try:
         rows = run_benchmarks(
@@ -153,6 +177,39 @@ def _bench(args: argparse.Namespace) -> int:
             json.dump(document, handle, indent=1)
     if args.plot:
         write_plot(rows, args.plot)
+    return 0
+
+
+def _bench_linear(args: argparse.Namespace, shapes: List[Tuple[int, ...]], raw: List[Any],
+                  notes: List[str]) -> int:
+    from . import _benchmark_linear as bench
+
+    chosen = [tuple(s) for s in shapes] or [bench.scaled(s, args.scale) for s in bench.SHAPES]
+    threads = args.threads or [None]
+    from ._benchmark import _threads_value
+
+    counts = [_threads_value(t) for t in threads]
+    progress, close = _progress(True, args.quiet)
+    try:
+        rows = bench.run(chosen, counts, repeats=args.repeats, dtype=args.dtype, peers=args.peers,  # type: ignore[arg-type]
+                         progress=progress, notes=notes, raw=raw)
+    except AssertionError as error:
+        close()
+        print(f"fusedloss bench: WRONG RESULT: {error}", file=sys.stderr)
+        return 1
+    close()
+    print(bench.format_table(rows))
+    for note in notes:
+        print(f"note: {note}")
+    notes.clear()
+    if args.json:
+        from ._benchmark import machine_info
+
+        with open(args.json, "w") as handle:
+            json.dump({"machine": machine_info(), "settings": {
+                "loss": bench.NAME, "shapes": [list(s) for s in chosen], "dtype": args.dtype,
+                "threads": counts, "repeats": args.repeats, "statistic": "median"},
+                "rows": rows, "timings": raw}, handle, indent=1)
     return 0
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "elastic_net_penalty",
     "l1_penalty",
     "l2_penalty",
+    "linear_cross_entropy",
     "log_softmax",
     "logsumexp",
     "mean_squared_error",
@@ -666,3 +667,175 @@ def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = 
                         accumulate: bool = False, threads: Optional[int] = None) -> Any:
     """:func:`fusedloss.elastic_net_penalty` on a Dask array (any chunking)."""
     return _penalty(_fl.elastic_net_penalty, w, (lam, beta), return_grad, out, accumulate, threads)
+
+
+# ----------------------------------------------------------------------------- linear + CE
+
+
+def _linear_block(x: np.ndarray, y: np.ndarray, row_weight: Optional[np.ndarray], w: np.ndarray,
+                  b: Optional[np.ndarray], denominator: Optional[float], reduction: str,
+                  return_grad: bool, kwargs: Dict[str, Any]) -> Tuple[Any, ...]:
+    """One row chunk: (float64 loss sum or per-row losses, d_input, d_W, d_b, argmax)."""
+    from ._linear import _linear_cross_entropy
+
+    x, y, row_weight, w, b = (_canonical(a) for a in (x, y, row_weight, w, b))
+    kwargs = {key: _canonical(value) for key, value in kwargs.items()}
+    with _raw_sums():
+        result = _linear_cross_entropy(
+            x, w, y, linear_bias=b, sample_weight=row_weight, reduction=reduction,
+            return_grad=return_grad, out=None, accumulate=False, denominator=denominator, **kwargs)
+    if not isinstance(result, tuple):
+        result = (result,)
+    loss = result[0] if reduction == "none" else float(result[0])
+    grads = result[1] if return_grad else (None, None, None)
+    argmax = result[-1] if kwargs["return_argmax"] else None
+    return (loss, *grads, argmax)
+
+
+def _exact_denominator(labels: List[np.ndarray], row_weights: List[Optional[np.ndarray]],
+                       class_weight: Optional[np.ndarray], ignore: int) -> float:
+    from ._linear import mean_denominator
+
+    y = np.concatenate([np.asarray(part, np.int64).ravel() for part in labels])
+    weights = None if row_weights[0] is None else np.concatenate(
+        [np.asarray(part, np.float64).ravel() for part in row_weights])
+    return mean_denominator(y, class_weight, weights, ignore)
+
+
+def _sum_in_order(*parts: Any) -> Any:
+    """parts[0] + parts[1] + ... strictly in chunk order (float64 partial losses, or the
+    chunks' d_linear_weight / d_linear_bias): a fixed order whatever the scheduler."""
+    total = np.array(parts[0], copy=True) if isinstance(parts[0], np.ndarray) else parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def linear_cross_entropy(input: Any, linear_weight: Any, labels: Any, *, linear_bias: Any = None,
+                         weight: Any = None, sample_weight: Any = None, ignore_index: int = -100,
+                         label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         softcap: Optional[float] = None, reduction: str = "mean",
+                         return_grad: bool = False, return_argmax: bool = False, out: Any = None,
+                         accumulate: bool = False, threads: Optional[int] = None) -> Any:
+    """:func:`fusedloss.linear_cross_entropy` with the tokens (``input``'s batch axes) chunked
+    over Dask: the data-parallel step of a linear softmax head.
+
+    ``input`` ``(..., D)`` (a Dask array, the last axis one chunk; NumPy arrays become one
+    chunk), ``linear_weight``/``linear_bias`` NumPy arrays (or Dask arrays, gathered to one
+    block) shared by every chunk. Each row chunk runs the in-memory function (its own memory
+    bound); ``"mean"``'s denominator is computed first from the labels and weights alone
+    (correctly rounded, the in-memory value), the chunks' float64 loss sums, ``d_linear_weight``
+    and ``d_linear_bias`` are added strictly in chunk order: every result is bitwise identical
+    across runs, schedulers and thread counts for a fixed chunking, and equals the in-memory
+    call within float rounding (the loss within 1 ulp of its dtype).
+
+    Returns lazy results as the in-memory function: the loss (0-d Dask array, or per-row),
+    then ``(d_input, d_linear_weight, d_linear_bias)`` (``d_input`` with ``input``'s row
+    chunks), then the argmax. ``out``/``accumulate`` are not taken (results are new arrays).
+    """
+    reduction_code = check.check_reduction(reduction)
+    _check_out(out)
+    if check.check_flag(accumulate, "accumulate"):
+        raise ValueError("accumulate: fusedloss.dask returns new arrays; add the returned "
+                         "d_linear_weight into your buffer instead")
+    return_grad = check.check_flag(return_grad, "return_grad")
+    return_argmax = check.check_flag(return_argmax, "return_argmax")
+    x = _as_dask(input, "input")
+    if x.ndim < 1:
+        raise ValueError("input: expected an array of shape (..., D), got a 0-d array")
+    if len(x.chunks[-1]) != 1:
+        raise ValueError(f"input: the feature axis (last, D = {x.shape[-1]}) must be a single chunk, "
+                         f"got chunks {x.chunks[-1]}; rechunk it first, e.g. input.rechunk({{-1: -1}})")
+    w: Any = linear_weight
+    b: Any = linear_bias
+    if isinstance(w, da.Array):
+        w = _to_delayed(_rechunk(w, -1)).ravel()[0]
+        weight_shape, weight_dtype = linear_weight.shape, linear_weight.dtype
+    else:
+        w = np.asarray(w)
+        weight_shape, weight_dtype = w.shape, w.dtype
+    if isinstance(b, da.Array):
+        b_shape, b_dtype = b.shape, b.dtype
+        b = _to_delayed(_rechunk(b, -1)).ravel()[0]
+    elif b is not None:
+        b = np.asarray(b)
+        b_shape, b_dtype = b.shape, b.dtype
+    features = x.shape[-1]
+    batch_shape = x.shape[:-1]
+    rows = int(np.prod(batch_shape, dtype=np.int64))
+    label_dtype = labels.dtype if isinstance(labels, da.Array) else np.asarray(labels).dtype
+    if label_dtype.kind == "f":
+        raise TypeError("labels: linear_cross_entropy takes integer class indices, not soft targets "
+                        "(they would be an (N, V) array)")
+    class_weight = None if weight is None else np.asarray(weight)
+    kwargs: Dict[str, Any] = dict(weight=class_weight, ignore_index=ignore_index,
+                                  label_smoothing=label_smoothing, z_loss=z_loss, softcap=softcap,
+                                  return_argmax=return_argmax, threads=threads)
+    # every other argument checked once, eagerly, on an empty batch (no data read)
+    probe_w = np.zeros(weight_shape, weight_dtype)
+    probe_b = None if b is None else np.zeros(b_shape, b_dtype)
+    _fl.linear_cross_entropy(np.zeros((0, features), x.dtype), probe_w, np.zeros(0, label_dtype),
+                             linear_bias=probe_b, sample_weight=None if sample_weight is None else np.zeros(0),
+                             reduction=reduction, return_grad=return_grad, **kwargs)
+    result_dtype = np.result_type(_result_dtype(x.dtype, "input"), _result_dtype(weight_dtype, "linear_weight"),
+                                  *(() if b is None else (_result_dtype(b_dtype, "linear_bias"),)))
+    classes = weight_shape[0]
+
+    x2 = x if x.ndim == 2 else _reshape(x, (rows, features), merge_chunks=True)
+    if x.ndim == 1:
+        x2 = _reshape(x, (1, features), merge_chunks=True)
+    row_chunks = (x2.chunks[0],)
+    y = _aligned(labels, "labels", batch_shape, x.chunks[:-1])
+    y = _rechunk(_reshape(y, (rows,), merge_chunks=True), row_chunks)
+    weights = _row_weights(sample_weight, batch_shape, x.chunks[:-1])
+    if weights is not None:
+        weights = _rechunk(_reshape(weights, (rows,), merge_chunks=True), row_chunks)
+    x_parts = _to_delayed(x2).ravel()
+    y_parts = list(_to_delayed(y).ravel())
+    w_parts: List[Any] = list(_to_delayed(weights).ravel()) if weights is not None else [None] * len(y_parts)
+
+    denominator: Any = None
+    if reduction_code == 2:
+        denominator = _delayed_pure(_exact_denominator)(
+            y_parts, w_parts, None if class_weight is None else class_weight.astype(np.float64),
+            check.check_ignore_index(ignore_index))
+    call_reduction = ("none", "sum", "mean")[reduction_code]
+    blocks = [
+        _delayed_pure(_linear_block)(xp, yp, wp, w, b, denominator, call_reduction, return_grad, kwargs)
+        for xp, yp, wp in zip(x_parts, y_parts, w_parts)
+    ]
+    sizes = row_chunks[0]
+
+    def pick(block: Any, index: int) -> Any:
+        return _delayed_pure(_getter(index))(block)
+
+    def rows_of(index: int, dtype: Any, tail: Tuple[int, ...]) -> "da.Array":
+        pieces = [_from_delayed(pick(block, index), (size,) + tail, dtype) for block, size in zip(blocks, sizes)]
+        joined = cast("da.Array", da.concatenate(pieces, axis=0)) if pieces else cast(  # type: ignore[no-untyped-call]  # dask: unannotated
+            "da.Array", da.zeros((0,) + tail, dtype=dtype))
+        return _reshape(joined, batch_shape + tail, merge_chunks=True)
+
+    if reduction_code == 0:
+        loss: Any = rows_of(0, result_dtype, ())
+    else:
+        total = _delayed_pure(_sum_in_order)(0.0, *[pick(block, 0) for block in blocks])
+        if reduction_code == 2:
+            total = _delayed_pure(lambda t, d: t / d if d != 0.0 else 0.0)(total, denominator)
+        loss = _from_delayed(_delayed_pure(lambda t: result_dtype.type(t))(total), (), result_dtype)
+    results = [loss]
+    if return_grad:
+        d_input = rows_of(1, result_dtype, (features,))
+        if not blocks:
+            d_weight = cast("da.Array", da.zeros(weight_shape, dtype=result_dtype))
+        else:
+            d_weight = _from_delayed(_delayed_pure(_sum_in_order)(*[pick(block, 2) for block in blocks]),
+                                     tuple(weight_shape), result_dtype)
+        d_bias: Any = None
+        if b is not None:
+            d_bias = (_from_delayed(_delayed_pure(_sum_in_order)(*[pick(block, 3) for block in blocks]),
+                                    (classes,), result_dtype) if blocks
+                      else da.zeros((classes,), dtype=result_dtype))
+        results.append((d_input, d_weight, d_bias))
+    if return_argmax:
+        results.append(rows_of(4, np.int64, ()))
+    return results[0] if len(results) == 1 else tuple(results)
