@@ -176,3 +176,112 @@ def test_bench_linear_cross_entropy_shape_and_errors():
     assert result.returncode == 2 and "linear_cross_entropy only" in result.stderr
     result = run_cli("bench", "--loss", "linear_cross_entropy", "--scale", "0", "--no-peers")
     assert result.returncode == 2 and "--scale" in result.stderr
+
+
+def test_version_flag():
+    for args in (["--version"], ["bench", "--version"]):
+        result = run_cli(*args, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"fusedloss {fusedloss.__version__}"
+
+
+@pytest.mark.parametrize("text", ["10x", "x10", "10xx10", "10x-1", "0", "abc", "10x10x"])
+def test_bench_rejects_malformed_shapes(text):
+    result = run_cli("bench", "--no-peers", "--shape", text, timeout=60)
+    assert result.returncode == 2
+    assert "--shape" in result.stderr and repr(text) in result.stderr
+    assert result.stdout == ""
+
+
+def test_parse_shape_accepts_well_formed_shapes():
+    from fusedloss import cli
+
+    assert cli._parse_shape("4096x1000") == (4096, 1000)
+    assert cli._parse_shape("1000000") == (1000000,)
+    assert cli._parse_shape("64,10") == (64, 10)
+    assert cli._parse_shape("2x3x4") == (2, 3, 4)
+
+
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+def test_bench_rejects_bad_output_paths_before_timing(tmp_path, option):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    missing = tmp_path / "no_such_dir" / "out.file"
+    # the default cases would take minutes: a quick exit shows nothing was timed
+    result = run_cli("bench", "--no-peers", "--quiet", option, str(missing), timeout=60)
+    assert result.returncode == 2
+    assert option in result.stderr and "does not exist" in result.stderr
+    assert result.stdout == ""
+    result = run_cli("bench", "--no-peers", "--quiet", option, str(tmp_path), timeout=60)
+    assert result.returncode == 2 and "is a directory" in result.stderr
+    if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            result = run_cli("bench", "--no-peers", "--quiet", option, str(locked / "out"), timeout=60)
+        finally:
+            locked.chmod(0o700)
+        assert result.returncode == 2 and "not writable" in result.stderr
+
+
+def test_bench_explains_shape_kinds_when_nothing_fits():
+    result = run_cli("bench", "--no-peers", "--quiet", "--shape", "100x10", "--loss", "mean_squared_error",
+                     timeout=60)
+    assert result.returncode == 2
+    assert "mean_squared_error: ELEMENTS" in result.stderr
+    assert result.stdout == ""
+    result = run_cli("bench", "--no-peers", "--quiet", "--shape", "1000", "--loss", "softmax_cross_entropy",
+                     timeout=60)
+    assert result.returncode == 2 and "softmax_cross_entropy: ROWSxCLASSES" in result.stderr
+
+
+def test_bench_notes_a_loss_no_shape_fits():
+    result = run_cli("bench", "--no-peers", "--quiet", "--shape", "32x8", "--repeats", "1",
+                     "--loss", "cross_entropy,mean_squared_error")
+    assert result.returncode == 0, result.stderr
+    assert "no --shape fits mean_squared_error (it takes ELEMENTS)" in result.stderr
+    assert [r[0] for r in table_rows(result.stdout)] == ["cross_entropy"]
+
+
+def _plot_rows(peers):
+    rows = []
+    for loss, shape in (("softmax_cross_entropy", [64, 10]), ("mean_squared_error", [1000])):
+        for threads, fused in ((1, 2.0), (2, 1.0)):
+            rows.append({"loss": loss, "shape": shape, "dtype": "float32", "threads": threads, "option": "plain",
+                         "fusedloss_ms": fused, "numpy_ms": 250.0, "torch_ms": 4.0 if peers else None,
+                         "jax_ms": None, "speedup_vs_numpy": 250.0 / fused,
+                         "speedup_vs_fastest_peer": (4.0 if peers else 250.0) / fused,
+                         "copy_ms": 2.4, "copyto_ms": 3.0})
+    return rows
+
+
+@pytest.mark.parametrize("peers", [False, True])
+def test_write_plot_log_axis_legend_and_honest_labels(tmp_path, monkeypatch, peers):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fusedloss._benchmark import write_plot
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    path = tmp_path / "plot.png"
+    write_plot(_plot_rows(peers), str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (figure,) = figures
+    speedup, copy = figure.axes[:2]
+    assert speedup.get_yscale() == "log"
+    if peers:
+        assert speedup.get_ylabel().startswith("speedup vs fastest peer")
+    else:
+        assert speedup.get_ylabel() == "speedup vs NumPy"
+    assert "fraction" not in copy.get_ylabel() and copy.get_ylabel().startswith("copy time / fusedloss time")
+    for axis in (speedup, copy):
+        assert [t.get_text() for t in axis.get_legend().get_texts()] == ["1 thread", "2 threads"]
+    heights = sorted(round(p.get_height(), 6) for p in speedup.patches)
+    expected = [2.0, 2.0, 4.0, 4.0] if peers else [125.0, 125.0, 250.0, 250.0]
+    assert heights == expected
+    plt.close(figure)

@@ -41,8 +41,9 @@ def _mypy(tmp_path: Path, *targets: str, expect_ok: bool = True) -> str:
 _REVEAL = """\
 import numpy as np
 import fusedloss
+from fusedloss.typing import Reduction
 x = np.zeros((2, 3))
-reduction: str = "sum"
+reduction: Reduction = "sum"
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1]))
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction="none"))
 reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction=reduction))
@@ -60,7 +61,20 @@ reveal_type(fusedloss.softmax(x))
 reveal_type(fusedloss.linear_cross_entropy(x, x, [0, 1]))
 reveal_type(fusedloss.linear_cross_entropy(x, x, [0, 1], return_grad=True))
 fusedloss.mean_squared_error(x, x, out=x)
+fusedloss.softmax_cross_entropy(x, [0, 1], out=x)
+fusedloss.softmax_cross_entropy(x, [0, 1], return_argmax=True, out=x)
+fusedloss.softmax_cross_entropy(x, [0, 1], reduction="meen")
+fusedloss.multiclass_hinge(x, [0, 1], out=x)
+fusedloss.mean_squared_error(x, x, reduction="meen", return_grad=True)
+fusedloss.sigmoid_binary_cross_entropy(x, x, out=x)
+fusedloss.linear_cross_entropy(x, x, [0, 1], out=[x, x, None])
+flag: bool = bool(x.size)
+fusedloss.softmax_cross_entropy(x, [0, 1], return_grad=flag, out=x)
+fusedloss.softmax_cross_entropy(x, [0, 1], return_argmax=flag)
 """
+# Each misuse above (after the reveal_type lines) must be an error, on its own line.
+_MISUSES = ["mean_squared_error", "softmax_cross_entropy", "softmax_cross_entropy", "softmax_cross_entropy",
+            "multiclass_hinge", "mean_squared_error", "sigmoid_binary_cross_entropy", "linear_cross_entropy"]
 _SCALAR = "numpy.floating[Any]"
 _FLOAT_ARRAY = "numpy.ndarray[builtins.tuple[Any, ...], numpy.dtype[numpy.floating[Any]]]"
 _LOSS = f"{_SCALAR} | {_FLOAT_ARRAY}"
@@ -106,7 +120,11 @@ def test_mypy_strict_package_and_typed_usage(tmp_path: Path) -> None:
         return text.replace(f"Union[{loss}]", loss.replace(", numpy.ndarray", " | numpy.ndarray", 1))
     assert [norm(r) for r in revealed] == [norm(e) for e in _EXPECTED], output
     errors = [line for line in output.splitlines() if ": error:" in line]
-    assert len(errors) == 1 and 'No overload variant of "mean_squared_error"' in errors[0], output
+    first = _REVEAL.splitlines().index("fusedloss.mean_squared_error(x, x, out=x)") + 1
+    lines = [int(line.split(":")[1]) for line in errors]
+    assert lines == list(range(first, first + len(_MISUSES))), output
+    for line, name in zip(errors, _MISUSES):
+        assert f'No overload variant of "{name}"' in line, output
 
 
 def test_typed_usage_runs() -> None:

@@ -405,12 +405,31 @@ class Settings:
     numpy_peer: bool = True
 
 
+#: The shape kinds each loss is timed at (``--shape``): ELEMENTS is a 1-D shape, ROWSxCLASSES 2-D.
+SHAPE_KINDS: Dict[str, str] = {
+    "softmax_cross_entropy": "ROWSxCLASSES",
+    "multiclass_hinge": "ROWSxCLASSES",
+    "mean_squared_error": "ELEMENTS",
+    "sigmoid_binary_cross_entropy": "ELEMENTS or ROWSxCLASSES",
+    "cross_entropy": "ROWSxCLASSES",
+}
+
+
+def shape_fits(loss: str, shape: Shape) -> bool:
+    """Whether ``loss`` is timed at ``shape`` (see :data:`SHAPE_KINDS`)."""
+    if loss == "sigmoid_binary_cross_entropy":
+        return len(shape) in (1, 2)
+    if loss == "mean_squared_error":
+        return len(shape) == 1
+    return len(shape) == 2
+
+
 def plan_cases(settings: Settings) -> List[Tuple[str, Shape, bool]]:
     """``(loss, shape, is_large)`` in the order they run."""
     planned: List[Tuple[str, Shape, bool]] = []
     for loss in settings.losses:
         if settings.shapes:
-            shapes = [s for s in settings.shapes if (len(s) == 1) == (loss == "mean_squared_error") or loss == "sigmoid_binary_cross_entropy"]
+            shapes = [s for s in settings.shapes if shape_fits(loss, s)]
             planned += [(loss, tuple(s), int(np.prod(s)) * settings.dtype.itemsize >= LARGE_BYTES) for s in shapes]
             continue
         table = OPTION_SHAPES if settings.options else SHAPES
@@ -789,32 +808,64 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
 
 
 def write_plot(rows: Sequence[Dict[str, Any]], path: str) -> None:
-    """Bar charts per case: speedup over the fastest peer (or overhead per option), and the
-    fraction of the copy bandwidth reached (copy time / fusedloss time)."""
+    """Bar charts per case, one colour per thread count (with a legend): the speedup on a log
+    axis (over NumPy when only NumPy ran, over the fastest of the peers that ran otherwise), or
+    the overhead per option; and copy time / fusedloss time (a parallel copy of the first
+    argument on the same threads; above 1 the fused kernel beat that copy, which it can do since
+    the copy reads and writes cold memory while the kernel writes one gradient)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['loss']}\n{_shape_text(r['shape'])} t{r['threads']}" + (f" {r['option']}" if r["option"] != "plain" else "")
-              for r in rows]
-    positions = np.arange(len(rows))
+    cases: List[Tuple[Any, ...]] = []
+    for r in rows:
+        key = (r["loss"], tuple(r["shape"]), r["option"])
+        if key not in cases:
+            cases.append(key)
+    threads = sorted({r["threads"] for r in rows}, key=lambda t: (t is None, t))
+    width = 0.8 / max(1, len(threads))
+    colours = plt.get_cmap("tab10")
+
+    def placed(values: Callable[[Dict[str, Any]], Optional[float]], axis: Any) -> None:
+        for k, t in enumerate(threads):
+            xs, ys = [], []
+            for r in rows:
+                if r["threads"] != t:
+                    continue
+                value = values(r)
+                if value is None or not np.isfinite(value) or value <= 0:
+                    continue
+                xs.append(cases.index((r["loss"], tuple(r["shape"]), r["option"])) + (k - (len(threads) - 1) / 2) * width)
+                ys.append(value)
+            axis.bar(xs, ys, width=width, color=colours(k % 10), label=f"{t} thread{'s' if t != 1 else ''}")
+
+    labels = [f"{loss}\n{_shape_text(shape)}" + (f" {option}" if option != "plain" else "")
+              for loss, shape, option in cases]
+    positions = np.arange(len(cases))
     if rows and "overhead_pct" in rows[0]:
         figure, axis = plt.subplots(figsize=(max(6.0, 0.45 * len(rows)), 4.5))
-        axis.bar(positions, [r["overhead_pct"] for r in rows], color="tab:orange")
+        placed(lambda r: r["overhead_pct"], axis)
         axis.axhline(10.0, color="gray", linestyle="--", linewidth=1, label="10% target")
         axis.set_ylabel("overhead over the plain loss (%)")
-        axis.legend()
+        axis.legend(fontsize=8)
         axes = [axis]
     else:
+        peer_ran = any(r.get("torch_ms") or r.get("jax_ms") for r in rows)
         figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(rows)), 8), sharex=True)
-        speedups = [r["speedup_vs_fastest_peer"] or 0.0 for r in rows]
-        axes[0].bar(positions, speedups, color="tab:blue")
+        if peer_ran:
+            placed(lambda r: r["speedup_vs_fastest_peer"], axes[0])
+            axes[0].set_ylabel("speedup vs fastest peer\n(NumPy, PyTorch, JAX: those that ran)")
+        else:
+            placed(lambda r: r["speedup_vs_numpy"], axes[0])
+            axes[0].set_ylabel("speedup vs NumPy")
+        axes[0].set_yscale("log")
         axes[0].axhline(1.0, color="gray", linestyle="--", linewidth=1)
-        axes[0].set_ylabel("speedup vs fastest peer")
-        axes[1].bar(positions, [r["copy_ms"] / r["fusedloss_ms"] for r in rows], color="tab:green")
+        axes[0].legend(title="fusedloss", fontsize=8)
+        placed(lambda r: r["copy_ms"] / r["fusedloss_ms"], axes[1])
         axes[1].axhline(1.0, color="gray", linestyle="--", linewidth=1)
-        axes[1].set_ylabel("fraction of copy bandwidth")
+        axes[1].set_ylabel("copy time / fusedloss time\n(> 1: faster than copying the input)")
+        axes[1].legend(title="fusedloss", fontsize=8)
     axes[-1].set_xticks(positions)
     axes[-1].set_xticklabels(labels, rotation=90, fontsize=7)
     axes[0].set_title(f"fusedloss bench ({rows[0]['dtype'] if rows else ''}, loss+grad)")

@@ -193,7 +193,7 @@ def run(shapes: Sequence[Shape3], threads: Sequence[int], repeats: int = 3, dtyp
     torch = None
     if peers:
         try:
-            import torch as torch_module
+            import torch as torch_module  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
             torch = torch_module
         except ImportError:

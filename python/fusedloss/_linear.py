@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _backend, _blas, _raw, _reference
 from . import _validation as check
-from .typing import ArrayLike, FloatArray, IntArray, Loss, Scalar
+from .typing import ArrayLike, FloatArray, IntArray, Loss, Reduction, Scalar
 
 # A chunk's logits buffer: at most 1/16 of the full logits and at most 32 MiB; at least 1 MiB
 # (tiny problems) and at least one row.
@@ -145,7 +145,7 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ...,
     return_argmax: Literal[False] = ...,
-    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    out: None = ..., accumulate: bool = ...,
     threads: Optional[int] = ...,
 ) -> Scalar: ...
 @overload
@@ -155,7 +155,7 @@ def linear_cross_entropy(
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ...,
-    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    out: None = ..., accumulate: bool = ...,
     threads: Optional[int] = ...,
 ) -> FloatArray: ...
 @overload
@@ -184,7 +184,7 @@ def linear_cross_entropy(
     linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[True],
+    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[True],
     out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, Gradients, IntArray]: ...
@@ -194,10 +194,20 @@ def linear_cross_entropy(
     linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str = ..., return_grad: bool = ..., return_argmax: bool = ...,
+    reduction: Reduction = ..., return_grad: bool, return_argmax: bool = ...,
     out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, Tuple[Loss, Gradients], Tuple[Loss, IntArray], Tuple[Loss, Gradients, IntArray]]: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: bool,
+    out: None = ..., accumulate: bool = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, Tuple[Loss, IntArray]]: ...
 
 
 def linear_cross_entropy(

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _backend, _raw, _reference
 from . import _validation as check
-from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad, Scalar
+from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad, Reduction, Scalar
 
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
@@ -231,7 +231,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str, return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
@@ -255,7 +255,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
@@ -279,7 +279,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, IntArray]: ...
 @overload
@@ -303,7 +303,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray, IntArray]: ...
 @overload
@@ -311,9 +311,17 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: str = ..., return_grad: bool = ..., return_argmax: bool = ..., out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_argmax: bool = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad, Tuple[Loss, IntArray], Tuple[Loss, FloatArray, IntArray]]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: bool, out: None = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, Tuple[Loss, IntArray]]: ...
 
 
 def softmax_cross_entropy(
@@ -463,7 +471,7 @@ def multiclass_hinge(
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
@@ -484,14 +492,14 @@ def multiclass_hinge(
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 
@@ -585,7 +593,7 @@ def mean_squared_error(
 @overload
 def mean_squared_error(
     pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
-    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
@@ -603,13 +611,13 @@ def mean_squared_error(
 @overload
 def mean_squared_error(
     pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def mean_squared_error(
     pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 

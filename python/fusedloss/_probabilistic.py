@@ -10,7 +10,7 @@ from . import _backend, _reference
 from . import _validation as check
 from ._losses import (_NOT_FAST, LossResult, _fast_classification, _fast_elementwise, _fast_real,
                       _finish, _kernel_out)
-from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Scalar
+from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
 
 
 def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -75,7 +75,7 @@ def sigmoid_binary_cross_entropy(
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
@@ -96,14 +96,14 @@ def sigmoid_binary_cross_entropy(
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 
@@ -214,7 +214,7 @@ def cross_entropy(
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: str, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
@@ -232,13 +232,13 @@ def cross_entropy(
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: str = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -23,8 +24,9 @@ def _parse_threads(text: str) -> List[int]:
 
 
 def _parse_shape(text: str) -> Tuple[int, ...]:
+    # Every part must be a number: "10x" or "x10" is an error, not the 1-D shape (10,).
     try:
-        shape = tuple(int(part) for part in text.lower().replace(",", "x").split("x") if part)
+        shape = tuple(int(part) for part in text.strip().lower().replace(",", "x").split("x"))
     except ValueError:
         shape = ()
     if len(shape) not in (1, 2, 3) or any(n < 1 for n in shape):
@@ -36,7 +38,10 @@ def _parse_shape(text: str) -> Tuple[int, ...]:
 def _parser() -> argparse.ArgumentParser:
     from ._benchmark import LOSSES
 
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(prog="fusedloss", description="fused loss-and-gradient kernels for NumPy")
+    parser.add_argument("--version", action="version", version=f"fusedloss {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -47,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                     "bandwidth floor of a one-pass kernel: a parallel copy of the first argument on "
                     "the same threads, and np.copyto (single-threaded).",
     )
+    bench.add_argument("--version", action="version", version=f"fusedloss {__version__}")
     bench.add_argument(
         "--loss", action="append", metavar="NAME", dest="losses",
         help=f"loss to time, repeatable or comma-separated (default: all of {', '.join(LOSSES)}); "
@@ -54,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
              "the three-GEMM floor, PyTorch and the NumPy + fusedloss path; not in the default set)",
     )
     bench.add_argument("--shape", action="append", type=_parse_shape, dest="shapes", metavar="SHAPE",
-                       help="shape to time instead of the standard ones: ROWSxCLASSES or ELEMENTS (repeatable)")
+                       help="shape to time instead of the standard ones (repeatable): ROWSxCLASSES for "
+                            "softmax_cross_entropy, multiclass_hinge and cross_entropy; ELEMENTS for "
+                            "mean_squared_error; either for sigmoid_binary_cross_entropy; NxDxV for "
+                            "linear_cross_entropy")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default: float32)")
     bench.add_argument("--threads", type=_parse_threads, default=None, metavar="N[,N...]",
                        help="thread counts, one column set each, e.g. 1,2 (default: OpenMP's default)")
@@ -71,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=float, default=1.0, metavar="F",
                        help="linear_cross_entropy: multiply N and V of its standard shapes by F (e.g. 0.05 for a quick run)")
     bench.add_argument("--json", metavar="FILE", help="write machine info and every timing to FILE")
-    bench.add_argument("--plot", metavar="FILE.png", help="plot speedup and fraction of copy bandwidth (needs matplotlib)")
+    bench.add_argument("--plot", metavar="FILE.png", help="plot the speedup (log scale) and copy time / fusedloss time per case (needs matplotlib)")
     bench.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     sub.add_parser("info", help="show the configuration (backend, SIMD, OpenMP, compiler)")
@@ -109,9 +118,25 @@ def _progress(total_hint: bool, quiet: bool) -> Tuple[Optional[Callable[[str], N
     return update, close
 
 
+def _output_path_error(option: str, path: str) -> Optional[str]:
+    """Why ``path`` cannot be written (checked before anything is timed), or ``None``."""
+    target = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(target):
+        return f"{option} {path}: is a directory"
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):
+        return f"{option} {path}: directory {parent} does not exist"
+    if os.path.exists(target):
+        if not os.access(target, os.W_OK):
+            return f"{option} {path}: file is not writable"
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        return f"{option} {path}: directory {parent} is not writable"
+    return None
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ._backend import get_backend
-    from ._benchmark import LOSSES, format_table, machine_info, run_benchmarks, write_plot
+    from ._benchmark import LOSSES, SHAPE_KINDS, format_table, machine_info, run_benchmarks, shape_fits, write_plot
 
     from ._benchmark_linear import NAME as LINEAR
 
@@ -135,6 +160,24 @@ def _bench(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         print(f"fusedloss bench: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
         return 2
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        problem = _output_path_error(option, path) if path else None
+        if problem:
+            print(f"fusedloss bench: {problem}", file=sys.stderr)
+            return 2
+    shapes2 = [s for s in args.shapes or [] if len(s) != 3]
+    if shapes2 and (losses is not None or not linear):
+        asked = losses if losses is not None else list(LOSSES)
+        unfit = [name for name in asked if not any(shape_fits(name, s) for s in shapes2)]
+        if len(unfit) == len(asked):
+            kinds = "; ".join(f"{name}: {SHAPE_KINDS[name]}" for name in asked)
+            given = ", ".join("x".join(map(str, s)) for s in shapes2)
+            print(f"fusedloss bench: no --shape fits the losses asked for (given {given}); "
+                  f"the shape kinds are {kinds}", file=sys.stderr)
+            return 2
+        for name in unfit:
+            print(f"fusedloss bench: note: no --shape fits {name} (it takes {SHAPE_KINDS[name]}); "
+                  "not timed", file=sys.stderr)
     if args.plot:
         try:
             import matplotlib  # noqa: F401

@@ -48,6 +48,7 @@ import fusedloss as _fl
 from . import _validation as check
 from . import _backend, _reference
 from ._raw import raw_sums as _raw_sums
+from .typing import Reduction
 
 __all__ = [
     "cross_entropy",
@@ -776,7 +777,7 @@ def linear_cross_entropy(input: Any, linear_weight: Any, labels: Any, *, linear_
     probe_b = None if b is None else np.zeros(b_shape, b_dtype)
     _fl.linear_cross_entropy(np.zeros((0, features), x.dtype), probe_w, np.zeros(0, label_dtype),
                              linear_bias=probe_b, sample_weight=None if sample_weight is None else np.zeros(0),
-                             reduction=reduction, return_grad=return_grad, **kwargs)
+                             reduction=cast("Reduction", reduction), return_grad=return_grad, **kwargs)
     result_dtype = np.result_type(_result_dtype(x.dtype, "input"), _result_dtype(weight_dtype, "linear_weight"),
                                   *(() if b is None else (_result_dtype(b_dtype, "linear_bias"),)))
     classes = weight_shape[0]

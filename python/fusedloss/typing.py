@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Tuple, Union
+from typing import TYPE_CHECKING, Any, Literal, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ArrayLike", "FloatArray", "IntArray", "Loss", "LossAndGrad", "Scalar"]
+__all__ = ["ArrayLike", "FloatArray", "IntArray", "Loss", "LossAndGrad", "Reduction", "Scalar"]
 
 if TYPE_CHECKING:
     #: A float32/float64 (or float16) array: gradients, per-row losses, softmax outputs.
@@ -31,3 +31,5 @@ else:
 Loss = Union[Scalar, FloatArray]
 #: ``(loss, gradient)`` with ``return_grad=True``; the gradient has the first argument's shape.
 LossAndGrad = Tuple[Loss, FloatArray]
+#: The ``reduction=`` argument of every loss: a typo such as ``"meen"`` is a type error.
+Reduction = Literal["mean", "sum", "none"]
