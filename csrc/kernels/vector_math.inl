@@ -207,25 +207,12 @@ FUSEDLOSS_ALWAYS_INLINE double tanh_value(double u) {
     return u < 0.0 ? -result : result;
 }
 
-// Vectorisable natural log, float32 and float64, branch-free (fdlibm's method): subnormal
-// inputs are first scaled by 2^k0; x = 2^k * m with m in [sqrt(1/2), sqrt(2)) read from the
-// exponent bits (the offset of sqrt(1/2)'s bit pattern puts m there without a branch);
-// log(m) = log(1 + f) = 2 atanh(s), s = f / (2 + f), written as f - (hfsq - s (hfsq + R)) with
-// hfsq = f^2/2 and R = z (2/3 + 2z/5 + ...) (z = s^2 <= 0.0295: the Taylor series of atanh,
-// truncated where its remainder is below 0.01 ulp); k ln 2 is added with ln 2 split in a high
-// part (exact product with k) and a low part. Special values by selects: log(+-0) = -inf,
-// log(x < 0) = NaN, log(+inf) = +inf, NaN propagates. Accuracy: tests/test_vector_math.py.
-FUSEDLOSS_ALWAYS_INLINE float log_value(float x) {
-    const float smallest_normal = 1.17549435e-38f;
-    const bool subnormal = x < smallest_normal;
-    const float scaled = subnormal ? x * 33554432.0f : x;  // 2^25
-    const std::uint32_t bits = bit_cast_value<std::uint32_t>(scaled);
-    const std::uint32_t sqrt_half_bits = 0x3f3504f3u;
-    const std::uint32_t shifted = bits + (0x3f800000u - sqrt_half_bits);
-    const std::int32_t k_int = static_cast<std::int32_t>(shifted >> 23) - 127;
-    const float m = bit_cast_value<float>((shifted & 0x007fffffu) + sqrt_half_bits);
-    const float k = static_cast<float>(k_int) - (subnormal ? 25.0f : 0.0f);
-    const float f = m - 1.0f;
+// k ln 2 + log(1 + f) for |f| <= 1/2 and a whole number k (fdlibm's kernel, shared by
+// log_value and log1p_unit_interval): log(1 + f) = 2 atanh(s), s = f / (2 + f), written as
+// f - (hfsq - s (hfsq + R)) with hfsq = f^2/2 and R = z (2/3 + 2z/5 + ...), z = s^2 <= 0.04
+// (0.0295 in log_value): the Taylor series of atanh, truncated where its remainder is below
+// 0.01 ulp; k ln 2 is added with ln 2 split in a high part (exact product with k) and a low part.
+FUSEDLOSS_ALWAYS_INLINE float log_reduced(float f, float k) {
     const float s = f / (2.0f + f);
     const float z = s * s;
     float r = 2.0f / 11.0f;
@@ -237,7 +224,46 @@ FUSEDLOSS_ALWAYS_INLINE float log_value(float x) {
     const float hfsq = 0.5f * f * f;
     const float ln2_high = 0.693359375f;
     const float ln2_low = -2.12194440e-4f;
-    float result = multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
+    return multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
+}
+
+FUSEDLOSS_ALWAYS_INLINE double log_reduced(double f, double k) {
+    const double s = f / (2.0 + f);
+    const double z = s * s;
+    double r = 2.0 / 23.0;
+    r = multiply_add(r, z, 2.0 / 21.0);
+    r = multiply_add(r, z, 2.0 / 19.0);
+    r = multiply_add(r, z, 2.0 / 17.0);
+    r = multiply_add(r, z, 2.0 / 15.0);
+    r = multiply_add(r, z, 2.0 / 13.0);
+    r = multiply_add(r, z, 2.0 / 11.0);
+    r = multiply_add(r, z, 2.0 / 9.0);
+    r = multiply_add(r, z, 2.0 / 7.0);
+    r = multiply_add(r, z, 2.0 / 5.0);
+    r = multiply_add(r, z, 2.0 / 3.0);
+    r = r * z;
+    const double hfsq = 0.5 * f * f;
+    const double ln2_high = 6.93147180369123816490e-01;
+    const double ln2_low = 1.90821492927058770002e-10;
+    return multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
+}
+
+// Vectorisable natural log, float32 and float64, branch-free (fdlibm's method): subnormal
+// inputs are first scaled by 2^k0; x = 2^k * m with m in [sqrt(1/2), sqrt(2)) read from the
+// exponent bits (the offset of sqrt(1/2)'s bit pattern puts m there without a branch), then
+// log_reduced(m - 1, k). Special values by selects: log(+-0) = -inf, log(x < 0) = NaN,
+// log(+inf) = +inf, NaN propagates. Accuracy: tests/test_vector_log.py.
+FUSEDLOSS_ALWAYS_INLINE float log_value(float x) {
+    const float smallest_normal = 1.17549435e-38f;
+    const bool subnormal = x < smallest_normal;
+    const float scaled = subnormal ? x * 33554432.0f : x;  // 2^25
+    const std::uint32_t bits = bit_cast_value<std::uint32_t>(scaled);
+    const std::uint32_t sqrt_half_bits = 0x3f3504f3u;
+    const std::uint32_t shifted = bits + (0x3f800000u - sqrt_half_bits);
+    const std::int32_t k_int = static_cast<std::int32_t>(shifted >> 23) - 127;
+    const float m = bit_cast_value<float>((shifted & 0x007fffffu) + sqrt_half_bits);
+    const float k = static_cast<float>(k_int) - (subnormal ? 25.0f : 0.0f);
+    float result = log_reduced(m - 1.0f, k);
     result = x < 0.0f ? __builtin_nanf("") : result;
     result = x == 0.0f ? -__builtin_huge_valf() : result;
     result = x == __builtin_huge_valf() ? x : result;
@@ -258,25 +284,7 @@ FUSEDLOSS_ALWAYS_INLINE double log_value(double x) {
                                   4503599627370496.0;
     const double m = bit_cast_value<double>((shifted & 0x000fffffffffffffull) + sqrt_half_bits);
     const double k = exponent_field - 1023.0 - (subnormal ? 54.0 : 0.0);
-    const double f = m - 1.0;
-    const double s = f / (2.0 + f);
-    const double z = s * s;
-    double r = 2.0 / 23.0;
-    r = multiply_add(r, z, 2.0 / 21.0);
-    r = multiply_add(r, z, 2.0 / 19.0);
-    r = multiply_add(r, z, 2.0 / 17.0);
-    r = multiply_add(r, z, 2.0 / 15.0);
-    r = multiply_add(r, z, 2.0 / 13.0);
-    r = multiply_add(r, z, 2.0 / 11.0);
-    r = multiply_add(r, z, 2.0 / 9.0);
-    r = multiply_add(r, z, 2.0 / 7.0);
-    r = multiply_add(r, z, 2.0 / 5.0);
-    r = multiply_add(r, z, 2.0 / 3.0);
-    r = r * z;
-    const double hfsq = 0.5 * f * f;
-    const double ln2_high = 6.93147180369123816490e-01;
-    const double ln2_low = 1.90821492927058770002e-10;
-    double result = multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
+    double result = log_reduced(m - 1.0, k);
     result = x < 0.0 ? __builtin_nan("") : result;
     result = x == 0.0 ? -__builtin_huge_val() : result;
     result = x == __builtin_huge_val() ? x : result;
@@ -288,52 +296,14 @@ FUSEDLOSS_ALWAYS_INLINE double log_value(double x) {
 // log_value(1 + e) nor its rounding of 1 + e is needed: with u = 1 + e in [1, 2],
 //   e < 1/2:  log u = log1p(f), f = e;
 //   e >= 1/2: log u = ln 2 + log1p(f), f = u / 2 - 1 = (e - 1) / 2 (exact: Sterbenz, then * 1/2),
-// so f lies in [-1/4, 1/2) and is exact, and log1p(f) is log_value's kernel (s = f / (2 + f),
-// z = s^2 <= 0.04: the same truncated atanh series, its remainder still below 0.01 ulp) without
-// its range reduction, its subnormal scaling or its special-value selects (e is in [0, 1]; a NaN
-// e propagates through the arithmetic). One division instead of the two of log_value(1 + e)
-// with a correction term. Accuracy: tests/test_vector_math.py (log1p_unit_interval).
-FUSEDLOSS_ALWAYS_INLINE float log1p_unit_interval(float e) {
-    const bool upper = e >= 0.5f;
-    const float f = upper ? (e - 1.0f) * 0.5f : e;
-    const float k = upper ? 1.0f : 0.0f;
-    const float s = f / (2.0f + f);
-    const float z = s * s;
-    float r = 2.0f / 11.0f;
-    r = multiply_add(r, z, 2.0f / 9.0f);
-    r = multiply_add(r, z, 2.0f / 7.0f);
-    r = multiply_add(r, z, 2.0f / 5.0f);
-    r = multiply_add(r, z, 2.0f / 3.0f);
-    r = r * z;
-    const float hfsq = 0.5f * f * f;
-    const float ln2_high = 0.693359375f;
-    const float ln2_low = -2.12194440e-4f;
-    return multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
-}
-
-FUSEDLOSS_ALWAYS_INLINE double log1p_unit_interval(double e) {
-    const bool upper = e >= 0.5;
-    const double f = upper ? (e - 1.0) * 0.5 : e;
-    const double k = upper ? 1.0 : 0.0;
-    const double s = f / (2.0 + f);
-    const double z = s * s;
-    double r = 2.0 / 25.0;
-    r = multiply_add(r, z, 2.0 / 23.0);
-    r = multiply_add(r, z, 2.0 / 21.0);
-    r = multiply_add(r, z, 2.0 / 19.0);
-    r = multiply_add(r, z, 2.0 / 17.0);
-    r = multiply_add(r, z, 2.0 / 15.0);
-    r = multiply_add(r, z, 2.0 / 13.0);
-    r = multiply_add(r, z, 2.0 / 11.0);
-    r = multiply_add(r, z, 2.0 / 9.0);
-    r = multiply_add(r, z, 2.0 / 7.0);
-    r = multiply_add(r, z, 2.0 / 5.0);
-    r = multiply_add(r, z, 2.0 / 3.0);
-    r = r * z;
-    const double hfsq = 0.5 * f * f;
-    const double ln2_high = 6.93147180369123816490e-01;
-    const double ln2_low = 1.90821492927058770002e-10;
-    return multiply_add(k, ln2_high, -((hfsq - multiply_add(s, hfsq + r, k * ln2_low)) - f));
+// so f lies in [-1/4, 1/2) and is exact: log_reduced(f, k) without log_value's range reduction,
+// subnormal scaling or special-value selects (e is in [0, 1]; a NaN e propagates through the
+// arithmetic). One division instead of the two of log_value(1 + e) with a correction term.
+// Accuracy: tests/test_vector_log.py (log1p_unit_interval).
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real log1p_unit_interval(Real e) {
+    const bool upper = e >= Real(0.5);
+    return log_reduced(upper ? (e - Real(1)) * Real(0.5) : e, upper ? Real(1) : Real(0));
 }
 
 }  // namespace

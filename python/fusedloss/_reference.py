@@ -42,30 +42,36 @@ def _reduce(weighted: np.ndarray, denominator: float, reduction: str) -> Tuple[V
     return total / denominator, 1.0 / denominator
 
 
-def logsumexp_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(lse, softmax) of each row; the shift is the row max only where it is finite."""
+def _shifted_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(shift, x - shift, exp(x - shift), its row sum) (keepdims); the shift is the row max
+    only where it is finite (a row of -inf keeps lse = -inf, a row holding +inf lse = +inf)."""
     maximum = x.max(axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,))
     shift = np.where(np.isfinite(maximum), maximum, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        exponentials = np.exp(x - shift)
+    with np.errstate(invalid="ignore", over="ignore"):
+        shifted = x - shift
+        exponentials = np.exp(shifted)
         total = exponentials.sum(axis=-1, keepdims=True)
+    return shift, shifted, exponentials, total
+
+
+def logsumexp_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(lse, softmax) of each row."""
+    shift, _, exponentials, total = _shifted_rows(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lse = shift + np.log(total)
         softmax = exponentials / total
     return lse[..., 0], softmax
 
 
 def log_softmax_rows(x: np.ndarray) -> np.ndarray:
-    """log softmax of each row as ``(x - m) - log sum exp(x - m)``, m the row max where finite.
+    """log softmax of each row as ``(x - m) - log sum exp(x - m)``.
 
     Not ``x - lse``: lse = m + log S rounds to the precision of m, so at |x| ~ 1e30 (float64)
     or 1e8 (float32) the log-probabilities would lose every digit (SPEC "Accuracy at any
     offset")."""
-    maximum = x.max(axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,))
-    shift = np.where(np.isfinite(maximum), maximum, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        shifted = x - shift
-        log_total = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        result: np.ndarray = shifted - log_total
+    _, shifted, _, total = _shifted_rows(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: np.ndarray = shifted - np.log(total)
     return result
 
 
