@@ -31,6 +31,7 @@ CORE_CORRECTNESS_MODULES = frozenset({
     "test_nan_payloads.py",
     "test_offset_accuracy.py",
     "test_properties.py",
+    "test_regression_losses.py",
     "test_sigmoid_bce_weights.py",
     "test_sigmoid_binary_cross_entropy.py",
     "test_softmax_cross_entropy.py",

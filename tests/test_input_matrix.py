@@ -16,6 +16,7 @@ import pytest
 
 import fusedloss
 from fusedloss import _reference
+from fusedloss._regression import ELEMENTWISE_LOSSES
 
 ROWS, CLASSES = 5, 4
 RNG = np.random.default_rng(20261123)
@@ -72,11 +73,6 @@ FUNCTIONS = {
         ref=lambda x, **k: _reference.sigmoid_binary_cross_entropy(
             x, k.pop("targets", np.full(np.shape(x), 0.25)), **k),
     ),
-    "mean_squared_error": dict(
-        kind="elementwise", grad=True, reduction=True,
-        call=lambda x, **k: fusedloss.mean_squared_error(x, k.pop("target", 0.5), **k),
-        ref=lambda x, **k: _reference.mean_squared_error(x, k.pop("target", 0.5), **k),
-    ),
     "softmax": dict(kind="rows", grad=False, reduction=False,
                     call=lambda x, **k: fusedloss.softmax(x, **k),
                     ref=lambda x, **k: (_reference.softmax(x),)),
@@ -96,6 +92,20 @@ FUNCTIONS = {
                                 call=lambda x, **k: fusedloss.elastic_net_penalty(x, 0.7, 0.3, **k),
                                 ref=lambda x, **k: _reference.penalty(x, "elastic_net", 0.7, 0.3, True)),
 }
+
+
+def _elementwise_row(entry):
+    """The matrix row of a registered elementwise loss (fusedloss._regression)."""
+    def ref(x, **k):
+        target = k.pop("target", 0.5)
+        value, grad, _ = _reference.elementwise_loss(entry.terms, x, target, entry.defaults(),
+                                                     unit=entry.unit, **k)
+        return value, grad
+    return dict(kind="elementwise", grad=True, reduction=True,
+                call=lambda x, **k: entry.function(x, k.pop("target", 0.5), **k), ref=ref)
+
+
+FUNCTIONS.update({name: _elementwise_row(entry) for name, entry in ELEMENTWISE_LOSSES.items()})
 NAMES = sorted(FUNCTIONS)
 LOSSES = [name for name in NAMES if FUNCTIONS[name]["reduction"]]
 WITH_GRAD = [name for name in NAMES if FUNCTIONS[name]["grad"]]
@@ -103,9 +113,10 @@ ROW_FUNCTIONS = [name for name in NAMES if FUNCTIONS[name]["kind"] == "rows"]
 LABEL_LOSSES = ["softmax_cross_entropy", "multiclass_hinge", "cross_entropy"]
 FIRST_ARGUMENT = {"softmax_cross_entropy": "logits", "multiclass_hinge": "scores",
                   "cross_entropy": "probs", "sigmoid_binary_cross_entropy": "logits",
-                  "mean_squared_error": "pred", "softmax": "x", "log_softmax": "x",
+                  "softmax": "x", "log_softmax": "x",
                   "logsumexp": "x", "l2_penalty": "w", "l1_penalty": "w",
-                  "elastic_net_penalty": "w"}
+                  "elastic_net_penalty": "w",
+                  **{name: entry.first for name, entry in ELEMENTWISE_LOSSES.items()}}
 
 
 def test_every_public_function_is_in_the_matrix():

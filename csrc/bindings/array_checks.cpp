@@ -59,7 +59,12 @@ void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& sh
                         const py::array& replaceable, const std::vector<py::object>& inputs) {
     if (out.ndim() != static_cast<py::ssize_t>(shape.size()) ||
         !std::equal(shape.begin(), shape.end(), out.shape())) {
-        throw py::value_error("out: shape does not match the gradient's shape");
+        // Worded as the Python checks word it: "out: expected shape (20,), got (21,)".
+        py::tuple expected(shape.size()), given(out.ndim());
+        for (std::size_t i = 0; i < shape.size(); ++i) expected[i] = py::int_(shape[i]);
+        for (py::ssize_t i = 0; i < out.ndim(); ++i) given[static_cast<std::size_t>(i)] = py::int_(out.shape(i));
+        throw py::value_error("out: expected shape " + std::string(py::repr(expected)) + ", got " +
+                              std::string(py::repr(given)));
     }
     check_c_contiguous(out, "out");
     if (!out.writeable()) throw py::value_error("out: the array is read-only");

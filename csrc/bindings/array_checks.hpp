@@ -61,10 +61,13 @@ py::array_t<Real> gradient_buffer(const py::object& out, const std::vector<py::s
                                   const py::array& replaceable,
                                   const std::vector<py::object>& inputs) {
     if (out.is_none()) return py::array_t<Real>(shape);
-    if (!py::isinstance<py::array_t<Real>>(out) ||
-        !py::reinterpret_borrow<py::array>(out).dtype().equal(py::dtype::of<Real>())) {
-        throw py::value_error("out: expected an array of " +
+    if (!py::isinstance<py::array>(out)) {
+        throw py::value_error("out: expected a numpy.ndarray of " +
                               std::string(py::str(py::dtype::of<Real>())));
+    }
+    if (!py::reinterpret_borrow<py::array>(out).dtype().equal(py::dtype::of<Real>())) {
+        throw py::value_error("out: expected dtype " + std::string(py::str(py::dtype::of<Real>())) +
+                              ", got " + std::string(py::str(py::reinterpret_borrow<py::array>(out).dtype())));
     }
     auto buffer = py::reinterpret_borrow<py::array_t<Real>>(out);
     check_gradient_out(buffer, shape, replaceable, inputs);

@@ -23,7 +23,8 @@
 #include "kernels/softmax_cross_entropy_long_rows.inl"
 #include "kernels/softmax_cross_entropy.inl"
 #include "kernels/multiclass_hinge.inl"
-#include "kernels/mean_squared_error.inl"
+#include "kernels/elementwise_driver.inl"
+#include "kernels/regression_losses.inl"
 #include "kernels/building_blocks.inl"
 #include "kernels/sigmoid_binary_cross_entropy.inl"
 #include "kernels/cross_entropy.inl"
@@ -89,8 +90,6 @@ const KernelTable table = {
     &softmax_cross_entropy<double>,
     &multiclass_hinge<float>,
     &multiclass_hinge<double>,
-    &mean_squared_error<float>,
-    &mean_squared_error<double>,
     &row_softmax<float>,
     &row_softmax<double>,
     &penalty<float>,
@@ -109,6 +108,8 @@ const KernelTable table = {
     &exp_nonpositive_array_f64,
     &log1p_unit_interval_array_f32,
     &log1p_unit_interval_array_f64,
+    elementwise_loss_entries,
+    static_cast<int>(sizeof(elementwise_loss_entries) / sizeof(elementwise_loss_entries[0])),
 };
 }  // namespace
 

@@ -16,9 +16,11 @@ from ._building_blocks import (
 )
 from ._config import config, show_config
 from ._linear import linear_cross_entropy
-from ._losses import mean_squared_error, multiclass_hinge, softmax_cross_entropy
+from ._losses import multiclass_hinge, softmax_cross_entropy
+from ._regression import *  # noqa: F401,F403 (every elementwise loss of the registry)
 from ._probabilistic import cross_entropy, sigmoid_binary_cross_entropy
 from ._version import __version__
+from . import _regression
 
 __all__ = [
     "__version__",
@@ -31,7 +33,6 @@ __all__ = [
     "linear_cross_entropy",
     "log_softmax",
     "logsumexp",
-    "mean_squared_error",
     "multiclass_hinge",
     "set_backend",
     "show_config",
@@ -39,6 +40,7 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
 ]
+__all__ += _regression.__all__
 
 _initial_backend()
 del _initial_backend

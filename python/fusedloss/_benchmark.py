@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from . import _backend, _jax_peer, _losses, _probabilistic, _reference
+from . import _backend, _jax_peer, _losses, _probabilistic, _reference, _regression
 
 Shape = Tuple[int, ...]
 
@@ -107,7 +107,7 @@ PEER_RTOL = {"float32": 1e-3, "float64": 1e-8}
 _LOSS_MODULE = {
     "softmax_cross_entropy": _losses,
     "multiclass_hinge": _losses,
-    "mean_squared_error": _losses,
+    "mean_squared_error": _regression,
     "sigmoid_binary_cross_entropy": _probabilistic,
     "cross_entropy": _probabilistic,
 }

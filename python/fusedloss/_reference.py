@@ -210,7 +210,100 @@ def multiclass_hinge(
     return value, (derivative * (row_weight * scale)[:, None]).reshape(s.shape)
 
 
+# ----------------------------------------------------------------------------- elementwise
+# Each elementwise loss is its pointwise maths in float64 -- (loss, gradient, Hessian) of one
+# element, d = pred - target -- and `elementwise_loss` applies the weights and the reduction,
+# the same for all (python/fusedloss/_regression.py names the pair in its registry).
+Terms = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def squared_error_terms(x: np.ndarray, t: np.ndarray) -> Terms:
+    """Gradient and Hessian in units of 2 (``unit=2.0``): 2 d overflows near the float64
+    maximum where the scaled gradient 2 d / n does not."""
+    d = x - t
+    return d * d, d, np.ones_like(d)
+
+
+def absolute_error_terms(x: np.ndarray, t: np.ndarray) -> Terms:
+    d = x - t
+    return np.abs(d), np.sign(d), np.zeros_like(d)
+
+
+def huber_terms(x: np.ndarray, t: np.ndarray, delta: float) -> Terms:
+    d = x - t
+    inside = np.abs(d) <= delta
+    loss = np.where(inside, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
+    return loss, np.clip(d, -delta, delta), inside.astype(np.float64)
+
+
+def smooth_l1_terms(x: np.ndarray, t: np.ndarray, beta: float) -> Terms:
+    d = x - t
+    if beta == 0.0:
+        return np.abs(d), np.sign(d), np.zeros_like(d)
+    inside = np.abs(d) < beta
+    loss = np.where(inside, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta)
+    return loss, np.where(inside, d / beta, np.sign(d)), inside / beta
+
+
+def pinball_terms(x: np.ndarray, t: np.ndarray, quantile: float) -> Terms:
+    d = x - t
+    loss = quantile * np.maximum(-d, 0.0) + (1.0 - quantile) * np.maximum(d, 0.0)
+    gradient = np.where(d > 0, 1.0 - quantile, -quantile)
+    return loss, np.where(np.isnan(d), np.nan, gradient), np.zeros_like(d)
+
+
+def poisson_terms(raw: np.ndarray, t: np.ndarray) -> Terms:
+    e = np.exp(raw)
+    return e - t * raw, e - t, e
+
+
+def gamma_terms(raw: np.ndarray, t: np.ndarray) -> Terms:
+    e = t * np.exp(-raw)
+    return raw + e, 1.0 - e, e
+
+
+def elementwise_denominator(sample_weight: Optional[np.ndarray], shape: Tuple[int, ...]) -> float:
+    """The "mean" denominator of an elementwise loss: the element count, or
+    ``sum(sample_weight) * K`` with K the elements per sample of the first axis."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if sample_weight is None:
+        return float(size)
+    per_sample = max(size // shape[0], 1) if shape and shape[0] else 1
+    return float(np.sum(sample_weight)) * per_sample
+
+
 @_quiet
+def elementwise_loss(
+    terms: Callable[..., Terms],
+    prediction: np.ndarray,
+    target: np.ndarray,
+    parameters: Tuple[float, ...] = (),
+    *,
+    unit: float = 1.0,
+    sample_weight: Optional[np.ndarray] = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    return_hessian: bool = False,
+) -> Tuple[Value, Optional[np.ndarray], Optional[np.ndarray]]:
+    """(value, gradient, Hessian) of the elementwise loss whose pointwise maths is `terms`
+    (its gradient and Hessian in units of `unit`)."""
+    p = np.asarray(prediction, dtype=np.float64)
+    t = np.broadcast_to(np.asarray(target, dtype=np.float64), p.shape)
+    losses, gradient, hessian = terms(p, t, *parameters)
+    if sample_weight is not None:
+        element_weight = np.asarray(sample_weight, dtype=np.float64).reshape(
+            (-1,) + (1,) * max(p.ndim - 1, 0)
+        )
+    else:
+        element_weight = np.ones(())
+    value, scale = _reduce(losses * element_weight, elementwise_denominator(sample_weight, p.shape),
+                           reduction)
+    factor = element_weight * (scale * unit)
+    grad = np.broadcast_to(gradient * factor, p.shape).copy() if return_grad or return_hessian else None
+    hess = np.broadcast_to(hessian * factor, p.shape).copy() if return_hessian else None
+    return value, grad, hess
+
+
 def mean_squared_error(
     prediction: np.ndarray,
     target: np.ndarray,
@@ -219,28 +312,11 @@ def mean_squared_error(
     reduction: str = "mean",
     return_grad: bool = False,
 ) -> Tuple[Value, Optional[np.ndarray]]:
-    p = np.asarray(prediction, dtype=np.float64)
-    difference = p - np.broadcast_to(np.asarray(target, dtype=np.float64), p.shape)
-    squares = difference**2
-    per_sample = max(p.size // p.shape[0], 1) if p.ndim and p.shape[0] else 1
-    if sample_weight is not None:
-        element_weight = np.asarray(sample_weight, dtype=np.float64).reshape(
-            (-1,) + (1,) * max(p.ndim - 1, 0)
-        )
-        denominator = float(np.sum(sample_weight)) * per_sample
-    else:
-        element_weight = np.ones(())
-        denominator = float(p.size)
-    weighted = squares * element_weight
-    if reduction == "none":
-        value: Value = weighted
-        scale = 1.0
-    else:
-        value, scale = _reduce(weighted, denominator, reduction)
-    if not return_grad:
-        return value, None
-    # the factors first: 2 * difference alone overflows near the float64 maximum
-    return value, difference * (2.0 * element_weight * scale)
+    """Mean squared error (kept for the callers that want (value, gradient))."""
+    value, gradient, _ = elementwise_loss(squared_error_terms, prediction, target, unit=2.0,
+                                          sample_weight=sample_weight, reduction=reduction,
+                                          return_grad=return_grad)
+    return value, gradient
 
 
 @_quiet

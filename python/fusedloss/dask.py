@@ -563,12 +563,34 @@ def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, t
     return _pack(blocks, result_dtype, reduction, return_grad, denominator, False)
 
 
-def mean_squared_error(pred: Any, target: Any, *, sample_weight: Any = None, reduction: str = "mean",
-                       return_grad: bool = False, out: Any = None, threads: Optional[int] = None) -> Any:
-    """:func:`fusedloss.mean_squared_error` on Dask arrays (any chunking of any axis)."""
-    return _elementwise(_fl.mean_squared_error, "pred", pred, target, "target",
-                        sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                        out=out, operands={}, kwargs=dict(threads=threads))
+def _elementwise_twin(entry: Any) -> Callable[..., Any]:
+    """The Dask twin of a registered elementwise loss (fusedloss._regression): the same
+    arguments, each chunk computed by the in-memory function, reductions exact."""
+    names = tuple(parameter.name for parameter in entry.parameters)
+
+    def twin(pred: Any, target: Any, *, sample_weight: Any = None, reduction: str = "mean",
+             return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
+             **parameters: Any) -> Any:
+        unknown = [key for key in parameters if key not in names]
+        if unknown:
+            raise TypeError(f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
+        return _elementwise(entry.function, entry.first, pred, target, "target",
+                            sample_weight=sample_weight, reduction=reduction,
+                            return_grad=return_grad, out=out, operands={},
+                            kwargs=dict(threads=threads, **parameters))
+
+    twin.__name__ = twin.__qualname__ = entry.name
+    twin.__doc__ = (f":func:`fusedloss.{entry.name}` on Dask arrays (any chunking of any axis)."
+                    + (f" Parameters: {', '.join(names)}." if names else ""))
+    return twin
+
+
+# One twin per registered elementwise loss (mean_squared_error, huber_loss, poisson_loss, ...).
+for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
+    globals()[_entry.name] = _elementwise_twin(_entry)
+    if _entry.name not in __all__:
+        __all__.append(_entry.name)
+del _entry
 
 
 def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,

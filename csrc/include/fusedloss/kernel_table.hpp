@@ -46,8 +46,10 @@ struct ClassificationArgs {
     std::int64_t* argmax;             // rows entries (argmax of the raw logits), or null
 };
 
-// Elementwise losses (mean squared error): prediction and target are contiguous,
+// Elementwise losses (mean squared error, absolute, Huber, Poisson, ...: every loss of
+// csrc/kernels/regression_losses.inl): prediction and target are contiguous,
 // `samples * sample_size` elements; sample_weight has one entry per sample.
+constexpr int elementwise_parameter_count = 4;
 template <class Real>
 struct ElementwiseArgs {
     const Real* prediction;
@@ -56,8 +58,14 @@ struct ElementwiseArgs {
     std::int64_t sample_size;
     const double* sample_weight;      // samples entries, or null
     double gradient_scale;
+    double parameters[elementwise_parameter_count];  // the loss's own (delta, quantile, power...)
     Real* element_losses;             // samples * sample_size entries, or null
     Real* gradient;                   // samples * sample_size entries, or null; may alias prediction
+    Real* hessian;                    // samples * sample_size entries, or null (only with gradient)
+    // The kernel sets *target_out_of_domain to 1 when a target lies outside the loss's domain
+    // (Poisson: t < 0); the outputs are then unspecified and the caller finds and reports the
+    // first such element. Null for losses that take any target.
+    int* target_out_of_domain;
 };
 
 // Sigmoid binary cross-entropy: logits, targets, gradient and element losses are contiguous
@@ -140,14 +148,25 @@ using RowSoftmaxKernel = void (*)(const RowSoftmaxArgs<Real>&, const ReductionPl
 template <class Real>
 using PenaltyKernel = double (*)(const PenaltyArgs<Real>&, const ReductionPlan&);
 
+// One elementwise loss of the table: its name (the Python registry's `kernel`), its two
+// kernels, whether a target may lie outside its domain, and that domain in words.
+struct ElementwiseLossEntry {
+    const char* name;
+    ElementwiseKernel<float> kernel_f32;
+    ElementwiseKernel<double> kernel_f64;
+    // The targets the loss takes, in words ("target >= 0"), for its error message.
+    const char* (*target_domain)(const double* parameters);
+    // Tests one target against that domain: finds the first bad element once the kernel
+    // reported one (NaN is in every domain: it propagates, as in the float64 reference).
+    int (*target_in_domain)(double target, const double* parameters);
+};
+
 struct KernelTable {
     const char* isa_name;
     ClassificationKernel<float> softmax_cross_entropy_f32;
     ClassificationKernel<double> softmax_cross_entropy_f64;
     ClassificationKernel<float> multiclass_hinge_f32;
     ClassificationKernel<double> multiclass_hinge_f64;
-    ElementwiseKernel<float> mean_squared_error_f32;
-    ElementwiseKernel<double> mean_squared_error_f64;
     RowSoftmaxKernel<float> row_softmax_f32;
     RowSoftmaxKernel<double> row_softmax_f64;
     PenaltyKernel<float> penalty_f32;
@@ -171,6 +190,9 @@ struct KernelTable {
     // The sigmoid losses' log(1 + e) for e in [0, 1], for its accuracy tests.
     void (*log1p_unit_interval_f32)(const float* input, float* output, std::int64_t count);
     void (*log1p_unit_interval_f64)(const double* input, double* output, std::int64_t count);
+    // Every elementwise loss (regression_losses.inl), looked up by name once per process.
+    const ElementwiseLossEntry* elementwise_losses;
+    int elementwise_loss_count;
 };
 
 }  // namespace fusedloss

@@ -1,0 +1,205 @@
+// The loop driver of every elementwise loss (regression_losses.inl). A loss is a small policy
+// holding its maths and nothing else:
+//
+//   template <class Real> struct SomeLoss : PointwiseLoss {
+//       explicit SomeLoss(const double* parameters);   // its constants (delta, quantile, ...)
+//       double loss(Real x, Real t) const;             // per element, before any weight
+//       Real gradient(Real x, Real t) const;           // d loss / dx, divided by gradient_unit
+//       Real hessian(Real x, Real t) const;            // d2 loss / dx2, divided by hessian_unit
+//       // with has_target_domain = true: bool target_in_domain(Real t) const and
+//       // static const char* target_domain(const double* parameters) ("target >= 0")
+//   };
+//
+// The driver owns the rest, once for every loss: the blocks of the deterministic reduction and
+// the threads that run them, the runs of elements that share one sample weight, the float64
+// sums, the stores of per-element losses, gradient and Hessian, and the domain check.
+// The plan's "rows" are blocks of elements here (rows_per_block elements each), so that a 1-d
+// array parallelises like a 2-d one. Losses are summed in float64 (a float32 sum of 10^7
+// squares loses digits; the kernel is bound by memory, so the wider sum is free).
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+// What a policy does not say, the driver assumes.
+struct PointwiseLoss {
+    // A constant factor of the gradient (Hessian), folded into the weight instead of being
+    // applied per element: MSE's 2 d / n is d * (2 / n), so that 2 d cannot overflow in float32
+    // where the scaled gradient does not.
+    static constexpr double gradient_unit = 1.0;
+    static constexpr double hessian_unit = 1.0;
+    static constexpr bool has_target_domain = false;
+};
+
+// One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
+// with_gradient and with_losses are compile-time: a run-time test here became a masked store
+// per vector.
+template <class Loss, class Real, bool with_gradient, bool with_losses>
+FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Real>& args,
+                                               std::int64_t first, std::int64_t end,
+                                               double weight) {
+    const Real* prediction = args.prediction;
+    const Real* target = args.target;
+    Real* gradient = args.gradient;
+    Real* element_losses = args.element_losses;
+    const Real gradient_factor = static_cast<Real>(weight * args.gradient_scale * Loss::gradient_unit);
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t k = first; k < end; ++k) {
+        const Real x = prediction[k];
+        const Real t = target[k];
+        const double value = loss.loss(x, t);
+        sum += value;
+        if (with_gradient) gradient[k] = gradient_factor * loss.gradient(x, t);
+        if (with_losses) element_losses[k] = static_cast<Real>(weight * value);
+    }
+    return weight * sum;
+}
+
+// One weight per element (a 1-d pred with sample_weight: sample_size 1): runs of one element
+// would cost a call each, so the weights are read as a third stream in one SIMD loop.
+template <class Loss, class Real, bool with_gradient, bool with_losses>
+FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
+                                                             const ElementwiseArgs<Real>& args,
+                                                             std::int64_t first, std::int64_t end) {
+    const Real* prediction = args.prediction;
+    const Real* target = args.target;
+    const double* weights = args.sample_weight;
+    Real* gradient = args.gradient;
+    Real* element_losses = args.element_losses;
+    const double gradient_scale = args.gradient_scale * Loss::gradient_unit;
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t k = first; k < end; ++k) {
+        const Real x = prediction[k];
+        const Real t = target[k];
+        const double value = loss.loss(x, t);
+        sum += weights[k] * value;
+        if (with_gradient) gradient[k] = static_cast<Real>(gradient_scale * weights[k]) * loss.gradient(x, t);
+        if (with_losses) element_losses[k] = static_cast<Real>(weights[k] * value);
+    }
+    return sum;
+}
+
+// The Hessian of [first, end): a loop of its own, run only when it is asked for and before the
+// loss loop of the same elements (still in cache), which may overwrite the prediction with the
+// gradient (out=pred). The loss loop itself is the same code with or without a Hessian, so the
+// loss and gradient are the same bits either way.
+template <class Loss, class Real>
+FUSEDLOSS_ALWAYS_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Real>& args,
+                                                 std::int64_t first, std::int64_t end,
+                                                 const double* weights, double weight) {
+    const Real* prediction = args.prediction;
+    const Real* target = args.target;
+    Real* hessian = args.hessian;
+    const double scale = args.gradient_scale * Loss::hessian_unit;
+    if (weights != nullptr) {
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t k = first; k < end; ++k) {
+            hessian[k] = static_cast<Real>(scale * weights[k]) * loss.hessian(prediction[k], target[k]);
+        }
+        return;
+    }
+    const Real factor = static_cast<Real>(weight * scale);
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t k = first; k < end; ++k) {
+        hessian[k] = factor * loss.hessian(prediction[k], target[k]);
+    }
+}
+
+// True when every target of [first, end) lies in the loss's domain (one OR-reduced SIMD pass;
+// the block's targets are then in cache for the loss loop).
+template <class Loss, class Real>
+FUSEDLOSS_ALWAYS_INLINE bool targets_in_domain(const Loss& loss, const Real* target,
+                                               std::int64_t first, std::int64_t end) {
+    int outside = 0;
+    FUSEDLOSS_SIMD_OR(outside)
+    for (std::int64_t k = first; k < end; ++k) outside |= loss.target_in_domain(target[k]) ? 0 : 1;
+    return outside == 0;
+}
+
+template <class Loss, class Real, bool with_gradient, bool with_losses>
+double elementwise_block(const Loss& loss, const ElementwiseArgs<Real>& args, std::int64_t first,
+                         std::int64_t end) {
+    if constexpr (Loss::has_target_domain) {
+        if (!targets_in_domain(loss, args.target, first, end)) {
+            publish_flag(args.target_out_of_domain);
+            return 0.0;
+        }
+    }
+    const bool with_hessian = with_gradient && args.hessian != nullptr;
+    if (args.sample_weight == nullptr) {
+        if (with_hessian) elementwise_hessian(loss, args, first, end, nullptr, 1.0);
+        return elementwise_run<Loss, Real, with_gradient, with_losses>(loss, args, first, end, 1.0);
+    }
+    if (args.sample_size == 1) {
+        if (with_hessian) elementwise_hessian(loss, args, first, end, args.sample_weight, 0.0);
+        return elementwise_weighted_elements<Loss, Real, with_gradient, with_losses>(loss, args, first, end);
+    }
+    double block_sum = 0.0;
+    std::int64_t position = first;
+    while (position < end) {
+        const std::int64_t sample = position / args.sample_size;
+        const std::int64_t sample_end = (sample + 1) * args.sample_size;
+        const std::int64_t run_end = sample_end < end ? sample_end : end;
+        const double weight = args.sample_weight[sample];
+        if (with_hessian) elementwise_hessian(loss, args, position, run_end, nullptr, weight);
+        block_sum += elementwise_run<Loss, Real, with_gradient, with_losses>(loss, args, position,
+                                                                            run_end, weight);
+        position = run_end;
+    }
+    return block_sum;
+}
+
+// The kernel of one loss: the float64 sum of its weighted losses, in the plan's fixed order.
+template <template <class> class LossPolicy, class Real>
+double elementwise_loss(const ElementwiseArgs<Real>& args, const ReductionPlan& plan) {
+    const LossPolicy<Real> loss(args.parameters);
+    const std::int64_t elements = args.samples * args.sample_size;
+    const bool losses = args.element_losses != nullptr;
+    using Loss = LossPolicy<Real>;
+    if (args.gradient != nullptr) {
+        return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
+            return losses ? elementwise_block<Loss, Real, true, true>(loss, args, first, end)
+                          : elementwise_block<Loss, Real, true, false>(loss, args, first, end);
+        });
+    }
+    return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
+        return losses ? elementwise_block<Loss, Real, false, true>(loss, args, first, end)
+                      : elementwise_block<Loss, Real, false, false>(loss, args, first, end);
+    });
+}
+
+template <template <class> class LossPolicy>
+int elementwise_target_in_domain(double target, const double* parameters) {
+    if constexpr (LossPolicy<double>::has_target_domain) {
+        return LossPolicy<double>(parameters).target_in_domain(target) ? 1 : 0;
+    } else {
+        (void)target;
+        (void)parameters;
+        return 1;
+    }
+}
+
+template <template <class> class LossPolicy>
+const char* elementwise_target_domain(const double* parameters) {
+    if constexpr (LossPolicy<double>::has_target_domain) {
+        return LossPolicy<double>::target_domain(parameters);
+    } else {
+        (void)parameters;
+        return "any target";
+    }
+}
+
+// The table entry of one loss (regression_losses.inl lists them).
+template <template <class> class LossPolicy>
+constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
+    return ElementwiseLossEntry{name, &elementwise_loss<LossPolicy, float>,
+                                &elementwise_loss<LossPolicy, double>,
+                                &elementwise_target_domain<LossPolicy>,
+                                &elementwise_target_in_domain<LossPolicy>};
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss

@@ -1,0 +1,159 @@
+// The elementwise regression losses: each is its maths alone, a policy that
+// elementwise_driver.inl runs (weights, threads, reductions and stores are the driver's).
+// `x` is the prediction (or the raw prediction of a log-link loss), `t` the target; d = x - t.
+// Each loss is one struct here, one line of the table at the bottom, and one entry of the
+// Python registry (python/fusedloss/_regression.py) that names it.
+//
+// Precision: the loss of one element is returned as a double, so that its float64 sum loses
+// nothing more. Where the loss is a difference of two terms that may cancel (the log-link
+// losses: Poisson's exp(x) - t x is 0 at t x = exp(x)), its terms are computed in double, exp
+// included: a float32 exp would leave 1 ulp of the larger term in a result that may be far
+// smaller. Gradients and Hessians are computed in the input's type.
+// NaN propagates: a NaN prediction or target gives a NaN loss and gradient (the sign and
+// clip selects are written so that a NaN falls through to d itself).
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+// sign(d): -1, 0 or 1, and NaN for NaN.
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real sign_or_nan(Real d) {
+    return d > Real(0) ? Real(1) : (d < Real(0) ? Real(-1) : d * Real(0));
+}
+
+// (pred - target)^2, torch's mse_loss. Gradient 2 d, Hessian 2 (the 2 is the driver's unit).
+template <class Real>
+struct SquaredError : PointwiseLoss {
+    static constexpr double gradient_unit = 2.0;
+    static constexpr double hessian_unit = 2.0;
+    explicit SquaredError(const double*) {}
+    double loss(Real x, Real t) const {
+        const double d = static_cast<double>(x - t);
+        return d * d;
+    }
+    Real gradient(Real x, Real t) const { return x - t; }
+    Real hessian(Real, Real) const { return Real(1); }
+};
+
+// |d|, torch's l1_loss: gradient sign(d) (0 at 0), Hessian 0.
+template <class Real>
+struct AbsoluteError : PointwiseLoss {
+    explicit AbsoluteError(const double*) {}
+    double loss(Real x, Real t) const {
+        const Real d = x - t;
+        return static_cast<double>(d < Real(0) ? -d : d);
+    }
+    Real gradient(Real x, Real t) const { return sign_or_nan(x - t); }
+    Real hessian(Real, Real) const { return Real(0); }
+};
+
+// d^2 / 2 for |d| <= delta, else delta (|d| - delta / 2); gradient clip(d, -delta, delta),
+// Hessian 1 inside, 0 outside (scikit-learn's HuberLoss; torch's huber_loss).
+template <class Real>
+struct HuberLoss : PointwiseLoss {
+    Real delta;
+    explicit HuberLoss(const double* parameters) : delta(static_cast<Real>(parameters[0])) {}
+    double loss(Real x, Real t) const {
+        const double d = static_cast<double>(x - t);
+        const double absolute = d < 0.0 ? -d : d;
+        const double limit = static_cast<double>(delta);
+        return absolute <= limit ? 0.5 * d * d : limit * (absolute - 0.5 * limit);
+    }
+    Real gradient(Real x, Real t) const {
+        const Real d = x - t;
+        return d > delta ? delta : (d < -delta ? -delta : d);
+    }
+    Real hessian(Real x, Real t) const {
+        const Real d = x - t;
+        return (d < Real(0) ? -d : d) <= delta ? Real(1) : Real(0);
+    }
+};
+
+// d^2 / (2 beta) for |d| < beta, else |d| - beta / 2 (torch's smooth_l1_loss; beta = 0: |d|).
+template <class Real>
+struct SmoothL1Loss : PointwiseLoss {
+    Real beta;
+    Real inverse_beta;  // 0 for beta = 0, where the quadratic part is empty
+    explicit SmoothL1Loss(const double* parameters)
+        : beta(static_cast<Real>(parameters[0])),
+          inverse_beta(parameters[0] > 0.0 ? static_cast<Real>(1.0 / parameters[0]) : Real(0)) {}
+    double loss(Real x, Real t) const {
+        const double d = static_cast<double>(x - t);
+        const double absolute = d < 0.0 ? -d : d;
+        const double width = static_cast<double>(beta);
+        return absolute < width ? 0.5 * d * d / width : absolute - 0.5 * width;
+    }
+    Real gradient(Real x, Real t) const {
+        const Real d = x - t;
+        return (d < Real(0) ? -d : d) < beta ? d * inverse_beta : sign_or_nan(d);
+    }
+    Real hessian(Real x, Real t) const {
+        const Real d = x - t;
+        return (d < Real(0) ? -d : d) < beta ? inverse_beta : Real(0);
+    }
+};
+
+// q max(-d, 0) + (1 - q) max(d, 0): gradient 1 - q where pred > target, else -q (a tie
+// included, as scikit-learn's PinballLoss), Hessian 0.
+template <class Real>
+struct PinballLoss : PointwiseLoss {
+    Real quantile;
+    explicit PinballLoss(const double* parameters) : quantile(static_cast<Real>(parameters[0])) {}
+    double loss(Real x, Real t) const {
+        const double d = static_cast<double>(x - t);
+        const double q = static_cast<double>(quantile);
+        return d > 0.0 ? (1.0 - q) * d : -q * d;
+    }
+    Real gradient(Real x, Real t) const {
+        const Real d = x - t;
+        return d > Real(0) ? Real(1) - quantile : (d <= Real(0) ? -quantile : d);
+    }
+    Real hessian(Real, Real) const { return Real(0); }
+};
+
+// exp(raw) - t raw: torch's poisson_nll_loss(log_input=True, full=False), scikit-learn's
+// HalfPoissonLoss less its constant. Targets >= 0.
+template <class Real>
+struct PoissonLoss : PointwiseLoss {
+    static constexpr bool has_target_domain = true;
+    static const char* target_domain(const double*) { return "target >= 0"; }
+    explicit PoissonLoss(const double*) {}
+    bool target_in_domain(Real t) const { return !(t < Real(0)); }
+    double loss(Real raw, Real t) const {
+        const double x = static_cast<double>(raw);
+        return exp_value(x) - static_cast<double>(t) * x;
+    }
+    Real gradient(Real raw, Real t) const { return exp_value(raw) - t; }
+    Real hessian(Real raw, Real) const { return exp_value(raw); }
+};
+
+// raw + t exp(-raw): scikit-learn's HalfGammaLoss less its constant. Targets > 0.
+template <class Real>
+struct GammaLoss : PointwiseLoss {
+    static constexpr bool has_target_domain = true;
+    static const char* target_domain(const double*) { return "target > 0"; }
+    explicit GammaLoss(const double*) {}
+    bool target_in_domain(Real t) const { return !(t <= Real(0)); }
+    double loss(Real raw, Real t) const {
+        const double x = static_cast<double>(raw);
+        return x + static_cast<double>(t) * exp_value(-x);
+    }
+    Real gradient(Real raw, Real t) const { return Real(1) - t * exp_value(-raw); }
+    Real hessian(Real raw, Real t) const { return t * exp_value(-raw); }
+};
+
+// The table: the Python registry finds a kernel by its name here.
+const ElementwiseLossEntry elementwise_loss_entries[] = {
+    elementwise_entry<SquaredError>("mean_squared_error"),
+    elementwise_entry<AbsoluteError>("mean_absolute_error"),
+    elementwise_entry<HuberLoss>("huber_loss"),
+    elementwise_entry<SmoothL1Loss>("smooth_l1_loss"),
+    elementwise_entry<PinballLoss>("pinball_loss"),
+    elementwise_entry<PoissonLoss>("poisson_loss"),
+    elementwise_entry<GammaLoss>("gamma_loss"),
+};
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss

@@ -1,0 +1,598 @@
+"""The elementwise losses, one registry entry each.
+
+A loss is written in three places, each once: its pointwise maths as a kernel policy
+(``csrc/kernels/regression_losses.inl``), its float64 reference (``_reference.py``, the test
+oracle and the numpy backend), and its entry here. The entry -- name, kernel, reference,
+parameters and their checks, target domain, peers -- drives the public function (the
+``@elementwise_loss`` decorator below builds it from the signature it decorates), its Dask twin
+(:mod:`fusedloss.dask`), its ``fusedloss bench`` rows and the test tables
+(``tests/test_regression_losses.py`` parametrises over :data:`ELEMENTWISE_LOSSES`).
+
+Every elementwise loss has the conventions of ``mean_squared_error`` (SPEC "Regression" and
+"More losses"): any shape, ``target`` broadcast to the first argument's shape and converted to
+its dtype, ``sample_weight`` one per sample of the first axis, ``reduction``, ``return_grad``,
+``return_hessian``, ``out``, ``threads``. One path per call: a cheap check of the common case
+(two aligned C-contiguous arrays of one float dtype and shape, no weights) goes straight to the
+kernel; anything else is validated and converted, then runs the same kernel (or the NumPy
+reference). The kernel raises its own errors (a target outside the domain names its index).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, Union, cast, overload
+
+import numpy as np
+
+from . import _backend, _raw, _reference
+from . import _validation as check
+from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
+
+__all__ = [
+    "gamma_loss",
+    "huber_loss",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "pinball_loss",
+    "poisson_loss",
+    "smooth_l1_loss",
+]
+
+LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+# What every elementwise loss's docstring ends with (the decorator appends it where the
+# docstring does not spell the conventions out itself).
+_CONVENTIONS = """
+    ``target`` broadcasts to the first argument's shape and is converted to its dtype;
+    ``sample_weight`` ``(pred.shape[0],)`` weighs each sample of the first axis (``"mean"`` is
+    then ``sum_i w_i sum_k l_ik / (K sum_i w_i)``, ``K`` elements per sample). Returns the loss
+    (a NumPy scalar, or per-element losses for ``reduction="none"``); with ``return_grad=True``
+    ``(loss, grad)``, with ``return_hessian=True`` ``(loss, grad, hess)`` (``hess`` the diagonal
+    of the Hessian, with the gradient's reduction factor). ``out`` receives the gradient (it may
+    be the first argument itself), or with ``return_hessian`` is ``None`` or a pair
+    ``(grad_out, hess_out)``. ``threads`` caps the threads of this call; the results are the
+    same bits for any thread count.
+"""
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A loss parameter: a finite real number in [low, high] (open ends as flagged), optionally
+    outside the open interval ``excluded`` (Tweedie's power). ``default`` comes from the public
+    function's signature."""
+
+    name: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    excluded: Optional[Tuple[float, float]] = None
+    default: float = 0.0
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{self.name}: expected a real number, got {type(value).__name__}")
+        number = check.as_float(value, self.name)
+        bad = (not math.isfinite(number)
+               or (number <= self.low if self.low_open else number < self.low)
+               or (number >= self.high if self.high_open else number > self.high)
+               or (self.excluded is not None and self.excluded[0] < number < self.excluded[1]))
+        if bad:
+            raise ValueError(f"{self.name}: expected {self.describe()}, got {value!r}")
+        return number
+
+    def describe(self) -> str:
+        if math.isinf(self.low) and math.isinf(self.high):
+            text = "a finite number"
+        elif math.isinf(self.high):
+            text = f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            text = (f"a number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                    f"{')' if self.high_open else ']'}")
+        if self.excluded is not None:
+            text += f" outside ({self.excluded[0]:g}, {self.excluded[1]:g})"
+        return text
+
+
+@dataclass(frozen=True)
+class ElementwiseLoss:
+    """One elementwise loss: everything the package needs to know about it.
+
+    ``terms(x, t, *parameters)`` is the float64 pointwise (loss, gradient, Hessian), gradient
+    and Hessian in units of ``unit``. ``kernel(*parameters)`` names the C++ kernel (a loss may
+    pick one by parameter: Tweedie's powers 0, 1, 2). ``domain(*parameters)`` gives the targets
+    the loss takes, as words and as a test, or None for any target. The peers say how PyTorch
+    and scikit-learn compute the same per-element loss (tests and bench):
+    ``torch(F, x, t, *parameters)`` returns per-element losses; ``sklearn(*parameters)`` returns
+    a ``sklearn._loss`` object whose ``loss``/``gradient`` take ``(y_true, raw_prediction)``.
+    """
+
+    name: str
+    first: str
+    terms: Callable[..., _reference.Terms]
+    parameters: Tuple[Parameter, ...] = ()
+    unit: float = 1.0
+    kernel: Optional[Callable[..., str]] = None
+    domain: Optional[Callable[..., Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]]] = None
+    torch: Optional[Callable[..., Any]] = None
+    sklearn: Optional[Callable[..., Any]] = None
+    # Parameter values the tests and bench sweep (each a tuple of this loss's parameters).
+    examples: Tuple[Tuple[float, ...], ...] = ((),)
+    function: Optional[Callable[..., Any]] = field(default=None, compare=False)
+
+    def kernel_name(self, parameters: Tuple[float, ...]) -> str:
+        return self.kernel(*parameters) if self.kernel is not None else self.name
+
+    def defaults(self) -> Tuple[float, ...]:
+        return tuple(parameter.default for parameter in self.parameters)
+
+
+#: Every elementwise loss by name, in the order they were registered.
+ELEMENTWISE_LOSSES: Dict[str, ElementwiseLoss] = {}
+
+
+def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
+    """Registers ``entry`` and makes the decorated signature its public function: the body of
+    the decorated function is never run; its keyword parameters between ``target`` and
+    ``sample_weight`` are the loss's parameters, with their defaults."""
+
+    def decorate(signature_function: _F) -> _F:
+        signature = inspect.signature(signature_function)
+        defaults = {name: p.default for name, p in signature.parameters.items()}
+        parameters = tuple(
+            Parameter(**{**parameter.__dict__, "default": float(defaults[parameter.name])})
+            for parameter in entry.parameters)
+        names = tuple(parameter.name for parameter in parameters)
+        default_values = tuple(parameter.default for parameter in parameters)
+
+        @functools.wraps(signature_function)
+        def function(pred: Any, target: Any, *, sample_weight: Any = None,
+                     reduction: Any = "mean", return_grad: Any = False,
+                     return_hessian: Any = False, out: Any = None, threads: Any = None,
+                     **keywords: Any) -> Any:
+            if keywords:
+                unknown = [key for key in keywords if key not in names]
+                if unknown:
+                    raise TypeError(
+                        f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
+                values = tuple(parameter.check(keywords.get(parameter.name, parameter.default))
+                               for parameter in parameters)
+            else:
+                values = default_values
+            return _call(registered, pred, target, values, sample_weight, reduction,
+                         return_grad, return_hessian, out, threads)
+
+        if "``out``" not in (function.__doc__ or ""):
+            function.__doc__ = (function.__doc__ or "") + "\n" + _CONVENTIONS
+        registered = ElementwiseLoss(**{**entry.__dict__, "parameters": parameters,
+                                        "function": function})
+        ELEMENTWISE_LOSSES[entry.name] = registered
+        return cast(_F, function)
+
+    return decorate
+
+
+# ----------------------------------------------------------------------------- one call
+
+
+def _fast_threads(threads: Any) -> Optional[int]:
+    if threads is None:
+        return 0
+    if type(threads) is int and 0 < threads <= check.MAX_THREADS:
+        return threads
+    return None
+
+
+_FAST_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+
+
+def _is_fast(first: Any, second: Any, out: Any, reduction: Any) -> bool:
+    """The common case, checked with a few attribute reads: two aligned C-contiguous arrays of
+    one float dtype and shape, no out or a plain ndarray out, a known reduction, the native
+    backend. The kernel module checks the rest (out's layout and overlaps) itself."""
+    if not (type(first) is np.ndarray and type(second) is np.ndarray
+            and (out is None or type(out) is np.ndarray)
+            and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
+            and second.shape == first.shape and first.ndim >= 1 and first.size > 0
+            and type(reduction) is str and reduction in check.REDUCTIONS
+            and _backend._state["backend"] == "native"):
+        return False
+    first_flags, second_flags = first.flags, second.flags
+    return bool(first_flags.c_contiguous and first_flags.aligned
+                and second_flags.c_contiguous and second_flags.aligned)
+
+
+def _check_outs(out: Any, return_grad: bool, return_hessian: bool, shape: Tuple[int, ...],
+                dtype: np.dtype) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """(gradient out, Hessian out): with return_hessian, ``out`` is None or a pair."""
+    if not return_hessian:
+        return check.check_out(out, return_grad, shape, dtype), None
+    if out is None:
+        return None, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise ValueError("out: with return_hessian=True, expected a pair (grad_out, hess_out) "
+                         f"(either may be None), got {type(out).__name__}")
+    grad_out = check.check_out(out[0], True, shape, dtype)
+    hess_out = check.check_out(out[1], True, shape, dtype)
+    if grad_out is not None and hess_out is not None and np.may_share_memory(grad_out, hess_out):
+        raise ValueError("out: the gradient and Hessian buffers overlap; expected two separate arrays")
+    return grad_out, hess_out
+
+
+def _finish(value: Any, gradient: Optional[np.ndarray], hessian: Optional[np.ndarray],
+            result_dtype: np.dtype, shape: Tuple[int, ...], return_grad: bool,
+            return_hessian: bool, grad_out: Optional[np.ndarray],
+            hess_out: Optional[np.ndarray]) -> LossResult:
+    """The public result: the loss in the result dtype (float64 while fusedloss.dask collects
+    partial sums), then the gradient and the Hessian where asked, written into `out`."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if isinstance(value, np.ndarray):
+            loss: Any = value.reshape(shape).astype(result_dtype, copy=False)
+        elif _raw.active() and grad_out is None and hess_out is None:
+            loss = np.float64(value)
+        else:
+            loss = result_dtype.type(value)
+        if not (return_grad or return_hessian):
+            return cast(LossResult, loss)
+
+        def deliver(array: Optional[np.ndarray], target: Optional[np.ndarray]) -> np.ndarray:
+            assert array is not None
+            array = array.reshape(shape)
+            if target is None:
+                return array.astype(result_dtype, copy=False)
+            if array is not target and not np.shares_memory(array, target):
+                np.copyto(target, array, casting="unsafe")
+            return target
+
+        grad = deliver(gradient, grad_out)
+        if not return_hessian:
+            return loss, grad
+        return loss, grad, deliver(hessian, hess_out)
+
+
+def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[float, ...],
+          sample_weight: Any, reduction: Any, return_grad: Any, return_hessian: Any, out: Any,
+          threads: Any) -> LossResult:
+    return_grad = check.check_flag(return_grad, "return_grad")
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    with_gradient = return_grad or return_hessian
+    if sample_weight is None and not return_hessian and _is_fast(pred, target, out, reduction):
+        count = _fast_threads(threads)
+        if count is not None:
+            value, gradient, _ = _backend.core.elementwise_loss(  # type: ignore[union-attr]
+                entry.kernel_name(parameters), pred, target, parameters, None,
+                pred.size // pred.shape[0], check.REDUCTIONS[reduction], with_gradient, False,
+                out, None, count)
+            if type(value) is not np.ndarray:
+                value = np.float64(value) if _raw.active() else pred.dtype.type(value)
+            return (value, gradient) if return_grad else value
+
+    p, result_dtype = check.as_float_array(pred, entry.first)
+    t_array, _ = check.as_float_array(target, "target")
+    try:
+        broadcast_shape = np.broadcast_shapes(t_array.shape, p.shape)
+    except ValueError:
+        broadcast_shape = None
+    if broadcast_shape != p.shape:
+        raise ValueError(f"target: expected a shape that broadcasts to {entry.first}'s shape "
+                         f"{p.shape}, got {t_array.shape}")
+    samples = p.shape[0] if p.ndim else 1
+    row_weight = check.check_weight_vector(
+        sample_weight, samples, "sample_weight",
+        f"one weight per sample of {entry.first}'s first axis")
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    grad_out, hess_out = _check_outs(out, return_grad, return_hessian, p.shape, result_dtype)
+    inputs = (("target", target), ("sample_weight", sample_weight))
+    check.check_out_aliasing(grad_out, pred, inputs)
+    if hess_out is not None:
+        check.check_out_aliasing(hess_out, None, inputs + ((entry.first, pred),))
+
+    # SPEC "Result dtype": the target is converted to the first argument's (compute) dtype
+    # first, in both backends (a float64 target with float32 pred is rounded to float32).
+    t_array = t_array.astype(p.dtype, copy=False)
+    hessian = None
+    # An empty array goes to the reference: nothing to compute, and the kernels derive the
+    # sample count from size / sample_size, which is 0 for a shape like (3, 0).
+    if _backend.use_native() and p.size:
+        prediction = check.as_contiguous(p)
+        target_c = check.as_contiguous(np.broadcast_to(t_array, p.shape))
+        sample_size = max(p.size // samples, 1) if samples else 1
+        kernel_grad = grad_out if grad_out is not None and grad_out.dtype == p.dtype else None
+        kernel_hess = hess_out if hess_out is not None and hess_out.dtype == p.dtype else None
+        value, gradient, hessian = _backend.core.elementwise_loss(  # type: ignore[union-attr]
+            entry.kernel_name(parameters), prediction, target_c, parameters, row_weight,
+            sample_size, reduction_code, with_gradient, return_hessian, kernel_grad, kernel_hess,
+            thread_count)
+    else:
+        _check_domain(entry, parameters, np.broadcast_to(t_array, p.shape))
+        value, gradient, hessian = _reference.elementwise_loss(
+            entry.terms, p, t_array, parameters, unit=entry.unit, sample_weight=row_weight,
+            reduction=reduction, return_grad=with_gradient, return_hessian=return_hessian)
+    return _finish(value, gradient, hessian, result_dtype, p.shape, return_grad, return_hessian,
+                   grad_out, hess_out)
+
+
+def _check_domain(entry: ElementwiseLoss, parameters: Tuple[float, ...], target: np.ndarray) -> None:
+    """The kernels' domain error, for the numpy backend: the first target outside the domain."""
+    domain = entry.domain(*parameters) if entry.domain is not None else None
+    if domain is None or target.size == 0:
+        return
+    words, inside = domain
+    outside = ~inside(target) & ~np.isnan(target)
+    if outside.any():
+        flat = int(np.argmax(outside.ravel()))
+        index = tuple(int(i) for i in np.unravel_index(flat, target.shape))
+        raise ValueError(f"target: expected {words}, got {float(target.ravel()[flat])!r} "
+                         f"at index {index}")
+
+
+def _nonnegative(t: np.ndarray) -> np.ndarray:
+    return cast(np.ndarray, t >= 0)
+
+
+def _positive(t: np.ndarray) -> np.ndarray:
+    return cast(np.ndarray, t > 0)
+
+
+def _sklearn_loss(name: str, **parameters: Any) -> Any:
+    from sklearn._loss import loss as sklearn_loss  # type: ignore[import-untyped]  # a peer
+
+    return getattr(sklearn_loss, name)(**parameters)
+
+
+# ----------------------------------------------------------------------------- the losses
+# Each public function's signature is its documentation and its type; @elementwise_loss makes
+# it run. Its Dask twin, bench rows and test rows come from the same entry.
+
+_Result = Union[Loss, LossAndGrad, Tuple[Loss, FloatArray, FloatArray]]
+
+
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ...,
+    return_hessian: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ...,
+    return_hessian: Literal[False] = ..., out: None = ..., threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_hessian: Literal[False] = ...,
+    out: None = ..., threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True],
+    return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_hessian: Literal[False] = ...,
+    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_hessian: Literal[False] = ...,
+    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: Literal[True],
+    out: Optional[Tuple[Optional[FloatArray], Optional[FloatArray]]] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray, FloatArray]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_hessian: Literal[False] = ...,
+    out: Optional[FloatArray] = ..., threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
+@overload
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: bool,
+    out: Any = ..., threads: Optional[int] = ...,
+) -> _Result: ...
+
+
+@elementwise_loss(ElementwiseLoss(
+    "mean_squared_error", "pred", _reference.squared_error_terms, unit=2.0,
+    torch=lambda F, x, t: F.mse_loss(x, t, reduction="none"),
+    sklearn=lambda: _sklearn_loss("HalfSquaredError"),  # half of it: the tests double it
+))
+def mean_squared_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, return_hessian: bool = False,
+    out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    r"""Mean squared error over all elements (``torch.nn.functional.mse_loss``'s meaning).
+
+    ``loss = (1/n) sum (pred - target)^2``; gradient ``2 (pred - target) / n``; Hessian
+    ``2 / n``. ``target`` broadcasts to ``pred``'s shape and is converted to ``pred``'s dtype
+    first (a float64 target with float32 ``pred`` is rounded to float32, as every other float
+    input is converted to the result dtype). ``sample_weight`` ``(pred.shape[0],)``: one
+    weight per sample of the first axis; ``"mean"`` is then
+    ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample.
+
+    Shapes: ``pred`` any shape (``n`` elements); ``target`` broadcasts to it. Returns the loss
+    (a NumPy scalar, or per-element losses of ``pred``'s shape for ``reduction="none"``), then
+    with ``return_grad=True`` its gradient with ``pred``'s shape (``out`` receives it; it may be
+    ``pred`` itself), and with ``return_hessian=True`` ``(loss, grad, hess)``, ``hess`` the
+    diagonal of the Hessian with the gradient's reduction factor (``out`` is then ``None`` or a
+    pair ``(grad_out, hess_out)``, either ``None``).
+
+    >>> import numpy as np, fusedloss
+    >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
+    >>> round(float(fusedloss.mean_squared_error(p, np.eye(10)[2])), 4)
+    0.0195
+    >>> loss, grad = fusedloss.mean_squared_error([1.0, 2.0], [0.0, 0.0], return_grad=True)
+    >>> float(loss), grad.tolist()
+    (2.5, [1.0, 2.0])
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+
+
+@elementwise_loss(ElementwiseLoss(
+    "mean_absolute_error", "pred", _reference.absolute_error_terms,
+    torch=lambda F, x, t: F.l1_loss(x, t, reduction="none"),
+    sklearn=lambda: _sklearn_loss("AbsoluteError"),
+))
+def mean_absolute_error(
+    pred: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, return_hessian: bool = False,
+    out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    """Mean absolute error (``torch.nn.functional.l1_loss``): ``|pred - target|`` per element,
+    gradient ``sign(pred - target)`` (0 at a tie), Hessian 0.
+
+    >>> import fusedloss
+    >>> loss, grad = fusedloss.mean_absolute_error([1.0, 2.0, 3.0], [1.5, 2.0, 1.0], return_grad=True)
+    >>> round(float(loss), 4), grad.round(4).tolist()
+    (0.8333, [-0.3333, 0.0, 0.3333])
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+@elementwise_loss(ElementwiseLoss(
+    "huber_loss", "pred", _reference.huber_terms, parameters=(Parameter("delta", low=0.0),),
+    torch=lambda F, x, t, delta: F.huber_loss(x, t, delta=delta, reduction="none"),
+    sklearn=None,  # HuberLoss takes delta as a quantile of the residuals, not as a value
+    examples=((1.0,), (0.25,), (0.0,)),
+))
+def huber_loss(
+    pred: ArrayLike, target: ArrayLike, *, delta: float = 1.0,
+    sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+    return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+    threads: Optional[int] = None,
+) -> _Result:
+    """Huber loss (``torch.nn.functional.huber_loss``): with ``d = pred - target``,
+    ``d^2 / 2`` where ``|d| <= delta``, else ``delta (|d| - delta / 2)``; gradient
+    ``clip(d, -delta, delta)``; Hessian 1 where ``|d| <= delta``, else 0. ``delta >= 0``.
+
+    >>> import fusedloss
+    >>> loss, grad = fusedloss.huber_loss([0.0, 0.0], [0.5, 3.0], reduction="none", return_grad=True)
+    >>> loss.tolist(), grad.tolist()
+    ([0.125, 2.5], [-0.5, -1.0])
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+@elementwise_loss(ElementwiseLoss(
+    "smooth_l1_loss", "pred", _reference.smooth_l1_terms, parameters=(Parameter("beta", low=0.0),),
+    torch=lambda F, x, t, beta: F.smooth_l1_loss(x, t, beta=beta, reduction="none"),
+    examples=((1.0,), (0.3,), (0.0,)),
+))
+def smooth_l1_loss(
+    pred: ArrayLike, target: ArrayLike, *, beta: float = 1.0,
+    sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+    return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+    threads: Optional[int] = None,
+) -> _Result:
+    """Smooth L1 loss (``torch.nn.functional.smooth_l1_loss``): ``d^2 / (2 beta)`` where
+    ``|d| < beta``, else ``|d| - beta / 2`` (``beta = 0``: ``|d|``); gradient ``d / beta`` or
+    ``sign(d)``; Hessian ``1 / beta`` inside, 0 outside. ``beta >= 0``.
+
+    >>> import fusedloss
+    >>> loss, grad, hess = fusedloss.smooth_l1_loss([0.0, 0.0], [0.5, 3.0], beta=2.0,
+    ...                                             reduction="none", return_hessian=True)
+    >>> loss.tolist(), grad.tolist(), hess.tolist()
+    ([0.0625, 2.0], [-0.25, -1.0], [0.5, 0.0])
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+@elementwise_loss(ElementwiseLoss(
+    "pinball_loss", "pred", _reference.pinball_terms,
+    parameters=(Parameter("quantile", low=0.0, high=1.0, low_open=True, high_open=True),),
+    sklearn=lambda quantile: _sklearn_loss("PinballLoss", quantile=quantile),
+    examples=((0.5,), (0.1,), (0.9,)),
+))
+def pinball_loss(
+    pred: ArrayLike, target: ArrayLike, *, quantile: float = 0.5,
+    sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+    return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+    threads: Optional[int] = None,
+) -> _Result:
+    """Pinball (quantile) loss, scikit-learn's ``PinballLoss`` / ``mean_pinball_loss``:
+    ``q max(target - pred, 0) + (1 - q) max(pred - target, 0)``; gradient ``1 - q`` where
+    ``pred > target``, else ``-q`` (a tie included); Hessian 0. ``quantile`` in (0, 1).
+
+    >>> import fusedloss
+    >>> loss, grad = fusedloss.pinball_loss([1.0, 3.0], [2.0, 2.0], quantile=0.9,
+    ...                                     reduction="none", return_grad=True)
+    >>> loss.round(6).tolist(), grad.round(6).tolist()
+    ([0.9, 0.1], [-0.9, 0.1])
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+@elementwise_loss(ElementwiseLoss(
+    "poisson_loss", "raw", _reference.poisson_terms,
+    domain=lambda: ("target >= 0", _nonnegative),
+    torch=lambda F, x, t: F.poisson_nll_loss(x, t, log_input=True, full=False, reduction="none"),
+    sklearn=lambda: _sklearn_loss("HalfPoissonLoss"),
+))
+def poisson_loss(
+    raw: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, return_hessian: bool = False,
+    out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    """Poisson deviance with a log link: ``exp(raw) - target raw`` per element
+    (``torch.nn.functional.poisson_nll_loss(log_input=True, full=False)``; scikit-learn's
+    ``HalfPoissonLoss`` less its constant); gradient ``exp(raw) - target``; Hessian
+    ``exp(raw)``. Targets ``>= 0`` (else ``ValueError`` naming the first bad one).
+
+    >>> import numpy as np, fusedloss
+    >>> loss, grad, hess = fusedloss.poisson_loss([0.0, np.log(2.0)], [1.0, 3.0],
+    ...                                           reduction="none", return_hessian=True)
+    >>> loss.round(6).tolist(), grad.round(6).tolist(), hess.round(6).tolist()
+    ([1.0, -0.079442], [0.0, -1.0], [1.0, 2.0])
+    >>> fusedloss.poisson_loss([0.0, 0.0], [1.0, -1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: target: expected target >= 0, got -1.0 at index (1,)
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+@elementwise_loss(ElementwiseLoss(
+    "gamma_loss", "raw", _reference.gamma_terms,
+    domain=lambda: ("target > 0", _positive),
+    sklearn=lambda: _sklearn_loss("HalfGammaLoss"),
+))
+def gamma_loss(
+    raw: ArrayLike, target: ArrayLike, *, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, return_hessian: bool = False,
+    out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    """Gamma deviance with a log link: ``raw + target exp(-raw)`` per element (scikit-learn's
+    ``HalfGammaLoss`` less its constant); gradient ``1 - target exp(-raw)``; Hessian
+    ``target exp(-raw)``. Targets ``> 0``.
+
+    >>> import fusedloss
+    >>> fusedloss.gamma_loss([0.0, 1.0], [1.0, 2.0], reduction="none").round(6).tolist()
+    [1.0, 1.735759]
+    """
+    raise AssertionError("replaced by @elementwise_loss")
