@@ -229,6 +229,7 @@ def test_special_values_propagate():
     ("smooth_l1_loss", {"beta": float("nan")}, "beta: expected a finite number >= 0, got nan"),
     ("pinball_loss", {"quantile": 1.0}, "quantile: expected a number in (0, 1), got 1.0"),
     ("pinball_loss", {"quantile": 0}, "quantile: expected a number in (0, 1), got 0"),
+    ("tweedie_loss", {"power": 0.5}, "power: expected a finite number outside (0, 1), got 0.5"),
 ])
 def test_parameters_are_checked(name, bad, message):
     function = getattr(fusedloss, name)
@@ -250,6 +251,10 @@ def test_parameter_types_and_unknown_keywords():
 @pytest.mark.parametrize("name,parameters,target,message", [
     ("poisson_loss", {}, [[1.0, 2.0], [-0.5, 1.0]], "target: expected target >= 0, got -0.5 at index (1, 0)"),
     ("gamma_loss", {}, [[1.0, 2.0], [1.0, 0.0]], "target: expected target > 0, got 0.0 at index (1, 1)"),
+    ("tweedie_loss", {"power": 1.5}, [[1.0, -2.0], [1.0, 0.0]], "target: expected target >= 0, got -2.0 at index (0, 1)"),
+    ("tweedie_loss", {"power": 3.0}, [[1.0, 2.0], [0.0, 1.0]], "target: expected target > 0, got 0.0 at index (1, 0)"),
+    ("tweedie_loss", {"power": 1.0}, [[1.0, 2.0], [-1.0, 1.0]], "target: expected target >= 0, got -1.0 at index (1, 0)"),
+    ("tweedie_loss", {"power": 2.0}, [[1.0, 2.0], [-1.0, 1.0]], "target: expected target > 0, got -1.0 at index (1, 0)"),
 ])
 @pytest.mark.parametrize("backend", ["native", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -270,6 +275,12 @@ def test_targets_outside_the_domain(name, parameters, target, message, backend, 
             function(big_raw, big_target, threads=2, **parameters)
     finally:
         fusedloss.set_backend(previous)
+
+
+def test_tweedie_power_below_zero_takes_any_target():
+    raw = np.zeros(4)
+    value = fusedloss.tweedie_loss(raw, np.array([-1.0, 0.0, 1.0, 2.0]), power=-0.5, reduction="none")
+    assert np.all(np.isfinite(value))
 
 
 def test_nan_targets_are_not_domain_errors():

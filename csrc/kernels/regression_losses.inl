@@ -143,6 +143,58 @@ struct GammaLoss : PointwiseLoss {
     Real hessian(Real raw, Real t) const { return t * exp_value(-raw); }
 };
 
+// scikit-learn's HalfTweedieLoss (log link) for power p outside {0, 1, 2} (1: PoissonLoss,
+// 2: GammaLoss, 0: TweedieZeroPower; the registry picks the kernel):
+//   exp((2 - p) raw) / (2 - p) - t exp((1 - p) raw) / (1 - p).
+// Targets: any for p < 0, >= 0 for 1 < p < 2, > 0 for p > 2 (0 < p < 1 is rejected by Python).
+template <class Real>
+struct TweedieLoss : PointwiseLoss {
+    static constexpr bool has_target_domain = true;
+    static const char* target_domain(const double* parameters) {
+        return parameters[0] < 0.0 ? "any target" : parameters[0] < 2.0 ? "target >= 0" : "target > 0";
+    }
+    double a, b;  // 2 - p and 1 - p, for the loss (in double)
+    Real two_minus_p, one_minus_p;
+    int domain;  // 0: any, 1: t >= 0, 2: t > 0
+    explicit TweedieLoss(const double* parameters)
+        : a(2.0 - parameters[0]),
+          b(1.0 - parameters[0]),
+          two_minus_p(static_cast<Real>(2.0 - parameters[0])),
+          one_minus_p(static_cast<Real>(1.0 - parameters[0])),
+          domain(parameters[0] < 0.0 ? 0 : parameters[0] < 2.0 ? 1 : 2) {}
+    bool target_in_domain(Real t) const {
+        return domain == 0 || (domain == 1 ? !(t < Real(0)) : !(t <= Real(0)));
+    }
+    double loss(Real raw, Real t) const {
+        const double x = static_cast<double>(raw);
+        return exp_value(a * x) / a - static_cast<double>(t) * exp_value(b * x) / b;
+    }
+    Real gradient(Real raw, Real t) const {
+        return exp_value(two_minus_p * raw) - t * exp_value(one_minus_p * raw);
+    }
+    Real hessian(Real raw, Real t) const {
+        return two_minus_p * exp_value(two_minus_p * raw) - one_minus_p * t * exp_value(one_minus_p * raw);
+    }
+};
+
+// HalfTweedieLoss at power 0 (normal errors, log link): (exp(raw) - t)^2 / 2.
+template <class Real>
+struct TweedieZeroPower : PointwiseLoss {
+    explicit TweedieZeroPower(const double*) {}
+    double loss(Real raw, Real t) const {
+        const double d = exp_value(static_cast<double>(raw)) - static_cast<double>(t);
+        return 0.5 * d * d;
+    }
+    Real gradient(Real raw, Real t) const {
+        const Real e = exp_value(raw);
+        return e * (e - t);
+    }
+    Real hessian(Real raw, Real t) const {
+        const Real e = exp_value(raw);
+        return e * (Real(2) * e - t);
+    }
+};
+
 // The table: the Python registry finds a kernel by its name here.
 const ElementwiseLossEntry elementwise_loss_entries[] = {
     elementwise_entry<SquaredError>("mean_squared_error"),
@@ -152,6 +204,8 @@ const ElementwiseLossEntry elementwise_loss_entries[] = {
     elementwise_entry<PinballLoss>("pinball_loss"),
     elementwise_entry<PoissonLoss>("poisson_loss"),
     elementwise_entry<GammaLoss>("gamma_loss"),
+    elementwise_entry<TweedieLoss>("tweedie_loss"),
+    elementwise_entry<TweedieZeroPower>("tweedie_loss_power_0"),
 };
 
 }  // namespace

@@ -262,6 +262,21 @@ def gamma_terms(raw: np.ndarray, t: np.ndarray) -> Terms:
     return raw + e, 1.0 - e, e
 
 
+def tweedie_terms(raw: np.ndarray, t: np.ndarray, power: float) -> Terms:
+    """scikit-learn's HalfTweedieLoss (log link), without its constant terms (as it writes)."""
+    if power == 0.0:
+        e = np.exp(raw)
+        return 0.5 * (e - t) ** 2, e * (e - t), e * (2.0 * e - t)
+    if power == 1.0:
+        return poisson_terms(raw, t)
+    if power == 2.0:
+        return gamma_terms(raw, t)
+    e1 = np.exp((1.0 - power) * raw)
+    e2 = np.exp((2.0 - power) * raw)
+    loss = e2 / (2.0 - power) - t * e1 / (1.0 - power)
+    return loss, e2 - t * e1, (2.0 - power) * e2 - (1.0 - power) * t * e1
+
+
 def elementwise_denominator(sample_weight: Optional[np.ndarray], shape: Tuple[int, ...]) -> float:
     """The "mean" denominator of an elementwise loss: the element count, or
     ``sum(sample_weight) * K`` with K the elements per sample of the first axis."""

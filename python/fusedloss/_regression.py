@@ -39,6 +39,7 @@ __all__ = [
     "pinball_loss",
     "poisson_loss",
     "smooth_l1_loss",
+    "tweedie_loss",
 ]
 
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
@@ -344,6 +345,16 @@ def _positive(t: np.ndarray) -> np.ndarray:
     return cast(np.ndarray, t > 0)
 
 
+def _tweedie_kernel(power: float) -> str:
+    return {0.0: "tweedie_loss_power_0", 1.0: "poisson_loss", 2.0: "gamma_loss"}.get(power, "tweedie_loss")
+
+
+def _tweedie_domain(power: float) -> Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]:
+    if power <= 0.0:
+        return None
+    return ("target >= 0", _nonnegative) if power < 2.0 else ("target > 0", _positive)
+
+
 def _sklearn_loss(name: str, **parameters: Any) -> Any:
     from sklearn._loss import loss as sklearn_loss  # type: ignore[import-untyped]  # a peer
 
@@ -594,5 +605,31 @@ def gamma_loss(
     >>> import fusedloss
     >>> fusedloss.gamma_loss([0.0, 1.0], [1.0, 2.0], reduction="none").round(6).tolist()
     [1.0, 1.735759]
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+@elementwise_loss(ElementwiseLoss(
+    "tweedie_loss", "raw", _reference.tweedie_terms,
+    parameters=(Parameter("power", excluded=(0.0, 1.0)),),
+    kernel=_tweedie_kernel, domain=_tweedie_domain,
+    sklearn=lambda power: _sklearn_loss("HalfTweedieLoss", power=power),
+    examples=((1.5,), (0.0,), (1.0,), (2.0,), (3.0,), (-0.5,), (1.2,)),
+))
+def tweedie_loss(
+    raw: ArrayLike, target: ArrayLike, *, power: float = 1.5,
+    sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+    return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+    threads: Optional[int] = None,
+) -> _Result:
+    """Tweedie deviance with a log link, scikit-learn's ``HalfTweedieLoss(power)`` per element:
+    ``exp((2-p) raw) / (2-p) - target exp((1-p) raw) / (1-p)``, at ``p = 0``
+    ``(exp(raw) - target)^2 / 2``, at 1 ``poisson_loss``, at 2 ``gamma_loss``. ``power`` finite
+    and outside (0, 1); targets: any for ``p <= 0``, ``>= 0`` for ``1 <= p < 2``, ``> 0`` for
+    ``p >= 2``.
+
+    >>> import fusedloss
+    >>> fusedloss.tweedie_loss([0.0, 0.0], [1.0, 2.0], power=1.5, reduction="none").tolist()
+    [4.0, 6.0]
     """
     raise AssertionError("replaced by @elementwise_loss")
