@@ -528,3 +528,54 @@ def test_penalty_hessians_are_constant_diagonals(dtype):
         np.testing.assert_array_equal(grad_out, 1 + grad)
         with pytest.raises(ValueError, match="out"):
             function(w, *args, return_hessian=True, out=grad_out)
+
+
+# ---------------------------------------------------------------------------------------------
+# linear_cross_entropy: the Hessian diagonal w.r.t. the input
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"weight": True, "sample_weight": True, "ignore": True},
+    {"label_smoothing": 0.1, "z_loss": 0.05}, {"softcap": 2.0, "z_loss": 0.05, "bias": True},
+], ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_linear_cross_entropy_input_hessian(options, reduction):
+    options = dict(options)
+    rng = np.random.default_rng(30)
+    rows, features, classes = 6, 4, 7
+    x = rng.standard_normal((rows, features))
+    w = rng.standard_normal((classes, features))
+    y = rng.integers(0, classes, rows)
+    kwargs = {}
+    if options.pop("bias", False):
+        kwargs["linear_bias"] = rng.standard_normal(classes)
+    if options.pop("weight", False):
+        kwargs["weight"] = rng.uniform(0.5, 2.0, classes)
+    if options.pop("sample_weight", False):
+        kwargs["sample_weight"] = rng.uniform(0.5, 2.0, rows)
+    if options.pop("ignore", False):
+        y[2] = -100
+    kwargs.update(options)
+
+    def gradient_of(z):
+        return fusedloss.linear_cross_entropy(z, w, y, reduction=reduction, return_grad=True,
+                                              **kwargs)[1][0]
+
+    loss, grads, hess = fusedloss.linear_cross_entropy(x, w, y, reduction=reduction,
+                                                       return_hessian=True, **kwargs)
+    assert hess.shape == x.shape
+    np.testing.assert_array_equal(grads[0], gradient_of(x))
+    # rows are independent: one column of every row at a time
+    expected = central_difference(gradient_of, x, 1e-5)
+    np.testing.assert_allclose(hess, expected, rtol=1e-6, atol=1e-8)
+    result = fusedloss.linear_cross_entropy(x, w, y, reduction=reduction, return_hessian=True,
+                                            return_argmax=True, **kwargs)
+    assert len(result) == 4
+    np.testing.assert_allclose(result[2], hess, rtol=1e-15)
+    fusedloss.set_backend("numpy")
+    try:
+        numpy_hess = fusedloss.linear_cross_entropy(x, w, y, reduction=reduction,
+                                                    return_hessian=True, **kwargs)[2]
+    finally:
+        fusedloss.set_backend("native")
+    np.testing.assert_allclose(numpy_hess, hess, rtol=1e-12, atol=1e-15)

@@ -96,11 +96,15 @@ def softmax_cross_entropy(
     z_loss: float = 0.0,
     softcap: Optional[float] = None,
     return_hessian: bool = False,
+    hessian_terms: bool = False,
 ) -> Tuple[Any, ...]:
     """Integer labels, or float soft targets of the logits' shape.
 
     With ``return_hessian=True`` the result is ``(value, gradient, hessian)``: the diagonal of
-    the Hessian of the returned loss w.r.t. the logits (see _softmax_hessian).
+    the Hessian of the returned loss w.r.t. the logits (see _softmax_hessian); with
+    ``hessian_terms`` also ``(M, q, k)`` (times the reduction's factor, 0 on ignored rows): the
+    full Hessian w.r.t. the raw logits is ``diag(M) - k q q^T``, so a linear layer's input
+    Hessian diagonal is ``M @ W**2 - k (q @ W)**2`` (linear_cross_entropy).
 
     Written from the formulas: with z the (soft-capped) logits, log p = z - lse, per row
     loss_i = sum_j a_ij (-log p_ij) + z_loss * lse_i^2 (times the row weight), where the
@@ -178,8 +182,37 @@ def softmax_cross_entropy(
     if return_hessian:
         hessian = _softmax_hessian(softmax, lse, target_weight, z_weight, z_loss, tanh, softcap)
         hessian = np.where(kept[:, None], hessian * scale, 0.0)
+        if hessian_terms:
+            full, q, k = _softmax_hessian_terms(softmax, lse, target_weight, z_weight, z_loss, tanh,
+                                                softcap)
+            with np.errstate(invalid="ignore", over="ignore"):
+                terms = (np.where(kept[:, None], full * scale, 0.0), q,
+                         np.where(kept, k * scale, 0.0))
+            return value, gradient.reshape(x.shape), hessian.reshape(x.shape), terms
         return value, gradient.reshape(x.shape), hessian.reshape(x.shape)
     return value, gradient.reshape(x.shape)
+
+
+def _softmax_hessian_terms(softmax: np.ndarray, lse: np.ndarray, target_weight: np.ndarray,
+                           z_weight: np.ndarray, z_loss: float, tanh: Optional[np.ndarray],
+                           softcap: Optional[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(M, q, k) with the full Hessian w.r.t. the raw logits ``diag(M) - k q q^T``: with
+    z = c tanh(x / c), s' = 1 - tanh^2, s'' = -2 tanh s' / c, the z-Hessian
+    ``A (diag p - p p^T) + B p p^T`` (A = sum_j a_j + 2 lam w_z lse, B = 2 lam w_z) and the
+    z-gradient G = A p - a: ``M = A s'^2 p + G s''``, ``q = s' p``, ``k = A - B``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        linear = target_weight.sum(axis=1)
+        k = linear
+        if z_loss:
+            linear = linear + 2.0 * z_loss * z_weight * lse
+            k = linear - 2.0 * z_loss * z_weight
+        if tanh is None:
+            return linear[:, None] * softmax, softmax, k
+        assert softcap is not None
+        slope = 1.0 - tanh**2
+        gradient_z = linear[:, None] * softmax - target_weight
+        full = linear[:, None] * slope**2 * softmax + gradient_z * (-2.0 * tanh * slope / softcap)
+        return full, slope * softmax, k
 
 
 def _softmax_hessian(softmax: np.ndarray, lse: np.ndarray, target_weight: np.ndarray,
