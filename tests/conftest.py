@@ -23,6 +23,7 @@ CORE_CORRECTNESS_MODULES = frozenset({
     "test_cross_entropy.py",
     "test_fast_paths.py",
     "test_forward_equals_gradient_call.py",
+    "test_hessians.py",
     "test_input_matrix.py",
     "test_long_rows.py",
     "test_mean_squared_error.py",

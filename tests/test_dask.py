@@ -437,3 +437,54 @@ def test_other_input_dtypes_follow_the_in_memory_rules(data, dtype):
         lazy = fd.softmax_cross_entropy(dx, data["y"], reduction=reduction, return_grad=True)
         assert lazy[0].dtype == np.asarray(expected[0]).dtype and lazy[1].dtype == expected[1].dtype
         assert_matches(compute(*lazy), expected, reduction)
+
+
+# ----------------------------------------------------------------------------- return_hessian
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_hessians_match_the_in_memory_call(dtype, reduction):
+    """The lazy Hessian (chunked like the gradient) equals the in-memory one: the same chunk
+    kernels with the global factor folded into the row weights (as for the gradient)."""
+    rng = np.random.default_rng(40)
+    x = (rng.standard_normal((ROWS, C)) * 2).astype(dtype)
+    y = rng.integers(0, C, ROWS)
+    y[IGNORED] = -100
+    sw = rng.uniform(0.5, 2.0, ROWS)
+    weight = rng.uniform(0.5, 2.0, C)
+    dx = da.from_array(x, chunks=(ROW_CHUNKS, C))
+    rtol = 4 * np.finfo(dtype).eps
+    cases = [
+        (fd.softmax_cross_entropy, fusedloss.softmax_cross_entropy, y,
+         dict(weight=weight, sample_weight=sw, z_loss=1e-3, label_smoothing=0.1, softcap=5.0)),
+        (fd.softmax_cross_entropy, fusedloss.softmax_cross_entropy, y, dict(weight=weight)),
+        (fd.multiclass_hinge, fusedloss.multiclass_hinge, np.abs(y) % C,
+         dict(squared=True, weight=weight, sample_weight=sw)),
+        (fd.cross_entropy, fusedloss.cross_entropy, np.abs(y) % C, dict(sample_weight=sw)),
+    ]
+    positive = np.abs(x) + np.asarray(0.1, dtype)
+    for lazy, eager, labels, kwargs in cases:
+        first = positive if eager is fusedloss.cross_entropy else x
+        dfirst = da.from_array(first, chunks=(ROW_CHUNKS, C))
+        loss, grad, hess = dask.compute(*lazy(dfirst, labels, reduction=reduction,
+                                              return_hessian=True, **kwargs))
+        expected = eager(first, labels, reduction=reduction, return_hessian=True, **kwargs)
+        assert hess.dtype == dtype and hess.shape == x.shape
+        np.testing.assert_allclose(loss, expected[0], rtol=max(rtol, LOSS_RTOL64))
+        np.testing.assert_allclose(grad, expected[1], rtol=rtol, atol=rtol * np.abs(expected[1]).max())
+        np.testing.assert_allclose(hess, expected[2], rtol=rtol, atol=rtol * np.abs(expected[2]).max())
+    result = dask.compute(*fd.softmax_cross_entropy(dx, y, reduction=reduction, return_hessian=True,
+                                                    return_argmax=True))
+    assert len(result) == 4
+    np.testing.assert_array_equal(result[3], np.argmax(x, axis=1))
+    t = rng.random(x.shape).astype(dtype)
+    loss, grad, hess = dask.compute(*fd.sigmoid_binary_cross_entropy(
+        dx, t, pos_weight=np.full(C, 2.0, dtype), sample_weight=sw, reduction=reduction,
+        return_hessian=True))
+    expected = fusedloss.sigmoid_binary_cross_entropy(
+        x, t, pos_weight=np.full(C, 2.0, dtype), sample_weight=sw, reduction=reduction,
+        return_hessian=True)
+    np.testing.assert_allclose(hess, expected[2], rtol=rtol, atol=rtol * np.abs(expected[2]).max())
+    value, grad, hess = dask.compute(*fd.elastic_net_penalty(dx, 0.5, 0.25, return_hessian=True))
+    np.testing.assert_array_equal(hess, np.full(x.shape, 0.25, dtype))

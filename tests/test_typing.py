@@ -60,6 +60,13 @@ reveal_type(fusedloss.l2_penalty(x, 0.1, return_grad=True))
 reveal_type(fusedloss.softmax(x))
 reveal_type(fusedloss.linear_cross_entropy(x, x, [0, 1]))
 reveal_type(fusedloss.linear_cross_entropy(x, x, [0, 1], return_grad=True))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], return_hessian=True))
+reveal_type(fusedloss.softmax_cross_entropy(x, [0, 1], reduction="none", return_hessian=True,
+                                            return_argmax=True))
+reveal_type(fusedloss.multiclass_hinge(x, [0, 1], reduction="none", return_hessian=True))
+reveal_type(fusedloss.sigmoid_binary_cross_entropy(x, x, return_hessian=True, out=(x, None)))
+reveal_type(fusedloss.cross_entropy(x, [0, 1], reduction=reduction, return_hessian=True))
+reveal_type(fusedloss.l2_penalty(x, 0.1, return_hessian=True))
 fusedloss.mean_squared_error(x, x, out=x)
 fusedloss.softmax_cross_entropy(x, [0, 1], out=x)
 fusedloss.softmax_cross_entropy(x, [0, 1], return_argmax=True, out=x)
@@ -95,6 +102,12 @@ _EXPECTED = [
     _FLOAT_ARRAY,
     _SCALAR,
     f"tuple[{_SCALAR}, tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY} | None]]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
+    f"tuple[{_LOSS}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY}, {_INT_ARRAY}]",
+    f"tuple[{_FLOAT_ARRAY}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
+    f"tuple[{_LOSS}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
+    f"tuple[{_SCALAR}, {_FLOAT_ARRAY}, {_FLOAT_ARRAY}]",
 ]
 
 

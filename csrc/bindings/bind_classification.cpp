@@ -97,7 +97,40 @@ struct ClassificationOptions {
     double z_loss = 0.0;
     double softcap = 0.0;
     bool with_argmax = false;
+    // return_hessian: the diagonal Hessian in `hessian_out` (None: allocated)
+    bool with_hessian = false;
+    py::object hessian_out = py::none();
 };
+
+// The Hessian buffer of return_hessian=True: `hessian_out` checked as `out` is (dtype, shape,
+// C order, writeable, aligned) and overlapping no input -- not even the logits, which the
+// gradient may replace -- nor the gradient buffer; or a new array. Sets args.hessian.
+template <class Real>
+py::array_t<Real> hessian_buffer(ClassificationArgs<Real>& args,
+                                 const ClassificationOptions& options, const RowsView& view,
+                                 const py::array& logits, const py::array& labels,
+                                 const py::object& gradient) {
+    auto buffer = gradient_buffer<Real>(options.hessian_out, {view.rows, view.columns}, logits,
+                                        {logits, labels, options.class_weight,
+                                         options.sample_weight, options.soft_targets, gradient});
+    args.hessian = buffer.mutable_data();
+    return buffer;
+}
+
+// The Hessian pass, before the loss kernel: it reads the logits, which the gradient (out=logits)
+// may then overwrite.
+template <class Real>
+void run_hessian(ClassificationLoss loss, const KernelTable& kernels,
+                 const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
+    const ClassificationKernel<Real> kernel =
+        loss == ClassificationLoss::softmax_cross_entropy
+            ? select_by_type<Real>(kernels.softmax_cross_entropy_hessian_f32,
+                                   kernels.softmax_cross_entropy_hessian_f64)
+            : select_by_type<Real>(kernels.multiclass_hinge_hessian_f32,
+                                   kernels.multiclass_hinge_hessian_f64);
+    py::gil_scoped_release release;
+    kernel(args, plan);
+}
 
 template <class Real>
 py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
@@ -186,10 +219,16 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
         throw py::value_error("out receives the gradient: pass with_gradient=True");
     }
 
+    py::object hessian = py::none();
+    if (options.with_hessian) {
+        hessian = hessian_buffer<Real>(args, options, view, logits, labels, gradient);
+    }
+
     std::vector<double> block_sums;
     const ReductionPlan plan =
         make_reduction_plan(view.rows, view.columns, options.threads, block_sums);
     const KernelTable& kernels = active_kernels();
+    if (options.with_hessian) run_hessian(loss, kernels, args, plan);
     ClassificationKernel<Real> kernel;
     if (loss == ClassificationLoss::softmax_cross_entropy) {
         kernel = select_by_type<Real>(kernels.softmax_cross_entropy_f32,
@@ -207,6 +246,7 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     if (reduction == Reduction::mean) {
         value = py::float_(summary.denominator != 0.0 ? total / summary.denominator : 0.0);
     }
+    if (options.with_hessian) return py::make_tuple(value, gradient, -1, argmax_result, hessian);
     return py::make_tuple(value, gradient, -1, argmax_result);
 }
 
@@ -229,7 +269,8 @@ void register_classification(py::module_& module) {
         [](const py::array& logits, const py::array& labels, const py::object& weight,
            const py::object& sample_weight, const py::object& ignore_index, int reduction,
            bool with_gradient, const py::object& out, int threads, double label_smoothing,
-           double z_loss, double softcap, bool with_argmax) {
+           double z_loss, double softcap, bool with_argmax, bool with_hessian,
+           const py::object& hessian_out) {
             const bool soft = !labels.dtype().equal(py::dtype::of<std::int64_t>());
             ClassificationOptions options{weight, sample_weight, ignore_index, 0.0, false,
                                           reduction, with_gradient, out, threads};
@@ -238,6 +279,8 @@ void register_classification(py::module_& module) {
             options.z_loss = z_loss;
             options.softcap = softcap;
             options.with_argmax = with_argmax;
+            options.with_hessian = with_hessian;
+            options.hessian_out = hessian_out;
             return classification(ClassificationLoss::softmax_cross_entropy, logits, labels,
                                   options);
         },
@@ -245,22 +288,28 @@ void register_classification(py::module_& module) {
         py::arg("ignore_index"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
         py::arg("threads"), py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0,
         py::arg("softcap") = 0.0, py::arg("with_argmax") = false,
+        py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
         "Softmax cross-entropy on (rows, classes) logits and int64 labels, or soft targets of "
         "the logits' shape and dtype. Returns (value, gradient or None, invalid_row, argmax or "
         "None): value is a float (sum/mean) or the per-row losses; invalid_row >= 0 names the "
-        "first out-of-range label (nothing computed). softcap 0 means off.");
+        "first out-of-range label (nothing computed). softcap 0 means off. with_hessian=True "
+        "appends the diagonal Hessian (into hessian_out when given).");
     module.def(
         "multiclass_hinge",
         [](const py::array& scores, const py::array& labels, const py::object& weight,
            const py::object& sample_weight, double margin, bool squared, int reduction,
-           bool with_gradient, const py::object& out, int threads) {
-            return classification(ClassificationLoss::multiclass_hinge, scores, labels,
-                                  {weight, sample_weight, py::none(), margin, squared, reduction,
-                                   with_gradient, out, threads});
+           bool with_gradient, const py::object& out, int threads, bool with_hessian,
+           const py::object& hessian_out) {
+            ClassificationOptions options{weight, sample_weight, py::none(), margin, squared,
+                                          reduction, with_gradient, out, threads};
+            options.with_hessian = with_hessian;
+            options.hessian_out = hessian_out;
+            return classification(ClassificationLoss::multiclass_hinge, scores, labels, options);
         },
         py::arg("scores"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
         py::arg("margin"), py::arg("squared"), py::arg("reduction"), py::arg("with_gradient"),
-        py::arg("out"), py::arg("threads"),
+        py::arg("out"), py::arg("threads"), py::arg("with_hessian") = false,
+        py::arg("hessian_out") = py::none(),
         "Multiclass hinge (Weston-Watkins) loss; same conventions as softmax_cross_entropy.");
 }
 

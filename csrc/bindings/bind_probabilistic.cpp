@@ -55,7 +55,7 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
                           const py::object& weight, const py::object& pos_weight,
                           const py::object& sample_weight, std::int64_t sample_size,
                           int reduction_code, bool with_gradient, const py::object& out,
-                          int threads) {
+                          int threads, bool with_hessian, const py::object& hessian_out) {
     const Reduction reduction = reduction_from_code(reduction_code);
     check_c_contiguous(logits, "logits");
     const std::int64_t elements = logits.size();
@@ -89,6 +89,16 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
         throw py::value_error("out receives the gradient: pass with_gradient=True");
     }
 
+    // return_hessian: a separate pass before the loss kernel (which may overwrite the logits).
+    py::object hessian = py::none();
+    if (with_hessian) {
+        auto buffer = gradient_buffer<Real>(hessian_out, shape, logits,
+                                            {logits, targets, weight, pos_weight, sample_weight,
+                                             gradient});
+        args.hessian = buffer.mutable_data();
+        hessian = buffer;
+    }
+
     std::vector<double> block_sums;
     const ReductionPlan plan = make_reduction_plan(elements, 1, threads, block_sums);
     const KernelTable& kernels = active_kernels();
@@ -97,7 +107,15 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
     double total;
     {
         py::gil_scoped_release release;
+        if (with_hessian) {
+            select_by_type<Real>(kernels.sigmoid_binary_cross_entropy_hessian_f32,
+                                 kernels.sigmoid_binary_cross_entropy_hessian_f64)(args, plan);
+        }
         total = kernel(args, plan);
+    }
+    if (with_hessian) {
+        return py::make_tuple(reduced_value<Real>(reduction, total, denominator, element_losses),
+                              gradient, hessian);
     }
     return py::make_tuple(reduced_value<Real>(reduction, total, denominator, element_losses),
                           gradient);
@@ -108,7 +126,8 @@ template <class Real>
 py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
                             const py::object& targets, double eps,
                             const py::object& sample_weight, int reduction_code,
-                            bool with_gradient, const py::object& out, int threads) {
+                            bool with_gradient, const py::object& out, int threads,
+                            bool with_hessian, const py::object& hessian_out) {
     const Reduction reduction = reduction_from_code(reduction_code);
     const RowsView view = check_rows(probs, "probs");
     if (view.columns < 1) throw py::value_error("probs: expected at least one class");
@@ -161,6 +180,14 @@ py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
         throw py::value_error("out receives the gradient: pass with_gradient=True");
     }
     if (invalid_row >= 0) return py::make_tuple(py::none(), py::none(), invalid_row);
+    // return_hessian: a separate pass before the loss kernel (which may overwrite the probs).
+    py::object hessian = py::none();
+    if (with_hessian) {
+        auto buffer = gradient_buffer<Real>(hessian_out, {view.rows, view.columns}, probs,
+                                            {probs, labels, targets, sample_weight, gradient});
+        args.hessian = buffer.mutable_data();
+        hessian = buffer;
+    }
 
     std::vector<double> block_sums;
     const ReductionPlan plan = make_reduction_plan(view.rows, view.columns, threads, block_sums);
@@ -170,7 +197,15 @@ py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
     double total;
     {
         py::gil_scoped_release release;
+        if (with_hessian) {
+            select_by_type<Real>(kernels.cross_entropy_hessian_f32,
+                                 kernels.cross_entropy_hessian_f64)(args, plan);
+        }
         total = kernel(args, plan);
+    }
+    if (with_hessian) {
+        return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses),
+                              gradient, invalid_row, hessian);
     }
     return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses),
                           gradient, invalid_row);
@@ -184,44 +219,50 @@ void register_probabilistic(py::module_& module) {
         [](const py::array& logits, const py::object& targets, const py::object& weight,
            const py::object& pos_weight, const py::object& sample_weight,
            std::int64_t sample_size, int reduction, bool with_gradient, const py::object& out,
-           int threads) {
+           int threads, bool with_hessian, const py::object& hessian_out) {
             if (logits.dtype().equal(py::dtype::of<float>())) {
                 return run_sigmoid_bce<float>(logits, targets, weight, pos_weight, sample_weight,
-                                              sample_size, reduction, with_gradient, out, threads);
+                                              sample_size, reduction, with_gradient, out, threads,
+                                              with_hessian, hessian_out);
             }
             if (logits.dtype().equal(py::dtype::of<double>())) {
                 return run_sigmoid_bce<double>(logits, targets, weight, pos_weight, sample_weight,
                                                sample_size, reduction, with_gradient, out,
-                                               threads);
+                                               threads, with_hessian, hessian_out);
             }
             throw py::type_error("logits: expected float32 or float64");
         },
         py::arg("logits"), py::arg("targets"), py::arg("weight"), py::arg("pos_weight"),
         py::arg("sample_weight"), py::arg("sample_size"), py::arg("reduction"),
         py::arg("with_gradient"), py::arg("out"), py::arg("threads"),
+        py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
         "Sigmoid binary cross-entropy of C-contiguous arrays of one dtype: logits and targets "
         "of one size; weight and pos_weight periodic (element k reads entry k % size). Returns "
-        "(value, gradient or None).");
+        "(value, gradient or None), and the diagonal Hessian third with with_hessian=True.");
     module.def(
         "cross_entropy",
         [](const py::array& probs, const py::object& labels, const py::object& targets,
            double eps, const py::object& sample_weight, int reduction, bool with_gradient,
-           const py::object& out, int threads) {
+           const py::object& out, int threads, bool with_hessian,
+           const py::object& hessian_out) {
             if (probs.dtype().equal(py::dtype::of<float>())) {
                 return run_cross_entropy<float>(probs, labels, targets, eps, sample_weight,
-                                                reduction, with_gradient, out, threads);
+                                                reduction, with_gradient, out, threads,
+                                                with_hessian, hessian_out);
             }
             if (probs.dtype().equal(py::dtype::of<double>())) {
                 return run_cross_entropy<double>(probs, labels, targets, eps, sample_weight,
-                                                 reduction, with_gradient, out, threads);
+                                                 reduction, with_gradient, out, threads,
+                                                 with_hessian, hessian_out);
             }
             throw py::type_error("probs: expected float32 or float64");
         },
         py::arg("probs"), py::arg("labels"), py::arg("targets"), py::arg("eps"),
         py::arg("sample_weight"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
-        py::arg("threads"),
+        py::arg("threads"), py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
         "Cross-entropy of probabilities (rows, classes) with int64 labels or soft targets. "
-        "Returns (value, gradient or None, first invalid label row or -1).");
+        "Returns (value, gradient or None, first invalid label row or -1), and the diagonal "
+        "Hessian fourth with with_hessian=True.");
 }
 
 }  // namespace bindings

@@ -28,6 +28,7 @@
 #include "kernels/building_blocks.inl"
 #include "kernels/sigmoid_binary_cross_entropy.inl"
 #include "kernels/cross_entropy.inl"
+#include "kernels/classification_hessians.inl"
 // clang-format on
 
 namespace fusedloss {
@@ -110,6 +111,14 @@ const KernelTable table = {
     &log1p_unit_interval_array_f64,
     elementwise_loss_entries,
     static_cast<int>(sizeof(elementwise_loss_entries) / sizeof(elementwise_loss_entries[0])),
+    &softmax_cross_entropy_hessian<float>,
+    &softmax_cross_entropy_hessian<double>,
+    &multiclass_hinge_hessian<float>,
+    &multiclass_hinge_hessian<double>,
+    &sigmoid_binary_cross_entropy_hessian<float>,
+    &sigmoid_binary_cross_entropy_hessian<double>,
+    &cross_entropy_hessian<float>,
+    &cross_entropy_hessian<double>,
 };
 }  // namespace
 

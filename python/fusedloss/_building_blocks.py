@@ -3,7 +3,7 @@ penalties (L2, L1, elastic net) for ``L(W) = data loss + lam * R(W)``."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Tuple, Union, overload
+from typing import Any, Literal, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
@@ -162,20 +162,29 @@ def _penalty(w: ArrayLike, kind: str, lam: Any, beta: Any, return_grad: bool,
 
 @overload
 def l2_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[False] = ..., out: None = ...,
-               accumulate: Literal[False] = ..., threads: Optional[int] = ...) -> Scalar: ...
+               accumulate: Literal[False] = ..., threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> Scalar: ...
 @overload
 def l2_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[True],
                out: Optional[FloatArray] = ..., accumulate: bool = ...,
-               threads: Optional[int] = ...) -> Tuple[Scalar, FloatArray]: ...
+               threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool,
                out: Optional[FloatArray] = ..., accumulate: bool = ...,
-               threads: Optional[int] = ...) -> PenaltyResult: ...
+               threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> PenaltyResult: ...
+@overload
+def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool = ...,
+               out: Optional[Tuple[Optional[FloatArray], Optional[FloatArray]]] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ..., return_hessian: Literal[True]) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool = ...,
+               out: Any = ..., accumulate: bool = ...,
+               threads: Optional[int] = ..., return_hessian: bool) -> Union[PenaltyResult, Tuple[Scalar, FloatArray, FloatArray]]: ...
 
 
 def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
-               out: Optional[FloatArray] = None, accumulate: bool = False,
-               threads: Optional[int] = None) -> PenaltyResult:
+               out: Any = None, accumulate: bool = False,
+               threads: Optional[int] = None, return_hessian: bool = False,
+               ) -> Union[PenaltyResult, Tuple[Scalar, FloatArray, FloatArray]]:
     r"""L2 (ridge / weight decay) penalty ``lam * sum(w**2)``; gradient ``2 * lam * w``.
 
     ``w``: any shape. ``lam`` must be finite and ``>= 0`` (``ValueError`` otherwise). Returns
@@ -189,25 +198,36 @@ def l2_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
     >>> float(value), grad.tolist()
     (2.5, [1.0, -2.0])
     """
+    if return_hessian is not False and check.check_flag(return_hessian, "return_hessian"):
+        return _penalty_with_hessian(w, "l2", lam, 0.0, out, accumulate, threads)
     return _penalty(w, "l2", lam, 0.0, return_grad, out, accumulate, threads)
 
 
 @overload
 def l1_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[False] = ..., out: None = ...,
-               accumulate: Literal[False] = ..., threads: Optional[int] = ...) -> Scalar: ...
+               accumulate: Literal[False] = ..., threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> Scalar: ...
 @overload
 def l1_penalty(w: ArrayLike, lam: float, *, return_grad: Literal[True],
                out: Optional[FloatArray] = ..., accumulate: bool = ...,
-               threads: Optional[int] = ...) -> Tuple[Scalar, FloatArray]: ...
+               threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool,
                out: Optional[FloatArray] = ..., accumulate: bool = ...,
-               threads: Optional[int] = ...) -> PenaltyResult: ...
+               threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> PenaltyResult: ...
+@overload
+def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool = ...,
+               out: Optional[Tuple[Optional[FloatArray], Optional[FloatArray]]] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ..., return_hessian: Literal[True]) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool = ...,
+               out: Any = ..., accumulate: bool = ...,
+               threads: Optional[int] = ..., return_hessian: bool) -> Union[PenaltyResult, Tuple[Scalar, FloatArray, FloatArray]]: ...
 
 
 def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
-               out: Optional[FloatArray] = None, accumulate: bool = False,
-               threads: Optional[int] = None) -> PenaltyResult:
+               out: Any = None, accumulate: bool = False,
+               threads: Optional[int] = None, return_hessian: bool = False,
+               ) -> Union[PenaltyResult, Tuple[Scalar, FloatArray, FloatArray]]:
     r"""L1 (lasso) penalty ``lam * sum(|w|)``; (sub)gradient ``lam * sign(w)``, 0 at ``w = 0``.
 
     ``w``: any shape. ``lam`` must be finite and ``>= 0`` (``ValueError`` otherwise). Returns
@@ -220,25 +240,36 @@ def l1_penalty(w: ArrayLike, lam: float, *, return_grad: bool = False,
     >>> float(value), grad.tolist()
     (1.5, [0.5, -0.5, 0.0])
     """
+    if return_hessian is not False and check.check_flag(return_hessian, "return_hessian"):
+        return _penalty_with_hessian(w, "l1", lam, 0.0, out, accumulate, threads)
     return _penalty(w, "l1", lam, 0.0, return_grad, out, accumulate, threads)
 
 
 @overload
 def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: Literal[False] = ..., out: None = ...,
-                        accumulate: Literal[False] = ..., threads: Optional[int] = ...) -> Scalar: ...
+                        accumulate: Literal[False] = ..., threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> Scalar: ...
 @overload
 def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: Literal[True],
                         out: Optional[FloatArray] = ..., accumulate: bool = ...,
-                        threads: Optional[int] = ...) -> Tuple[Scalar, FloatArray]: ...
+                        threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: bool,
                         out: Optional[FloatArray] = ..., accumulate: bool = ...,
-                        threads: Optional[int] = ...) -> PenaltyResult: ...
+                        threads: Optional[int] = ..., return_hessian: Literal[False] = ...) -> PenaltyResult: ...
+@overload
+def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: bool = ...,
+               out: Optional[Tuple[Optional[FloatArray], Optional[FloatArray]]] = ..., accumulate: bool = ...,
+               threads: Optional[int] = ..., return_hessian: Literal[True]) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: bool = ...,
+               out: Any = ..., accumulate: bool = ...,
+               threads: Optional[int] = ..., return_hessian: bool) -> Union[PenaltyResult, Tuple[Scalar, FloatArray, FloatArray]]: ...
 
 
 def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: bool = False,
-                        out: Optional[FloatArray] = None, accumulate: bool = False,
-                        threads: Optional[int] = None) -> PenaltyResult:
+                        out: Any = None, accumulate: bool = False,
+                        threads: Optional[int] = None, return_hessian: bool = False,
+               ) -> Union[PenaltyResult, Tuple[Scalar, FloatArray, FloatArray]]:
     r"""Elastic-net penalty ``lam * sum(beta * w**2 + |w|)``; gradient
     ``lam * (2 * beta * w + sign(w))`` (``sign(0) = 0``).
 
@@ -252,5 +283,42 @@ def elastic_net_penalty(w: ArrayLike, lam: float, beta: float, *, return_grad: b
     ...                                             return_grad=True)
     >>> float(value), grad.tolist()
     (2.125, [0.75, -1.0])
+
+    ``return_hessian=True`` (every penalty): ``(value, gradient, hessian)``, the Hessian's
+    diagonal, constant: ``2 * lam`` (L2), ``0`` (L1, also at 0), ``2 * lam * beta`` (elastic
+    net). ``out`` is then a pair ``(grad_out, hess_out)`` (either may be None); with
+    ``accumulate=True`` both are added into.
     """
+    if return_hessian is not False and check.check_flag(return_hessian, "return_hessian"):
+        return _penalty_with_hessian(w, "elastic_net", lam, beta, out, accumulate, threads)
     return _penalty(w, "elastic_net", lam, beta, return_grad, out, accumulate, threads)
+
+
+def _hessian_factor(kind: str, lam: float, beta: float) -> float:
+    """The constant diagonal of ``lam sum(a w^2 + b |w|)``'s Hessian: ``2 lam a``."""
+    return {"l2": 2.0 * lam, "l1": 0.0, "elastic_net": 2.0 * lam * beta}[kind]
+
+
+def _penalty_with_hessian(w: ArrayLike, kind: str, lam: Any, beta: Any, out: Any,
+                          accumulate: Any, threads: Optional[int]) -> Tuple[Scalar, FloatArray, FloatArray]:
+    """A penalty with ``return_hessian=True``: the value and gradient of _penalty and the
+    constant diagonal Hessian (``2 lam a`` for ``lam sum(a w^2 + b |w|)``); ``out`` a pair."""
+    from ._losses import _check_hessian_out, _split_out
+
+    grad_out, hess_out = _split_out(out, True)
+    array, result_dtype = check.as_float_array(w, "w")
+    # hess_out checked before _penalty writes grad_out
+    hess_out = _check_hessian_out(hess_out, None, array.shape, result_dtype, w, (("out[0] (grad_out)", grad_out),))
+    value, gradient = cast(Tuple[Scalar, FloatArray],
+                           _penalty(w, kind, lam, beta, True, grad_out, accumulate, threads))
+    constant = _hessian_factor(kind, _nonnegative_finite(lam, "lam"), _nonnegative_finite(beta, "beta"))
+    with np.errstate(over="ignore"):
+        if hess_out is None:
+            hessian: FloatArray = np.full(array.shape, constant, dtype=result_dtype)
+        elif accumulate:
+            np.add(hess_out, constant, out=hess_out, casting="unsafe")
+            hessian = hess_out
+        else:
+            hess_out[...] = constant
+            hessian = hess_out
+    return value, gradient, hessian

@@ -41,23 +41,24 @@ def softmax_cross_entropy(
     logits: _Array, labels: _Array, weight: Optional[_Array], sample_weight: Optional[_Array],
     ignore_index: Optional[int], reduction: int, with_gradient: bool, out: Optional[_Array],
     threads: int, label_smoothing: float = 0.0, z_loss: float = 0.0, softcap: float = 0.0,
-    with_argmax: bool = False,
-) -> Tuple[_Value, Optional[_Array], int, Optional[_Array]]: ...
+    with_argmax: bool = False, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
+) -> Tuple[Any, ...]: ...  # (value, gradient, invalid_row, argmax[, hessian with with_hessian])
 def multiclass_hinge(
     scores: _Array, labels: _Array, weight: Optional[_Array], sample_weight: Optional[_Array],
     margin: float, squared: bool, reduction: int, with_gradient: bool, out: Optional[_Array],
-    threads: int,
-) -> Tuple[_Value, Optional[_Array], int, Optional[_Array]]: ...
+    threads: int, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
+) -> Tuple[Any, ...]: ...  # (value, gradient, invalid_row, None[, hessian with with_hessian])
 def sigmoid_binary_cross_entropy(
     logits: _Array, targets: Optional[_Array], weight: Optional[_Array],
     pos_weight: Optional[_Array], sample_weight: Optional[_Array], sample_size: int,
     reduction: int, with_gradient: bool, out: Optional[_Array], threads: int,
-) -> Tuple[_Value, Optional[_Array]]: ...
+    with_hessian: bool = False, hessian_out: Optional[_Array] = None,
+) -> Tuple[Any, ...]: ...  # (value, gradient[, hessian with with_hessian])
 def cross_entropy(
     probs: _Array, labels: Optional[_Array], targets: Optional[_Array], eps: float,
     sample_weight: Optional[_Array], reduction: int, with_gradient: bool, out: Optional[_Array],
-    threads: int,
-) -> Tuple[_Value, Optional[_Array], int]: ...
+    threads: int, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
+) -> Tuple[Any, ...]: ...  # (value, gradient, invalid_row[, hessian with with_hessian])
 def mean_squared_error(
     prediction: _Array, target: _Array, sample_weight: Optional[_Array], sample_size: int,
     reduction: int, with_gradient: bool, out: Optional[_Array], threads: int,

@@ -146,7 +146,7 @@ def linear_cross_entropy(
     reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ...,
     return_argmax: Literal[False] = ...,
     out: None = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> Scalar: ...
 @overload
 def linear_cross_entropy(
@@ -156,7 +156,7 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ...,
     out: None = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> FloatArray: ...
 @overload
 def linear_cross_entropy(
@@ -166,7 +166,7 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[False] = ...,
     out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> Tuple[Scalar, Gradients]: ...
 @overload
 def linear_cross_entropy(
@@ -176,7 +176,7 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[False] = ...,
     out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> Tuple[FloatArray, Gradients]: ...
 @overload
 def linear_cross_entropy(
@@ -186,7 +186,7 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[True],
     out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> Tuple[Loss, Gradients, IntArray]: ...
 @overload
 def linear_cross_entropy(
@@ -196,7 +196,7 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Reduction = ..., return_grad: bool, return_argmax: bool = ...,
     out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> Union[Loss, Tuple[Loss, Gradients], Tuple[Loss, IntArray], Tuple[Loss, Gradients, IntArray]]: ...
 @overload
 def linear_cross_entropy(
@@ -206,8 +206,28 @@ def linear_cross_entropy(
     z_loss: float = ..., softcap: Optional[float] = ...,
     reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: bool,
     out: None = ..., accumulate: bool = ...,
-    threads: Optional[int] = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[False] = ...,
 ) -> Union[Loss, Tuple[Loss, IntArray]]: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_argmax: Literal[False] = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ..., return_hessian: Literal[True],
+) -> Tuple[Loss, Gradients, FloatArray]: ...
+@overload
+def linear_cross_entropy(
+    input: ArrayLike, linear_weight: ArrayLike, labels: ArrayLike, *,
+    linear_bias: Optional[ArrayLike] = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_argmax: bool = ...,
+    out: Optional[Sequence[Optional[FloatArray]]] = ..., accumulate: bool = ...,
+    threads: Optional[int] = ..., return_hessian: bool,
+) -> Any: ...
 
 
 def linear_cross_entropy(
@@ -228,6 +248,7 @@ def linear_cross_entropy(
     out: Optional[Sequence[Optional[FloatArray]]] = None,
     accumulate: bool = False,
     threads: Optional[int] = None,
+    return_hessian: bool = False,
 ) -> Any:
     r"""A linear layer and softmax cross-entropy, fused: the ``(N, V)`` logits are never held.
 
@@ -257,6 +278,14 @@ def linear_cross_entropy(
     ``accumulate=True`` adds into ``d_linear_weight``/``d_linear_bias`` (gradient accumulation
     over micro-batches) and still overwrites ``d_input``.
 
+    ``return_hessian=True`` (implies the gradients) returns ``(loss, grads, hess_input[,
+    argmax])``: the diagonal of the Hessian of the returned loss w.r.t. ``input`` (its shape),
+    for plain rows ``c_i (sum_v W_vk**2 p_iv - (sum_v W_vk p_iv)**2)`` times the reduction's
+    factor, with the exact z-loss and softcap terms (the logits' Hessian is
+    ``diag(M) - k q q^T``, so row ``i`` is ``M_i @ W**2 - k_i (q_i @ W)**2``). Computed in
+    float64 by NumPy and BLAS, chunk by chunk as the gradients (no ``(N, V)`` array held);
+    ``out`` still receives the gradients only, the Hessian is a new array.
+
     >>> import numpy as np, fusedloss
     >>> x = np.array([[1.0, 2.0], [0.5, -1.0]]); w = np.array([[0.1, 0.2], [0.3, -0.1], [0.0, 0.5]])
     >>> loss, (dx, dw, db) = fusedloss.linear_cross_entropy(x, w, [2, 0], return_grad=True)
@@ -267,7 +296,39 @@ def linear_cross_entropy(
         input, linear_weight, labels, linear_bias=linear_bias, weight=weight,
         sample_weight=sample_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
         z_loss=z_loss, softcap=softcap, reduction=reduction, return_grad=return_grad,
-        return_argmax=return_argmax, out=out, accumulate=accumulate, threads=threads)
+        return_argmax=return_argmax, out=out, accumulate=accumulate, threads=threads,
+        return_hessian=return_hessian)
+
+
+def _input_hessian(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y: np.ndarray,
+                   class_weight: Optional[np.ndarray], row_weight: Optional[np.ndarray],
+                   ignore: Optional[int], smoothing: float, z_lambda: float, cap: Optional[float],
+                   scale: float) -> np.ndarray:
+    """The Hessian diagonal w.r.t. the (N, D) input, float64, in row chunks of the gradients'
+    size: per chunk the logits, the reference's (M, q, k) (the logits' Hessian is
+    diag(M) - k q q^T) and ``M @ W**2 - k (q @ W)**2``, times ``scale``."""
+    rows = x.shape[0]
+    classes = w.shape[0]
+    w64 = np.asarray(w, dtype=np.float64)
+    squares = w64 * w64
+    result = np.zeros(x.shape, dtype=np.float64)
+    step = chunk_rows(rows, classes, 8)
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        logits = np.asarray(x[start:stop], dtype=np.float64) @ w64.T
+        if b is not None:
+            logits += np.asarray(b, dtype=np.float64)
+        terms = _reference.softmax_cross_entropy(
+            logits, y[start:stop], weight=class_weight,
+            sample_weight=None if row_weight is None else row_weight[start:stop],
+            ignore_index=-100 if ignore is None else ignore, reduction="sum",
+            label_smoothing=smoothing, z_loss=z_lambda, softcap=cap, return_hessian=True,
+            hessian_terms=True)[3]
+        full, q, k = terms
+        with np.errstate(over="ignore", invalid="ignore"):
+            projected = q @ w64
+            result[start:stop] = (full @ squares - k[:, None] * projected * projected) * scale
+    return result
 
 
 def mean_denominator(labels: np.ndarray, class_weight: Optional[np.ndarray],
@@ -288,13 +349,15 @@ def _linear_cross_entropy(
     input: Any, linear_weight: Any, labels: Any, *, linear_bias: Any, weight: Any,
     sample_weight: Any, ignore_index: Any, label_smoothing: Any, z_loss: Any, softcap: Any,
     reduction: Any, return_grad: Any, return_argmax: Any, out: Any, accumulate: Any,
-    threads: Any, denominator: Optional[float] = None,
+    threads: Any, denominator: Optional[float] = None, return_hessian: Any = False,
 ) -> Any:
     """linear_cross_entropy; with ``denominator`` (fusedloss.dask) a "mean" call divides the
     gradients by it and returns the loss as the float64 *sum* (the caller divides)."""
     return_grad = check.check_flag(return_grad, "return_grad")
     return_argmax = check.check_flag(return_argmax, "return_argmax")
     accumulate = check.check_flag(accumulate, "accumulate")
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    return_grad = return_grad or return_hessian
     check.reject_masked(labels, "labels")
     label_array = np.asarray(labels)
     if label_array.dtype.kind == "f":
@@ -404,6 +467,14 @@ def _linear_cross_entropy(
                 with np.errstate(over="ignore", invalid="ignore"):
                     finished.append(gradient.astype(result_dtype, copy=False))
         results.append(tuple(finished))
+    if return_hessian:
+        scale = 1.0
+        if reduction_code == 2:
+            scale = 1.0 / denominator if denominator else 0.0
+        hessian = _input_hessian(x2, w2, b2, y.reshape(-1), class_weight, row_weight, ignore,
+                                 smoothing, z_lambda, cap, scale)
+        with np.errstate(over="ignore", invalid="ignore"):
+            results.append(hessian.reshape(x.shape).astype(result_dtype, copy=False))
     if return_argmax:
         assert argmax is not None
         results.append(argmax.reshape(batch_shape))

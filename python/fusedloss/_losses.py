@@ -9,7 +9,8 @@ import numpy as np
 
 from . import _backend, _raw, _reference
 from . import _validation as check
-from .typing import ArrayLike, FloatArray, IntArray, Loss, LossAndGrad, Reduction, Scalar
+from .typing import (ArrayLike, FloatArray, HessianOut, IntArray, Loss, LossAndGrad, LossGradHess,
+                     Reduction, Scalar)
 
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
@@ -215,7 +216,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Scalar: ...
 @overload
@@ -223,7 +224,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> FloatArray: ...
 @overload
@@ -231,7 +232,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Reduction, return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_argmax: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
@@ -239,7 +240,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Scalar, FloatArray]: ...
 @overload
@@ -247,7 +248,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[False] = ..., return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[FloatArray, FloatArray]: ...
 @overload
@@ -255,7 +256,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[False] = ..., return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
@@ -263,7 +264,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Scalar, IntArray]: ...
 @overload
@@ -271,7 +272,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_argmax: Literal[True], return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[FloatArray, IntArray]: ...
 @overload
@@ -279,7 +280,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], out: None = ...,
+    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: Literal[True], return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, IntArray]: ...
 @overload
@@ -287,7 +288,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_argmax: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Scalar, FloatArray, IntArray]: ...
 @overload
@@ -295,7 +296,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_argmax: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[FloatArray, FloatArray, IntArray]: ...
 @overload
@@ -303,7 +304,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_argmax: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray, IntArray]: ...
 @overload
@@ -311,7 +312,7 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Reduction = ..., return_grad: bool, return_argmax: bool = ..., out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_argmax: bool = ..., return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad, Tuple[Loss, IntArray], Tuple[Loss, FloatArray, IntArray]]: ...
 @overload
@@ -319,9 +320,49 @@ def softmax_cross_entropy(
     logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
     z_loss: float = ..., softcap: Optional[float] = ...,
-    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: bool, out: None = ...,
+    reduction: Reduction = ..., return_grad: Literal[False] = ..., return_argmax: bool, return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, Tuple[Loss, IntArray]]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: bool = ..., return_argmax: Literal[False] = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Literal["none"], return_grad: bool = ..., return_argmax: Literal[False] = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_argmax: Literal[False] = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> LossGradHess: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_argmax: Literal[True], return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray, FloatArray, IntArray]: ...
+@overload
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ..., ignore_index: int = ..., label_smoothing: float = ...,
+    z_loss: float = ..., softcap: Optional[float] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_argmax: bool = ..., return_hessian: bool, out: Any = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, Tuple[Loss, IntArray], Tuple[Loss, FloatArray, IntArray], LossGradHess, Tuple[Loss, FloatArray, FloatArray, IntArray]]: ...
 
 
 def softmax_cross_entropy(
@@ -337,8 +378,9 @@ def softmax_cross_entropy(
     reduction: str = "mean",
     return_grad: bool = False,
     return_argmax: bool = False,
-    out: Optional[np.ndarray] = None,
+    out: Any = None,
     threads: Optional[int] = None,
+    return_hessian: bool = False,
 ) -> LossResult:
     r"""Softmax cross-entropy (multinomial logistic loss), with integer labels or soft targets.
 
@@ -374,9 +416,22 @@ def softmax_cross_entropy(
     - ``return_argmax=True``: also returns the per-row argmax of the raw logits (before
       ``softcap``; int64, batch shape; first index on ties, as ``np.argmax``).
 
+    - ``return_hessian=True``: also returns the **diagonal** of the Hessian of the returned loss
+      w.r.t. the logits (the gradient's shape, dtype and reduction factor; scikit-learn's
+      ``gradient_hessian`` meaning under ``"none"``), and implies the gradient (``return_grad``
+      may stay False): ``A_i p_ij (1 - p_ij)`` with ``A_i = sum_j a_ij`` as above (``weight[y_i]``
+      for a plain label), plus ``2 lam (p_ij**2 + lse_i p_ij (1 - p_ij))`` times the row weight
+      for ``z_loss``, chain-ruled exactly through ``softcap``
+      (``s'**2 H_z + s'' g_z``, ``s' = 1 - tanh**2``, ``s'' = -2 tanh s' / c``); ignored rows 0.
+      ``out`` is then a pair ``(grad_out, hess_out)`` (either may be None; ``grad_out`` may be
+      ``logits``, ``hess_out`` must be a separate buffer); a single array is a ``ValueError``.
+      Computed in a separate pass: calls without it are unchanged, and the loss is the same
+      bits with or without it.
+
     Returns the loss (a NumPy scalar, or per-row losses for ``reduction="none"``), then the
     gradient of that loss with the logits' shape when ``return_grad=True`` (``out`` receives
-    it; it may be ``logits`` itself), then the argmax when ``return_argmax=True``.
+    it; it may be ``logits`` itself), then the Hessian's diagonal when ``return_hessian=True``,
+    then the argmax when ``return_argmax=True``.
 
     >>> import numpy as np, fusedloss
     >>> round(float(fusedloss.softmax_cross_entropy(np.array([[3.2, 5.1, -1.7]]), [0])), 4)
@@ -388,8 +443,14 @@ def softmax_cross_entropy(
     """
     return_grad = check.check_flag(return_grad, "return_grad")
     return_argmax = check.check_flag(return_argmax, "return_argmax")
+    hess_out = None
+    if return_hessian is not False:
+        return_hessian = check.check_flag(return_hessian, "return_hessian")
+        if return_hessian:
+            return_grad = True
+            out, hess_out = _split_out(out, True)
     if (
-        weight is None and sample_weight is None
+        return_hessian is False and weight is None and sample_weight is None
         and softcap is None and return_argmax is False and type(ignore_index) is int
         and -0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF
         and type(reduction) is str and reduction in check.REDUCTIONS
@@ -421,16 +482,24 @@ def softmax_cross_entropy(
             f"{x.dtype}, so that 1 / softcap is finite), got {softcap!r}"
         )
     soft = y.dtype.kind == "f"
+    if return_hessian:
+        hess_out = _check_hessian_out(hess_out, out, x.shape, result_dtype, logits, (
+            ("labels", labels), ("weight", weight), ("sample_weight", sample_weight)))
 
     argmax: Optional[np.ndarray] = None
+    hessian: Optional[np.ndarray] = None
     if _backend.use_native():
         rows2d = check.as_rows(x)
         kernel_labels = check.as_rows(y) if soft else y
-        value, gradient, invalid_row, argmax = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
+        native = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
             rows2d, kernel_labels, class_weight, row_weight, ignore, reduction_code, return_grad,
             _kernel_out(out, x, rows2d), thread_count, smoothing, z_lambda,
             0.0 if cap is None else cap, bool(return_argmax),
+            *((True, _kernel_out(hess_out, x, rows2d)) if return_hessian else ()),
         )
+        value, gradient, invalid_row, argmax = native[:4]
+        if return_hessian and invalid_row < 0:
+            hessian = native[4]
         if invalid_row >= 0:
             raise check.label_error(y, invalid_row, classes, batch_shape)
     else:
@@ -438,14 +507,20 @@ def softmax_cross_entropy(
             invalid = (y != ignore) & ((y < 0) | (y >= classes))
             if invalid.any():
                 raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
-        value, gradient = _reference.softmax_cross_entropy(
+        reference = _reference.softmax_cross_entropy(
             x, y, weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
             reduction=reduction, return_grad=return_grad, label_smoothing=smoothing,
-            z_loss=z_lambda, softcap=cap,
+            z_loss=z_lambda, softcap=cap, return_hessian=bool(return_hessian),
         )
+        value, gradient = reference[:2]
+        if return_hessian:
+            hessian = reference[2]
         if return_argmax:
             argmax = _reference.argmax_rows(x)
     result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+    if return_hessian:
+        assert hessian is not None
+        result = cast(LossResult, _append_hessian(result, hessian, result_dtype, x.shape, hess_out))
     if not return_argmax:
         return result
     assert argmax is not None
@@ -457,51 +532,79 @@ def softmax_cross_entropy(
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Scalar: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> FloatArray: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[FloatArray, FloatArray]: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> LossGradHess: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: bool, out: Any = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, LossGradHess]: ...
 
 
 def multiclass_hinge(
@@ -514,8 +617,9 @@ def multiclass_hinge(
     sample_weight: Optional[ArrayLike] = None,
     reduction: str = "mean",
     return_grad: bool = False,
-    out: Optional[np.ndarray] = None,
+    out: Any = None,
     threads: Optional[int] = None,
+    return_hessian: bool = False,
 ) -> LossResult:
     r"""Multiclass hinge loss (Weston-Watkins multiclass SVM).
 
@@ -531,6 +635,13 @@ def multiclass_hinge(
     ``return_grad=True`` its gradient with the scores' shape (``out`` receives it; it may be
     ``scores`` itself).
 
+    ``return_hessian=True`` (implies the gradient) appends the diagonal of the Hessian of the
+    returned loss w.r.t. the scores: 0 for the plain hinge (piecewise linear); with
+    ``squared=True`` ``2`` at each active term ``j != y_i`` (``s_ij - s_{i,y_i} + margin > 0``)
+    and ``2 x`` (the number of active terms) at the label, times the row weight and the
+    reduction's factor (not divided by ``C``, as the loss). ``out`` is then a pair
+    ``(grad_out, hess_out)`` (either may be None).
+
     >>> import numpy as np, fusedloss
     >>> s = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
     >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
@@ -541,8 +652,15 @@ def multiclass_hinge(
     """
     return_grad = check.check_flag(return_grad, "return_grad")
     squared = check.check_flag(squared, "squared")
+    hess_out = None
+    if return_hessian is not False:
+        return_hessian = check.check_flag(return_hessian, "return_hessian")
+        if return_hessian:
+            return_grad = True
+            out, hess_out = _split_out(out, True)
     if (
-        weight is None and sample_weight is None and _fast_real(margin) is not None
+        return_hessian is False and weight is None and sample_weight is None
+        and _fast_real(margin) is not None
         and type(reduction) is str and reduction in check.REDUCTIONS
         and _backend._state["backend"] == "native"
     ):
@@ -558,21 +676,86 @@ def multiclass_hinge(
     )
     classes = x.shape[-1]
     margin = check.check_real(margin, "margin")
+    if return_hessian:
+        hess_out = _check_hessian_out(hess_out, out, x.shape, result_dtype, scores, (
+            ("labels", labels), ("weight", weight), ("sample_weight", sample_weight)))
 
+    hessian: Optional[np.ndarray] = None
     if _backend.use_native():
         rows2d = check.as_rows(x)
-        value, gradient, invalid_row, _ = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
+        native = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
             rows2d, y, class_weight, row_weight, margin, bool(squared), reduction_code,
             return_grad, _kernel_out(out, x, rows2d), thread_count,
+            *((True, _kernel_out(hess_out, x, rows2d)) if return_hessian else ()),
         )
+        value, gradient, invalid_row = native[:3]
+        if return_hessian and invalid_row < 0:
+            hessian = native[4]
         if invalid_row >= 0:
             raise check.label_error(y, invalid_row, classes, batch_shape)
     else:
         invalid = (y < 0) | (y >= classes)
         if invalid.any():
             raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
-        value, gradient = _reference.multiclass_hinge(
+        reference = _reference.multiclass_hinge(
             x, y, margin=margin, squared=bool(squared), weight=class_weight,
             sample_weight=row_weight, reduction=reduction, return_grad=return_grad,
+            return_hessian=bool(return_hessian),
         )
-    return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+        value, gradient = reference[:2]
+        if return_hessian:
+            hessian = reference[2]
+    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+    if return_hessian:
+        assert hessian is not None
+        return _append_hessian(result, hessian, result_dtype, x.shape, hess_out)
+    return result
+
+
+
+def _split_out(out: Any, return_hessian: bool) -> Tuple[Any, Any]:
+    """(gradient out, Hessian out) of a call's ``out=``."""
+    if not return_hessian or out is None:
+        return out, None
+    if type(out) not in (tuple, list) or len(out) != 2:
+        raise ValueError(
+            "out: with return_hessian=True expected a pair (grad_out, hess_out) of arrays (either "
+            f"may be None), got {type(out).__name__}"
+            + (f" of length {len(out)}" if type(out) in (tuple, list) else "")
+        )
+    return out[0], out[1]
+
+
+def _check_hessian_out(hess_out: Any, grad_out: Optional[np.ndarray], shape: Tuple[int, ...],
+                       dtype: np.dtype, first: Any,
+                       others: Tuple[Tuple[str, Any], ...]) -> Optional[np.ndarray]:
+    """``hess_out`` checked as ``out`` is (writeable, C-contiguous, shape, dtype, aligned), and
+    overlapping nothing: not the first argument (read while the gradient may replace it), not
+    the gradient's buffer, no other input."""
+    if hess_out is None:
+        return None
+    try:
+        checked = check.check_out(hess_out, True, shape, dtype)
+    except (TypeError, ValueError) as error:
+        raise type(error)(str(error).replace("out:", "out[1] (hess_out):", 1)) from None
+    assert checked is not None
+    for name, value in (("the first argument", first), ("grad_out", grad_out)) + others:
+        if isinstance(value, np.ndarray) and np.may_share_memory(checked, value):
+            raise ValueError(f"out[1] (hess_out): overlaps {name}; expected a separate buffer")
+    return checked
+
+
+def _append_hessian(result: Any, hessian: np.ndarray, result_dtype: np.dtype,
+                    shape: Tuple[int, ...], hess_out: Optional[np.ndarray]) -> Tuple[Any, ...]:
+    """``(*result, hessian)``: the (loss, gradient) of _finish and the Hessian, in hess_out
+    when given, else in the result dtype."""
+    hessian = np.asarray(hessian).reshape(shape)
+    if hess_out is not None:
+        if hessian is not hess_out and not np.shares_memory(hessian, hess_out):
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.copyto(hess_out, hessian, casting="unsafe")
+        hessian = hess_out
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            hessian = hessian.astype(result_dtype, copy=False)
+    return (*result, hessian)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple, Union, cast, overload
+from typing import Any, Literal, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import (_NOT_FAST, LossResult, _fast_classification, _fast_elementwise, _fast_real,
-                      _finish, _kernel_out)
-from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
+from ._losses import (_NOT_FAST, LossResult, _append_hessian, _check_hessian_out,
+                      _fast_classification, _fast_elementwise, _fast_real, _finish, _kernel_out,
+                      _split_out)
+from .typing import (ArrayLike, FloatArray, HessianOut, Loss, LossAndGrad, LossGradHess,
+                     Reduction, Scalar)
 
 
 def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -61,51 +63,79 @@ def _periodic_operand(array: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Scalar: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> FloatArray: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[FloatArray, FloatArray]: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def sigmoid_binary_cross_entropy(
     logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
     sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> LossGradHess: ...
+@overload
+def sigmoid_binary_cross_entropy(
+    logits: ArrayLike, targets: ArrayLike, *, weight: Optional[ArrayLike] = ..., pos_weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: bool, out: Any = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, LossGradHess]: ...
 
 
 def sigmoid_binary_cross_entropy(
@@ -117,8 +147,9 @@ def sigmoid_binary_cross_entropy(
     sample_weight: Optional[ArrayLike] = None,
     reduction: str = "mean",
     return_grad: bool = False,
-    out: Optional[np.ndarray] = None,
+    out: Any = None,
     threads: Optional[int] = None,
+    return_hessian: bool = False,
 ) -> LossResult:
     r"""Sigmoid binary cross-entropy on logits (``F.binary_cross_entropy_with_logits``).
 
@@ -138,6 +169,11 @@ def sigmoid_binary_cross_entropy(
     ``"mean"`` is ``sum_i w_i sum_k l_ik / (K sum_i w_i)`` with ``K`` elements per sample (0
     when the denominator is 0). ``reduction="none"`` returns one loss per element.
 
+    ``return_hessian=True`` (implies the gradient) appends the second derivative per element,
+    ``w * (1 + (p - 1) t) * sigmoid(x) * sigmoid(-x)``, times the sample weight and the
+    reduction's factor (scikit-learn's ``HalfBinomialLoss`` hessian without weights); ``out``
+    is then a pair ``(grad_out, hess_out)`` (either may be None).
+
     >>> import numpy as np, fusedloss
     >>> x = np.array([[1.0, -2.0], [0.5, 3.0]]); t = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> round(float(fusedloss.sigmoid_binary_cross_entropy(x, t)), 6)
@@ -146,7 +182,13 @@ def sigmoid_binary_cross_entropy(
     [1e+30, 5e+29]
     """
     return_grad = check.check_flag(return_grad, "return_grad")
-    if weight is None and pos_weight is None and sample_weight is None:
+    hess_out = None
+    if return_hessian is not False:
+        return_hessian = check.check_flag(return_hessian, "return_hessian")
+        if return_hessian:
+            return_grad = True
+            out, hess_out = _split_out(out, True)
+    if return_hessian is False and weight is None and pos_weight is None and sample_weight is None:
         result = _fast_elementwise(logits, targets, out, threads, return_grad, reduction,
                                    _backend.core.sigmoid_binary_cross_entropy,  # type: ignore[union-attr]
                                    (None, None, None))
@@ -175,6 +217,11 @@ def sigmoid_binary_cross_entropy(
     check.check_out_aliasing(out, logits, (("targets", targets), ("weight", weight),
                                            ("pos_weight", pos_weight),
                                            ("sample_weight", sample_weight)))
+    hessian: Optional[np.ndarray] = None
+    if return_hessian:
+        hess_out = _check_hessian_out(hess_out, out, shape, result_dtype, logits, (
+            ("targets", targets), ("weight", weight), ("pos_weight", pos_weight),
+            ("sample_weight", sample_weight)))
 
     if _backend.use_native() and x.size:  # empty: the reference (see mean_squared_error)
         prediction = check.as_contiguous(x)
@@ -184,63 +231,99 @@ def sigmoid_binary_cross_entropy(
 
         sample_size = max(x.size // samples, 1) if samples else 1
         kernel_out = out if out is not None and out.dtype == prediction.dtype else None
-        value, gradient = _backend.core.sigmoid_binary_cross_entropy(  # type: ignore[union-attr]
+        native = _backend.core.sigmoid_binary_cross_entropy(  # type: ignore[union-attr]
             prediction, full(t),
             None if element_weight is None else _periodic_operand(element_weight, shape),
             None if positive_weight is None else _periodic_operand(positive_weight, shape),
             row_weight,
             sample_size, reduction_code, return_grad, kernel_out, thread_count,
+            *((True, hess_out if hess_out is not None and hess_out.dtype == prediction.dtype
+               else None) if return_hessian else ()),
         )
+        value, gradient = native[:2]
+        if return_hessian:
+            hessian = native[2]
     else:
-        value, gradient = _reference.sigmoid_binary_cross_entropy(
+        reference = _reference.sigmoid_binary_cross_entropy(
             x, t, weight=element_weight, pos_weight=positive_weight, sample_weight=row_weight,
-            reduction=reduction, return_grad=return_grad,
+            reduction=reduction, return_grad=return_grad, return_hessian=bool(return_hessian),
         )
-    return _finish(value, gradient, result_dtype, shape, shape, return_grad, out)
+        value, gradient = reference[:2]
+        if return_hessian:
+            hessian = reference[2]
+    result = _finish(value, gradient, result_dtype, shape, shape, return_grad, out)
+    if return_hessian:
+        assert hessian is not None
+        return _append_hessian(result, hessian, result_dtype, shape, hess_out)
+    return result
 
 
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Scalar: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["none"], return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> FloatArray: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction, return_grad: Literal[False] = ..., out: None = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
     threads: Optional[int] = ...,
 ) -> Loss: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Scalar, FloatArray]: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Literal["none"], return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[FloatArray, FloatArray]: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction = ..., return_grad: Literal[True], out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Tuple[Loss, FloatArray]: ...
 @overload
 def cross_entropy(
     probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
-    reduction: Reduction = ..., return_grad: bool, out: Optional[FloatArray] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
     threads: Optional[int] = ...,
 ) -> Union[Loss, LossAndGrad]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> LossGradHess: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: bool, out: Any = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, LossGradHess]: ...
 
 
 def cross_entropy(
@@ -251,8 +334,9 @@ def cross_entropy(
     sample_weight: Optional[ArrayLike] = None,
     reduction: str = "mean",
     return_grad: bool = False,
-    out: Optional[np.ndarray] = None,
+    out: Any = None,
     threads: Optional[int] = None,
+    return_hessian: bool = False,
 ) -> LossResult:
     r"""Cross-entropy of given probabilities (no softmax inside).
 
@@ -265,6 +349,11 @@ def cross_entropy(
     ``sample_weight`` ``(N,)`` per row; ``"mean"`` is ``sum_i w_i l_i / sum_i w_i`` (``N``
     unweighted; 0 when the denominator is 0). ``eps`` must be finite and ``>= 0``.
 
+    ``return_hessian=True`` (implies the gradient) appends the diagonal of the Hessian w.r.t.
+    ``p``: ``t / (p + eps)**2`` (0 where ``t = 0``; there is no clipping, so no flat region),
+    times the row's sample weight and the reduction's factor; ``out`` is then a pair
+    ``(grad_out, hess_out)`` (either may be None).
+
     >>> import numpy as np, fusedloss
     >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
     >>> round(float(fusedloss.cross_entropy(p, 2)), 6)
@@ -273,7 +362,14 @@ def cross_entropy(
     2.302584
     """
     return_grad = check.check_flag(return_grad, "return_grad")
-    if (sample_weight is None and _fast_real(eps) is not None and eps >= 0
+    hess_out = None
+    if return_hessian is not False:
+        return_hessian = check.check_flag(return_hessian, "return_hessian")
+        if return_hessian:
+            return_grad = True
+            out, hess_out = _split_out(out, True)
+    if (return_hessian is False and sample_weight is None and _fast_real(eps) is not None
+            and eps >= 0
             and type(reduction) is str and reduction in check.REDUCTIONS
             and _backend._state["backend"] == "native"):
         # Integer labels only (soft targets take the general path).
@@ -312,14 +408,22 @@ def cross_entropy(
     thread_count = check.check_threads(threads)
     out = check.check_out(out, return_grad, p.shape, result_dtype)
     check.check_out_aliasing(out, probs, (("labels", labels), ("sample_weight", sample_weight)))
+    hessian: Optional[np.ndarray] = None
+    if return_hessian:
+        hess_out = _check_hessian_out(hess_out, out, p.shape, result_dtype, probs, (
+            ("labels", labels), ("sample_weight", sample_weight)))
 
     if _backend.use_native():
         rows2d = check.as_rows(p)
         soft2d = None if soft is None else check.as_contiguous(soft).reshape(rows2d.shape)
-        value, gradient, invalid_row = _backend.core.cross_entropy(  # type: ignore[union-attr]
+        native = _backend.core.cross_entropy(  # type: ignore[union-attr]
             rows2d, y, soft2d, eps, row_weight, reduction_code, return_grad,
             _kernel_out(out, p, rows2d), thread_count,
+            *((True, _kernel_out(hess_out, p, rows2d)) if return_hessian else ()),
         )
+        value, gradient, invalid_row = native[:3]
+        if return_hessian and invalid_row < 0:
+            hessian = native[3]
         if invalid_row >= 0:
             assert y is not None  # only integer labels can be out of range
             raise check.label_error(y, invalid_row, classes, batch_shape)
@@ -328,8 +432,15 @@ def cross_entropy(
             invalid = (y < 0) | (y >= classes)
             if invalid.any():
                 raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
-        value, gradient = _reference.cross_entropy(
+        reference = _reference.cross_entropy(
             p, y, targets=soft, eps=eps, sample_weight=row_weight, reduction=reduction,
-            return_grad=return_grad,
+            return_grad=return_grad, return_hessian=bool(return_hessian),
         )
-    return _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out)
+        value, gradient = reference[:2]
+        if return_hessian:
+            hessian = reference[2]
+    result = _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out)
+    if return_hessian:
+        assert hessian is not None
+        return _append_hessian(result, hessian, result_dtype, p.shape, hess_out)
+    return result

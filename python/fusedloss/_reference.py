@@ -95,8 +95,16 @@ def softmax_cross_entropy(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     softcap: Optional[float] = None,
-) -> Tuple[Value, Optional[np.ndarray]]:
+    return_hessian: bool = False,
+    hessian_terms: bool = False,
+) -> Tuple[Any, ...]:
     """Integer labels, or float soft targets of the logits' shape.
+
+    With ``return_hessian=True`` the result is ``(value, gradient, hessian)``: the diagonal of
+    the Hessian of the returned loss w.r.t. the logits (see _softmax_hessian); with
+    ``hessian_terms`` also ``(M, q, k)`` (times the reduction's factor, 0 on ignored rows): the
+    full Hessian w.r.t. the raw logits is ``diag(M) - k q q^T``, so a linear layer's input
+    Hessian diagonal is ``M @ W**2 - k (q @ W)**2`` (linear_cross_entropy).
 
     Written from the formulas: with z the (soft-capped) logits, log p = z - lse, per row
     loss_i = sum_j a_ij (-log p_ij) + z_loss * lse_i^2 (times the row weight), where the
@@ -161,7 +169,7 @@ def softmax_cross_entropy(
             losses = losses + z_weight * z_loss * lse**2
         weighted = np.where(kept, losses, 0.0)
     value, scale = _reduce(weighted.reshape(x.shape[:-1]), denominator, reduction)
-    if not return_grad:
+    if not (return_grad or return_hessian):
         return value, None
     with np.errstate(invalid="ignore", over="ignore"):
         coefficient = target_weight.sum(axis=1)
@@ -171,7 +179,64 @@ def softmax_cross_entropy(
         if tanh is not None:
             gradient = gradient * (1.0 - tanh**2)
         gradient = np.where(kept[:, None], gradient * scale, 0.0)
+    if return_hessian:
+        hessian = _softmax_hessian(softmax, lse, target_weight, z_weight, z_loss, tanh, softcap)
+        hessian = np.where(kept[:, None], hessian * scale, 0.0)
+        if hessian_terms:
+            full, q, k = _softmax_hessian_terms(softmax, lse, target_weight, z_weight, z_loss, tanh,
+                                                softcap)
+            with np.errstate(invalid="ignore", over="ignore"):
+                terms = (np.where(kept[:, None], full * scale, 0.0), q,
+                         np.where(kept, k * scale, 0.0))
+            return value, gradient.reshape(x.shape), hessian.reshape(x.shape), terms
+        return value, gradient.reshape(x.shape), hessian.reshape(x.shape)
     return value, gradient.reshape(x.shape)
+
+
+def _softmax_hessian_terms(softmax: np.ndarray, lse: np.ndarray, target_weight: np.ndarray,
+                           z_weight: np.ndarray, z_loss: float, tanh: Optional[np.ndarray],
+                           softcap: Optional[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(M, q, k) with the full Hessian w.r.t. the raw logits ``diag(M) - k q q^T``: with
+    z = c tanh(x / c), s' = 1 - tanh^2, s'' = -2 tanh s' / c, the z-Hessian
+    ``A (diag p - p p^T) + B p p^T`` (A = sum_j a_j + 2 lam w_z lse, B = 2 lam w_z) and the
+    z-gradient G = A p - a: ``M = A s'^2 p + G s''``, ``q = s' p``, ``k = A - B``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        linear = target_weight.sum(axis=1)
+        k = linear
+        if z_loss:
+            linear = linear + 2.0 * z_loss * z_weight * lse
+            k = linear - 2.0 * z_loss * z_weight
+        if tanh is None:
+            return linear[:, None] * softmax, softmax, k
+        assert softcap is not None
+        slope = 1.0 - tanh**2
+        gradient_z = linear[:, None] * softmax - target_weight
+        full = linear[:, None] * slope**2 * softmax + gradient_z * (-2.0 * tanh * slope / softcap)
+        return full, slope * softmax, k
+
+
+def _softmax_hessian(softmax: np.ndarray, lse: np.ndarray, target_weight: np.ndarray,
+                     z_weight: np.ndarray, z_loss: float, tanh: Optional[np.ndarray],
+                     softcap: Optional[float]) -> np.ndarray:
+    """Diagonal Hessian (before the reduction's factor) of the row losses
+    ``sum_j a_j (lse - z_j) + z_loss w_z lse^2`` w.r.t. the raw logits x, z = c tanh(x / c):
+    ``d2L/dz_j^2 = (A + 2 lam w_z lse) p_j (1 - p_j) + 2 lam w_z p_j^2`` (A = sum_j a_j), and
+    through the softcap ``s'^2 d2L/dz^2 + s'' dL/dz`` with ``s' = 1 - tanh^2``,
+    ``s'' = -2 tanh s' / c``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        linear = target_weight.sum(axis=1)
+        if z_loss:
+            linear = linear + 2.0 * z_loss * z_weight * lse
+        hessian = linear[:, None] * (softmax * (1.0 - softmax))
+        if z_loss:
+            hessian = hessian + (2.0 * z_loss * z_weight)[:, None] * softmax**2
+        if tanh is not None:
+            assert softcap is not None
+            slope = 1.0 - tanh**2
+            gradient_z = linear[:, None] * softmax - target_weight
+            hessian = slope**2 * hessian + gradient_z * (-2.0 * tanh * slope / softcap)
+    result: np.ndarray = hessian
+    return result
 
 
 @_quiet
@@ -185,7 +250,12 @@ def multiclass_hinge(
     sample_weight: Optional[np.ndarray] = None,
     reduction: str = "mean",
     return_grad: bool = False,
-) -> Tuple[Value, Optional[np.ndarray]]:
+    return_hessian: bool = False,
+) -> Tuple[Any, ...]:
+    """``return_hessian=True``: ``(value, gradient, hessian)``, the diagonal Hessian: 0 for the
+    plain hinge (piecewise linear); squared, 2 at each active term ``j != y`` (``d_j > 0``) and
+    2 x (the number of active terms) at the label, times the row weight and the reduction's
+    factor."""
     s = np.asarray(scores, dtype=np.float64)
     classes = s.shape[-1]
     rows = s.reshape(-1, classes)
@@ -203,11 +273,19 @@ def multiclass_hinge(
         row_weight = row_weight * np.asarray(sample_weight, dtype=np.float64)
     denominator = float(sample_weight.sum()) if sample_weight is not None else float(rows.shape[0])
     value, scale = _reduce((row_weight * losses).reshape(s.shape[:-1]), denominator, reduction)
-    if not return_grad:
+    if not (return_grad or return_hessian):
         return value, None
     derivative = 2.0 * terms if squared else np.where(is_label, 0.0, (difference > 0).astype(np.float64))
     derivative[index, y] = -derivative.sum(axis=1)
-    return value, (derivative * (row_weight * scale)[:, None]).reshape(s.shape)
+    gradient = (derivative * (row_weight * scale)[:, None]).reshape(s.shape)
+    if not return_hessian:
+        return value, gradient
+    second: np.ndarray = np.zeros(rows.shape)
+    if squared:
+        active = (~is_label) & (difference > 0)
+        second = 2.0 * active
+        second[index, y] = 2.0 * active.sum(axis=1)
+    return value, gradient, (second * (row_weight * scale)[:, None]).reshape(s.shape)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -404,7 +482,10 @@ def sigmoid_binary_cross_entropy(
     sample_weight: Optional[np.ndarray] = None,
     reduction: str = "mean",
     return_grad: bool = False,
-) -> Tuple[Value, Optional[np.ndarray]]:
+    return_hessian: bool = False,
+) -> Tuple[Any, ...]:
+    """``return_hessian=True``: ``(value, gradient, hessian)``, the exact second derivative
+    ``w L sigmoid(x) sigmoid(-x)`` (``L = 1 + (pos_weight - 1) t``) per element."""
     x = np.asarray(logits, dtype=np.float64)
     t = np.broadcast_to(np.asarray(targets, dtype=np.float64), x.shape)
     w = np.ones(()) if weight is None else np.asarray(weight, dtype=np.float64)
@@ -417,13 +498,18 @@ def sigmoid_binary_cross_entropy(
         linear = np.where(x >= 0, (1.0 - t) * x, -(p * t) * x)
         losses = np.broadcast_to(w * (linear + log_weight * np.log1p(e)), x.shape)
     value, scale, element_weight = _elementwise_reduce(losses, sample_weight, reduction)
-    if not return_grad:
+    if not (return_grad or return_hessian):
         return value, None
     with np.errstate(invalid="ignore"):
         sigmoid_small = e / (1.0 + e)  # sigmoid(-|x|)
         derivative = w * np.where(x >= 0, (1.0 - t) - log_weight * sigmoid_small,
                                   log_weight * sigmoid_small - p * t)
-    return value, np.broadcast_to(derivative * element_weight * scale, x.shape).copy()
+    gradient = np.broadcast_to(derivative * element_weight * scale, x.shape).copy()
+    if not return_hessian:
+        return value, gradient
+    with np.errstate(invalid="ignore"):
+        second = w * log_weight * (sigmoid_small / (1.0 + e))  # sigmoid(x) sigmoid(-x)
+    return value, gradient, np.broadcast_to(second * element_weight * scale, x.shape).copy()
 
 
 @_quiet
@@ -436,8 +522,11 @@ def cross_entropy(
     sample_weight: Optional[np.ndarray] = None,
     reduction: str = "mean",
     return_grad: bool = False,
-) -> Tuple[Value, Optional[np.ndarray]]:
-    """Integer ``labels`` (batch shape) or soft ``targets`` (probs' shape), exactly one."""
+    return_hessian: bool = False,
+) -> Tuple[Any, ...]:
+    """Integer ``labels`` (batch shape) or soft ``targets`` (probs' shape), exactly one.
+    ``return_hessian=True``: ``(value, gradient, hessian)``, the diagonal Hessian
+    ``t / (p + eps)^2`` (0 where ``t = 0``) times the row weight and the reduction's factor."""
     p = np.asarray(probs, dtype=np.float64)
     classes = p.shape[-1]
     rows = p.reshape(-1, classes)
@@ -455,11 +544,15 @@ def cross_entropy(
         sample_weight, dtype=np.float64)
     value, scale = _reduce((row_weight * losses).reshape(p.shape[:-1]), float(row_weight.sum()),
                            reduction)
-    if not return_grad:
+    if not (return_grad or return_hessian):
         return value, None
     with np.errstate(divide="ignore", invalid="ignore"):
         gradient = np.where(t == 0, 0.0, -t / shifted) * (row_weight * scale)[:, None]
-    return value, gradient.reshape(p.shape)
+    if not return_hessian:
+        return value, gradient.reshape(p.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hessian = np.where(t == 0, 0.0, t / shifted**2) * (row_weight * scale)[:, None]
+    return value, gradient.reshape(p.shape), hessian.reshape(p.shape)
 
 
 def linear_cross_entropy(

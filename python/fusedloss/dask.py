@@ -8,6 +8,9 @@ takes the arguments of its :mod:`fusedloss` namesake and returns **lazy** Dask r
   result dtype);
 - ``return_grad=True``: the gradient as a Dask array with the chunks of the first argument,
   carrying the global factor (``1/N`` or ``1/sum of weights`` under ``"mean"``).
+- ``return_hessian=True`` (the classification losses, sigmoid BCE, the penalties): the
+  gradient and then the Hessian's diagonal, a Dask array chunked like the gradient, computed
+  by the same chunk calls (with the same global factor).
 
 Chunking rules: the batch axes may be chunked freely (uneven and empty chunks are fine); the
 class axis (last) of row-wise losses must be one chunk, otherwise ``ValueError`` (rechunk with
@@ -264,7 +267,7 @@ def _rows(blocks: "da.Array", index: int, dtype: np.dtype, drop: bool) -> "da.Ar
 
 def _pack(
     blocks: "da.Array", result_dtype: np.dtype, reduction: str, return_grad: bool,
-    denominator: Optional["da.Array"], rows_dropped: bool, extra: Sequence[Tuple[int, Any]] = (),
+    denominator: Optional["da.Array"], rows_dropped: bool, extra: Sequence[Tuple[Any, ...]] = (),
 ) -> Any:
     """Split the per-block tuples (loss, grad, extras...) into the public results."""
     if reduction == "none":
@@ -281,8 +284,10 @@ def _pack(
     results = [loss]
     if return_grad:
         results.append(_rows(blocks, 1, result_dtype, False))
-    for index, dtype in extra:
-        results.append(_rows(blocks, index, dtype, rows_dropped))
+    for entry in extra:  # (index, dtype) or (index, dtype, drop): drop defaults to rows_dropped
+        index, dtype = entry[0], entry[1]
+        drop = entry[2] if len(entry) > 2 else rows_dropped
+        results.append(_rows(blocks, index, dtype, drop))
     return results[0] if len(results) == 1 else tuple(results)
 
 
@@ -375,8 +380,10 @@ def _rowwise(
     function: Callable[..., Any], name: str, x: Any, labels: Any, *, allow_soft: bool, sample_weight: Any,
     reduction: str, return_grad: bool, out: Any, kwargs: Dict[str, Any],
     per_row: Callable[[bool], Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]],
-    extras: Sequence[Any] = (), fold: bool = False,
+    extras: Sequence[Any] = (), fold: bool = False, return_hessian: bool = False,
 ) -> Any:
+    """`return_hessian`: the in-memory function's Hessian (the first of the block's extras,
+    kept with the class axis, before `extras`); `kwargs` then holds return_hessian=True."""
     check.check_reduction(reduction)
     _check_out(out)
     x = _as_dask(x, name)
@@ -445,8 +452,10 @@ def _rowwise(
         scale, () if scale is not None else None, *positions,
         dtype=object, meta=np.empty((0,) * ndim, dtype=object), concatenate=True,
     )
-    return _pack(blocks, result_dtype, reduction, return_grad, denominator, True,
-                 [(2 + i, dtype) for i, dtype in enumerate(extras)])
+    packed: List[Tuple[Any, ...]] = [(2 + i, dtype) for i, dtype in enumerate(extras)]
+    if return_hessian:
+        packed[0] = (2, result_dtype, False)
+    return _pack(blocks, result_dtype, reduction, return_grad, denominator, True, packed)
 
 
 def _class_rows(weight: Any, ignore_index: Optional[int], classes: int
@@ -474,12 +483,19 @@ def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sampl
                           ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
                           softcap: Optional[float] = None, reduction: str = "mean",
                           return_grad: bool = False, return_argmax: bool = False, out: Any = None,
-                          threads: Optional[int] = None) -> Any:
-    """:func:`fusedloss.softmax_cross_entropy` on Dask arrays (see the module docstring)."""
+                          threads: Optional[int] = None, return_hessian: bool = False) -> Any:
+    """:func:`fusedloss.softmax_cross_entropy` on Dask arrays (see the module docstring);
+    ``return_hessian=True`` returns ``(loss, grad, hess[, argmax])``."""
     weight = None if weight is None else np.asarray(weight)
     classes = logits.shape[-1] if np.ndim(logits) else 1
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
     kwargs = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
                   z_loss=z_loss, softcap=softcap, return_argmax=return_argmax, threads=threads)
+    extras: Tuple[Any, ...] = (np.dtype(np.int64),) if return_argmax else ()
+    if return_hessian:
+        kwargs["return_hessian"] = True
+        return_grad = True
+        extras = (None,) + extras
     # Integer labels without smoothing use weight[y_i] only as a row weight: fold it into the
     # per-row weights of the gradient call (bitwise the in-memory gradient, see _call_block).
     fold = weight is not None and label_smoothing == 0.0
@@ -487,29 +503,38 @@ def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sampl
                     sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
                     out=out, kwargs=kwargs,
                     per_row=_class_rows(weight, ignore_index, classes),
-                    extras=(np.dtype(np.int64),) if return_argmax else (), fold=fold)
+                    extras=extras, fold=fold, return_hessian=return_hessian)
 
 
 def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
                      weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
-                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None) -> Any:
+                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
+                     return_hessian: bool = False) -> Any:
     """:func:`fusedloss.multiclass_hinge` on Dask arrays (``"mean"`` divides by N or Σ w)."""
     weight = None if weight is None else np.asarray(weight)
-    kwargs = dict(margin=margin, squared=squared, weight=weight, threads=threads)
+    kwargs: Dict[str, Any] = dict(margin=margin, squared=squared, weight=weight, threads=threads)
     fold = weight is not None
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    if return_hessian:
+        kwargs["return_hessian"] = return_grad = True
     return _rowwise(_fl.multiclass_hinge, "scores", scores, labels, allow_soft=False,
                     sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs, per_row=_no_row_weights, fold=fold)
+                    out=out, kwargs=kwargs, per_row=_no_row_weights, fold=fold,
+                    extras=(None,) if return_hessian else (), return_hessian=return_hessian)
 
 
 def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
                   reduction: str = "mean", return_grad: bool = False, out: Any = None,
-                  threads: Optional[int] = None) -> Any:
+                  threads: Optional[int] = None, return_hessian: bool = False) -> Any:
     """:func:`fusedloss.cross_entropy` (given probabilities) on Dask arrays."""
-    kwargs = dict(eps=eps, threads=threads)
+    kwargs: Dict[str, Any] = dict(eps=eps, threads=threads)
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    if return_hessian:
+        kwargs["return_hessian"] = return_grad = True
     return _rowwise(_fl.cross_entropy, "probs", probs, labels, allow_soft=True,
                     sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs, per_row=_no_row_weights)
+                    out=out, kwargs=kwargs, per_row=_no_row_weights,
+                    extras=(None,) if return_hessian else (), return_hessian=return_hessian)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -517,7 +542,8 @@ def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: 
 
 def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, target_name: str, *,
                  sample_weight: Any, reduction: str, return_grad: bool, out: Any,
-                 operands: Dict[str, Any], kwargs: Dict[str, Any]) -> Any:
+                 operands: Dict[str, Any], kwargs: Dict[str, Any], hessian: bool = False) -> Any:
+    """`hessian`: kwargs holds return_hessian=True; the Hessian comes after the gradient."""
     check.check_reduction(reduction)
     _check_out(out)
     x = _as_dask(x, name)
@@ -552,7 +578,7 @@ def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, t
         options = dict(kwargs, **dict(zip(names, others)), _per_first_axis=True)
         if wb is not None and xb.ndim == 1:
             wb = np.asarray(wb)
-        return _call_block(function, xb, tb, wb, sb, reduction, return_grad, options, 0)
+        return _call_block(function, xb, tb, wb, sb, reduction, return_grad, options, int(hessian))
 
     args: List[Any] = [x, ind, t, ind, weights, (0,) if weights is not None else None,
                   scale, () if scale is not None else None]
@@ -560,7 +586,8 @@ def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, t
         args += [extra[key], ind]
     blocks = _blockwise(block, ind, *args, dtype=object,
                         meta=np.empty((0,) * ndim, dtype=object), concatenate=True)
-    return _pack(blocks, result_dtype, reduction, return_grad, denominator, False)
+    return _pack(blocks, result_dtype, reduction, return_grad, denominator, False,
+                 [(2, result_dtype)] if hessian else [])
 
 
 def _elementwise_twin(entry: Any) -> Callable[..., Any]:
@@ -569,15 +596,19 @@ def _elementwise_twin(entry: Any) -> Callable[..., Any]:
     names = tuple(parameter.name for parameter in entry.parameters)
 
     def twin(pred: Any, target: Any, *, sample_weight: Any = None, reduction: str = "mean",
-             return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
-             **parameters: Any) -> Any:
+             return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+             threads: Optional[int] = None, **parameters: Any) -> Any:
         unknown = [key for key in parameters if key not in names]
         if unknown:
             raise TypeError(f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
+        kwargs: Dict[str, Any] = dict(threads=threads, **parameters)
+        return_hessian = check.check_flag(return_hessian, "return_hessian")
+        if return_hessian:
+            kwargs["return_hessian"] = return_grad = True
         return _elementwise(entry.function, entry.first, pred, target, "target",
                             sample_weight=sample_weight, reduction=reduction,
-                            return_grad=return_grad, out=out, operands={},
-                            kwargs=dict(threads=threads, **parameters))
+                            return_grad=return_grad, out=out, operands={}, kwargs=kwargs,
+                            hessian=return_hessian)
 
     twin.__name__ = twin.__qualname__ = entry.name
     twin.__doc__ = (f":func:`fusedloss.{entry.name}` on Dask arrays (any chunking of any axis)."
@@ -596,12 +627,16 @@ del _entry
 def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
                                  sample_weight: Any = None, reduction: str = "mean",
                                  return_grad: bool = False, out: Any = None,
-                                 threads: Optional[int] = None) -> Any:
+                                 threads: Optional[int] = None, return_hessian: bool = False) -> Any:
     """:func:`fusedloss.sigmoid_binary_cross_entropy` on Dask arrays (any chunking)."""
+    kwargs: Dict[str, Any] = dict(threads=threads)
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    if return_hessian:
+        kwargs["return_hessian"] = return_grad = True
     return _elementwise(_fl.sigmoid_binary_cross_entropy, "logits", logits, targets, "targets",
                         sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
                         out=out, operands={"weight": weight, "pos_weight": pos_weight},
-                        kwargs=dict(threads=threads))
+                        kwargs=kwargs, hessian=return_hessian)
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -641,7 +676,7 @@ def logsumexp(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.
 
 
 def _penalty(function: Callable[..., Any], w: Any, args: Tuple[Any, ...], return_grad: bool, out: Any,
-             accumulate: bool, threads: Optional[int]) -> Any:
+             accumulate: bool, threads: Optional[int], return_hessian: bool = False) -> Any:
     if out is not None or accumulate:
         raise ValueError("out/accumulate: fusedloss.dask returns the gradient as a new Dask array; "
                          f"expected out=None and accumulate=False, got out={type(out).__name__}, "
@@ -671,25 +706,38 @@ def _penalty(function: Callable[..., Any], w: Any, args: Tuple[Any, ...], return
         return float(value), None
 
     blocks = _map_blocks(block, w, dtype=object, meta=np.empty((0,) * w.ndim, dtype=object))
-    return _pack(blocks, dtype, "sum", return_grad, None, False)
+    if not return_hessian:
+        return _pack(blocks, dtype, "sum", return_grad, None, False)
+    constant = {"l2": 2.0 * lam, "l1": 0.0, "elastic_net": 2.0 * lam * beta}[kind]
+    hessian = da.full_like(w, constant, dtype=dtype)  # type: ignore[no-untyped-call]
+    return (*_pack(blocks, dtype, "sum", True, None, False), hessian)
 
 
 def l2_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
-               accumulate: bool = False, threads: Optional[int] = None) -> Any:
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: bool = False) -> Any:
     """:func:`fusedloss.l2_penalty` on a Dask array (any chunking): float64 chunk sums, tree-combined."""
-    return _penalty(_fl.l2_penalty, w, (lam,), return_grad, out, accumulate, threads)
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    return _penalty(_fl.l2_penalty, w, (lam,), return_grad or return_hessian, out, accumulate,
+                    threads, return_hessian)
 
 
 def l1_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
-               accumulate: bool = False, threads: Optional[int] = None) -> Any:
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: bool = False) -> Any:
     """:func:`fusedloss.l1_penalty` on a Dask array (any chunking)."""
-    return _penalty(_fl.l1_penalty, w, (lam,), return_grad, out, accumulate, threads)
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    return _penalty(_fl.l1_penalty, w, (lam,), return_grad or return_hessian, out, accumulate,
+                    threads, return_hessian)
 
 
 def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = False, out: Any = None,
-                        accumulate: bool = False, threads: Optional[int] = None) -> Any:
+                        accumulate: bool = False, threads: Optional[int] = None,
+                        return_hessian: bool = False) -> Any:
     """:func:`fusedloss.elastic_net_penalty` on a Dask array (any chunking)."""
-    return _penalty(_fl.elastic_net_penalty, w, (lam, beta), return_grad, out, accumulate, threads)
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    return _penalty(_fl.elastic_net_penalty, w, (lam, beta), return_grad or return_hessian, out, accumulate,
+                    threads, return_hessian)
 
 
 # ----------------------------------------------------------------------------- linear + CE

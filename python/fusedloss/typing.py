@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Tuple, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ArrayLike", "FloatArray", "IntArray", "Loss", "LossAndGrad", "Reduction", "Scalar"]
+__all__ = ["ArrayLike", "FloatArray", "HessianOut", "IntArray", "Loss", "LossAndGrad",
+           "LossGradHess", "Reduction", "Scalar"]
 
 if TYPE_CHECKING:
     #: A float32/float64 (or float16) array: gradients, per-row losses, softmax outputs.
@@ -33,3 +34,8 @@ Loss = Union[Scalar, FloatArray]
 LossAndGrad = Tuple[Loss, FloatArray]
 #: The ``reduction=`` argument of every loss: a typo such as ``"meen"`` is a type error.
 Reduction = Literal["mean", "sum", "none"]
+#: ``(loss, gradient, hessian)`` with ``return_hessian=True``: the Hessian's diagonal has the
+#: gradient's shape and dtype.
+LossGradHess = Tuple[Loss, FloatArray, FloatArray]
+#: ``out=`` with ``return_hessian=True``: ``(grad_out, hess_out)``, either may be None.
+HessianOut = Tuple[Optional[FloatArray], Optional[FloatArray]]

@@ -44,6 +44,9 @@ struct ClassificationArgs {
     double softcap;                   // c > 0: logits -> c tanh(x / c); 0: off
     double class_weight_total;        // sum of class_weight (classes when null)
     std::int64_t* argmax;             // rows entries (argmax of the raw logits), or null
+    // return_hessian: rows x classes, C-contiguous, or null. Written by the *_hessian kernels
+    // only (the loss kernels ignore it); never aliases an input or the gradient.
+    Real* hessian;
 };
 
 // Elementwise losses (mean squared error, absolute, Huber, Poisson, ...: every loss of
@@ -87,6 +90,7 @@ struct SigmoidBinaryArgs {
     double gradient_scale;
     Real* element_losses;             // or null
     Real* gradient;                   // or null; may alias logits
+    Real* hessian;                    // or null (the *_hessian kernel only); aliases nothing
 };
 
 // Cross-entropy of given probabilities: integer labels or soft targets (exactly one non-null).
@@ -103,6 +107,8 @@ struct ProbabilityArgs {
     double gradient_scale;
     Real* row_losses;                 // rows entries, or null
     Real* gradient;                   // rows x classes, C-contiguous, or null; may alias probs
+    Real* hessian;                    // rows x classes, C-contiguous, or null (the *_hessian
+                                      // kernel only); aliases nothing
 };
 
 // Row-wise building blocks along the last axis: logsumexp, softmax, log_softmax.
@@ -193,6 +199,16 @@ struct KernelTable {
     // Every elementwise loss (regression_losses.inl), looked up by name once per process.
     const ElementwiseLossEntry* elementwise_losses;
     int elementwise_loss_count;
+    // Diagonal Hessians (return_hessian=True): each fills args.hessian and returns 0; the
+    // bindings run it before the loss kernel of the same call (classification_hessians.inl).
+    ClassificationKernel<float> softmax_cross_entropy_hessian_f32;
+    ClassificationKernel<double> softmax_cross_entropy_hessian_f64;
+    ClassificationKernel<float> multiclass_hinge_hessian_f32;
+    ClassificationKernel<double> multiclass_hinge_hessian_f64;
+    SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_hessian_f32;
+    SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_hessian_f64;
+    ProbabilityKernel<float> cross_entropy_hessian_f32;
+    ProbabilityKernel<double> cross_entropy_hessian_f64;
 };
 
 }  // namespace fusedloss

@@ -1,0 +1,243 @@
+// Diagonal Hessians of the classification losses (return_hessian=True): a pass of its own per
+// loss family, run by the bindings before the loss-and-gradient kernel of the same call. The
+// loss and gradient therefore come from the unchanged kernels (the loss is bitwise the same
+// whether or not the Hessian was asked for, and a call without it pays nothing), and the
+// Hessian pass reads the inputs before the gradient kernel may overwrite them (out=logits).
+// Each pass writes args.hessian (rows x classes, C-contiguous, never aliasing an input) row by
+// row: no cross-row sums, so the result is the same for any thread count.
+//
+// Softmax cross-entropy. With z the (soft-capped) logits, p = softmax(z), lse = logsumexp(z),
+// the row loss sum_j a_j (lse - z_j) + lambda w_z lse^2 (a_j the target weights of the options
+// path in softmax_cross_entropy.inl, A = sum_j a_j, w_z the z-loss weight of the row) has
+//   dL/dz_j     = (A + 2 lambda w_z lse) p_j - a_j
+//   d2L/dz_j^2  = (A + 2 lambda w_z lse) p_j (1 - p_j) + 2 lambda w_z p_j^2,
+// and through the softcap z = c tanh(x / c), with s' = 1 - tanh^2 and s'' = -2 tanh s' / c:
+//   d2L/dx_j^2  = s'^2 d2L/dz_j^2 + s'' dL/dz_j.
+// Everything times the reduction's factor (gradient_scale); ignored rows are 0.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+template <class Real, bool soft, bool capped, bool weighted>
+void softmax_cross_entropy_hessian_rows(const ClassificationArgs<Real>& args, std::int64_t first,
+                                        std::int64_t end) {
+    const std::int64_t classes = args.classes;
+    const double* class_weight = args.class_weight;
+    const double epsilon = args.label_smoothing;
+    const double smooth = epsilon / static_cast<double>(classes);
+    const double keep = 1.0 - epsilon;
+    const Real cap = capped ? static_cast<Real>(args.softcap) : Real(1);
+    const Real inverse_cap = capped ? static_cast<Real>(1.0 / args.softcap) : Real(1);
+    const double lambda = args.z_loss;
+    const double scale = args.gradient_scale;
+    for (std::int64_t row = first; row < end; ++row) {
+        const Real* x = args.logits + row * args.logits_row_stride;
+        Real* h = args.hessian + row * classes;
+        const Real* target = soft ? args.soft_targets + row * args.soft_targets_row_stride : nullptr;
+        std::int64_t label = 0;
+        if (!soft) {
+            label = args.labels[row];
+            if (args.has_ignore_index && label == args.ignore_index) {
+                zero_row(h, classes);
+                continue;
+            }
+        }
+        // Pass 1: z (into h when capped) and its max.
+        const Real* z = x;
+        if (capped) {
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t j = 0; j < classes; ++j) h[j] = cap * tanh_value(x[j] * inverse_cap);
+            z = h;
+        }
+        const Real maximum = row_maximum(z, classes);
+        const Real shift = is_finite_value(maximum) ? maximum : Real(0);
+        // Pass 2: e_j = exp(z_j - shift) into h, S in float64; the soft targets' A in float64.
+        double sum = 0.0, target_total = 0.0;
+        FUSEDLOSS_SIMD_SUM(sum, target_total)
+        for (std::int64_t j = 0; j < classes; ++j) {
+            const Real e = exp_value(z[j] - shift);
+            h[j] = e;
+            sum += static_cast<double>(e);
+            if (soft) {
+                const double w = weighted ? class_weight[j] : 1.0;
+                target_total += w * (keep * static_cast<double>(target[j]) + smooth);
+            }
+        }
+        const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+        double total, z_weight, label_weight = 1.0;
+        if (soft) {
+            total = sample * target_total;
+            z_weight = sample;
+        } else {
+            label_weight = weighted ? class_weight[label] : 1.0;
+            total = sample * (keep * label_weight + smooth * args.class_weight_total);
+            z_weight = sample * label_weight;
+        }
+        const double lse = static_cast<double>(shift) + log_scalar(sum);
+        double linear = total;
+        if (lambda != 0.0) linear += 2.0 * lambda * z_weight * lse;
+        const Real first_factor = static_cast<Real>(scale * linear);   // times p (1 - p)
+        const Real square_factor = static_cast<Real>(scale * 2.0 * lambda * z_weight);  // times p^2
+        const Real inverse_sum = static_cast<Real>(1.0 / sum);
+        if (!capped) {
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t j = 0; j < classes; ++j) {
+                const Real p = h[j] * inverse_sum;
+                h[j] = first_factor * (p * (Real(1) - p)) + square_factor * (p * p);
+            }
+            continue;
+        }
+        // Softcap: the chain rule needs a_j (the gradient's target part) and tanh(x_j / c).
+        const Real smooth_factor = static_cast<Real>(scale * sample * smooth);
+        const Real keep_factor = static_cast<Real>(scale * sample * keep);
+        const Real label_factor = static_cast<Real>(scale * sample * keep * label_weight);
+        const Real curvature = Real(-2) * inverse_cap;
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t j = 0; j < classes; ++j) {
+            const Real p = h[j] * inverse_sum;
+            const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
+            Real a;
+            if (soft) {
+                a = w * (keep_factor * target[j] + smooth_factor);
+            } else {
+                a = smooth_factor * w + (j == label ? label_factor : Real(0));
+            }
+            const Real hessian_z = first_factor * (p * (Real(1) - p)) + square_factor * (p * p);
+            const Real gradient_z = first_factor * p - a;
+            const Real t = tanh_value(x[j] * inverse_cap);
+            const Real slope = Real(1) - t * t;
+            h[j] = slope * slope * hessian_z + gradient_z * (curvature * t * slope);
+        }
+    }
+}
+
+template <class Real>
+double softmax_cross_entropy_hessian(const ClassificationArgs<Real>& args,
+                                     const ReductionPlan& plan) {
+    const bool soft = args.soft_targets != nullptr;
+    const bool capped = args.softcap > 0.0;
+    const bool weighted = args.class_weight != nullptr;
+    sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        if (soft) {
+            if (capped) {
+                weighted ? softmax_cross_entropy_hessian_rows<Real, true, true, true>(args, first, end)
+                         : softmax_cross_entropy_hessian_rows<Real, true, true, false>(args, first, end);
+            } else {
+                weighted ? softmax_cross_entropy_hessian_rows<Real, true, false, true>(args, first, end)
+                         : softmax_cross_entropy_hessian_rows<Real, true, false, false>(args, first, end);
+            }
+        } else if (capped) {
+            weighted ? softmax_cross_entropy_hessian_rows<Real, false, true, true>(args, first, end)
+                     : softmax_cross_entropy_hessian_rows<Real, false, true, false>(args, first, end);
+        } else {
+            weighted ? softmax_cross_entropy_hessian_rows<Real, false, false, true>(args, first, end)
+                     : softmax_cross_entropy_hessian_rows<Real, false, false, false>(args, first, end);
+        }
+        return 0.0;
+    });
+    return 0.0;
+}
+
+// Multiclass hinge: piecewise linear, so 0 everywhere (also at the kinks, as the gradient's
+// 1[term > 0] takes no side). Squared: with d_j = s_j - s_y + margin, each active term
+// (d_j > 0, j != y) gives 2 at j and 2 at the label, times the row weight and the reduction's
+// factor. A NaN d_j counts as inactive, as in the gradient's comparison.
+template <class Real>
+double multiclass_hinge_hessian(const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
+    const std::int64_t classes = args.classes;
+    sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        for (std::int64_t row = first; row < end; ++row) {
+            Real* h = args.hessian + row * classes;
+            if (!args.squared) {
+                zero_row(h, classes);
+                continue;
+            }
+            const Real* s = args.logits + row * args.logits_row_stride;
+            const std::int64_t label = args.labels[row];
+            const double factor = 2.0 * row_weight(args, row, label) * args.gradient_scale;
+            const Real two = static_cast<Real>(factor);
+            const Real offset = static_cast<Real>(args.margin) - s[label];
+            std::int64_t active = 0;
+            FUSEDLOSS_SIMD_SUM(active)
+            for (std::int64_t j = 0; j < classes; ++j) {
+                const bool on = (s[j] + offset > Real(0)) && j != label;
+                h[j] = on ? two : Real(0);
+                active += on ? 1 : 0;
+            }
+            h[label] = static_cast<Real>(factor * static_cast<double>(active));
+        }
+        return 0.0;
+    });
+    return 0.0;
+}
+
+// Cross-entropy of probabilities: d2/dp_j^2 of -t_j log(p_j + eps) is t_j / (p_j + eps)^2
+// (0 where t_j = 0), times the row's sample weight and the reduction's factor.
+template <class Real>
+double cross_entropy_hessian(const ProbabilityArgs<Real>& args, const ReductionPlan& plan) {
+    const std::int64_t classes = args.classes;
+    const Real eps = static_cast<Real>(args.eps);
+    sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        for (std::int64_t row = first; row < end; ++row) {
+            const Real* p = args.probs + row * args.probs_row_stride;
+            Real* h = args.hessian + row * classes;
+            const double weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+            const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
+            if (args.labels != nullptr) {
+                const std::int64_t label = args.labels[row];
+                zero_row(h, classes);
+                const Real shifted = p[label] + eps;
+                h[label] = (row_scale / shifted) / shifted;
+            } else {
+                const Real* t = args.targets + row * classes;
+                FUSEDLOSS_SIMD_LOOP
+                for (std::int64_t j = 0; j < classes; ++j) {
+                    const Real target = t[j];
+                    const Real shifted = p[j] + eps;
+                    h[j] = target == Real(0) ? Real(0) : ((row_scale * target) / shifted) / shifted;
+                }
+            }
+        }
+        return 0.0;
+    });
+    return 0.0;
+}
+
+// Sigmoid binary cross-entropy: d2/dx2 = w L sigmoid(x) sigmoid(-x) = w L e / (1 + e)^2 with
+// e = exp(-|x|), L = 1 + (p - 1) t (1 without pos_weight), times the sample weight and the
+// reduction's factor. The plan's "rows" are elements, as in the loss kernel.
+template <class Real>
+double sigmoid_binary_cross_entropy_hessian(const SigmoidBinaryArgs<Real>& args,
+                                            const ReductionPlan& plan) {
+    const std::int64_t elements = args.samples * args.sample_size;
+    sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
+        for (std::int64_t k = first; k < end;) {
+            const std::int64_t sample = k / args.sample_size;
+            const std::int64_t stop_sample = (sample + 1) * args.sample_size;
+            const std::int64_t stop = stop_sample < end ? stop_sample : end;
+            const double sample_weight =
+                args.sample_weight != nullptr ? args.sample_weight[sample] : 1.0;
+            const Real factor = static_cast<Real>(sample_weight * args.gradient_scale);
+            for (; k < stop; ++k) {
+                const Real x = args.logits[k];
+                const Real absolute = x < Real(0) ? -x : x;
+                const Real e = exp_value(-absolute);
+                const Real u = Real(1) + e;
+                Real value = (e / u) / u;
+                if (args.pos_weight != nullptr) {
+                    const Real t = args.targets[k];
+                    value *= Real(1) + (args.pos_weight[k % args.pos_weight_length] - Real(1)) * t;
+                }
+                if (args.weight != nullptr) value *= args.weight[k % args.weight_length];
+                args.hessian[k] = factor * value;
+            }
+        }
+        return 0.0;
+    });
+    return 0.0;
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss
