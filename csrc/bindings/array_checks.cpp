@@ -67,7 +67,7 @@ void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& sh
                               std::string(py::repr(given)));
     }
     check_c_contiguous(out, "out");
-    if (!out.writeable()) throw py::value_error("out: the array is read-only");
+    if (!out.writeable()) throw py::value_error("out: expected a writeable array, got a read-only one");
     // The kernels store whole vectors of the item type: a misaligned store is undefined
     // behaviour (UBSan flagged every kernel family), so an unaligned out is refused here too.
     if (reinterpret_cast<std::uintptr_t>(out.data()) % static_cast<std::uintptr_t>(out.itemsize()) != 0) {
@@ -78,12 +78,14 @@ void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& sh
                                 std::equal(out.strides(), out.strides() + out.ndim(),
                                            replaceable.strides());
     if (!is_replaceable && memory_overlaps(out, replaceable)) {
-        throw py::value_error("out: overlaps the first argument without being the same array");
+        throw py::value_error(
+            "out: overlaps the first argument without being the same array (expected the first "
+            "argument itself, same dtype, shape and strides, or a separate buffer)");
     }
     for (const py::object& input : inputs) {
         if (input.is_none()) continue;
         if (memory_overlaps(out, py::reinterpret_borrow<py::array>(input))) {
-            throw py::value_error("out: overlaps another input array");
+            throw py::value_error("out: overlaps another input array; expected a separate buffer");
         }
     }
 }
@@ -112,6 +114,25 @@ ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_
     threads = std::min(threads, std::max<std::int64_t>(1, plan.blocks));
     plan.threads = static_cast<int>(std::max<std::int64_t>(1, threads));
     return plan;
+}
+
+void raise_label_error(const std::int64_t* labels, std::int64_t row, std::int64_t classes,
+                       const py::object& batch_shape) {
+    std::string where = "row " + std::to_string(row);
+    if (!batch_shape.is_none() && py::len(batch_shape) > 1) {
+        const auto shape = py::reinterpret_borrow<py::tuple>(batch_shape);
+        py::tuple index(shape.size());
+        std::int64_t rest = row;
+        for (std::size_t axis = shape.size(); axis-- > 0;) {
+            const std::int64_t extent = shape[axis].cast<std::int64_t>();
+            index[axis] = py::int_(extent ? rest % extent : 0);
+            rest = extent ? rest / extent : 0;
+        }
+        where += " (batch index " + std::string(py::repr(index)) + ")";
+    }
+    throw py::value_error("labels: label " + std::to_string(labels[row]) + " at " + where +
+                          " is out of range: expected a class index in [0, " +
+                          std::to_string(classes) + ")");
 }
 
 double gradient_scale(Reduction reduction, double denominator) {

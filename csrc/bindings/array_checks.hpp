@@ -74,6 +74,12 @@ py::array_t<Real> gradient_buffer(const py::object& out, const std::vector<py::s
     return buffer;
 }
 
+// The error of an out-of-range label, worded as the Python checks word it: its value, its flat
+// row and, for more than one batch axis (`batch_shape` a tuple of them, or None), its batch
+// index, and the valid range. The kernels' one protocol for a bad label: raised here, in C++.
+[[noreturn]] void raise_label_error(const std::int64_t* labels, std::int64_t row,
+                                    std::int64_t classes, const py::object& batch_shape);
+
 // Splits `units` work items (rows, or elements) into blocks for the deterministic reduction
 // and picks the thread count (0 requested: the OpenMP default).
 ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_unit,

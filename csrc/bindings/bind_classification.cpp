@@ -100,6 +100,8 @@ struct ClassificationOptions {
     // return_hessian: the diagonal Hessian in `hessian_out` (None: allocated)
     bool with_hessian = false;
     py::object hessian_out = py::none();
+    // The batch shape of the labels (a tuple), named in a bad label's error; None: 1-d.
+    py::object batch_shape = py::none();
 };
 
 // The Hessian buffer of return_hessian=True: `hessian_out` checked as `out` is (dtype, shape,
@@ -170,30 +172,6 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     args.margin = options.margin;
     args.squared = options.squared ? 1 : 0;
 
-    // torch's rule: cross-entropy's weighted mean divides by the summed class weights; the
-    // hinge's divides by N (or the summed sample weights), as multi_margin_loss does.
-    LabelSummary summary{-1, 0.0};
-    if (soft) {
-        // Soft targets (torch's rule): "mean" divides by N, or the summed sample weights.
-        if (args.sample_weight == nullptr) {
-            summary.denominator = static_cast<double>(view.rows);
-        } else {
-            for (std::int64_t row = 0; row < view.rows; ++row) {
-                summary.denominator += args.sample_weight[row];
-            }
-        }
-    } else {
-        summary = summarize_labels(args, loss == ClassificationLoss::softmax_cross_entropy);
-    }
-    if (args.class_weight != nullptr) {
-        for (std::int64_t j = 0; j < view.columns; ++j) args.class_weight_total += args.class_weight[j];
-    } else {
-        args.class_weight_total = static_cast<double>(view.columns);
-    }
-    if (summary.invalid_row >= 0) {
-        return py::make_tuple(py::none(), py::none(), summary.invalid_row, py::none());
-    }
-    args.gradient_scale = gradient_scale(reduction, summary.denominator);
 
     // Only the arrays that are returned are allocated (call overhead of small batches).
     py::object row_losses = py::none();
@@ -216,13 +194,39 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
         args.gradient = buffer.mutable_data();
         gradient = buffer;
     } else if (!options.out.is_none()) {
-        throw py::value_error("out receives the gradient: pass with_gradient=True");
+        throw py::value_error("out receives the gradient: pass return_grad=True to use it");
     }
 
     py::object hessian = py::none();
     if (options.with_hessian) {
         hessian = hessian_buffer<Real>(args, options, view, logits, labels, gradient);
     }
+
+    // After the out checks (a bad out is reported before a bad label, as the Python checks
+    // order them), before anything is written. torch's rule: cross-entropy's weighted mean divides by the summed class weights; the
+    // hinge's divides by N (or the summed sample weights), as multi_margin_loss does.
+    LabelSummary summary{-1, 0.0};
+    if (soft) {
+        // Soft targets (torch's rule): "mean" divides by N, or the summed sample weights.
+        if (args.sample_weight == nullptr) {
+            summary.denominator = static_cast<double>(view.rows);
+        } else {
+            for (std::int64_t row = 0; row < view.rows; ++row) {
+                summary.denominator += args.sample_weight[row];
+            }
+        }
+    } else {
+        summary = summarize_labels(args, loss == ClassificationLoss::softmax_cross_entropy);
+    }
+    if (args.class_weight != nullptr) {
+        for (std::int64_t j = 0; j < view.columns; ++j) args.class_weight_total += args.class_weight[j];
+    } else {
+        args.class_weight_total = static_cast<double>(view.columns);
+    }
+    if (summary.invalid_row >= 0) {
+        raise_label_error(label_data, summary.invalid_row, view.columns, options.batch_shape);
+    }
+    args.gradient_scale = gradient_scale(reduction, summary.denominator);
 
     std::vector<double> block_sums;
     const ReductionPlan plan =
@@ -246,8 +250,7 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     if (reduction == Reduction::mean) {
         value = py::float_(summary.denominator != 0.0 ? total / summary.denominator : 0.0);
     }
-    if (options.with_hessian) return py::make_tuple(value, gradient, -1, argmax_result, hessian);
-    return py::make_tuple(value, gradient, -1, argmax_result);
+    return py::make_tuple(value, gradient, argmax_result, hessian);
 }
 
 py::tuple classification(ClassificationLoss loss, const py::array& logits, const py::array& labels,
@@ -270,7 +273,7 @@ void register_classification(py::module_& module) {
            const py::object& sample_weight, const py::object& ignore_index, int reduction,
            bool with_gradient, const py::object& out, int threads, double label_smoothing,
            double z_loss, double softcap, bool with_argmax, bool with_hessian,
-           const py::object& hessian_out) {
+           const py::object& hessian_out, const py::object& batch_shape) {
             const bool soft = !labels.dtype().equal(py::dtype::of<std::int64_t>());
             ClassificationOptions options{weight, sample_weight, ignore_index, 0.0, false,
                                           reduction, with_gradient, out, threads};
@@ -281,6 +284,7 @@ void register_classification(py::module_& module) {
             options.with_argmax = with_argmax;
             options.with_hessian = with_hessian;
             options.hessian_out = hessian_out;
+            options.batch_shape = batch_shape;
             return classification(ClassificationLoss::softmax_cross_entropy, logits, labels,
                                   options);
         },
@@ -289,27 +293,29 @@ void register_classification(py::module_& module) {
         py::arg("threads"), py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0,
         py::arg("softcap") = 0.0, py::arg("with_argmax") = false,
         py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
+        py::arg("batch_shape") = py::none(),
         "Softmax cross-entropy on (rows, classes) logits and int64 labels, or soft targets of "
-        "the logits' shape and dtype. Returns (value, gradient or None, invalid_row, argmax or "
-        "None): value is a float (sum/mean) or the per-row losses; invalid_row >= 0 names the "
-        "first out-of-range label (nothing computed). softcap 0 means off. with_hessian=True "
-        "appends the diagonal Hessian (into hessian_out when given).");
+        "the logits' shape and dtype. Returns (value, gradient or None, argmax or None, hessian "
+        "or None): value is a float (sum/mean) or the per-row losses. An out-of-range label "
+        "raises ValueError (its value, row and, given batch_shape, batch index) before anything "
+        "is written. softcap 0 means off.");
     module.def(
         "multiclass_hinge",
         [](const py::array& scores, const py::array& labels, const py::object& weight,
            const py::object& sample_weight, double margin, bool squared, int reduction,
            bool with_gradient, const py::object& out, int threads, bool with_hessian,
-           const py::object& hessian_out) {
+           const py::object& hessian_out, const py::object& batch_shape) {
             ClassificationOptions options{weight, sample_weight, py::none(), margin, squared,
                                           reduction, with_gradient, out, threads};
             options.with_hessian = with_hessian;
             options.hessian_out = hessian_out;
+            options.batch_shape = batch_shape;
             return classification(ClassificationLoss::multiclass_hinge, scores, labels, options);
         },
         py::arg("scores"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
         py::arg("margin"), py::arg("squared"), py::arg("reduction"), py::arg("with_gradient"),
         py::arg("out"), py::arg("threads"), py::arg("with_hessian") = false,
-        py::arg("hessian_out") = py::none(),
+        py::arg("hessian_out") = py::none(), py::arg("batch_shape") = py::none(),
         "Multiclass hinge (Weston-Watkins) loss; same conventions as softmax_cross_entropy.");
 }
 

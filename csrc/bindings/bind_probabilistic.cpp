@@ -127,7 +127,8 @@ py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
                             const py::object& targets, double eps,
                             const py::object& sample_weight, int reduction_code,
                             bool with_gradient, const py::object& out, int threads,
-                            bool with_hessian, const py::object& hessian_out) {
+                            bool with_hessian, const py::object& hessian_out,
+                            const py::object& batch_shape) {
     const Reduction reduction = reduction_from_code(reduction_code);
     const RowsView view = check_rows(probs, "probs");
     if (view.columns < 1) throw py::value_error("probs: expected at least one class");
@@ -177,9 +178,10 @@ py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
         args.gradient = buffer.mutable_data();
         gradient = buffer;
     } else if (!out.is_none()) {
-        throw py::value_error("out receives the gradient: pass with_gradient=True");
+        throw py::value_error("out receives the gradient: pass return_grad=True to use it");
     }
-    if (invalid_row >= 0) return py::make_tuple(py::none(), py::none(), invalid_row);
+    // After the out checks, before anything is written (the Python checks' order).
+    if (invalid_row >= 0) raise_label_error(args.labels, invalid_row, view.columns, batch_shape);
     // return_hessian: a separate pass before the loss kernel (which may overwrite the probs).
     py::object hessian = py::none();
     if (with_hessian) {
@@ -203,12 +205,8 @@ py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
         }
         total = kernel(args, plan);
     }
-    if (with_hessian) {
-        return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses),
-                              gradient, invalid_row, hessian);
-    }
     return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses),
-                          gradient, invalid_row);
+                          gradient, hessian);
 }
 
 }  // namespace
@@ -244,25 +242,26 @@ void register_probabilistic(py::module_& module) {
         [](const py::array& probs, const py::object& labels, const py::object& targets,
            double eps, const py::object& sample_weight, int reduction, bool with_gradient,
            const py::object& out, int threads, bool with_hessian,
-           const py::object& hessian_out) {
+           const py::object& hessian_out, const py::object& batch_shape) {
             if (probs.dtype().equal(py::dtype::of<float>())) {
                 return run_cross_entropy<float>(probs, labels, targets, eps, sample_weight,
                                                 reduction, with_gradient, out, threads,
-                                                with_hessian, hessian_out);
+                                                with_hessian, hessian_out, batch_shape);
             }
             if (probs.dtype().equal(py::dtype::of<double>())) {
                 return run_cross_entropy<double>(probs, labels, targets, eps, sample_weight,
                                                  reduction, with_gradient, out, threads,
-                                                 with_hessian, hessian_out);
+                                                 with_hessian, hessian_out, batch_shape);
             }
             throw py::type_error("probs: expected float32 or float64");
         },
         py::arg("probs"), py::arg("labels"), py::arg("targets"), py::arg("eps"),
         py::arg("sample_weight"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
         py::arg("threads"), py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
+        py::arg("batch_shape") = py::none(),
         "Cross-entropy of probabilities (rows, classes) with int64 labels or soft targets. "
-        "Returns (value, gradient or None, first invalid label row or -1), and the diagonal "
-        "Hessian fourth with with_hessian=True.");
+        "Returns (value, gradient or None, hessian or None); an out-of-range label raises "
+        "ValueError before anything is written.");
 }
 
 }  // namespace bindings

@@ -303,12 +303,11 @@ def _penalty_with_hessian(w: ArrayLike, kind: str, lam: Any, beta: Any, out: Any
                           accumulate: Any, threads: Optional[int]) -> Tuple[Scalar, FloatArray, FloatArray]:
     """A penalty with ``return_hessian=True``: the value and gradient of _penalty and the
     constant diagonal Hessian (``2 lam a`` for ``lam sum(a w^2 + b |w|)``); ``out`` a pair."""
-    from ._losses import _check_hessian_out, _split_out
 
-    grad_out, hess_out = _split_out(out, True)
+    grad_out, hess_out = check.split_out(out, True)
     array, result_dtype = check.as_float_array(w, "w")
     # hess_out checked before _penalty writes grad_out
-    hess_out = _check_hessian_out(hess_out, None, array.shape, result_dtype, w, (("out[0] (grad_out)", grad_out),))
+    hess_out = check.check_hessian_out(hess_out, None, array.shape, result_dtype, w, (("out[0] (grad_out)", grad_out),))
     value, gradient = cast(Tuple[Scalar, FloatArray],
                            _penalty(w, kind, lam, beta, True, grad_out, accumulate, threads))
     constant = _hessian_factor(kind, _nonnegative_finite(lam, "lam"), _nonnegative_finite(beta, "beta"))

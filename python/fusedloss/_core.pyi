@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 _Array = NDArray[Any]
 # A reduced value (float, "mean"/"sum") or the per-row / per-element losses ("none").
-_Value = Any  # None when invalid_row >= 0 (nothing computed)
+_Value = Any
 
 def build_config() -> Dict[str, Any]: ...
 def built_isas() -> List[str]: ...
@@ -42,12 +42,14 @@ def softmax_cross_entropy(
     ignore_index: Optional[int], reduction: int, with_gradient: bool, out: Optional[_Array],
     threads: int, label_smoothing: float = 0.0, z_loss: float = 0.0, softcap: float = 0.0,
     with_argmax: bool = False, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-) -> Tuple[Any, ...]: ...  # (value, gradient, invalid_row, argmax[, hessian with with_hessian])
+    batch_shape: Optional[Tuple[int, ...]] = None,
+) -> Tuple[_Value, Optional[_Array], Optional[_Array], Optional[_Array]]: ...  # value, grad, argmax, hess
 def multiclass_hinge(
     scores: _Array, labels: _Array, weight: Optional[_Array], sample_weight: Optional[_Array],
     margin: float, squared: bool, reduction: int, with_gradient: bool, out: Optional[_Array],
     threads: int, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-) -> Tuple[Any, ...]: ...  # (value, gradient, invalid_row, None[, hessian with with_hessian])
+    batch_shape: Optional[Tuple[int, ...]] = None,
+) -> Tuple[_Value, Optional[_Array], None, Optional[_Array]]: ...  # value, grad, -, hess
 def sigmoid_binary_cross_entropy(
     logits: _Array, targets: Optional[_Array], weight: Optional[_Array],
     pos_weight: Optional[_Array], sample_weight: Optional[_Array], sample_size: int,
@@ -58,10 +60,13 @@ def cross_entropy(
     probs: _Array, labels: Optional[_Array], targets: Optional[_Array], eps: float,
     sample_weight: Optional[_Array], reduction: int, with_gradient: bool, out: Optional[_Array],
     threads: int, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-) -> Tuple[Any, ...]: ...  # (value, gradient, invalid_row[, hessian with with_hessian])
-def mean_squared_error(
-    prediction: _Array, target: _Array, sample_weight: Optional[_Array], sample_size: int,
-    reduction: int, with_gradient: bool, out: Optional[_Array], threads: int,
-) -> Tuple[_Value, Optional[_Array]]: ...
+    batch_shape: Optional[Tuple[int, ...]] = None,
+) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...  # value, grad, hess
+def elementwise_loss(
+    name: str, prediction: _Array, target: _Array, parameters: Tuple[float, ...],
+    sample_weight: Optional[_Array], sample_size: int, reduction: int, with_gradient: bool,
+    with_hessian: bool, out: Optional[_Array], hessian_out: Optional[_Array], threads: int,
+) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...
+def elementwise_loss_names() -> List[str]: ...
 def parallel_copy(source: NDArray[Any], destination: NDArray[Any], threads: int = 0) -> None: ...
 def openmp_library() -> str: ...

@@ -555,8 +555,7 @@ def _native(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y: np.ndarray
                         z_lambda, 0.0 if cap is None else cap, return_argmax)
 
                 _parallel(pool, [(lambda i, blk: lambda: kernel(i, blk))(i, blk) for i, blk in enumerate(row_blocks)])
-                for block, (value, _, invalid_row, block_argmax) in zip(row_blocks, results):
-                    assert invalid_row < 0  # labels were checked above
+                for block, (value, _, block_argmax, _) in zip(row_blocks, results):
                     if losses is not None:
                         losses[start + block.start:start + block.stop] = value
                     else:

@@ -108,16 +108,16 @@ def _fast_result(value: Any, gradient: Optional[np.ndarray], dtype: np.dtype,
 _NOT_FAST = object()
 
 # The fast paths hand `out` to the kernel module as given: it checks dtype, shape, layout,
-# writeability and overlaps before anything is written. Any ValueError it raises for a call
-# with `out` sends that call down the full path, which words the error as the general checks do
-# (and in their order: a bad `out` is reported before a bad label).
+# writeability and overlaps before anything is written, and a bad label after `out` (the
+# order of the general checks), each with the general checks' wording. One path: whatever the
+# kernel module raises is the call's error.
 
 
 def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, return_grad: bool,
                          kernel: Any, before: Tuple[Any, ...], after: Tuple[Any, ...]) -> Any:
     """A row-wise loss with integer labels on the common case (see _fast_rows_and_labels and
     _fast_threads): ``kernel(logits, int64 labels, *before, out, threads, *after)``, which
-    returns (value, gradient, invalid row, ...); _NOT_FAST when the call is not that case."""
+    returns (value, gradient, ...); _NOT_FAST when the call is not that case."""
     fast = _fast_rows_and_labels(logits, labels)
     count = _fast_threads(threads)
     if fast is None or count is None:
@@ -126,16 +126,7 @@ def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, retur
     if out is not None and (y is not labels or type(out) is not np.ndarray):
         # (converted labels: the kernel module could not see an `out` overlapping the original)
         return _NOT_FAST
-    try:
-        value, gradient, invalid_row = kernel(x, y, *before, out, count, *after)[:3]
-    except ValueError:
-        if out is None:
-            raise
-        return _NOT_FAST
-    if invalid_row >= 0:
-        if out is not None:
-            return _NOT_FAST  # the full path checks `out` first
-        raise check.label_error(y, invalid_row, x.shape[1], x.shape[:1])
+    value, gradient = kernel(x, y, *before, out, count, *after)[:2]
     return _fast_result(value, gradient, x.dtype, return_grad)
 
 
@@ -448,7 +439,7 @@ def softmax_cross_entropy(
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
             return_grad = True
-            out, hess_out = _split_out(out, True)
+            out, hess_out = check.split_out(out, True)
     if (
         return_hessian is False and weight is None and sample_weight is None
         and softcap is None and return_argmax is False and type(ignore_index) is int
@@ -483,7 +474,7 @@ def softmax_cross_entropy(
         )
     soft = y.dtype.kind == "f"
     if return_hessian:
-        hess_out = _check_hessian_out(hess_out, out, x.shape, result_dtype, logits, (
+        hess_out = check.check_hessian_out(hess_out, out, x.shape, result_dtype, logits, (
             ("labels", labels), ("weight", weight), ("sample_weight", sample_weight)))
 
     argmax: Optional[np.ndarray] = None
@@ -494,14 +485,10 @@ def softmax_cross_entropy(
         native = _backend.core.softmax_cross_entropy(  # type: ignore[union-attr]
             rows2d, kernel_labels, class_weight, row_weight, ignore, reduction_code, return_grad,
             _kernel_out(out, x, rows2d), thread_count, smoothing, z_lambda,
-            0.0 if cap is None else cap, bool(return_argmax),
-            *((True, _kernel_out(hess_out, x, rows2d)) if return_hessian else ()),
+            0.0 if cap is None else cap, bool(return_argmax), bool(return_hessian),
+            _kernel_out(hess_out, x, rows2d), batch_shape,
         )
-        value, gradient, invalid_row, argmax = native[:4]
-        if return_hessian and invalid_row < 0:
-            hessian = native[4]
-        if invalid_row >= 0:
-            raise check.label_error(y, invalid_row, classes, batch_shape)
+        value, gradient, argmax, hessian = native
     else:
         if not soft:
             invalid = (y != ignore) & ((y < 0) | (y >= classes))
@@ -657,7 +644,7 @@ def multiclass_hinge(
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
             return_grad = True
-            out, hess_out = _split_out(out, True)
+            out, hess_out = check.split_out(out, True)
     if (
         return_hessian is False and weight is None and sample_weight is None
         and _fast_real(margin) is not None
@@ -677,7 +664,7 @@ def multiclass_hinge(
     classes = x.shape[-1]
     margin = check.check_real(margin, "margin")
     if return_hessian:
-        hess_out = _check_hessian_out(hess_out, out, x.shape, result_dtype, scores, (
+        hess_out = check.check_hessian_out(hess_out, out, x.shape, result_dtype, scores, (
             ("labels", labels), ("weight", weight), ("sample_weight", sample_weight)))
 
     hessian: Optional[np.ndarray] = None
@@ -685,14 +672,10 @@ def multiclass_hinge(
         rows2d = check.as_rows(x)
         native = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
             rows2d, y, class_weight, row_weight, margin, bool(squared), reduction_code,
-            return_grad, _kernel_out(out, x, rows2d), thread_count,
-            *((True, _kernel_out(hess_out, x, rows2d)) if return_hessian else ()),
+            return_grad, _kernel_out(out, x, rows2d), thread_count, bool(return_hessian),
+            _kernel_out(hess_out, x, rows2d), batch_shape,
         )
-        value, gradient, invalid_row = native[:3]
-        if return_hessian and invalid_row < 0:
-            hessian = native[4]
-        if invalid_row >= 0:
-            raise check.label_error(y, invalid_row, classes, batch_shape)
+        value, gradient, _, hessian = native
     else:
         invalid = (y < 0) | (y >= classes)
         if invalid.any():
@@ -711,38 +694,6 @@ def multiclass_hinge(
         return _append_hessian(result, hessian, result_dtype, x.shape, hess_out)
     return result
 
-
-
-def _split_out(out: Any, return_hessian: bool) -> Tuple[Any, Any]:
-    """(gradient out, Hessian out) of a call's ``out=``."""
-    if not return_hessian or out is None:
-        return out, None
-    if type(out) not in (tuple, list) or len(out) != 2:
-        raise ValueError(
-            "out: with return_hessian=True expected a pair (grad_out, hess_out) of arrays (either "
-            f"may be None), got {type(out).__name__}"
-            + (f" of length {len(out)}" if type(out) in (tuple, list) else "")
-        )
-    return out[0], out[1]
-
-
-def _check_hessian_out(hess_out: Any, grad_out: Optional[np.ndarray], shape: Tuple[int, ...],
-                       dtype: np.dtype, first: Any,
-                       others: Tuple[Tuple[str, Any], ...]) -> Optional[np.ndarray]:
-    """``hess_out`` checked as ``out`` is (writeable, C-contiguous, shape, dtype, aligned), and
-    overlapping nothing: not the first argument (read while the gradient may replace it), not
-    the gradient's buffer, no other input."""
-    if hess_out is None:
-        return None
-    try:
-        checked = check.check_out(hess_out, True, shape, dtype)
-    except (TypeError, ValueError) as error:
-        raise type(error)(str(error).replace("out:", "out[1] (hess_out):", 1)) from None
-    assert checked is not None
-    for name, value in (("the first argument", first), ("grad_out", grad_out)) + others:
-        if isinstance(value, np.ndarray) and np.may_share_memory(checked, value):
-            raise ValueError(f"out[1] (hess_out): overlaps {name}; expected a separate buffer")
-    return checked
 
 
 def _append_hessian(result: Any, hessian: np.ndarray, result_dtype: np.dtype,

@@ -8,9 +8,8 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import (_NOT_FAST, LossResult, _append_hessian, _check_hessian_out,
-                      _fast_classification, _fast_elementwise, _fast_real, _finish, _kernel_out,
-                      _split_out)
+from ._losses import (_NOT_FAST, LossResult, _append_hessian,
+                      _fast_classification, _fast_elementwise, _fast_real, _finish, _kernel_out)
 from .typing import (ArrayLike, FloatArray, HessianOut, Loss, LossAndGrad, LossGradHess,
                      Reduction, Scalar)
 
@@ -187,7 +186,7 @@ def sigmoid_binary_cross_entropy(
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
             return_grad = True
-            out, hess_out = _split_out(out, True)
+            out, hess_out = check.split_out(out, True)
     if return_hessian is False and weight is None and pos_weight is None and sample_weight is None:
         result = _fast_elementwise(logits, targets, out, threads, return_grad, reduction,
                                    _backend.core.sigmoid_binary_cross_entropy,  # type: ignore[union-attr]
@@ -219,7 +218,7 @@ def sigmoid_binary_cross_entropy(
                                            ("sample_weight", sample_weight)))
     hessian: Optional[np.ndarray] = None
     if return_hessian:
-        hess_out = _check_hessian_out(hess_out, out, shape, result_dtype, logits, (
+        hess_out = check.check_hessian_out(hess_out, out, shape, result_dtype, logits, (
             ("targets", targets), ("weight", weight), ("pos_weight", pos_weight),
             ("sample_weight", sample_weight)))
 
@@ -367,7 +366,7 @@ def cross_entropy(
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
             return_grad = True
-            out, hess_out = _split_out(out, True)
+            out, hess_out = check.split_out(out, True)
     if (return_hessian is False and sample_weight is None and _fast_real(eps) is not None
             and eps >= 0
             and type(reduction) is str and reduction in check.REDUCTIONS
@@ -410,7 +409,7 @@ def cross_entropy(
     check.check_out_aliasing(out, probs, (("labels", labels), ("sample_weight", sample_weight)))
     hessian: Optional[np.ndarray] = None
     if return_hessian:
-        hess_out = _check_hessian_out(hess_out, out, p.shape, result_dtype, probs, (
+        hess_out = check.check_hessian_out(hess_out, out, p.shape, result_dtype, probs, (
             ("labels", labels), ("sample_weight", sample_weight)))
 
     if _backend.use_native():
@@ -418,15 +417,10 @@ def cross_entropy(
         soft2d = None if soft is None else check.as_contiguous(soft).reshape(rows2d.shape)
         native = _backend.core.cross_entropy(  # type: ignore[union-attr]
             rows2d, y, soft2d, eps, row_weight, reduction_code, return_grad,
-            _kernel_out(out, p, rows2d), thread_count,
-            *((True, _kernel_out(hess_out, p, rows2d)) if return_hessian else ()),
+            _kernel_out(out, p, rows2d), thread_count, bool(return_hessian),
+            _kernel_out(hess_out, p, rows2d), batch_shape,
         )
-        value, gradient, invalid_row = native[:3]
-        if return_hessian and invalid_row < 0:
-            hessian = native[3]
-        if invalid_row >= 0:
-            assert y is not None  # only integer labels can be out of range
-            raise check.label_error(y, invalid_row, classes, batch_shape)
+        value, gradient, hessian = native
     else:
         if y is not None:
             invalid = (y < 0) | (y >= classes)

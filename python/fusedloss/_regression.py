@@ -212,21 +212,15 @@ def _is_fast(first: Any, second: Any, out: Any, reduction: Any) -> bool:
                 and second_flags.c_contiguous and second_flags.aligned)
 
 
-def _check_outs(out: Any, return_grad: bool, return_hessian: bool, shape: Tuple[int, ...],
-                dtype: np.dtype) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """(gradient out, Hessian out): with return_hessian, ``out`` is None or a pair."""
-    if not return_hessian:
-        return check.check_out(out, return_grad, shape, dtype), None
-    if out is None:
-        return None, None
-    if not (isinstance(out, tuple) and len(out) == 2):
-        raise ValueError("out: with return_hessian=True, expected a pair (grad_out, hess_out) "
-                         f"(either may be None), got {type(out).__name__}")
-    grad_out = check.check_out(out[0], True, shape, dtype)
-    hess_out = check.check_out(out[1], True, shape, dtype)
-    if grad_out is not None and hess_out is not None and np.may_share_memory(grad_out, hess_out):
-        raise ValueError("out: the gradient and Hessian buffers overlap; expected two separate arrays")
-    return grad_out, hess_out
+def _check_outs(out: Any, return_grad: bool, return_hessian: bool, first: Any, others: Any,
+                shape: Tuple[int, ...], dtype: np.dtype
+                ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """(gradient out, Hessian out), checked as every loss checks them: with return_hessian,
+    ``out`` is None or a pair."""
+    grad_out, hess_out = check.split_out(out, return_hessian)
+    grad_out = check.check_out(grad_out, return_grad or return_hessian, shape, dtype)
+    check.check_out_aliasing(grad_out, first, others)
+    return grad_out, check.check_hessian_out(hess_out, grad_out, shape, dtype, first, others)
 
 
 def _finish(value: Any, gradient: Optional[np.ndarray], hessian: Optional[np.ndarray],
@@ -292,11 +286,9 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
         f"one weight per sample of {entry.first}'s first axis")
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
-    grad_out, hess_out = _check_outs(out, return_grad, return_hessian, p.shape, result_dtype)
-    inputs = (("target", target), ("sample_weight", sample_weight))
-    check.check_out_aliasing(grad_out, pred, inputs)
-    if hess_out is not None:
-        check.check_out_aliasing(hess_out, None, inputs + ((entry.first, pred),))
+    grad_out, hess_out = _check_outs(out, return_grad, return_hessian, pred,
+                                     (("target", target), ("sample_weight", sample_weight)),
+                                     p.shape, result_dtype)
 
     # SPEC "Result dtype": the target is converted to the first argument's (compute) dtype
     # first, in both backends (a float64 target with float32 pred is rounded to float32).

@@ -286,3 +286,35 @@ def check_out_aliasing(out: Optional[np.ndarray], first: Any, others: Tuple[Tupl
     for name, value in others:
         if isinstance(value, np.ndarray) and np.may_share_memory(out, value):
             raise ValueError(f"out: overlaps another input array ({name}); expected a separate buffer")
+
+
+def split_out(out: Any, return_hessian: bool) -> Tuple[Any, Any]:
+    """(gradient out, Hessian out) of a call's ``out=``."""
+    if not return_hessian or out is None:
+        return out, None
+    if type(out) not in (tuple, list) or len(out) != 2:
+        raise ValueError(
+            "out: with return_hessian=True expected a pair (grad_out, hess_out) of arrays (either "
+            f"may be None), got {type(out).__name__}"
+            + (f" of length {len(out)}" if type(out) in (tuple, list) else "")
+        )
+    return out[0], out[1]
+
+
+def check_hessian_out(hess_out: Any, grad_out: Optional[np.ndarray], shape: Tuple[int, ...],
+                       dtype: np.dtype, first: Any,
+                       others: Tuple[Tuple[str, Any], ...]) -> Optional[np.ndarray]:
+    """``hess_out`` checked as ``out`` is (writeable, C-contiguous, shape, dtype, aligned), and
+    overlapping nothing: not the first argument (read while the gradient may replace it), not
+    the gradient's buffer, no other input."""
+    if hess_out is None:
+        return None
+    try:
+        checked = check_out(hess_out, True, shape, dtype)
+    except (TypeError, ValueError) as error:
+        raise type(error)(str(error).replace("out:", "out[1] (hess_out):", 1)) from None
+    assert checked is not None
+    for name, value in (("the first argument", first), ("grad_out", grad_out)) + others:
+        if isinstance(value, np.ndarray) and np.may_share_memory(checked, value):
+            raise ValueError(f"out[1] (hess_out): overlaps {name}; expected a separate buffer")
+    return checked
