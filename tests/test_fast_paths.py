@@ -198,17 +198,19 @@ def test_fast_path_out_errors_match_validated_path(loss):
         function(x, np.array([0, 1, 2, 7, 0, 1]), return_grad=True, out=np.zeros((4, 6), np.float32))
 
 
-def test_fast_path_keeps_float64_sums_for_dask():
-    from fusedloss import _raw
+def test_partial_sums_keep_float64_for_dask():
+    """reduction=PARTIAL_SUMS (fusedloss.dask's chunk shares) gives the kernel's float64 sum,
+    the same value on every path; "sum" rounds it to the input's dtype."""
+    from fusedloss._validation import PARTIAL_SUMS
     rng = np.random.default_rng(3)
     x = rng.standard_normal((50, 7)).astype(np.float32)
     y = rng.integers(0, 7, 50)
     for function in FAST_LOSSES.values():
-        with _raw.raw_sums():
-            fast = function(x, y, reduction="sum")
-            slow = function(x, y, reduction="sum", sample_weight=np.ones(50))
-        assert type(fast) is np.float64 and type(slow) is np.float64
-        assert fast == slow
+        plain = function(x, y, reduction=PARTIAL_SUMS)
+        weighted = function(x, y, reduction=PARTIAL_SUMS, sample_weight=np.ones(50))
+        assert type(plain) is np.float64 and type(weighted) is np.float64
+        assert plain == weighted
+        assert function(x, y, reduction="sum") == np.float32(plain)
         assert type(function(x, y, reduction="sum")) is np.float32
 
 
@@ -267,9 +269,8 @@ def test_mean_squared_error_fast_path_errors():
         fusedloss.mean_squared_error(pred, pred, reduction="avg")
     with pytest.raises((TypeError, ValueError), match="threads"):
         fusedloss.mean_squared_error(pred, pred, threads=0)
-    from fusedloss import _raw
-    with _raw.raw_sums():
-        assert type(fusedloss.mean_squared_error(pred, pred + 1, reduction="sum")) is np.float64
+    from fusedloss._validation import PARTIAL_SUMS
+    assert type(fusedloss.mean_squared_error(pred, pred + 1, reduction=PARTIAL_SUMS)) is np.float64
 
 
 def _bce_inputs(rng, shape, dtype):
@@ -317,8 +318,7 @@ def test_probabilistic_fast_path_errors():
                                                    out=buffer[2:26].reshape(6, 4))
         messages.append(str(error.value))
     assert messages[0] == messages[1] and "overlaps the first argument" in messages[0]
-    from fusedloss import _raw
-    with _raw.raw_sums():
-        x, t = _bce_inputs(rng, (5, 3), np.float32)
-        assert type(fusedloss.sigmoid_binary_cross_entropy(x, t, reduction="sum")) is np.float64
-        assert type(fusedloss.cross_entropy(probs, labels, reduction="sum")) is np.float64
+    from fusedloss._validation import PARTIAL_SUMS
+    x, t = _bce_inputs(rng, (5, 3), np.float32)
+    assert type(fusedloss.sigmoid_binary_cross_entropy(x, t, reduction=PARTIAL_SUMS)) is np.float64
+    assert type(fusedloss.cross_entropy(probs, labels, reduction=PARTIAL_SUMS)) is np.float64

@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Literal, Optional, Sequence, Tuple, Unio
 
 import numpy as np
 
-from . import _backend, _blas, _raw, _reference
+from . import _backend, _blas, _reference
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, IntArray, Loss, Reduction, Scalar
 
@@ -436,11 +436,12 @@ def _linear_cross_entropy(
                 grads = tuple(None if g is None else g * inverse for g in grads)
     if reduction_code == 2 and not partial:
         value = float(value) / denominator if denominator else 0.0
-    # the loss: float64 partial sums stay float64 for fusedloss.dask (_raw), else the result dtype
+    # the loss: float64 partial sums stay float64 for fusedloss.dask (PARTIAL_SUMS), else the
+    # result dtype
     with np.errstate(over="ignore", invalid="ignore"):
         if isinstance(value, np.ndarray):
             loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
-        elif (_raw.active() or partial) and outs is None:
+        elif (check.is_partial(reduction) or partial) and outs is None:
             loss = np.float64(value)
         else:
             loss = result_dtype.type(value)

@@ -7,7 +7,7 @@ from typing import Any, Literal, NamedTuple, Optional, Tuple, Union, cast, overl
 
 import numpy as np
 
-from . import _backend, _raw, _reference
+from . import _backend, _reference
 from . import _validation as check
 from .typing import (ArrayLike, FloatArray, HessianOut, IntArray, Loss, LossAndGrad, LossGradHess,
                      Reduction, Scalar)
@@ -23,14 +23,16 @@ def _finish(
     grad_shape: Tuple[int, ...],
     return_grad: bool,
     out: Optional[np.ndarray],
+    partial: bool = False,
 ) -> LossResult:
-    # _raw: float64 partial sums for fusedloss.dask (off unless it asks)
-    if out is None and _raw.active() and not isinstance(value, np.ndarray):
-        return _raw.finish(value, gradient, result_dtype, grad_shape, return_grad)
+    """The public result. ``partial`` (reduction=PARTIAL_SUMS, fusedloss.dask): a sum stays the
+    kernel's float64 value."""
     # a float64 value (numpy backend) beyond float32's range rounds to inf, silently
     with np.errstate(over="ignore", invalid="ignore"):
         if isinstance(value, np.ndarray):
             loss: Any = value.reshape(batch_shape).astype(result_dtype, copy=False)
+        elif partial:
+            loss = np.float64(value)
         else:
             loss = result_dtype.type(value)
         if not return_grad:
@@ -99,9 +101,9 @@ def _fast_threads(threads: Any) -> Optional[int]:
 def _fast_result(value: Any, gradient: Optional[np.ndarray], dtype: np.dtype,
                  return_grad: bool) -> Any:
     """A kernel's value as the public functions return it: per-row or per-element losses as
-    they are, a sum in the input's dtype (float64 while fusedloss.dask collects partial sums)."""
+    they are, a sum in the input's dtype (the fast paths never take PARTIAL_SUMS)."""
     if type(value) is not np.ndarray:
-        value = np.float64(value) if _raw.active() else dtype.type(value)
+        value = dtype.type(value)
     return (value, gradient) if return_grad else value
 
 
@@ -496,7 +498,7 @@ def softmax_cross_entropy(
                 raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
         reference = _reference.softmax_cross_entropy(
             x, y, weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
-            reduction=reduction, return_grad=return_grad, label_smoothing=smoothing,
+            reduction=check.reduction_name(reduction), return_grad=return_grad, label_smoothing=smoothing,
             z_loss=z_lambda, softcap=cap, return_hessian=bool(return_hessian),
         )
         value, gradient = reference[:2]
@@ -504,7 +506,8 @@ def softmax_cross_entropy(
             hessian = reference[2]
         if return_argmax:
             argmax = _reference.argmax_rows(x)
-    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out,
+                     check.is_partial(reduction))
     if return_hessian:
         assert hessian is not None
         result = cast(LossResult, _append_hessian(result, hessian, result_dtype, x.shape, hess_out))
@@ -682,13 +685,14 @@ def multiclass_hinge(
             raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
         reference = _reference.multiclass_hinge(
             x, y, margin=margin, squared=bool(squared), weight=class_weight,
-            sample_weight=row_weight, reduction=reduction, return_grad=return_grad,
+            sample_weight=row_weight, reduction=check.reduction_name(reduction), return_grad=return_grad,
             return_hessian=bool(return_hessian),
         )
         value, gradient = reference[:2]
         if return_hessian:
             hessian = reference[2]
-    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out)
+    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out,
+                     check.is_partial(reduction))
     if return_hessian:
         assert hessian is not None
         return _append_hessian(result, hessian, result_dtype, x.shape, hess_out)

@@ -245,12 +245,14 @@ def sigmoid_binary_cross_entropy(
     else:
         reference = _reference.sigmoid_binary_cross_entropy(
             x, t, weight=element_weight, pos_weight=positive_weight, sample_weight=row_weight,
-            reduction=reduction, return_grad=return_grad, return_hessian=bool(return_hessian),
+            reduction=check.reduction_name(reduction), return_grad=return_grad,
+            return_hessian=bool(return_hessian),
         )
         value, gradient = reference[:2]
         if return_hessian:
             hessian = reference[2]
-    result = _finish(value, gradient, result_dtype, shape, shape, return_grad, out)
+    result = _finish(value, gradient, result_dtype, shape, shape, return_grad, out,
+                     check.is_partial(reduction))
     if return_hessian:
         assert hessian is not None
         return _append_hessian(result, hessian, result_dtype, shape, hess_out)
@@ -427,13 +429,15 @@ def cross_entropy(
             if invalid.any():
                 raise check.label_error(y, int(np.argmax(invalid)), classes, batch_shape)
         reference = _reference.cross_entropy(
-            p, y, targets=soft, eps=eps, sample_weight=row_weight, reduction=reduction,
+            p, y, targets=soft, eps=eps, sample_weight=row_weight,
+            reduction=check.reduction_name(reduction),
             return_grad=return_grad, return_hessian=bool(return_hessian),
         )
         value, gradient = reference[:2]
         if return_hessian:
             hessian = reference[2]
-    result = _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out)
+    result = _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out,
+                     check.is_partial(reduction))
     if return_hessian:
         assert hessian is not None
         return _append_hessian(result, hessian, result_dtype, p.shape, hess_out)

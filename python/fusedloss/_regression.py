@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
-from . import _backend, _raw, _reference
+from . import _backend, _reference
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
 
@@ -226,13 +226,13 @@ def _check_outs(out: Any, return_grad: bool, return_hessian: bool, first: Any, o
 def _finish(value: Any, gradient: Optional[np.ndarray], hessian: Optional[np.ndarray],
             result_dtype: np.dtype, shape: Tuple[int, ...], return_grad: bool,
             return_hessian: bool, grad_out: Optional[np.ndarray],
-            hess_out: Optional[np.ndarray]) -> LossResult:
-    """The public result: the loss in the result dtype (float64 while fusedloss.dask collects
-    partial sums), then the gradient and the Hessian where asked, written into `out`."""
+            hess_out: Optional[np.ndarray], partial: bool) -> LossResult:
+    """The public result: the loss in the result dtype (float64 for PARTIAL_SUMS: a share of
+    fusedloss.dask), then the gradient and the Hessian where asked, written into `out`."""
     with np.errstate(over="ignore", invalid="ignore"):
         if isinstance(value, np.ndarray):
             loss: Any = value.reshape(shape).astype(result_dtype, copy=False)
-        elif _raw.active() and grad_out is None and hess_out is None:
+        elif partial:
             loss = np.float64(value)
         else:
             loss = result_dtype.type(value)
@@ -268,7 +268,7 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
                 pred.size // pred.shape[0], check.REDUCTIONS[reduction], with_gradient, False,
                 out, None, count)
             if type(value) is not np.ndarray:
-                value = np.float64(value) if _raw.active() else pred.dtype.type(value)
+                value = pred.dtype.type(value)
             return (value, gradient) if return_grad else value
 
     p, result_dtype = check.as_float_array(pred, entry.first)
@@ -310,9 +310,10 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
         _check_domain(entry, parameters, np.broadcast_to(t_array, p.shape))
         value, gradient, hessian = _reference.elementwise_loss(
             entry.terms, p, t_array, parameters, unit=entry.unit, sample_weight=row_weight,
-            reduction=reduction, return_grad=with_gradient, return_hessian=return_hessian)
+            reduction=check.reduction_name(reduction), return_grad=with_gradient,
+            return_hessian=return_hessian)
     return _finish(value, gradient, hessian, result_dtype, p.shape, return_grad, return_hessian,
-                   grad_out, hess_out)
+                   grad_out, hess_out, check.is_partial(reduction))
 
 
 def _check_domain(entry: ElementwiseLoss, parameters: Tuple[float, ...], target: np.ndarray) -> None:

@@ -12,6 +12,29 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+
+
+class PartialSums:
+    """The private reduction of :mod:`fusedloss.dask`: ``"sum"``, with the value left as the
+    kernel's float64 total (a chunk's share, added to the other chunks' shares exactly), never
+    rounded to the result dtype. An explicit argument of the call, not a mode of the thread:
+    the public functions take it where they take ``reduction``; users never see it."""
+
+    def __repr__(self) -> str:
+        return "PARTIAL_SUMS"
+
+
+PARTIAL_SUMS = PartialSums()
+
+
+def is_partial(reduction: Any) -> bool:
+    """Whether a call's reduction is PARTIAL_SUMS (typed Any: the public signatures say str)."""
+    return reduction is PARTIAL_SUMS
+
+
+def reduction_name(reduction: Any) -> str:
+    """The reduction the kernels and the reference compute: PARTIAL_SUMS is a "sum"."""
+    return "sum" if reduction is PARTIAL_SUMS else str(reduction)
 # The kernels take an int (C int) thread count.
 MAX_THREADS = 2**31 - 1
 
@@ -97,6 +120,8 @@ def as_contiguous(array: np.ndarray) -> np.ndarray:
 
 
 def check_reduction(reduction: Any) -> int:
+    if reduction is PARTIAL_SUMS:
+        return REDUCTIONS["sum"]
     try:
         return REDUCTIONS[reduction]
     except (KeyError, TypeError):

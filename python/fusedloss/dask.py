@@ -50,7 +50,6 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 import fusedloss as _fl
 from . import _validation as check
 from . import _backend, _reference
-from ._raw import raw_sums as _raw_sums
 from .typing import Reduction
 
 __all__ = [
@@ -331,12 +330,12 @@ def _call_block(function: Callable[..., Any], first: np.ndarray, second: Any, ro
             weights = weights * np.asarray(class_weight, np.float64)[np.clip(labels, 0, classes - 1)]
             kwargs["weight"] = None
         weights = weights * s
-        call_reduction = "sum"
+        call_reduction: Any = check.PARTIAL_SUMS
     else:
-        call_reduction = "sum" if reduction == "mean" else reduction
-    with _raw_sums():
-        result = function(first, second, sample_weight=weights, reduction=call_reduction,
-                          return_grad=return_grad, **kwargs)
+        # a chunk's share of a sum or mean: its float64 sum (PARTIAL_SUMS), added across chunks
+        call_reduction = reduction if reduction == "none" else check.PARTIAL_SUMS
+    result = function(first, second, sample_weight=weights, reduction=call_reduction,
+                      return_grad=return_grad, **kwargs)
     if not isinstance(result, tuple):
         result = (result,)
     loss = result[0]
@@ -751,10 +750,10 @@ def _linear_block(x: np.ndarray, y: np.ndarray, row_weight: Optional[np.ndarray]
 
     x, y, row_weight, w, b = (_canonical(a) for a in (x, y, row_weight, w, b))
     kwargs = {key: _canonical(value) for key, value in kwargs.items()}
-    with _raw_sums():
-        result = _linear_cross_entropy(
-            x, w, y, linear_bias=b, sample_weight=row_weight, reduction=reduction,
-            return_grad=return_grad, out=None, accumulate=False, denominator=denominator, **kwargs)
+    result = _linear_cross_entropy(
+        x, w, y, linear_bias=b, sample_weight=row_weight,
+        reduction=check.PARTIAL_SUMS if reduction == "sum" else reduction,
+        return_grad=return_grad, out=None, accumulate=False, denominator=denominator, **kwargs)
     if not isinstance(result, tuple):
         result = (result,)
     loss = result[0] if reduction == "none" else float(result[0])
