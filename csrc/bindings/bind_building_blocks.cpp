@@ -76,7 +76,7 @@ py::tuple run_penalty(const py::array& weights, int kind, double lam, double bet
         args.gradient = buffer.mutable_data();
         gradient = buffer;
     } else if (!out.is_none() || accumulate) {
-        throw py::value_error("out receives the gradient: pass with_gradient=True");
+        throw py::value_error("out receives the gradient: pass return_grad=True to use it");
     }
 
     std::vector<double> block_sums;

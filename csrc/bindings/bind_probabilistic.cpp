@@ -86,7 +86,7 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
         args.gradient = buffer.mutable_data();
         gradient = buffer;
     } else if (!out.is_none()) {
-        throw py::value_error("out receives the gradient: pass with_gradient=True");
+        throw py::value_error("out receives the gradient: pass return_grad=True to use it");
     }
 
     // return_hessian: a separate pass before the loss kernel (which may overwrite the logits).

@@ -15,6 +15,18 @@ from .typing import (ArrayLike, FloatArray, HessianOut, IntArray, Loss, LossAndG
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 
 
+def _deliver(array: np.ndarray, shape: Tuple[int, ...], result_dtype: np.dtype,
+             out: Optional[np.ndarray]) -> np.ndarray:
+    """A gradient or Hessian as returned: in `out` when given (copied there unless the kernel
+    wrote it in place), else in the result dtype."""
+    array = np.asarray(array).reshape(shape)
+    if out is None:
+        return array.astype(result_dtype, copy=False)
+    if array is not out and not np.shares_memory(array, out):
+        np.copyto(out, array, casting="unsafe")
+    return out
+
+
 def _finish(
     value: Any,
     gradient: Optional[np.ndarray],
@@ -24,9 +36,12 @@ def _finish(
     return_grad: bool,
     out: Optional[np.ndarray],
     partial: bool = False,
+    hessian: Optional[np.ndarray] = None,
+    hess_out: Optional[np.ndarray] = None,
 ) -> LossResult:
-    """The public result. ``partial`` (reduction=PARTIAL_SUMS, fusedloss.dask): a sum stays the
-    kernel's float64 value."""
+    """The public result of every loss: the loss in the result dtype, then the gradient where
+    asked, then the Hessian where one is given (return_hessian: it implies the gradient).
+    ``partial`` (reduction=PARTIAL_SUMS, fusedloss.dask): a sum stays the kernel's float64."""
     # a float64 value (numpy backend) beyond float32's range rounds to inf, silently
     with np.errstate(over="ignore", invalid="ignore"):
         if isinstance(value, np.ndarray):
@@ -35,15 +50,13 @@ def _finish(
             loss = np.float64(value)
         else:
             loss = result_dtype.type(value)
-        if not return_grad:
+        if not return_grad and hessian is None:
             return cast(LossResult, loss)
         assert gradient is not None
-        gradient = gradient.reshape(grad_shape)
-        if out is not None:
-            if gradient is not out and not np.shares_memory(gradient, out):
-                np.copyto(out, gradient, casting="unsafe")
-            return loss, out
-        return loss, gradient.astype(result_dtype, copy=False)
+        grad = _deliver(gradient, grad_shape, result_dtype, out)
+        if hessian is None:
+            return loss, grad
+        return loss, grad, _deliver(hessian, grad_shape, result_dtype, hess_out)
 
 
 def _kernel_out(out: Optional[np.ndarray], compute: np.ndarray, rows2d: np.ndarray) -> Optional[np.ndarray]:
@@ -132,31 +145,33 @@ def _fast_classification(logits: Any, labels: Any, out: Any, threads: Any, retur
     return _fast_result(value, gradient, x.dtype, return_grad)
 
 
-def _fast_elementwise(first: Any, second: Any, out: Any, threads: Any, return_grad: bool,
-                      reduction: Any, kernel: Any, middle: Tuple[Any, ...]) -> Any:
-    """An elementwise loss (MSE, sigmoid BCE) on the common case: two aligned C-contiguous
-    arrays of one float dtype and shape, no weights, ``threads`` as in _fast_threads:
-    ``kernel(first, second, *middle, sample size, reduction code, return_grad, out, threads)``,
-    which returns (value, gradient); _NOT_FAST otherwise."""
-    count = _fast_threads(threads)
-    if not (count is not None and type(first) is np.ndarray and type(second) is np.ndarray
+def _is_common_elementwise(first: Any, second: Any, out: Any, reduction: Any) -> bool:
+    """The common case of the elementwise losses, checked with a few attribute reads: two
+    aligned C-contiguous arrays of one float dtype and shape, no out or a plain ndarray out, a
+    public reduction, the native backend. The kernel module checks the rest (out's layout and
+    overlaps) itself, with the general checks' wording."""
+    if not (type(first) is np.ndarray and type(second) is np.ndarray
             and (out is None or type(out) is np.ndarray)
             and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
             and second.shape == first.shape and first.ndim >= 1 and first.size > 0
             and type(reduction) is str and reduction in check.REDUCTIONS
             and _backend._state["backend"] == "native"):
-        return _NOT_FAST
+        return False
     first_flags, second_flags = first.flags, second.flags
-    if not (first_flags.c_contiguous and first_flags.aligned
-            and second_flags.c_contiguous and second_flags.aligned):
+    return bool(first_flags.c_contiguous and first_flags.aligned
+                and second_flags.c_contiguous and second_flags.aligned)
+
+
+def _fast_elementwise(first: Any, second: Any, out: Any, threads: Any, return_grad: bool,
+                      reduction: Any, kernel: Any, middle: Tuple[Any, ...]) -> Any:
+    """Sigmoid BCE on the common case (_is_common_elementwise, no weights, ``threads`` as in
+    _fast_threads): ``kernel(first, second, *middle, sample size, reduction code, return_grad,
+    out, threads)``, which returns (value, gradient, ...); _NOT_FAST otherwise."""
+    count = _fast_threads(threads)
+    if count is None or not _is_common_elementwise(first, second, out, reduction):
         return _NOT_FAST
-    try:
-        value, gradient = kernel(first, second, *middle, first.size // first.shape[0],
-                                 check.REDUCTIONS[reduction], return_grad, out, count)
-    except ValueError:
-        if out is None:
-            raise
-        return _NOT_FAST
+    value, gradient = kernel(first, second, *middle, first.size // first.shape[0],
+                             check.REDUCTIONS[reduction], return_grad, out, count)[:2]
     return _fast_result(value, gradient, first.dtype, return_grad)
 
 
@@ -507,10 +522,7 @@ def softmax_cross_entropy(
         if return_argmax:
             argmax = _reference.argmax_rows(x)
     result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out,
-                     check.is_partial(reduction))
-    if return_hessian:
-        assert hessian is not None
-        result = cast(LossResult, _append_hessian(result, hessian, result_dtype, x.shape, hess_out))
+                     check.is_partial(reduction), hessian if return_hessian else None, hess_out)
     if not return_argmax:
         return result
     assert argmax is not None
@@ -691,26 +703,5 @@ def multiclass_hinge(
         value, gradient = reference[:2]
         if return_hessian:
             hessian = reference[2]
-    result = _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out,
-                     check.is_partial(reduction))
-    if return_hessian:
-        assert hessian is not None
-        return _append_hessian(result, hessian, result_dtype, x.shape, hess_out)
-    return result
-
-
-
-def _append_hessian(result: Any, hessian: np.ndarray, result_dtype: np.dtype,
-                    shape: Tuple[int, ...], hess_out: Optional[np.ndarray]) -> Tuple[Any, ...]:
-    """``(*result, hessian)``: the (loss, gradient) of _finish and the Hessian, in hess_out
-    when given, else in the result dtype."""
-    hessian = np.asarray(hessian).reshape(shape)
-    if hess_out is not None:
-        if hessian is not hess_out and not np.shares_memory(hessian, hess_out):
-            with np.errstate(over="ignore", invalid="ignore"):
-                np.copyto(hess_out, hessian, casting="unsafe")
-        hessian = hess_out
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            hessian = hessian.astype(result_dtype, copy=False)
-    return (*result, hessian)
+    return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out,
+                   check.is_partial(reduction), hessian if return_hessian else None, hess_out)

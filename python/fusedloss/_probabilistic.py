@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import (_NOT_FAST, LossResult, _append_hessian,
+from ._losses import (_NOT_FAST, LossResult,
                       _fast_classification, _fast_elementwise, _fast_real, _finish, _kernel_out)
 from .typing import (ArrayLike, FloatArray, HessianOut, Loss, LossAndGrad, LossGradHess,
                      Reduction, Scalar)
@@ -251,12 +251,8 @@ def sigmoid_binary_cross_entropy(
         value, gradient = reference[:2]
         if return_hessian:
             hessian = reference[2]
-    result = _finish(value, gradient, result_dtype, shape, shape, return_grad, out,
-                     check.is_partial(reduction))
-    if return_hessian:
-        assert hessian is not None
-        return _append_hessian(result, hessian, result_dtype, shape, hess_out)
-    return result
+    return _finish(value, gradient, result_dtype, shape, shape, return_grad, out,
+                   check.is_partial(reduction), hessian if return_hessian else None, hess_out)
 
 
 @overload
@@ -436,9 +432,5 @@ def cross_entropy(
         value, gradient = reference[:2]
         if return_hessian:
             hessian = reference[2]
-    result = _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out,
-                     check.is_partial(reduction))
-    if return_hessian:
-        assert hessian is not None
-        return _append_hessian(result, hessian, result_dtype, p.shape, hess_out)
-    return result
+    return _finish(value, gradient, result_dtype, batch_shape, p.shape, return_grad, out,
+                   check.is_partial(reduction), hessian if return_hessian else None, hess_out)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, Union
 import numpy as np
 
 from . import _backend, _reference
+from ._losses import _fast_threads, _finish, _is_common_elementwise
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
 
@@ -185,33 +186,6 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
 # ----------------------------------------------------------------------------- one call
 
 
-def _fast_threads(threads: Any) -> Optional[int]:
-    if threads is None:
-        return 0
-    if type(threads) is int and 0 < threads <= check.MAX_THREADS:
-        return threads
-    return None
-
-
-_FAST_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-
-
-def _is_fast(first: Any, second: Any, out: Any, reduction: Any) -> bool:
-    """The common case, checked with a few attribute reads: two aligned C-contiguous arrays of
-    one float dtype and shape, no out or a plain ndarray out, a known reduction, the native
-    backend. The kernel module checks the rest (out's layout and overlaps) itself."""
-    if not (type(first) is np.ndarray and type(second) is np.ndarray
-            and (out is None or type(out) is np.ndarray)
-            and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
-            and second.shape == first.shape and first.ndim >= 1 and first.size > 0
-            and type(reduction) is str and reduction in check.REDUCTIONS
-            and _backend._state["backend"] == "native"):
-        return False
-    first_flags, second_flags = first.flags, second.flags
-    return bool(first_flags.c_contiguous and first_flags.aligned
-                and second_flags.c_contiguous and second_flags.aligned)
-
-
 def _check_outs(out: Any, return_grad: bool, return_hessian: bool, first: Any, others: Any,
                 shape: Tuple[int, ...], dtype: np.dtype
                 ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -223,44 +197,13 @@ def _check_outs(out: Any, return_grad: bool, return_hessian: bool, first: Any, o
     return grad_out, check.check_hessian_out(hess_out, grad_out, shape, dtype, first, others)
 
 
-def _finish(value: Any, gradient: Optional[np.ndarray], hessian: Optional[np.ndarray],
-            result_dtype: np.dtype, shape: Tuple[int, ...], return_grad: bool,
-            return_hessian: bool, grad_out: Optional[np.ndarray],
-            hess_out: Optional[np.ndarray], partial: bool) -> LossResult:
-    """The public result: the loss in the result dtype (float64 for PARTIAL_SUMS: a share of
-    fusedloss.dask), then the gradient and the Hessian where asked, written into `out`."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if isinstance(value, np.ndarray):
-            loss: Any = value.reshape(shape).astype(result_dtype, copy=False)
-        elif partial:
-            loss = np.float64(value)
-        else:
-            loss = result_dtype.type(value)
-        if not (return_grad or return_hessian):
-            return cast(LossResult, loss)
-
-        def deliver(array: Optional[np.ndarray], target: Optional[np.ndarray]) -> np.ndarray:
-            assert array is not None
-            array = array.reshape(shape)
-            if target is None:
-                return array.astype(result_dtype, copy=False)
-            if array is not target and not np.shares_memory(array, target):
-                np.copyto(target, array, casting="unsafe")
-            return target
-
-        grad = deliver(gradient, grad_out)
-        if not return_hessian:
-            return loss, grad
-        return loss, grad, deliver(hessian, hess_out)
-
-
 def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[float, ...],
           sample_weight: Any, reduction: Any, return_grad: Any, return_hessian: Any, out: Any,
           threads: Any) -> LossResult:
     return_grad = check.check_flag(return_grad, "return_grad")
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     with_gradient = return_grad or return_hessian
-    if sample_weight is None and not return_hessian and _is_fast(pred, target, out, reduction):
+    if sample_weight is None and not return_hessian and _is_common_elementwise(pred, target, out, reduction):
         count = _fast_threads(threads)
         if count is not None:
             value, gradient, _ = _backend.core.elementwise_loss(  # type: ignore[union-attr]
@@ -312,8 +255,8 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
             entry.terms, p, t_array, parameters, unit=entry.unit, sample_weight=row_weight,
             reduction=check.reduction_name(reduction), return_grad=with_gradient,
             return_hessian=return_hessian)
-    return _finish(value, gradient, hessian, result_dtype, p.shape, return_grad, return_hessian,
-                   grad_out, hess_out, check.is_partial(reduction))
+    return _finish(value, gradient, result_dtype, p.shape, p.shape, return_grad, grad_out,
+                   check.is_partial(reduction), hessian if return_hessian else None, hess_out)
 
 
 def _check_domain(entry: ElementwiseLoss, parameters: Tuple[float, ...], target: np.ndarray) -> None:
