@@ -84,9 +84,10 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
 // The Hessian of [first, end): a loop of its own, run only when it is asked for and before the
 // loss loop of the same elements (still in cache), which may overwrite the prediction with the
 // gradient (out=pred). The loss loop itself is the same code with or without a Hessian, so the
-// loss and gradient are the same bits either way.
+// loss and gradient are the same bits either way. Out of line: one copy per loss and dtype,
+// not one per variant of the loss loop that calls it.
 template <class Loss, class Real>
-FUSEDLOSS_ALWAYS_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Real>& args,
+FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Real>& args,
                                                  std::int64_t first, std::int64_t end,
                                                  const double* weights, double weight) {
     const Real* prediction = args.prediction;
@@ -108,9 +109,9 @@ FUSEDLOSS_ALWAYS_INLINE void elementwise_hessian(const Loss& loss, const Element
 }
 
 // True when every target of [first, end) lies in the loss's domain (one OR-reduced SIMD pass;
-// the block's targets are then in cache for the loss loop).
+// the block's targets are then in cache for the loss loop). Out of line, as the Hessian loop.
 template <class Loss, class Real>
-FUSEDLOSS_ALWAYS_INLINE bool targets_in_domain(const Loss& loss, const Real* target,
+FUSEDLOSS_NEVER_INLINE bool targets_in_domain(const Loss& loss, const Real* target,
                                                std::int64_t first, std::int64_t end) {
     int outside = 0;
     FUSEDLOSS_SIMD_OR(outside)
