@@ -23,6 +23,7 @@
 #include "kernels/row_blocks.inl"
 #include "kernels/row_softmax.inl"
 #include "kernels/softmax_cross_entropy_long_rows.inl"
+#include "kernels/softmax_cross_entropy_coefficients.inl"
 #include "kernels/softmax_cross_entropy.inl"
 #include "kernels/multiclass_hinge.inl"
 #include "kernels/elementwise_driver.inl"
