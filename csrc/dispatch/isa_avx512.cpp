@@ -1,4 +1,4 @@
-// The generic kernels compiled for the avx512 instruction set (flags set in CMakeLists.txt).
-#define FUSEDLOSS_ISA_NAMESPACE avx512
-#define FUSEDLOSS_ISA_NAME "avx512"
+// The generic kernels compiled for the avx512 instruction set (flags set in CMakeLists.txt;
+// what the kernels need to know about them in traits_avx512.hpp).
+#include "dispatch/traits_avx512.hpp"
 #include "kernels/generic_kernels.inl"

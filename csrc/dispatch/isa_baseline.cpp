@@ -1,9 +1,4 @@
-// The generic kernels compiled for the baseline instruction set (flags set in CMakeLists.txt).
-#define FUSEDLOSS_ISA_NAMESPACE baseline
-// On aarch64 the baseline already has NEON (Advanced SIMD), so the table is named after it.
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define FUSEDLOSS_ISA_NAME "neon"
-#else
-#define FUSEDLOSS_ISA_NAME "baseline"
-#endif
+// The generic kernels compiled for the baseline instruction set (flags set in CMakeLists.txt;
+// what the kernels need to know about them in traits_baseline.hpp).
+#include "dispatch/traits_baseline.hpp"
 #include "kernels/generic_kernels.inl"

@@ -1,6 +1,8 @@
-// The generic kernel body. Each csrc/dispatch/isa_<name>.cpp defines FUSEDLOSS_ISA_NAMESPACE
-// and FUSEDLOSS_ISA_NAME and includes this file; CMake compiles that unit with the
-// instruction-set flags of <name>. The result is one KernelTable per instruction set.
+// The generic kernel body. Each csrc/dispatch/isa_<name>.cpp includes its traits header
+// (csrc/dispatch/traits_<name>.hpp: FUSEDLOSS_ISA_NAMESPACE, FUSEDLOSS_ISA_NAME and IsaTraits,
+// every fact about the instruction set that the kernels use) and then this file; CMake compiles
+// that unit with the instruction-set flags of <name>. The result is one KernelTable per
+// instruction set. Nothing below tests an instruction-set macro: it asks IsaTraits.
 
 #include <math.h>
 
@@ -12,7 +14,7 @@
 #include "fusedloss/work_pool.hpp"
 
 #if !defined(FUSEDLOSS_ISA_NAMESPACE) || !defined(FUSEDLOSS_ISA_NAME)
-#error "define FUSEDLOSS_ISA_NAMESPACE and FUSEDLOSS_ISA_NAME before including generic_kernels.inl"
+#error "include dispatch/traits_<isa>.hpp before generic_kernels.inl"
 #endif
 
 // clang-format off
@@ -21,6 +23,7 @@
 #include "kernels/row_blocks.inl"
 #include "kernels/row_softmax.inl"
 #include "kernels/softmax_cross_entropy_long_rows.inl"
+#include "kernels/softmax_cross_entropy_coefficients.inl"
 #include "kernels/softmax_cross_entropy.inl"
 #include "kernels/multiclass_hinge.inl"
 #include "kernels/elementwise_driver.inl"

@@ -71,6 +71,11 @@ constexpr std::int64_t hinge_small_class_limit = 16;
 // lane across chunks, then added pairwise in a fixed order: the same bits for every row
 // position and thread count. All chunks are read before any is written: the gradient may be
 // the scores (out=scores), and overlapping chunks share columns.
+// The chunk width is the kernel's, not the instruction set's: it fixes the order in which the
+// lanes' sums are added, so it is part of the result. 32 bytes on every ISA (two SSE2 vectors,
+// one AVX2 vector, half an AVX-512 one) keeps float32 results the same on all of them.
+constexpr int hinge_chunk_bytes = 32;
+
 template <int classes, int vector_lanes>
 constexpr int hinge_chunk_lanes() {
     int lanes = 1;
@@ -94,7 +99,7 @@ template <class Real, bool with_gradient, bool squared, int classes>
 double multiclass_hinge_chunked_block(const ClassificationArgs<Real>& args, std::int64_t first,
                                       std::int64_t end) {
     using Bits = typename std::conditional<sizeof(Real) == 4, std::uint32_t, std::uint64_t>::type;
-    constexpr int lanes = hinge_chunk_lanes<classes, 32 / static_cast<int>(sizeof(Real))>();
+    constexpr int lanes = hinge_chunk_lanes<classes, hinge_chunk_bytes / static_cast<int>(sizeof(Real))>();
     constexpr int chunks = (classes + lanes - 1) / lanes;
     const Real margin = static_cast<Real>(args.margin);
     double block_sum = 0.0;
@@ -171,13 +176,10 @@ double multiclass_hinge_small(const ClassificationArgs<Real>& args, std::int64_t
     }
 }
 
-#if defined(__AVX__)
-constexpr bool hinge_chunks_for_double = true;
-#else
-// Without AVX (the SSE2 baseline) the double chunk loops stayed scalar, with branches, and ran
-// 2-4x slower than the two-loop kernel (float's were 1.7x faster): double keeps that kernel.
-constexpr bool hinge_chunks_for_double = false;
-#endif
+// With 16-byte vectors (the SSE2 baseline) the double chunk loops stayed scalar, with branches,
+// and ran 2-4x slower than the two-loop kernel (float's were 1.7x faster): double keeps that
+// kernel there.
+constexpr bool hinge_chunks_for_double = IsaTraits::vector_bytes >= 32;
 
 template <class Real, bool with_gradient, bool squared>
 double multiclass_hinge_for_options(const ClassificationArgs<Real>& args,

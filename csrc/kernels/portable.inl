@@ -10,7 +10,10 @@
 #define FUSEDLOSS_SIMD_SUM(...)
 #define FUSEDLOSS_SIMD_MAX(...)
 #define FUSEDLOSS_SIMD_OR(...)
+// No fma builtin (MSVC never fused multiply_add, FMA or not).
+#define FUSEDLOSS_HAS_FMA_BUILTIN 0
 #else
+#define FUSEDLOSS_HAS_FMA_BUILTIN 1
 #define FUSEDLOSS_ALWAYS_INLINE inline __attribute__((always_inline))
 #define FUSEDLOSS_NEVER_INLINE __attribute__((noinline))
 // `omp simd` (enabled by -fopenmp or -fopenmp-simd) lets the compiler vectorise loops with
@@ -53,18 +56,27 @@ FUSEDLOSS_ALWAYS_INLINE void prefetch_bytes(const void* address, std::int64_t by
     }
 }
 
-// a * b + c in one rounding where the instruction set has FMA, two roundings where it has not.
+// a * b + c in one rounding where the instruction set has FMA (IsaTraits, dispatch/traits_*.hpp),
+// two roundings where it has not.
 // The kernels are compiled with -ffp-contract=off (CMakeLists.txt), so this is the only place a
 // multiply and an add are fused: each expression rounds the same way in every instantiation of
 // a kernel (forward-only or with a gradient, SIMD body or scalar remainder), which is what makes
 // a loss independent of whether its gradient was asked for.
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-FUSEDLOSS_ALWAYS_INLINE float multiply_add(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
-FUSEDLOSS_ALWAYS_INLINE double multiply_add(double a, double b, double c) { return __builtin_fma(a, b, c); }
-#else
+// (The builtins, not std::fma: an inline function of std could be kept by the linker from the
+// unit of another instruction set.)
 template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real multiply_add(Real a, Real b, Real c) { return a * b + c; }
+FUSEDLOSS_ALWAYS_INLINE Real multiply_add(Real a, Real b, Real c) {
+#if FUSEDLOSS_HAS_FMA_BUILTIN
+    if constexpr (IsaTraits::has_fma) {
+        if constexpr (sizeof(Real) == sizeof(float)) {
+            return __builtin_fmaf(a, b, c);
+        } else {
+            return __builtin_fma(a, b, c);
+        }
+    }
 #endif
+    return a * b + c;
+}
 
 // Natural log of one value per row; the libm call is an extern "C" function, not an inline one.
 FUSEDLOSS_ALWAYS_INLINE float log_scalar(float value) { return ::logf(value); }

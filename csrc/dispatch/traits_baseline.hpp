@@ -1,0 +1,30 @@
+// What the generic kernels need to know about the baseline instruction set: SSE2 on x86-64,
+// Advanced SIMD (NEON) on aarch64 -- the flags of the compiler's default target, none added.
+// Every per-ISA fact the generic body uses is here; the body itself never tests an ISA macro.
+
+#define FUSEDLOSS_ISA_NAMESPACE baseline
+// On aarch64 the baseline already has NEON (Advanced SIMD), so the table is named after it.
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define FUSEDLOSS_ISA_NAME "neon"
+#define FUSEDLOSS_BASELINE_HAS_FMA true
+#else
+#define FUSEDLOSS_ISA_NAME "baseline"
+#define FUSEDLOSS_BASELINE_HAS_FMA false
+#endif
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+struct IsaTraits {
+    // Bytes in one SIMD register.
+    static constexpr int vector_bytes = 16;
+    // A fused multiply-add instruction (one rounding): AArch64 has one, SSE2 has not.
+    static constexpr bool has_fma = FUSEDLOSS_BASELINE_HAS_FMA;
+};
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss
+
+#undef FUSEDLOSS_BASELINE_HAS_FMA
