@@ -19,29 +19,110 @@ namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
+// The factors of one row's Hessian: d2L/dz_j^2 = first p_j (1 - p_j) + square p_j^2, and with a
+// softcap the gradient's target part a_j = w_j (keep t_j + smooth) (soft) or
+// smooth w_j + label [j = y]. In float64 from the unrounded eps (the loss paths round eps to
+// Real first, see softmax_cross_entropy_coefficients.inl; a Hessian is not bitwise-tied to them).
+template <class Real>
+struct HessianFactors {
+    Real first, square, inverse_sum;
+    Real keep, smooth, label;  // softcap only
+};
+
+template <class Real, bool soft, bool weighted>
+FUSEDLOSS_ALWAYS_INLINE HessianFactors<Real> hessian_row_factors(const ClassificationArgs<Real>& args,
+                                                                 std::int64_t row, std::int64_t label,
+                                                                 Real shift, double sum,
+                                                                 double target_total) {
+    const double keep = 1.0 - args.label_smoothing;
+    const double smooth = args.label_smoothing / static_cast<double>(args.classes);
+    const double lambda = args.z_loss;
+    const double scale = args.gradient_scale;
+    const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+    double total, z_weight, label_weight = 1.0;  // A, and the z-loss weight of the row
+    if (soft) {
+        total = sample * target_total;
+        z_weight = sample;
+    } else {
+        label_weight = weighted ? args.class_weight[label] : 1.0;
+        total = sample * (keep * label_weight + smooth * args.class_weight_total);
+        z_weight = sample * label_weight;
+    }
+    const double lse = static_cast<double>(shift) + log_scalar(sum);
+    double linear = total;
+    if (lambda != 0.0) linear += 2.0 * lambda * z_weight * lse;
+    HessianFactors<Real> factors;
+    factors.first = static_cast<Real>(scale * linear);
+    factors.square = static_cast<Real>(scale * 2.0 * lambda * z_weight);
+    factors.inverse_sum = static_cast<Real>(1.0 / sum);
+    factors.smooth = static_cast<Real>(scale * sample * smooth);
+    factors.keep = static_cast<Real>(scale * sample * keep);
+    factors.label = static_cast<Real>(scale * sample * keep * label_weight);
+    return factors;
+}
+
+// e_j = exp(z_j - shift) into h, S in float64, and the soft targets' A in float64.
+template <class Real, bool soft, bool weighted>
+FUSEDLOSS_ALWAYS_INLINE double hessian_exp_pass(const ClassificationArgs<Real>& args, const Real* z,
+                                                const Real* target, Real shift, Real* h,
+                                                double* target_total) {
+    const double* class_weight = args.class_weight;
+    const double keep = 1.0 - args.label_smoothing;
+    const double smooth = args.label_smoothing / static_cast<double>(args.classes);
+    double sum = 0.0, total = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum, total)
+    for (std::int64_t j = 0; j < args.classes; ++j) {
+        const Real e = exp_value(z[j] - shift);
+        h[j] = e;
+        sum += static_cast<double>(e);
+        if (soft) {
+            const double w = weighted ? class_weight[j] : 1.0;
+            total += soft_target_weight(w, keep, static_cast<double>(target[j]), smooth);
+        }
+    }
+    *target_total = total;
+    return sum;
+}
+
+// Through the softcap: d2L/dx_j^2 = s'^2 d2L/dz_j^2 + s'' dL/dz_j, from e_j in h.
+template <class Real, bool soft, bool weighted>
+FUSEDLOSS_ALWAYS_INLINE void capped_hessian_row(const ClassificationArgs<Real>& args, const Real* x,
+                                                const Real* target, std::int64_t label,
+                                                const HessianFactors<Real>& factors, Real* h) {
+    const Real inverse_cap = static_cast<Real>(1.0 / args.softcap);
+    const Real curvature = Real(-2) * inverse_cap;
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t j = 0; j < args.classes; ++j) {
+        const Real p = h[j] * factors.inverse_sum;
+        const Real w = weighted ? static_cast<Real>(args.class_weight[j]) : Real(1);
+        Real a;
+        if (soft) {
+            a = soft_target_weight(w, factors.keep, target[j], factors.smooth);
+        } else {
+            a = factors.smooth * w + (j == label ? factors.label : Real(0));
+        }
+        const Real hessian_z = factors.first * (p * (Real(1) - p)) + factors.square * (p * p);
+        const Real gradient_z = factors.first * p - a;
+        const Real t = tanh_value(x[j] * inverse_cap);
+        const Real slope = Real(1) - t * t;
+        h[j] = slope * slope * hessian_z + gradient_z * (curvature * t * slope);
+    }
+}
+
 template <class Real, bool soft, bool capped, bool weighted>
 void softmax_cross_entropy_hessian_rows(const ClassificationArgs<Real>& args, std::int64_t first,
                                         std::int64_t end) {
     const std::int64_t classes = args.classes;
-    const double* class_weight = args.class_weight;
-    const double epsilon = args.label_smoothing;
-    const double smooth = epsilon / static_cast<double>(classes);
-    const double keep = 1.0 - epsilon;
     const Real cap = capped ? static_cast<Real>(args.softcap) : Real(1);
     const Real inverse_cap = capped ? static_cast<Real>(1.0 / args.softcap) : Real(1);
-    const double lambda = args.z_loss;
-    const double scale = args.gradient_scale;
     for (std::int64_t row = first; row < end; ++row) {
         const Real* x = args.logits + row * args.logits_row_stride;
         Real* h = args.hessian + row * classes;
         const Real* target = soft ? args.soft_targets + row * args.soft_targets_row_stride : nullptr;
-        std::int64_t label = 0;
-        if (!soft) {
-            label = args.labels[row];
-            if (args.has_ignore_index && label == args.ignore_index) {
-                zero_row(h, classes);
-                continue;
-            }
+        const std::int64_t label = soft ? 0 : args.labels[row];
+        if (!soft && args.has_ignore_index && label == args.ignore_index) {
+            zero_row(h, classes);
+            continue;
         }
         // Pass 1: z (into h when capped) and its max.
         const Real* z = x;
@@ -52,62 +133,19 @@ void softmax_cross_entropy_hessian_rows(const ClassificationArgs<Real>& args, st
         }
         const Real maximum = row_maximum(z, classes);
         const Real shift = is_finite_value(maximum) ? maximum : Real(0);
-        // Pass 2: e_j = exp(z_j - shift) into h, S in float64; the soft targets' A in float64.
-        double sum = 0.0, target_total = 0.0;
-        FUSEDLOSS_SIMD_SUM(sum, target_total)
-        for (std::int64_t j = 0; j < classes; ++j) {
-            const Real e = exp_value(z[j] - shift);
-            h[j] = e;
-            sum += static_cast<double>(e);
-            if (soft) {
-                const double w = weighted ? class_weight[j] : 1.0;
-                target_total += w * (keep * static_cast<double>(target[j]) + smooth);
-            }
-        }
-        const double sample = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
-        double total, z_weight, label_weight = 1.0;
-        if (soft) {
-            total = sample * target_total;
-            z_weight = sample;
-        } else {
-            label_weight = weighted ? class_weight[label] : 1.0;
-            total = sample * (keep * label_weight + smooth * args.class_weight_total);
-            z_weight = sample * label_weight;
-        }
-        const double lse = static_cast<double>(shift) + log_scalar(sum);
-        double linear = total;
-        if (lambda != 0.0) linear += 2.0 * lambda * z_weight * lse;
-        const Real first_factor = static_cast<Real>(scale * linear);   // times p (1 - p)
-        const Real square_factor = static_cast<Real>(scale * 2.0 * lambda * z_weight);  // times p^2
-        const Real inverse_sum = static_cast<Real>(1.0 / sum);
-        if (!capped) {
-            FUSEDLOSS_SIMD_LOOP
-            for (std::int64_t j = 0; j < classes; ++j) {
-                const Real p = h[j] * inverse_sum;
-                h[j] = first_factor * (p * (Real(1) - p)) + square_factor * (p * p);
-            }
+        // Pass 2: the exponentials, then the row's factors.
+        double target_total = 0.0;
+        const double sum = hessian_exp_pass<Real, soft, weighted>(args, z, target, shift, h, &target_total);
+        const HessianFactors<Real> factors =
+            hessian_row_factors<Real, soft, weighted>(args, row, label, shift, sum, target_total);
+        if (capped) {
+            capped_hessian_row<Real, soft, weighted>(args, x, target, label, factors, h);
             continue;
         }
-        // Softcap: the chain rule needs a_j (the gradient's target part) and tanh(x_j / c).
-        const Real smooth_factor = static_cast<Real>(scale * sample * smooth);
-        const Real keep_factor = static_cast<Real>(scale * sample * keep);
-        const Real label_factor = static_cast<Real>(scale * sample * keep * label_weight);
-        const Real curvature = Real(-2) * inverse_cap;
         FUSEDLOSS_SIMD_LOOP
         for (std::int64_t j = 0; j < classes; ++j) {
-            const Real p = h[j] * inverse_sum;
-            const Real w = weighted ? static_cast<Real>(class_weight[j]) : Real(1);
-            Real a;
-            if (soft) {
-                a = w * (keep_factor * target[j] + smooth_factor);
-            } else {
-                a = smooth_factor * w + (j == label ? label_factor : Real(0));
-            }
-            const Real hessian_z = first_factor * (p * (Real(1) - p)) + square_factor * (p * p);
-            const Real gradient_z = first_factor * p - a;
-            const Real t = tanh_value(x[j] * inverse_cap);
-            const Real slope = Real(1) - t * t;
-            h[j] = slope * slope * hessian_z + gradient_z * (curvature * t * slope);
+            const Real p = h[j] * factors.inverse_sum;
+            h[j] = factors.first * (p * (Real(1) - p)) + factors.square * (p * p);
         }
     }
 }
