@@ -136,7 +136,8 @@ def _output_path_error(option: str, path: str) -> Optional[str]:
 
 def _bench(args: argparse.Namespace) -> int:
     from ._backend import get_backend
-    from ._bench.runner import LOSSES, SHAPE_KINDS, format_table, machine_info, run_benchmarks, shape_fits, write_plot
+    from ._bench.cases import LOSSES, SHAPE_KINDS, shape_fits
+    from ._bench.runner import format_table, machine_info, run_benchmarks, write_plot
 
     from ._bench.linear import NAME as LINEAR
 

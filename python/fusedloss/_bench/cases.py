@@ -16,7 +16,7 @@ own tables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def elementwise_inputs(entry: ElementwiseLoss, shape: Shape, dtype: np.dtype,
     if entry.first == "raw":
         first *= np.float32(0.5)
     domain = entry.domain(*entry.defaults()) if entry.domain is not None else None
-    candidates = [
+    candidates: List[Callable[[], np.ndarray]] = [
         lambda: rng.standard_normal(shape, dtype=np.float32),
         lambda: np.exp(np.float32(0.5) * rng.standard_normal(shape, dtype=np.float32)),  # > 0
         lambda: rng.uniform(0.05, 0.95, shape).astype(np.float32),  # in (0, 1)
