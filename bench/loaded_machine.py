@@ -6,7 +6,7 @@ interleaved rounds:
 * **loaded** (the default): starts ``--load`` busy-looping processes (default: one per CPU),
   then times, per case, ``threads=None`` and ``threads=1`` fusedloss calls -- and PyTorch
   (``torch.set_num_threads``) and JAX (a worker process per thread count, XLA pools sized by
-  ``PJRT_NPROC``; see ``fusedloss._jax_peer``) at the same two thread counts when installed --
+  ``PJRT_NPROC``; see ``fusedloss._bench.jax_peer``) at the same two thread counts when installed --
   one call of each per round, so that the load hits them alike. Prints medians and the ratio
   default / 1 thread, and stops the load (also on Ctrl-C or an error). ``--load 0`` gives the
   quiet table with the same code.
@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 import fusedloss
-from fusedloss import _benchmark, _jax_peer
+from fusedloss._bench import jax_peer as _jax_peer, runner as _benchmark
 
 #: (loss, shape): softmax-CE at the four shapes of issue 17, the other losses at a bench shape.
 CASES: List[Tuple[str, Tuple[int, ...]]] = [
@@ -212,7 +212,7 @@ HEADER = ("| loss | shape | fusedloss default ms | fusedloss 1 thread ms | ratio
 FRESH_CHILD = r"""
 import json, statistics, sys, time
 import numpy as np
-from fusedloss import _benchmark
+from fusedloss._bench import runner as _benchmark
 cases, repeats = json.loads(sys.argv[1]), int(sys.argv[2])
 result = []
 for loss, shape in cases:
@@ -302,7 +302,7 @@ IDLE_HEADER = "| loss | shape | pairs | 1 thread ms | 2 threads ms | ratio |\n|-
 
 
 def _parse_case(text: str) -> Tuple[str, Tuple[int, ...]]:
-    from fusedloss._benchmark import LOSSES
+    from fusedloss._bench.runner import LOSSES
 
     loss, _, shape = text.partition(":")
     if loss not in LOSSES:

@@ -1,5 +1,5 @@
 """The JAX peer of ``fusedloss bench``: one worker process per thread count
-(``fusedloss._jax_peer``), its result checked against fusedloss's, and every way it can be
+(``fusedloss._bench.jax_peer``), its result checked against fusedloss's, and every way it can be
 absent or fail (a note and a "-" column, never a crash)."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from fusedloss import _benchmark, _jax_peer
+from fusedloss._bench import jax_peer, runner
 
 HAVE_JAX = all(importlib.util.find_spec(name) is not None for name in ("jax", "optax"))
 
 
 def bench(losses=("softmax_cross_entropy",), shapes=((64, 10),), threads=(1, 2), repeats=2):
     notes, raw = [], []
-    rows = _benchmark.run_benchmarks(list(losses), shapes=list(shapes), threads=list(threads),
+    rows = runner.run_benchmarks(list(losses), shapes=list(shapes), threads=list(threads),
                                      repeats=repeats, raw=raw, notes=notes)
     return rows, raw, notes
 
@@ -26,18 +26,18 @@ def bench(losses=("softmax_cross_entropy",), shapes=((64, 10),), threads=(1, 2),
 @pytest.fixture
 def no_torch(monkeypatch):
     """PyTorch left out: these tests are about JAX (and torch.set_num_threads is process-wide)."""
-    monkeypatch.setattr(_benchmark, "_import_torch", lambda: None)
+    monkeypatch.setattr(runner, "_import_torch", lambda: None)
 
 
 @pytest.fixture
 def fake_worker(monkeypatch, tmp_path, no_torch):
     """Point the bench at a worker script written by the test (jax is not needed for these)."""
-    monkeypatch.setattr(_benchmark, "_jax_available", lambda: True)
+    monkeypatch.setattr(runner, "_jax_available", lambda: True)
 
     def install(body: str) -> None:
         script = tmp_path / "worker.py"
         script.write_text(textwrap.dedent(body))
-        monkeypatch.setattr(_benchmark, "JAX_PEER_COMMAND", [sys.executable, str(script)])
+        monkeypatch.setattr(runner, "JAX_PEER_COMMAND", [sys.executable, str(script)])
 
     return install
 
@@ -52,18 +52,18 @@ PREAMBLE = """
 
 def test_jax_missing_means_no_worker_and_a_dash(monkeypatch, no_torch):
     monkeypatch.setitem(sys.modules, "jax", None)  # as if jax were not installed
-    assert _benchmark._jax_available() is False
+    assert runner._jax_available() is False
 
     def no_worker(*args, **kwargs):
         raise AssertionError("a JAX worker was started although jax is missing")
 
-    monkeypatch.setattr(_jax_peer, "JaxPeer", no_worker)
+    monkeypatch.setattr(jax_peer, "JaxPeer", no_worker)
     rows, raw, notes = bench()
     assert [r["threads"] for r in rows] == [1, 2]
     assert all(r["jax_ms"] is None for r in rows)
     assert "jax/optax not importable: no JAX column" in notes
     assert not any(t["contender"].startswith("jax") for t in raw)
-    for line in _benchmark.format_table(rows).splitlines()[2:]:
+    for line in runner.format_table(rows).splitlines()[2:]:
         assert line.split()[6:8] == ["-", "-"]  # the torch and JAX columns
 
 
@@ -92,8 +92,8 @@ def test_worker_that_dies_on_a_case_gives_a_note_and_the_next_cases_still_run(fa
 
 
 def test_worker_that_hangs_times_out(fake_worker, monkeypatch):
-    monkeypatch.setattr(_jax_peer, "CASE_TIMEOUT", 1.0)
-    monkeypatch.setattr(_jax_peer, "CLOSE_TIMEOUT", 0.2)  # then killed
+    monkeypatch.setattr(jax_peer, "CASE_TIMEOUT", 1.0)
+    monkeypatch.setattr(jax_peer, "CLOSE_TIMEOUT", 0.2)  # then killed
     fake_worker(PREAMBLE + """
     import time
     say({"ok": True, "jax": "0", "optax": "0", "pjrt_nproc": os.environ["PJRT_NPROC"]})
@@ -124,7 +124,7 @@ def test_wrong_jax_result_is_not_timed(fake_worker):
 
 
 RIGHT_WORKER = PREAMBLE + """
-    from fusedloss._benchmark import fused_call, make_case
+    from fusedloss._bench.cases import fused_call, make_case
     threads = int(os.environ["PJRT_NPROC"])
     say({"ok": True, "jax": "0", "optax": "0", "pjrt_nproc": str(threads)})
     for line in sys.stdin:
@@ -159,7 +159,7 @@ def test_worker_times_are_taken_per_thread_count_in_the_rounds(fake_worker):
 def test_crammer_singer_reference_known_values_and_finite_differences():
     scores = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
     labels = np.array([0, 1, 2])
-    value, grad = _jax_peer.crammer_singer(scores, labels, block=2)  # blocks of 2 rows: 2 + 1
+    value, grad = jax_peer.crammer_singer(scores, labels, block=2)  # blocks of 2 rows: 2 + 1
     assert value == pytest.approx((2.9 + 0.0 + 6.6) / 3)
     step = 1e-6
     for i in range(3):
@@ -167,14 +167,14 @@ def test_crammer_singer_reference_known_values_and_finite_differences():
             plus, minus = scores.copy(), scores.copy()
             plus[i, j] += step
             minus[i, j] -= step
-            numeric = (_jax_peer.crammer_singer(plus, labels)[0] - _jax_peer.crammer_singer(minus, labels)[0]) / (2 * step)
+            numeric = (jax_peer.crammer_singer(plus, labels)[0] - jax_peer.crammer_singer(minus, labels)[0]) / (2 * step)
             assert grad[i, j] == pytest.approx(numeric, abs=1e-6)
     # a tie of the max shares the gradient, as JAX's max does
-    value, grad = _jax_peer.crammer_singer(np.zeros((1, 3)), np.array([0]))
+    value, grad = jax_peer.crammer_singer(np.zeros((1, 3)), np.array([0]))
     assert value == 1.0 and grad.tolist() == [[-1.0, 0.5, 0.5]]
     # rows: the gradient of the mean over all rows, on the first rows only
-    _, first = _jax_peer.crammer_singer(scores, labels, rows=2)
-    assert np.array_equal(first, _jax_peer.crammer_singer(scores, labels)[1][:2])
+    _, first = jax_peer.crammer_singer(scores, labels, rows=2)
+    assert np.array_equal(first, jax_peer.crammer_singer(scores, labels)[1][:2])
 
 
 @pytest.mark.skipif(not HAVE_JAX, reason="jax and optax are not installed (pip install fusedloss[peers])")
@@ -190,14 +190,14 @@ def test_jax_workers_time_each_thread_count(no_torch):
         assert len(one["times_s"]) == 3 and len(two["times_s"]) == 3
         # One XLA thread: the worker's CPU time never exceeds its wall time by more than the
         # dispatching thread's overlap (a machine's load can only lower the ratio).
-        assert 0 < one["cores"] <= _benchmark.JAX_CORES_SLACK, one
-    versions = _benchmark.machine_info()["versions"]
+        assert 0 < one["cores"] <= runner.JAX_CORES_SLACK, one
+    versions = runner.machine_info()["versions"]
     assert versions["jax"] and versions["optax"]
 
 
 @pytest.mark.skipif(not HAVE_JAX, reason="jax and optax are not installed (pip install fusedloss[peers])")
 def test_worker_protocol_directly():
-    peer = _jax_peer.JaxPeer(1)
+    peer = jax_peer.JaxPeer(1)
     try:
         hello = peer.wait_ready()
         assert hello["pjrt_nproc"] == "1" and "cpu" in hello["device"].lower()
@@ -211,5 +211,5 @@ def test_worker_protocol_directly():
     finally:
         peer.close()
     assert not peer.alive
-    with pytest.raises(_jax_peer.PeerError):
+    with pytest.raises(jax_peer.PeerError):
         peer.run()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusedloss import _benchmark, _core
+from fusedloss import _core
+from fusedloss._bench import runner
+from fusedloss._regression import ELEMENTWISE_LOSSES
 
 
 @pytest.mark.parametrize("threads", [0, 1, 2, 3, 7])
@@ -42,23 +44,23 @@ def test_parallel_copy_rejects_bad_arguments():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("loss", "option"), [
-    (loss, option) for loss, options in _benchmark.OPTIONS.items() for option in ("plain",) + options
+    (loss, option) for loss, options in runner.OPTIONS.items() for option in ("plain",) + options
 ])
 def test_every_option_case_is_checked_against_the_reference(loss, option, dtype):
-    shape = (40,) if loss == "mean_squared_error" else (40, 7)
-    case = _benchmark.make_case(loss, shape, dtype, option)
-    fused = _benchmark.fused_call(loss, case.x, case.y, **case.kwargs)
-    _benchmark.check_case(case, fused)
-    _benchmark.check_case(case, fused, rows=16)  # the prefix check used for the 1 GiB shapes
+    shape = (40,) if loss in ELEMENTWISE_LOSSES else (40, 7)
+    case = runner.make_case(loss, shape, dtype, option)
+    fused = runner.fused_call(loss, case.x, case.y, **case.kwargs)
+    runner.check_case(case, fused)
+    runner.check_case(case, fused, rows=16)  # the prefix check used for the 1 GiB shapes
     # a wrong gradient is caught
     wrong = (fused[0], fused[1] * 1.01) + tuple(fused[2:])
     with pytest.raises(AssertionError, match="gradient differs"):
-        _benchmark.check_case(case, wrong)
+        runner.check_case(case, wrong)
 
 
 def test_run_benchmarks_rows_and_raw_timings():
     raw, notes = [], []
-    rows = _benchmark.run_benchmarks(["softmax_cross_entropy"], shapes=[(32, 5)], threads=[1, 2],
+    rows = runner.run_benchmarks(["softmax_cross_entropy"], shapes=[(32, 5)], threads=[1, 2],
                                      repeats=3, peers=False, raw=raw, notes=notes)
     assert [(r["shape"], r["threads"]) for r in rows] == [([32, 5], 1), ([32, 5], 2)]
     assert {t["contender"] for t in raw} == {"numpy", "copyto", "fusedloss@1", "copy@1", "fusedloss@2", "copy@2"}
@@ -72,17 +74,73 @@ def test_run_benchmarks_rows_and_raw_timings():
 
 def test_run_benchmarks_rejects_bad_arguments():
     with pytest.raises(ValueError, match="unknown loss 'bogus'"):
-        _benchmark.run_benchmarks(["bogus"])
+        runner.run_benchmarks(["bogus"])
     with pytest.raises(ValueError, match="threads must be positive ints"):
-        _benchmark.run_benchmarks(["softmax_cross_entropy"], threads=[0])
+        runner.run_benchmarks(["softmax_cross_entropy"], threads=[0])
     with pytest.raises(ValueError, match="repeats must be >= 1"):
-        _benchmark.run_benchmarks(["softmax_cross_entropy"], repeats=0)
+        runner.run_benchmarks(["softmax_cross_entropy"], repeats=0)
 
 
 def test_large_shapes_are_skipped_when_memory_is_short(monkeypatch):
-    monkeypatch.setattr(_benchmark, "available_memory", lambda: 2**30)
-    monkeypatch.setattr(_benchmark, "SHAPES", {**_benchmark.SHAPES, "mean_squared_error": [(100,)]})
+    monkeypatch.setattr(runner, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(runner, "SHAPES", {**runner.SHAPES, "mean_squared_error": [(100,)]})
     notes = []
-    rows = _benchmark.run_benchmarks(["mean_squared_error"], large=True, repeats=1, peers=False, notes=notes)
+    rows = runner.run_benchmarks(["mean_squared_error"], large=True, repeats=1, peers=False, notes=notes)
     assert [r["shape"] for r in rows] == [[100]]
     assert any("268435456: skipped" in note and "GiB available" in note for note in notes)
+
+
+def test_import_fusedloss_leaves_the_bench_tooling_out():
+    """The bench tooling (fusedloss._bench) is not on the import path of ``import fusedloss``;
+    the CLI imports it when it runs ``bench``."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fusedloss; "
+            "print(sorted(m for m in sys.modules if m.startswith('fusedloss._bench') "
+            "or m in ('torch', 'jax', 'optax', 'fusedloss.cli')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+@pytest.mark.parametrize("loss", list(ELEMENTWISE_LOSSES))
+def test_every_elementwise_loss_has_bench_cases(loss):
+    entry = ELEMENTWISE_LOSSES[loss]
+    assert loss in runner.LOSSES and runner.SHAPES[loss] and runner.LARGE_SHAPES[loss]
+    assert "sample_weight" in runner.OPTIONS[loss] and runner.SHAPE_KINDS[loss] == "ELEMENTS"
+    case = runner.make_case(loss, (1000,), np.float32)
+    domain = entry.domain(*entry.defaults()) if entry.domain is not None else None
+    assert domain is None or domain[1](case.y).all()
+    fused = runner.fused_call(loss, case.x, case.y)
+    runner.check_case(case, fused)
+    torch = runner._import_torch()
+    if torch is not None and entry.torch is not None:
+        value, grad = runner.torch_call(torch, case)()
+        assert runner.check_peer("torch", case, fused, value.item(), grad.numpy()) is None
+
+
+def test_a_new_elementwise_loss_gets_bench_rows_without_an_edit():
+    """Registering a loss (here an L1 twin on the mean_absolute_error kernel) is all it takes."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        from fusedloss import _reference, _regression
+        from fusedloss._regression import ElementwiseLoss, elementwise_loss
+
+        @elementwise_loss(ElementwiseLoss("l1_twin", "pred", _reference.absolute_error_terms,
+                                          kernel=lambda: "mean_absolute_error"))
+        def l1_twin(pred, target, *, sample_weight=None, reduction="mean", return_grad=False,
+                    return_hessian=False, out=None, threads=None):
+            raise AssertionError
+
+        from fusedloss._bench import runner
+        assert runner.SHAPES["l1_twin"] == runner.SHAPES["mean_squared_error"]
+        rows = runner.run_benchmarks(["l1_twin"], shapes=[(1000,)], threads=[1], repeats=1, peers=False)
+        rows += runner.run_benchmarks(["l1_twin"], shapes=[(1000,)], threads=[1], repeats=1, options=True)
+        print(sorted((r["loss"], r["option"]) for r in rows))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('l1_twin', 'plain'), ('l1_twin', 'plain'), ('l1_twin', 'sample_weight')]"

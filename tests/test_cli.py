@@ -264,7 +264,7 @@ def test_write_plot_log_axis_legend_and_honest_labels(tmp_path, monkeypatch, pee
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fusedloss._benchmark import write_plot
+    from fusedloss._bench.runner import write_plot
 
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)

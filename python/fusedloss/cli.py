@@ -36,7 +36,7 @@ def _parse_shape(text: str) -> Tuple[int, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ._benchmark import LOSSES
+    from ._bench.cases import LOSSES
 
     from ._version import __version__
 
@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--shape", action="append", type=_parse_shape, dest="shapes", metavar="SHAPE",
                        help="shape to time instead of the standard ones (repeatable): ROWSxCLASSES for "
                             "softmax_cross_entropy, multiclass_hinge and cross_entropy; ELEMENTS for "
-                            "mean_squared_error; either for sigmoid_binary_cross_entropy; NxDxV for "
-                            "linear_cross_entropy")
+                            "the elementwise losses (mean_squared_error, huber_loss, ...); either for "
+                            "sigmoid_binary_cross_entropy; NxDxV for linear_cross_entropy")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default: float32)")
     bench.add_argument("--threads", type=_parse_threads, default=None, metavar="N[,N...]",
                        help="thread counts, one column set each, e.g. 1,2 (default: OpenMP's default)")
@@ -136,9 +136,10 @@ def _output_path_error(option: str, path: str) -> Optional[str]:
 
 def _bench(args: argparse.Namespace) -> int:
     from ._backend import get_backend
-    from ._benchmark import LOSSES, SHAPE_KINDS, format_table, machine_info, run_benchmarks, shape_fits, write_plot
+    from ._bench.cases import LOSSES, SHAPE_KINDS, shape_fits
+    from ._bench.runner import format_table, machine_info, run_benchmarks, write_plot
 
-    from ._benchmark_linear import NAME as LINEAR
+    from ._bench.linear import NAME as LINEAR
 
     losses = [name for item in (args.losses or []) for name in _comma_list(item)] or None
     linear = losses is not None and LINEAR in losses
@@ -225,11 +226,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _bench_linear(args: argparse.Namespace, shapes: List[Tuple[int, ...]], raw: List[Any],
                   notes: List[str]) -> int:
-    from . import _benchmark_linear as bench
+    from ._bench import linear as bench
 
     chosen = [tuple(s) for s in shapes] or [bench.scaled(s, args.scale) for s in bench.SHAPES]
     threads = args.threads or [None]
-    from ._benchmark import _threads_value
+    from ._bench.runner import _threads_value
 
     counts = [_threads_value(t) for t in threads]
     progress, close = _progress(True, args.quiet)
@@ -246,7 +247,7 @@ def _bench_linear(args: argparse.Namespace, shapes: List[Tuple[int, ...]], raw: 
         print(f"note: {note}")
     notes.clear()
     if args.json:
-        from ._benchmark import machine_info
+        from ._bench.runner import machine_info
 
         with open(args.json, "w") as handle:
             json.dump({"machine": machine_info(), "settings": {

@@ -19,7 +19,7 @@ points file descriptor 1 at stderr, so that nothing a library prints can garble 
 * the worker says ``{"ok": true, "jax": ..., "optax": ..., "pjrt_nproc": ...}`` once jax and
   optax are imported (``{"ok": false, "error": ...}`` if not);
 * ``{"cmd": "case", "loss", "shape", "dtype", "seed", "crc", "rows", "grad_path"}``: builds the
-  inputs of the plain case with :func:`fusedloss._benchmark.make_case` from the same seed as the
+  inputs of the plain case with :func:`fusedloss._bench.cases.make_case` from the same seed as the
   parent (their CRC-32s must match the parent's ``crc``), jits ``value_and_grad`` of the optax
   loss, calls it once (compilation), writes the first ``rows`` rows of the gradient (all if
   ``null``) to ``grad_path`` (``.npy``) and answers ``{"ok": true, "value": loss}``, or
@@ -34,7 +34,7 @@ points file descriptor 1 at stderr, so that nothing a library prints can garble 
   (``/proc/self/task/*/schedstat``; ``null`` where there is none);
 * ``{"cmd": "quit"}`` or end of input: exits.
 
-The parent drives the workers from :func:`fusedloss._benchmark.run_benchmarks` with
+The parent drives the workers from :func:`fusedloss._bench.runner.run_benchmarks` with
 :class:`JaxPeer`: each ``run`` is one contender call in the interleaved rounds, so JAX's calls
 alternate with fusedloss's, PyTorch's and the copies' exactly as the in-process contenders
 alternate with each other. What differs from an in-process contender: JAX's time is taken in
@@ -56,6 +56,8 @@ import zlib
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from .cases import elementwise_entry, make_case
 
 #: Seconds to wait for the worker to import jax, and for one case (inputs + compilation).
 START_TIMEOUT = 120.0
@@ -79,7 +81,7 @@ def crc32(array: np.ndarray) -> int:
 
 def worker_command(x64: bool) -> List[str]:
     """The command line of a worker (``--x64``: float64 cases, ``jax_enable_x64`` on)."""
-    return [sys.executable, "-m", "fusedloss._jax_peer"] + (["--x64"] if x64 else [])
+    return [sys.executable, "-m", "fusedloss._bench.jax_peer"] + (["--x64"] if x64 else [])
 
 
 def worker_environment(threads: int) -> Dict[str, str]:
@@ -280,19 +282,58 @@ def crammer_singer(x: np.ndarray, labels: np.ndarray, rows: Optional[int] = None
 # --------------------------------------------------------------------------- worker side
 
 
-def loss_function(jax: Any, optax: Any, loss: str) -> Optional[Callable[[Any, Any], Any]]:
-    """The optax loss (mean over rows) standing for ``loss``, ``None`` if optax has none."""
+def _elementwise_function(jax: Any, optax: Any, loss: str, parameters: Tuple[float, ...]) -> Optional[Callable[[Any, Any], Any]]:
+    """The per-element loss of an elementwise loss in JAX: optax's where it has the loss
+    (``squared_error``, ``huber_loss``), else its ``jax.numpy`` formula (SPEC "More losses");
+    ``None`` for a loss not written here (the bench then notes "no JAX peer")."""
     jnp = jax.numpy
     losses = getattr(optax, "losses", optax)
+
+    def tweedie(x: Any, t: Any, power: float) -> Any:
+        if power == 0.0:
+            return 0.5 * (jnp.exp(x) - t) ** 2
+        if power == 1.0:
+            return jnp.exp(x) - t * x
+        if power == 2.0:
+            return x + t * jnp.exp(-x)
+        return jnp.exp((2.0 - power) * x) / (2.0 - power) - t * jnp.exp((1.0 - power) * x) / (1.0 - power)
+
+    def smooth_l1(x: Any, t: Any, beta: float) -> Any:
+        return losses.huber_loss(x, t, delta=beta) / beta if beta > 0 else jnp.abs(x - t)
+
+    def pinball(x: Any, t: Any, q: float) -> Any:
+        return jnp.where(x > t, (1.0 - q) * (x - t), q * (t - x))
+
+    formulas: Dict[str, Callable[..., Any]] = {
+        "mean_squared_error": lambda x, t: losses.squared_error(x, t),
+        "mean_absolute_error": lambda x, t: jnp.abs(x - t),
+        "huber_loss": lambda x, t, delta: losses.huber_loss(x, t, delta=delta),
+        "smooth_l1_loss": smooth_l1,
+        "pinball_loss": pinball,
+        "poisson_loss": lambda x, t: jnp.exp(x) - t * x,
+        "gamma_loss": lambda x, t: x + t * jnp.exp(-x),
+        "tweedie_loss": tweedie,
+    }
+    per_element = formulas.get(loss)
+    if per_element is None:
+        return None
+    return lambda x, t: per_element(x, t, *parameters).mean()
+
+
+def loss_function(jax: Any, optax: Any, loss: str) -> Optional[Callable[[Any, Any], Any]]:
+    """The optax loss (mean over rows) standing for ``loss``, ``None`` if optax has none; an
+    elementwise loss at its registry entry's default parameters."""
+    jnp = jax.numpy
+    losses = getattr(optax, "losses", optax)
+    entry = elementwise_entry(loss)
+    if entry is not None:
+        return _elementwise_function(jax, optax, loss, entry.defaults())
     if loss == "softmax_cross_entropy":
         def fn(x: Any, y: Any) -> Any:
             return losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
     elif loss == "multiclass_hinge" and hasattr(losses, "multiclass_hinge_loss"):
         def fn(x: Any, y: Any) -> Any:
             return losses.multiclass_hinge_loss(x, y).mean()
-    elif loss == "mean_squared_error":
-        def fn(x: Any, y: Any) -> Any:
-            return losses.squared_error(x, y).mean()
     elif loss == "sigmoid_binary_cross_entropy":
         def fn(x: Any, y: Any) -> Any:
             return losses.sigmoid_binary_cross_entropy(x, y).mean()
@@ -326,8 +367,6 @@ def thread_cpu_seconds() -> Optional[Dict[str, float]]:
 
 class _Case:
     def __init__(self, jax: Any, optax: Any, message: Dict[str, Any]) -> None:
-        from ._benchmark import make_case
-
         loss = str(message["loss"])
         case = make_case(loss, tuple(message["shape"]), message["dtype"], seed=int(message.get("seed", 0)))
         crc = [crc32(case.x), crc32(case.y)]

@@ -1,5 +1,8 @@
 """Timing of the fused kernels against NumPy, PyTorch, JAX and a copy of the same bytes
-(the implementation of ``fusedloss bench``).
+(the implementation of ``fusedloss bench``; its cases are in :mod:`fusedloss._bench.cases`).
+
+Benchmark tooling, not library: ``import fusedloss`` never imports this package; the
+``fusedloss`` command imports it when it runs ``bench``.
 
 Every case computes the loss *and* its gradient (``return_grad=True``, ``reduction="mean"``).
 Contenders of a case, all fed the same input arrays:
@@ -8,11 +11,13 @@ Contenders of a case, all fed the same input arrays:
   buffer (``out=``, as a training loop would), one entry per thread count asked for;
 * ``numpy``: :mod:`fusedloss._reference`, the float64 NumPy code you would write by hand;
 * ``torch``: PyTorch CPU forward+backward (``F.cross_entropy``, ``F.multi_margin_loss``,
-  ``F.mse_loss``, ``F.binary_cross_entropy_with_logits``) with ``torch.set_num_threads``
-  matched to the fusedloss entry, when torch is importable;
-* ``jax``: jitted ``value_and_grad`` of the optax loss, when jax and optax are installed,
+  ``F.binary_cross_entropy_with_logits``; an elementwise loss's ``entry.torch`` per-element
+  loss, then ``.mean()``) with ``torch.set_num_threads`` matched to the fusedloss entry, when
+  torch is importable and the loss has an equivalent;
+* ``jax``: jitted ``value_and_grad`` of the optax loss (or its ``jax.numpy`` formula, see
+  :func:`fusedloss._bench.jax_peer.loss_function`), when jax and optax are installed,
   run in a worker process per thread count whose XLA CPU thread pools are sized to that count
-  (``PJRT_NPROC``; see :mod:`fusedloss._jax_peer`: XLA's threads cannot change within a
+  (``PJRT_NPROC``; see :mod:`fusedloss._bench.jax_peer`: XLA's threads cannot change within a
   process); its inputs are rebuilt there from the same seed (CRC-32 checked), and each timed
   call is timed in the worker;
 * ``copy``: ``_core.parallel_copy`` of the first argument on the same threads, the bandwidth
@@ -40,61 +45,27 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _backend, _jax_peer, _losses, _probabilistic, _reference, _regression
+from .. import _backend
+from . import jax_peer as _jax_peer
+from .cases import (  # noqa: F401 (re-exported: the CLI, the tests and bench/ import them from here)
+    LARGE_SHAPES, LOSSES, OPTION_SHAPES, OPTIONS, SHAPE_KINDS, SHAPES, Case, Shape, check_case,
+    check_result, elementwise_entry, fused_call, make_case, make_inputs, reference_call, shape_fits,
+)
 
-Shape = Tuple[int, ...]
-
-#: The shapes benchmarked for each loss by default: (rows, classes) for the classification
-#: losses, the number of elements (1-d) for mean squared error.
-SHAPES: Dict[str, List[Shape]] = {
-    "softmax_cross_entropy": [(65536, 10), (4096, 1000), (256, 32000), (32, 128000)],
-    "multiclass_hinge": [(65536, 10), (4096, 1000), (256, 32000), (32, 128000)],
-    "mean_squared_error": [(100_000,), (1_000_000,), (10_000_000,)],
-    "sigmoid_binary_cross_entropy": [(65536, 10), (4096, 1000)],
-    "cross_entropy": [(65536, 10), (4096, 1000)],
-}
-#: Arrays larger than the last-level cache (1 GiB in float32), added by ``--large``.
-LARGE_SHAPES: Dict[str, List[Shape]] = {
-    "softmax_cross_entropy": [(8192, 32000), (262144, 1000)],
-    "multiclass_hinge": [(8192, 32000), (262144, 1000)],
-    "mean_squared_error": [(268_435_456,)],
-    "sigmoid_binary_cross_entropy": [(262144, 1000)],
-    "cross_entropy": [(262144, 1000)],
-}
 #: Arrays of this size or more are "large": checked on a prefix of rows, no NumPy timing.
 LARGE_BYTES = 256 * 2**20
-#: The shapes at which ``--options`` measures each option against the plain loss.
-OPTION_SHAPES: Dict[str, List[Shape]] = {
-    "softmax_cross_entropy": [(65536, 10), (4096, 1000)],
-    "multiclass_hinge": [(65536, 10), (4096, 1000)],
-    "mean_squared_error": [(1_000_000,)],
-    "sigmoid_binary_cross_entropy": [(65536, 10), (4096, 1000)],
-    "cross_entropy": [(65536, 10), (4096, 1000)],
-}
-LOSSES: Tuple[str, ...] = tuple(SHAPES)
-#: Options measured by ``--options``, per loss (``"plain"`` is the loss with none).
-OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "softmax_cross_entropy": (
-        "weight", "ignore_index", "label_smoothing", "z_loss", "softcap", "return_argmax",
-        "soft_targets", "sample_weight",
-    ),
-    "multiclass_hinge": ("weight", "squared", "sample_weight"),
-    "mean_squared_error": ("sample_weight",),
-    "sigmoid_binary_cross_entropy": ("weight", "pos_weight", "sample_weight"),
-    "cross_entropy": ("soft_targets", "sample_weight"),
-}
 PEERS: Tuple[str, ...] = ("numpy", "torch", "jax")
 #: Rounds of the NumPy reference (10x-100x slower than the rest; the check already warmed it).
 NUMPY_ROUNDS = 3
 #: Rounds of PyTorch and JAX on the 1 GiB shapes (seconds per call there).
 LARGE_PEER_ROUNDS = 2
-#: The command line of the JAX workers; ``None``: ``python -m fusedloss._jax_peer``
-#: (see :func:`fusedloss._jax_peer.worker_command`). The tests point it at broken workers.
+#: The command line of the JAX workers; ``None``: ``python -m fusedloss._bench.jax_peer``
+#: (see :func:`fusedloss._bench.jax_peer.worker_command`). The tests point it at broken workers.
 JAX_PEER_COMMAND: Optional[List[str]] = None
 #: Bytes of each JAX worker per byte of the first input on the 1 GiB shapes (its own inputs,
 #: its gradient, XLA's temporaries).
@@ -104,173 +75,6 @@ JAX_WORKER_COPIES = 4
 JAX_CORES_SLACK = 1.15
 #: Tolerance of the peers' results against fusedloss's (see :func:`check_peer`).
 PEER_RTOL = {"float32": 1e-3, "float64": 1e-8}
-_LOSS_MODULE = {
-    "softmax_cross_entropy": _losses,
-    "multiclass_hinge": _losses,
-    "mean_squared_error": _regression,
-    "sigmoid_binary_cross_entropy": _probabilistic,
-    "cross_entropy": _probabilistic,
-}
-
-
-# --------------------------------------------------------------------------- inputs and calls
-
-
-@dataclass
-class Case:
-    """The inputs of one (loss, shape, dtype, option) case and the keyword arguments that the
-    fused call and the reference take for the option."""
-
-    loss: str
-    shape: Shape
-    dtype: np.dtype
-    option: str
-    x: np.ndarray
-    y: np.ndarray
-    kwargs: Dict[str, Any] = field(default_factory=dict)
-    reference_kwargs: Dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes a one-pass loss+grad moves: every input read once, the gradient written once."""
-        moved = self.x.nbytes + self.y.nbytes + self.x.nbytes
-        for value in self.kwargs.values():
-            if isinstance(value, np.ndarray):
-                moved += value.nbytes
-        return moved
-
-
-def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Deterministic inputs for one case: ``(x, labels_or_target)``."""
-    rng = np.random.default_rng(seed)
-    dtype = np.dtype(dtype)
-    if loss == "mean_squared_error":
-        pred = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        target = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        return pred, target
-    if loss == "sigmoid_binary_cross_entropy":
-        logits = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        targets = (rng.random(shape, dtype=np.float32) < 0.5).astype(dtype)
-        return logits, targets
-    rows, classes = shape
-    x = rng.standard_normal(shape, dtype=np.float32)
-    if loss == "multiclass_hinge":
-        # Quantized scores: every margin difference is exact in float32 and float64, so the
-        # (discontinuous) hinge derivative is the same in both and the check stays exact.
-        x = (np.round(x * 64.0) / np.float32(64.0)).astype(np.float32)
-    if loss == "cross_entropy":
-        x = np.exp(x - x.max(axis=-1, keepdims=True))
-        x /= x.sum(axis=-1, keepdims=True)
-    labels = rng.integers(0, classes, size=rows, dtype=np.int64)
-    return x.astype(dtype, copy=False), labels
-
-
-def make_case(loss: str, shape: Shape, dtype: Any = np.float32, option: str = "plain", seed: int = 0) -> Case:
-    """The inputs of ``loss`` at ``shape`` with ``option`` on (see :data:`OPTIONS`)."""
-    dtype = np.dtype(dtype)
-    x, y = make_inputs(loss, shape, dtype, seed)
-    case = Case(loss, tuple(shape), dtype, option, x, y)
-    rng = np.random.default_rng(seed + 1)
-    rows = x.shape[0]
-    classes = x.shape[-1] if x.ndim > 1 else 1
-    kwargs: Dict[str, Any] = {}
-    if option == "plain":
-        pass
-    elif option == "weight" and loss in ("softmax_cross_entropy", "multiclass_hinge"):
-        kwargs["weight"] = rng.uniform(0.5, 2.0, classes)
-    elif option == "weight" and loss == "sigmoid_binary_cross_entropy":
-        kwargs["weight"] = rng.uniform(0.5, 2.0, classes).astype(dtype)
-    elif option == "pos_weight":
-        kwargs["pos_weight"] = rng.uniform(0.5, 2.0, classes).astype(dtype)
-    elif option == "sample_weight":
-        kwargs["sample_weight"] = rng.uniform(0.5, 2.0, rows)
-    elif option == "ignore_index":
-        labels = y.copy()
-        labels[rng.random(rows) < 0.1] = -100
-        case.y = labels
-        kwargs["ignore_index"] = -100
-    elif option == "label_smoothing":
-        kwargs["label_smoothing"] = 0.1
-    elif option == "z_loss":
-        kwargs["z_loss"] = 1e-4
-    elif option == "softcap":
-        kwargs["softcap"] = 30.0
-    elif option == "return_argmax":
-        kwargs["return_argmax"] = True
-    elif option == "squared":
-        kwargs["squared"] = True
-    elif option == "soft_targets":
-        soft = rng.random(x.shape, dtype=np.float32).astype(dtype)
-        soft /= soft.sum(axis=-1, keepdims=True)
-        case.y = soft
-    else:
-        raise ValueError(f"unknown option {option!r} for {loss}; choose from {', '.join(OPTIONS[loss])}")
-    case.kwargs = kwargs
-    case.reference_kwargs = {k: v for k, v in kwargs.items() if k != "return_argmax"}
-    if loss == "cross_entropy" and option == "soft_targets":
-        case.reference_kwargs["targets"] = case.y
-    return case
-
-
-def fused_call(loss: str, x: np.ndarray, y: np.ndarray, threads: Optional[int] = None, out: Optional[np.ndarray] = None, **kwargs: Any) -> Any:
-    """The fused loss and gradient (``return_grad=True``, ``reduction="mean"``)."""
-    fn = getattr(_LOSS_MODULE[loss], loss)
-    return fn(x, y, reduction="mean", return_grad=True, threads=threads, out=out, **kwargs)
-
-
-def reference_call(loss: str, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Tuple[Any, np.ndarray]:
-    """The NumPy reference loss and gradient (float64)."""
-    fn = getattr(_reference, loss)
-    if loss == "cross_entropy" and "targets" in kwargs:
-        result: Tuple[Any, np.ndarray] = fn(x, None, reduction="mean", return_grad=True, **kwargs)
-    else:
-        result = fn(x, y, reduction="mean", return_grad=True, **kwargs)
-    return result
-
-
-def check_result(loss: str, fused: Sequence[Any], reference: Tuple[Any, np.ndarray], dtype: Any,
-                 rtol: Optional[float] = None) -> None:
-    """Raise ``AssertionError`` if the fused result differs from the reference beyond
-    ``rtol``, by default the tolerance of ``dtype`` (gradients are compared relative to their
-    largest entry)."""
-    dtype = np.dtype(dtype)
-    if rtol is None:
-        rtol = 1e-4 if dtype == np.float32 else 1e-9
-    value, grad = fused[0], fused[1]
-    ref_value, ref_grad = reference
-    if np.asarray(grad).dtype != dtype:
-        raise AssertionError(f"{loss}: gradient dtype {np.asarray(grad).dtype}, expected {dtype}")
-    if np.asarray(grad).shape != np.shape(ref_grad):
-        raise AssertionError(f"{loss}: gradient shape {np.shape(grad)}, expected {np.shape(ref_grad)}")
-    if not np.allclose(float(value), float(ref_value), rtol=rtol, atol=rtol * 1e-3):
-        raise AssertionError(f"{loss}: loss {float(value)!r} != reference {float(ref_value)!r}")
-    scale = float(np.max(np.abs(ref_grad))) if np.size(ref_grad) else 0.0
-    if not np.allclose(grad, ref_grad, rtol=rtol, atol=rtol * scale + 1e-30):
-        err = float(np.max(np.abs(np.asarray(grad, dtype=np.float64) - ref_grad)))
-        raise AssertionError(f"{loss}: gradient differs from the reference (max abs error {err:.3g}, scale {scale:.3g})")
-
-
-def check_case(case: Case, fused: Sequence[Any], rows: Optional[int] = None) -> None:
-    """Check a fused result of ``case`` against the reference, on its first ``rows`` rows only
-    when given (the reference of a 1 GiB case would need several GiB)."""
-    x, y, grad = case.x, case.y, fused[1]
-    kwargs = dict(case.reference_kwargs)
-    if rows is not None and rows < x.shape[0]:
-        # The mean over a prefix differs: recompute the fused result on the prefix itself.
-        x, y = x[:rows], (y[:rows] if y.ndim else y)
-        for key in ("sample_weight", "targets"):
-            if key in kwargs:
-                kwargs[key] = kwargs[key][:rows]
-        fused_kwargs = {k: (v[:rows] if k == "sample_weight" else v) for k, v in case.kwargs.items()}
-        fused = fused_call(case.loss, x, y, **fused_kwargs)
-        grad = fused[1]
-    check_result(case.loss, fused, reference_call(case.loss, x, y, **kwargs), case.dtype)
-    if case.kwargs.get("return_argmax"):
-        expected = _reference.argmax_rows(np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1]))
-        if not np.array_equal(np.asarray(fused[2]).reshape(-1), expected):
-            raise AssertionError(f"{case.loss}: return_argmax differs from np.argmax")
-    del grad
-
 
 # --------------------------------------------------------------------------- peers
 
@@ -297,6 +101,8 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
     x = torch.from_numpy(case.x)
     loss = case.loss
     fn: Callable[[Any], Any]
+    # An elementwise loss: the per-element loss of its registry entry (``entry.torch``), then
+    # ``.mean()``; none where the entry names no PyTorch equivalent.
     if loss in ("softmax_cross_entropy", "multiclass_hinge", "cross_entropy"):
         y = torch.from_numpy(case.y)
         if loss == "softmax_cross_entropy":
@@ -305,9 +111,14 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
             fn = lambda t: functional.multi_margin_loss(t, y)  # noqa: E731
         else:
             fn = lambda t: functional.nll_loss(torch.log(t + 1e-7), y)  # noqa: E731
-    elif loss == "mean_squared_error":
+    elif elementwise_entry(loss) is not None:
+        entry = elementwise_entry(loss)
+        assert entry is not None
+        if entry.torch is None:
+            return None
         target = torch.from_numpy(case.y)
-        fn = lambda t: functional.mse_loss(t, target)  # noqa: E731
+        per_element, parameters = entry.torch, entry.defaults()
+        fn = lambda t: per_element(functional, t, target, *parameters).mean()  # noqa: E731
     elif loss == "sigmoid_binary_cross_entropy":
         target = torch.from_numpy(case.y)
         fn = lambda t: functional.binary_cross_entropy_with_logits(t, target)  # noqa: E731
@@ -405,25 +216,6 @@ class Settings:
     numpy_peer: bool = True
 
 
-#: The shape kinds each loss is timed at (``--shape``): ELEMENTS is a 1-D shape, ROWSxCLASSES 2-D.
-SHAPE_KINDS: Dict[str, str] = {
-    "softmax_cross_entropy": "ROWSxCLASSES",
-    "multiclass_hinge": "ROWSxCLASSES",
-    "mean_squared_error": "ELEMENTS",
-    "sigmoid_binary_cross_entropy": "ELEMENTS or ROWSxCLASSES",
-    "cross_entropy": "ROWSxCLASSES",
-}
-
-
-def shape_fits(loss: str, shape: Shape) -> bool:
-    """Whether ``loss`` is timed at ``shape`` (see :data:`SHAPE_KINDS`)."""
-    if loss == "sigmoid_binary_cross_entropy":
-        return len(shape) in (1, 2)
-    if loss == "mean_squared_error":
-        return len(shape) == 1
-    return len(shape) == 2
-
-
 def plan_cases(settings: Settings) -> List[Tuple[str, Shape, bool]]:
     """``(loss, shape, is_large)`` in the order they run."""
     planned: List[Tuple[str, Shape, bool]] = []
@@ -517,7 +309,7 @@ def check_peer(peer: str, case: Case, fused: Sequence[Any], value: Any, grad: np
     """``None`` if a peer's loss and gradient (its first ``rows`` rows when given) match
     fusedloss's result ``fused`` of the plain ``case``, else what differs. PyTorch's hinge
     (``multi_margin_loss``) is fusedloss's divided by C; optax's is the Crammer-Singer hinge,
-    compared with :func:`fusedloss._jax_peer.crammer_singer` instead."""
+    compared with :func:`fusedloss._bench.jax_peer.crammer_singer` instead."""
     fused_grad = np.asarray(fused[1])
     fused_grad = fused_grad if rows is None else fused_grad[:rows]
     reference: Tuple[Any, np.ndarray] = (float(fused[0]), fused_grad.astype(np.float64))
@@ -748,7 +540,7 @@ def _run_options_case(settings: Settings, loss: str, shape: Shape,
 
 def machine_info() -> Dict[str, Any]:
     """CPU, cores, selected instruction set, compiler and versions, for ``--json``."""
-    from ._config import config
+    from .._config import config
 
     info: Dict[str, Any] = {"fusedloss": config()}
     cpu = platform.processor() or platform.machine()
