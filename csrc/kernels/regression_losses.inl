@@ -4,6 +4,9 @@
 // Each loss is one struct here, one line of the table at the bottom, and one entry of the
 // Python registry (python/fusedloss/_regression.py) that names it.
 //
+// Every member a loop calls is FUSEDLOSS_ALWAYS_INLINE: GCC's inliner once left Tweedie's
+// loss() a call per element, and the loop scalar (40 ns an element).
+//
 // Precision: the loss of one element is returned as a double, so that its float64 sum loses
 // nothing more. Where the loss is a difference of two terms that may cancel (the log-link
 // losses: Poisson's exp(x) - t x is 0 at t x = exp(x)), its terms are computed in double, exp
@@ -28,24 +31,24 @@ struct SquaredError : PointwiseLoss {
     static constexpr double gradient_unit = 2.0;
     static constexpr double hessian_unit = 2.0;
     explicit SquaredError(const double*) {}
-    double loss(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
         const double d = static_cast<double>(x - t);
         return d * d;
     }
-    Real gradient(Real x, Real t) const { return x - t; }
-    Real hessian(Real, Real) const { return Real(1); }
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const { return x - t; }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real, Real) const { return Real(1); }
 };
 
 // |d|, torch's l1_loss: gradient sign(d) (0 at 0), Hessian 0.
 template <class Real>
 struct AbsoluteError : PointwiseLoss {
     explicit AbsoluteError(const double*) {}
-    double loss(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
         const Real d = x - t;
         return static_cast<double>(d < Real(0) ? -d : d);
     }
-    Real gradient(Real x, Real t) const { return sign_or_nan(x - t); }
-    Real hessian(Real, Real) const { return Real(0); }
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const { return sign_or_nan(x - t); }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real, Real) const { return Real(0); }
 };
 
 // d^2 / 2 for |d| <= delta, else delta (|d| - delta / 2); gradient clip(d, -delta, delta),
@@ -54,46 +57,45 @@ template <class Real>
 struct HuberLoss : PointwiseLoss {
     Real delta;
     explicit HuberLoss(const double* parameters) : delta(static_cast<Real>(parameters[0])) {}
-    double loss(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
         const double d = static_cast<double>(x - t);
         const double absolute = d < 0.0 ? -d : d;
         const double limit = static_cast<double>(delta);
         return absolute <= limit ? 0.5 * d * d : limit * (absolute - 0.5 * limit);
     }
-    Real gradient(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
         const Real d = x - t;
         return d > delta ? delta : (d < -delta ? -delta : d);
     }
-    Real hessian(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real t) const {
         const Real d = x - t;
         return (d < Real(0) ? -d : d) <= delta ? Real(1) : Real(0);
     }
 };
 
-// d^2 / (2 beta) for |d| < beta, else |d| - beta / 2 (torch's smooth_l1_loss; beta = 0: |d|).
+// d^2 / (2 beta) for |d| < beta, else |d| - beta / 2 (torch's smooth_l1_loss), for beta > 0
+// (beta = 0 is |d|: the registry runs mean_absolute_error's kernel for it). The gradient is
+// clip(d / beta, -1, 1), the same function as "d / beta inside, sign(d) outside" written
+// without the |d| < beta test: GCC merged that float test with the loss's double one and left
+// the gradient loops scalar (a float mask cannot select doubles; 23 ns an element at 1e7).
 template <class Real>
 struct SmoothL1Loss : PointwiseLoss {
     Real beta;
-    Real inverse_beta;  // 0 for beta = 0, where the quadratic part is empty
+    Real inverse_beta;
     explicit SmoothL1Loss(const double* parameters)
         : beta(static_cast<Real>(parameters[0])),
-          inverse_beta(parameters[0] > 0.0 ? static_cast<Real>(1.0 / parameters[0]) : Real(0)) {}
-    double loss(Real x, Real t) const {
+          inverse_beta(static_cast<Real>(1.0 / parameters[0])) {}
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
         const double d = static_cast<double>(x - t);
         const double absolute = d < 0.0 ? -d : d;
         const double width = static_cast<double>(beta);
-        // Both sides computed, then selected (the same bits as the former conditional; beta = 0
-        // divides by 0 in a lane never selected). NOTE: GCC still leaves this loop scalar
-        // ("no vectype" at elementwise_driver.inl:49, ~23 ns an element at 1e7): open.
-        const double quadratic = 0.5 * d * d / width;
-        const double linear = absolute - 0.5 * width;
-        return absolute < width ? quadratic : linear;
+        return absolute < width ? 0.5 * d * d / width : absolute - 0.5 * width;
     }
-    Real gradient(Real x, Real t) const {
-        const Real d = x - t;
-        return (d < Real(0) ? -d : d) < beta ? d * inverse_beta : sign_or_nan(d);
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
+        const Real scaled = (x - t) * inverse_beta;
+        return scaled > Real(1) ? Real(1) : (scaled < Real(-1) ? Real(-1) : scaled);
     }
-    Real hessian(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real t) const {
         const Real d = x - t;
         return (d < Real(0) ? -d : d) < beta ? inverse_beta : Real(0);
     }
@@ -105,16 +107,16 @@ template <class Real>
 struct PinballLoss : PointwiseLoss {
     Real quantile;
     explicit PinballLoss(const double* parameters) : quantile(static_cast<Real>(parameters[0])) {}
-    double loss(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
         const double d = static_cast<double>(x - t);
         const double q = static_cast<double>(quantile);
         return d > 0.0 ? (1.0 - q) * d : -q * d;
     }
-    Real gradient(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
         const Real d = x - t;
         return d > Real(0) ? Real(1) - quantile : (d <= Real(0) ? -quantile : d);
     }
-    Real hessian(Real, Real) const { return Real(0); }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real, Real) const { return Real(0); }
 };
 
 // exp(raw) - t raw: torch's poisson_nll_loss(log_input=True, full=False), scikit-learn's
@@ -124,13 +126,17 @@ struct PoissonLoss : PointwiseLoss {
     static constexpr bool has_target_domain = true;
     static const char* target_domain(const double*) { return "target >= 0"; }
     explicit PoissonLoss(const double*) {}
-    bool target_in_domain(Real t) const { return !(t < Real(0)); }
-    double loss(Real raw, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE bool target_in_domain(Real t) const { return !(t < Real(0)); }
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real raw, Real t) const {
         const double x = static_cast<double>(raw);
         return exp_value(x) - static_cast<double>(t) * x;
     }
-    Real gradient(Real raw, Real t) const { return exp_value(raw) - t; }
-    Real hessian(Real raw, Real) const { return exp_value(raw); }
+    // From the loss's double exp (the compiler computes it once per element): one exp an
+    // element, and exp(raw) - t without float32 cancellation.
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real raw, Real t) const {
+        return static_cast<Real>(exp_value(static_cast<double>(raw)) - static_cast<double>(t));
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real raw, Real) const { return exp_value(raw); }
 };
 
 // raw + t exp(-raw): scikit-learn's HalfGammaLoss less its constant. Targets > 0.
@@ -139,13 +145,16 @@ struct GammaLoss : PointwiseLoss {
     static constexpr bool has_target_domain = true;
     static const char* target_domain(const double*) { return "target > 0"; }
     explicit GammaLoss(const double*) {}
-    bool target_in_domain(Real t) const { return !(t <= Real(0)); }
-    double loss(Real raw, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE bool target_in_domain(Real t) const { return !(t <= Real(0)); }
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real raw, Real t) const {
         const double x = static_cast<double>(raw);
         return x + static_cast<double>(t) * exp_value(-x);
     }
-    Real gradient(Real raw, Real t) const { return Real(1) - t * exp_value(-raw); }
-    Real hessian(Real raw, Real t) const { return t * exp_value(-raw); }
+    // From the loss's double exp, as Poisson's.
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real raw, Real t) const {
+        return static_cast<Real>(1.0 - static_cast<double>(t) * exp_value(-static_cast<double>(raw)));
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real raw, Real t) const { return t * exp_value(-raw); }
 };
 
 // scikit-learn's HalfTweedieLoss (log link) for power p outside {0, 1, 2} (1: PoissonLoss,
@@ -158,26 +167,28 @@ struct TweedieLoss : PointwiseLoss {
     static const char* target_domain(const double* parameters) {
         return parameters[0] < 0.0 ? "any target" : parameters[0] < 2.0 ? "target >= 0" : "target > 0";
     }
-    double a, b;  // 2 - p and 1 - p, for the loss (in double)
+    double a, b, inverse_a, inverse_b;  // 2 - p, 1 - p and their inverses, in double
     Real two_minus_p, one_minus_p;
     int domain;  // 0: any, 1: t >= 0, 2: t > 0
     explicit TweedieLoss(const double* parameters)
         : a(2.0 - parameters[0]),
           b(1.0 - parameters[0]),
+          inverse_a(1.0 / (2.0 - parameters[0])),
+          inverse_b(1.0 / (1.0 - parameters[0])),
           two_minus_p(static_cast<Real>(2.0 - parameters[0])),
           one_minus_p(static_cast<Real>(1.0 - parameters[0])),
           domain(parameters[0] < 0.0 ? 0 : parameters[0] < 2.0 ? 1 : 2) {}
-    bool target_in_domain(Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE bool target_in_domain(Real t) const {
         return domain == 0 || (domain == 1 ? !(t < Real(0)) : !(t <= Real(0)));
     }
-    // Forced inline: with two double and two float exps inlined per element, GCC's inliner left
-    // loss() a call, and the loop scalar (~40 ns an element).
     FUSEDLOSS_ALWAYS_INLINE double loss(Real raw, Real t) const {
         const double x = static_cast<double>(raw);
-        return exp_value(a * x) / a - static_cast<double>(t) * exp_value(b * x) / b;
+        return exp_value(a * x) * inverse_a - static_cast<double>(t) * exp_value(b * x) * inverse_b;
     }
+    // From the loss's two double exps (computed once per element).
     FUSEDLOSS_ALWAYS_INLINE Real gradient(Real raw, Real t) const {
-        return exp_value(two_minus_p * raw) - t * exp_value(one_minus_p * raw);
+        const double x = static_cast<double>(raw);
+        return static_cast<Real>(exp_value(a * x) - static_cast<double>(t) * exp_value(b * x));
     }
     FUSEDLOSS_ALWAYS_INLINE Real hessian(Real raw, Real t) const {
         return two_minus_p * exp_value(two_minus_p * raw) - one_minus_p * t * exp_value(one_minus_p * raw);
@@ -188,15 +199,15 @@ struct TweedieLoss : PointwiseLoss {
 template <class Real>
 struct TweedieZeroPower : PointwiseLoss {
     explicit TweedieZeroPower(const double*) {}
-    double loss(Real raw, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real raw, Real t) const {
         const double d = exp_value(static_cast<double>(raw)) - static_cast<double>(t);
         return 0.5 * d * d;
     }
-    Real gradient(Real raw, Real t) const {
-        const Real e = exp_value(raw);
-        return e * (e - t);
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real raw, Real t) const {  // from the loss's double exp
+        const double e = exp_value(static_cast<double>(raw));
+        return static_cast<Real>(e * (e - static_cast<double>(t)));
     }
-    Real hessian(Real raw, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real raw, Real t) const {
         const Real e = exp_value(raw);
         return e * (Real(2) * e - t);
     }

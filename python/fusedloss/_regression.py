@@ -448,6 +448,7 @@ def huber_loss(
 
 @elementwise_loss(ElementwiseLoss(
     "smooth_l1_loss", "pred", _reference.smooth_l1_terms, parameters=(Parameter("beta", low=0.0),),
+    kernel=lambda beta: "smooth_l1_loss" if beta > 0 else "mean_absolute_error",  # beta = 0: |d|
     torch=lambda F, x, t, beta: F.smooth_l1_loss(x, t, beta=beta, reduction="none"),
     examples=((1.0,), (0.3,), (0.0,)),
 ))
