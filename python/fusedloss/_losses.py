@@ -453,10 +453,7 @@ def softmax_cross_entropy(
     return_argmax = check.check_flag(return_argmax, "return_argmax")
     hess_out = None
     if return_hessian is not False:
-        return_hessian = check.check_flag(return_hessian, "return_hessian")
-        if return_hessian:
-            return_grad = True
-            out, hess_out = check.split_out(out, True)
+        return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
     if (
         return_hessian is False and weight is None and sample_weight is None
         and softcap is None and return_argmax is False and type(ignore_index) is int
@@ -656,10 +653,7 @@ def multiclass_hinge(
     squared = check.check_flag(squared, "squared")
     hess_out = None
     if return_hessian is not False:
-        return_hessian = check.check_flag(return_hessian, "return_hessian")
-        if return_hessian:
-            return_grad = True
-            out, hess_out = check.split_out(out, True)
+        return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
     if (
         return_hessian is False and weight is None and sample_weight is None
         and _fast_real(margin) is not None

@@ -183,10 +183,7 @@ def sigmoid_binary_cross_entropy(
     return_grad = check.check_flag(return_grad, "return_grad")
     hess_out = None
     if return_hessian is not False:
-        return_hessian = check.check_flag(return_hessian, "return_hessian")
-        if return_hessian:
-            return_grad = True
-            out, hess_out = check.split_out(out, True)
+        return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
     if return_hessian is False and weight is None and pos_weight is None and sample_weight is None:
         result = _fast_elementwise(logits, targets, out, threads, return_grad, reduction,
                                    _backend.core.sigmoid_binary_cross_entropy,  # type: ignore[union-attr]
@@ -361,10 +358,7 @@ def cross_entropy(
     return_grad = check.check_flag(return_grad, "return_grad")
     hess_out = None
     if return_hessian is not False:
-        return_hessian = check.check_flag(return_hessian, "return_hessian")
-        if return_hessian:
-            return_grad = True
-            out, hess_out = check.split_out(out, True)
+        return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
     if (return_hessian is False and sample_weight is None and _fast_real(eps) is not None
             and eps >= 0
             and type(reduction) is str and reduction in check.REDUCTIONS

@@ -313,6 +313,18 @@ def check_out_aliasing(out: Optional[np.ndarray], first: Any, others: Tuple[Tupl
             raise ValueError(f"out: overlaps another input array ({name}); expected a separate buffer")
 
 
+def hessian_request(return_hessian: Any, return_grad: bool, out: Any
+                    ) -> Tuple[bool, bool, Any, Any]:
+    """(return_grad, return_hessian, gradient out, Hessian out) of a call that passed
+    return_hessian (the callers skip this for the default False: the fast paths' cost).
+    return_hessian=True implies the gradient and makes ``out`` a pair."""
+    wanted = check_flag(return_hessian, "return_hessian")
+    if not wanted:
+        return return_grad, False, out, None
+    grad_out, hess_out = split_out(out, True)
+    return True, True, grad_out, hess_out
+
+
 def split_out(out: Any, return_hessian: bool) -> Tuple[Any, Any]:
     """(gradient out, Hessian out) of a call's ``out=``."""
     if not return_hessian or out is None:
