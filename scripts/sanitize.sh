@@ -20,7 +20,7 @@ OPT="-O1"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/pip" install -q numpy pybind11 "scikit-build-core>=0.10" pytest pytest-benchmark \
-    threadpoolctl hypothesis "torch==2.13.0"
+    threadpoolctl hypothesis scikit-learn "torch==2.13.0"
 fi
 "$VENV/bin/pip" install -q --no-build-isolation -e . \
   -Ccmake.define.CMAKE_CXX_FLAGS="$FLAGS" -Ccmake.define.CMAKE_CXX_FLAGS_RELEASE="$OPT" \
