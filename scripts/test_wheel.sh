@@ -8,7 +8,8 @@
 #   scripts/test_wheel.sh [PYTHON]        (default: python3; WORK=dir keeps the files)
 #
 # WHEEL=path tests that wheel instead of building one (a linux_* wheel is repaired first);
-# WHEEL_NO_REPAIR=1 tests the plain linux_* wheel as built.
+# WHEEL_NO_REPAIR=1 tests the plain linux_* wheel as built; WHEEL_TESTS="tests/test_x.py ..."
+# runs those test files only (default: all of tests/).
 #
 # Also checks that the wheel, built for the baseline CPU of its platform (no -march=native),
 # selects the widest instruction set this CPU runs (AVX2 on an AVX2 x86-64 machine) at run time.
@@ -101,5 +102,7 @@ assert abs(float(fusedloss.softmax_cross_entropy(np.zeros((4, 10)), [1, 2, 3, 4]
 print('   FUSEDLOSS_ISA=baseline runs the baseline kernels')"
 
 echo "== pytest against the installed wheel"
-"$VPY" -m pytest -q -p no:cacheprovider --rootdir "$WORK/run" tests
+# WHEEL_TESTS="tests/test_config.py ..." runs only those (CI: the installed-wheel checks).
+# shellcheck disable=SC2086
+"$VPY" -m pytest -q -p no:cacheprovider --rootdir "$WORK/run" ${WHEEL_TESTS:-tests}
 echo "== done in $(( $(date +%s) - START )) s"
