@@ -488,3 +488,19 @@ def test_hessians_match_the_in_memory_call(dtype, reduction):
     np.testing.assert_allclose(hess, expected[2], rtol=rtol, atol=rtol * np.abs(expected[2]).max())
     value, grad, hess = dask.compute(*fd.elastic_net_penalty(dx, 0.5, 0.25, return_hessian=True))
     np.testing.assert_array_equal(hess, np.full(x.shape, 0.25, dtype))
+
+
+def test_twin_declarations_match_the_registry():
+    # fusedloss.dask declares each registry-made twin for type checkers (under TYPE_CHECKING):
+    # the declared names must be exactly the registered elementwise losses.
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(fd))
+    declared = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            declared |= {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
+    assert declared == set(fusedloss._regression.ELEMENTWISE_LOSSES)
+    for name in declared:
+        assert callable(getattr(fd, name)) and name in fd.__all__

@@ -147,3 +147,45 @@ def test_typed_usage_runs() -> None:
     result = subprocess.run([sys.executable, str(snippet)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+# fusedloss.dask: Dask arrays, narrowed by the return_grad / return_hessian literals.
+_DASK_REVEAL = """\
+import numpy as np
+import fusedloss.dask as fd
+x = np.zeros((2, 3))
+flag: bool = bool(x.size)
+reveal_type(fd.softmax_cross_entropy(x, [0, 1]))
+reveal_type(fd.softmax_cross_entropy(x, [0, 1], return_grad=True))
+reveal_type(fd.softmax_cross_entropy(x, [0, 1], return_hessian=True))
+reveal_type(fd.softmax_cross_entropy(x, [0, 1], return_argmax=True))
+reveal_type(fd.multiclass_hinge(x, [0, 1], return_grad=flag))
+reveal_type(fd.sigmoid_binary_cross_entropy(x, x, return_grad=True))
+reveal_type(fd.l2_penalty(x, 0.1, return_hessian=True))
+reveal_type(fd.softmax(x))
+reveal_type(fd.mean_squared_error(x, x, return_grad=True))
+reveal_type(fd.linear_cross_entropy(x, x, [0, 1]))
+reveal_type(fd.linear_cross_entropy(x, x, [0, 1], return_grad=True))
+"""
+_DA = "dask.array.core.Array"
+_DASK_ANY = f"{_DA} | tuple[{_DA}, ...]"
+_DASK_EXPECTED = [
+    _DA, f"tuple[{_DA}, {_DA}]", f"tuple[{_DA}, {_DA}, {_DA}]", _DASK_ANY, _DASK_ANY,
+    f"tuple[{_DA}, {_DA}]", f"tuple[{_DA}, {_DA}, {_DA}]", _DA,
+    _DASK_ANY,  # the registry's twins: Callable[..., DaskResult]
+    _DA, f"{_DA} | tuple[Any, ...]",
+]
+
+
+def test_mypy_dask_results_are_typed(tmp_path: Path) -> None:
+    pytest.importorskip("dask.array")
+    reveal = tmp_path / "reveal_dask.py"
+    reveal.write_text(_DASK_REVEAL)
+    output = _mypy(tmp_path, str(reveal))  # reveal_type notes only: no error
+    revealed = [line.split('Revealed type is "', 1)[1].rstrip('"')
+                for line in output.splitlines() if "Revealed type is" in line]
+    # older mypy spells unions Union[...]
+    def norm(text: str) -> str:
+        match = re.fullmatch(r"Union\[(.*)\]", text)
+        return " | ".join(part.strip() for part in match.group(1).split(", ", 1)) if match else text
+    assert [norm(r) for r in revealed] == _DASK_EXPECTED, output

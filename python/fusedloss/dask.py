@@ -28,13 +28,20 @@ loss. Loss shares are combined by the same fixed tree. Compute loss and gradient
 (``dask.compute(loss, grad)``) or persist them together so that each chunk of the logits is
 read once; computing them in two separate calls runs the chunk kernels twice.
 
+Types: each loss is overloaded on ``return_grad`` / ``return_hessian``: ``da.Array`` (the
+loss), ``Tuple[da.Array, da.Array]`` (with ``return_grad=True``), ``Tuple[da.Array, da.Array,
+da.Array]`` (with ``return_hessian=True``), and :data:`DaskResult` (the array or a tuple of
+arrays) for a flag that is not a literal or with ``return_argmax=True``. The elementwise twins
+made from the registry (``mean_squared_error``, ``huber_loss``, ...) are declared as
+``Callable[..., DaskResult]``: their results are typed, their arguments are not checked.
+
 Errors for a bad label are raised from the chunk that holds it, when the graph is computed;
 the message gives the row within that chunk and the chunk's starting batch index.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union, cast, overload
 
 import numpy as np
 
@@ -70,6 +77,14 @@ __all__ = [
 _UNSET = object()
 
 Chunks = Tuple[Tuple[int, ...], ...]
+
+#: What a loss returns: the loss (a Dask array, 0-d under "mean"/"sum"), or a tuple of Dask
+#: arrays -- ``(loss, grad)``, ``(loss, grad, hess)``, with the argmax last where asked. The
+#: overloads of each function narrow it from ``return_grad`` / ``return_hessian`` literals.
+DaskResult = Union["da.Array", Tuple["da.Array", ...]]
+#: linear_cross_entropy: the loss, or ``(loss, (d_input, d_linear_weight, d_linear_bias or
+#: None)[, argmax])`` -- a tuple whose second item is itself a tuple.
+LinearResult = Union["da.Array", Tuple[Any, ...]]
 
 
 # ----------------------------------------------------------------------------- typed dask calls
@@ -267,10 +282,10 @@ def _rows(blocks: "da.Array", index: int, dtype: np.dtype, drop: bool) -> "da.Ar
 def _pack(
     blocks: "da.Array", result_dtype: np.dtype, reduction: str, return_grad: bool,
     denominator: Optional["da.Array"], rows_dropped: bool, extra: Sequence[Tuple[Any, ...]] = (),
-) -> Any:
+) -> DaskResult:
     """Split the per-block tuples (loss, grad, extras...) into the public results."""
     if reduction == "none":
-        loss: Any = _rows(blocks, 0, result_dtype, rows_dropped)
+        loss = _rows(blocks, 0, result_dtype, rows_dropped)
     else:
         total = _tree_sum(_partials(blocks, _getter(0)))
         if reduction == "mean" and not return_grad:
@@ -280,7 +295,7 @@ def _pack(
                 total, denominator, dtype=np.float64,
             )
         loss = _finish_scalar(total, result_dtype)
-    results = [loss]
+    results: List["da.Array"] = [loss]
     if return_grad:
         results.append(_rows(blocks, 1, result_dtype, False))
     for entry in extra:  # (index, dtype) or (index, dtype, drop): drop defaults to rows_dropped
@@ -380,7 +395,7 @@ def _rowwise(
     reduction: str, return_grad: bool, out: Any, kwargs: Dict[str, Any],
     per_row: Callable[[bool], Optional[Callable[[Any, Optional[np.ndarray]], np.ndarray]]],
     extras: Sequence[Any] = (), fold: bool = False, return_hessian: bool = False,
-) -> Any:
+) -> DaskResult:
     """`return_hessian`: the in-memory function's Hessian (the first of the block's extras,
     kept with the class axis, before `extras`); `kwargs` then holds return_hessian=True."""
     check.check_reduction(reduction)
@@ -478,11 +493,43 @@ def _no_row_weights(soft: bool) -> None:
     return None
 
 
+@overload
+def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                          softcap: Optional[float] = None, reduction: str = "mean",
+                          return_grad: Literal[False] = False, return_argmax: Literal[False] = False, out: Any = None,
+                          threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                          softcap: Optional[float] = None, reduction: str = "mean",
+                          return_grad: Literal[True], return_argmax: Literal[False] = False, out: Any = None,
+                          threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
+def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                          softcap: Optional[float] = None, reduction: str = "mean",
+                          return_grad: bool = False, return_argmax: Literal[False] = False, out: Any = None,
+                          threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
 def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
                           ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
                           softcap: Optional[float] = None, reduction: str = "mean",
                           return_grad: bool = False, return_argmax: bool = False, out: Any = None,
-                          threads: Optional[int] = None, return_hessian: bool = False) -> Any:
+                          threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
+
+
+def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                          softcap: Optional[float] = None, reduction: str = "mean",
+                          return_grad: bool = False, return_argmax: bool = False, out: Any = None,
+                          threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.softmax_cross_entropy` on Dask arrays (see the module docstring);
     ``return_hessian=True`` returns ``(loss, grad, hess[, argmax])``."""
     weight = None if weight is None else np.asarray(weight)
@@ -505,10 +552,38 @@ def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sampl
                     extras=extras, fold=fold, return_hessian=return_hessian)
 
 
+@overload
+def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
+                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
+                     return_grad: Literal[False] = False, out: Any = None, threads: Optional[int] = None,
+                     return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
+                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
+                     return_grad: Literal[True], out: Any = None, threads: Optional[int] = None,
+                     return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
 def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
                      weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
                      return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
-                     return_hessian: bool = False) -> Any:
+                     return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
+def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
+                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
+                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
+                     return_hessian: bool = False) -> DaskResult: ...
+
+
+def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
+                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
+                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
+                     return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.multiclass_hinge` on Dask arrays (``"mean"`` divides by N or Σ w)."""
     weight = None if weight is None else np.asarray(weight)
     kwargs: Dict[str, Any] = dict(margin=margin, squared=squared, weight=weight, threads=threads)
@@ -522,9 +597,33 @@ def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: 
                     extras=(None,) if return_hessian else (), return_hessian=return_hessian)
 
 
+@overload
+def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
+                  reduction: str = "mean", return_grad: Literal[False] = False, out: Any = None,
+                  threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
+                  reduction: str = "mean", return_grad: Literal[True], out: Any = None,
+                  threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
 def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
                   reduction: str = "mean", return_grad: bool = False, out: Any = None,
-                  threads: Optional[int] = None, return_hessian: bool = False) -> Any:
+                  threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
+def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
+                  reduction: str = "mean", return_grad: bool = False, out: Any = None,
+                  threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
+
+
+def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
+                  reduction: str = "mean", return_grad: bool = False, out: Any = None,
+                  threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.cross_entropy` (given probabilities) on Dask arrays."""
     kwargs: Dict[str, Any] = dict(eps=eps, threads=threads)
     return_hessian = check.check_flag(return_hessian, "return_hessian")
@@ -541,7 +640,7 @@ def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: 
 
 def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, target_name: str, *,
                  sample_weight: Any, reduction: str, return_grad: bool, out: Any,
-                 operands: Dict[str, Any], kwargs: Dict[str, Any], hessian: bool = False) -> Any:
+                 operands: Dict[str, Any], kwargs: Dict[str, Any], hessian: bool = False) -> DaskResult:
     """`hessian`: kwargs holds return_hessian=True; the Hessian comes after the gradient."""
     check.check_reduction(reduction)
     _check_out(out)
@@ -589,14 +688,14 @@ def _elementwise(function: Callable[..., Any], name: str, x: Any, target: Any, t
                  [(2, result_dtype)] if hessian else [])
 
 
-def _elementwise_twin(entry: Any) -> Callable[..., Any]:
+def _elementwise_twin(entry: Any) -> Callable[..., DaskResult]:
     """The Dask twin of a registered elementwise loss (fusedloss._regression): the same
     arguments, each chunk computed by the in-memory function, reductions exact."""
     names = tuple(parameter.name for parameter in entry.parameters)
 
     def twin(pred: Any, target: Any, *, sample_weight: Any = None, reduction: str = "mean",
              return_grad: bool = False, return_hessian: bool = False, out: Any = None,
-             threads: Optional[int] = None, **parameters: Any) -> Any:
+             threads: Optional[int] = None, **parameters: Any) -> DaskResult:
         unknown = [key for key in parameters if key not in names]
         if unknown:
             raise TypeError(f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
@@ -616,6 +715,18 @@ def _elementwise_twin(entry: Any) -> Callable[..., Any]:
 
 
 # One twin per registered elementwise loss (mean_squared_error, huber_loss, poisson_loss, ...).
+# They are made at import time from the registry, so mypy sees only the declarations below:
+# each is typed as Callable[..., DaskResult] (no overloads; the arguments are not checked).
+# tests/test_dask.py checks that this list and the registry agree.
+if TYPE_CHECKING:
+    mean_squared_error: Callable[..., DaskResult]
+    mean_absolute_error: Callable[..., DaskResult]
+    huber_loss: Callable[..., DaskResult]
+    smooth_l1_loss: Callable[..., DaskResult]
+    pinball_loss: Callable[..., DaskResult]
+    poisson_loss: Callable[..., DaskResult]
+    gamma_loss: Callable[..., DaskResult]
+    tweedie_loss: Callable[..., DaskResult]
 for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
     globals()[_entry.name] = _elementwise_twin(_entry)
     if _entry.name not in __all__:
@@ -623,10 +734,38 @@ for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
 del _entry
 
 
+@overload
+def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
+                                 sample_weight: Any = None, reduction: str = "mean",
+                                 return_grad: Literal[False] = False, out: Any = None,
+                                 threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
+                                 sample_weight: Any = None, reduction: str = "mean",
+                                 return_grad: Literal[True], out: Any = None,
+                                 threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
 def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
                                  sample_weight: Any = None, reduction: str = "mean",
                                  return_grad: bool = False, out: Any = None,
-                                 threads: Optional[int] = None, return_hessian: bool = False) -> Any:
+                                 threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
+def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
+                                 sample_weight: Any = None, reduction: str = "mean",
+                                 return_grad: bool = False, out: Any = None,
+                                 threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
+
+
+def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
+                                 sample_weight: Any = None, reduction: str = "mean",
+                                 return_grad: bool = False, out: Any = None,
+                                 threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.sigmoid_binary_cross_entropy` on Dask arrays (any chunking)."""
     kwargs: Dict[str, Any] = dict(threads=threads)
     return_hessian = check.check_flag(return_hessian, "return_hessian")
@@ -675,7 +814,7 @@ def logsumexp(x: Any, *, out: Any = None, threads: Optional[int] = None) -> "da.
 
 
 def _penalty(function: Callable[..., Any], w: Any, args: Tuple[Any, ...], return_grad: bool, out: Any,
-             accumulate: bool, threads: Optional[int], return_hessian: bool = False) -> Any:
+             accumulate: bool, threads: Optional[int], return_hessian: bool = False) -> DaskResult:
     if out is not None or accumulate:
         raise ValueError("out/accumulate: fusedloss.dask returns the gradient as a new Dask array; "
                          f"expected out=None and accumulate=False, got out={type(out).__name__}, "
@@ -712,27 +851,99 @@ def _penalty(function: Callable[..., Any], w: Any, args: Tuple[Any, ...], return
     return (*_pack(blocks, dtype, "sum", True, None, False), hessian)
 
 
+@overload
+def l2_penalty(w: Any, lam: float, *, return_grad: Literal[False] = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def l2_penalty(w: Any, lam: float, *, return_grad: Literal[True], out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
 def l2_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
                accumulate: bool = False, threads: Optional[int] = None,
-               return_hessian: bool = False) -> Any:
+               return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
+def l2_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: bool = False) -> DaskResult: ...
+
+
+def l2_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.l2_penalty` on a Dask array (any chunking): float64 chunk sums, tree-combined."""
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     return _penalty(_fl.l2_penalty, w, (lam,), return_grad or return_hessian, out, accumulate,
                     threads, return_hessian)
 
 
+@overload
+def l1_penalty(w: Any, lam: float, *, return_grad: Literal[False] = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def l1_penalty(w: Any, lam: float, *, return_grad: Literal[True], out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
 def l1_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
                accumulate: bool = False, threads: Optional[int] = None,
-               return_hessian: bool = False) -> Any:
+               return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
+def l1_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: bool = False) -> DaskResult: ...
+
+
+def l1_penalty(w: Any, lam: float, *, return_grad: bool = False, out: Any = None,
+               accumulate: bool = False, threads: Optional[int] = None,
+               return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.l1_penalty` on a Dask array (any chunking)."""
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     return _penalty(_fl.l1_penalty, w, (lam,), return_grad or return_hessian, out, accumulate,
                     threads, return_hessian)
 
 
+@overload
+def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: Literal[False] = False, out: Any = None,
+                        accumulate: bool = False, threads: Optional[int] = None,
+                        return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+@overload
+def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: Literal[True], out: Any = None,
+                        accumulate: bool = False, threads: Optional[int] = None,
+                        return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+@overload
 def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = False, out: Any = None,
                         accumulate: bool = False, threads: Optional[int] = None,
-                        return_hessian: bool = False) -> Any:
+                        return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+@overload
+def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = False, out: Any = None,
+                        accumulate: bool = False, threads: Optional[int] = None,
+                        return_hessian: bool = False) -> DaskResult: ...
+
+
+def elastic_net_penalty(w: Any, lam: float, beta: float, *, return_grad: bool = False, out: Any = None,
+                        accumulate: bool = False, threads: Optional[int] = None,
+                        return_hessian: bool = False) -> DaskResult:
     """:func:`fusedloss.elastic_net_penalty` on a Dask array (any chunking)."""
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     return _penalty(_fl.elastic_net_penalty, w, (lam, beta), return_grad or return_hessian, out, accumulate,
@@ -781,12 +992,30 @@ def _sum_in_order(*parts: Any) -> Any:
     return total
 
 
+@overload
+def linear_cross_entropy(input: Any, linear_weight: Any, labels: Any, *, linear_bias: Any = None,
+                         weight: Any = None, sample_weight: Any = None, ignore_index: int = -100,
+                         label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         softcap: Optional[float] = None, reduction: str = "mean",
+                         return_grad: Literal[False] = False, return_argmax: Literal[False] = False, out: Any = None,
+                         accumulate: bool = False, threads: Optional[int] = None) -> "da.Array": ...
+
+
+@overload
 def linear_cross_entropy(input: Any, linear_weight: Any, labels: Any, *, linear_bias: Any = None,
                          weight: Any = None, sample_weight: Any = None, ignore_index: int = -100,
                          label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: Optional[float] = None, reduction: str = "mean",
                          return_grad: bool = False, return_argmax: bool = False, out: Any = None,
-                         accumulate: bool = False, threads: Optional[int] = None) -> Any:
+                         accumulate: bool = False, threads: Optional[int] = None) -> LinearResult: ...
+
+
+def linear_cross_entropy(input: Any, linear_weight: Any, labels: Any, *, linear_bias: Any = None,
+                         weight: Any = None, sample_weight: Any = None, ignore_index: int = -100,
+                         label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         softcap: Optional[float] = None, reduction: str = "mean",
+                         return_grad: bool = False, return_argmax: bool = False, out: Any = None,
+                         accumulate: bool = False, threads: Optional[int] = None) -> LinearResult:
     """:func:`fusedloss.linear_cross_entropy` with the tokens (``input``'s batch axes) chunked
     over Dask: the data-parallel step of a linear softmax head.
 
