@@ -101,6 +101,10 @@ assert c['isa_selected'] == 'baseline', c['isa_selected']; \
 assert abs(float(fusedloss.softmax_cross_entropy(np.zeros((4, 10)), [1, 2, 3, 4])) - np.log(10)) < 1e-12; \
 print('   FUSEDLOSS_ISA=baseline runs the baseline kernels')"
 
+echo "== the main job against the installed wheel (a short fusedloss bench: every loss, small shapes)"
+"$WORK/venv/bin/fusedloss" bench --quiet --no-peers --threads 1 --repeats 3 \
+  --shape 100000 --shape 256x100
+
 echo "== pytest against the installed wheel"
 # WHEEL_TESTS="tests/test_config.py ..." runs only those (CI: the installed-wheel checks).
 # shellcheck disable=SC2086
