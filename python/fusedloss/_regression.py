@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, Union
 import numpy as np
 
 from . import _backend, _reference
-from ._losses import _fast_threads, _finish, _is_common_elementwise
+from ._losses import _fast_result, _fast_threads, _finish, _is_common_elementwise
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
 
@@ -80,10 +80,7 @@ class Parameter:
     default: float = 0.0
 
     def check(self, value: Any) -> float:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(
-                value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{self.name}: expected a real number, got {type(value).__name__}")
-        number = check.as_float(value, self.name)
+        number = check.real_number(value, self.name)
         bad = (not math.isfinite(number)
                or (number <= self.low if self.low_open else number < self.low)
                or (number >= self.high if self.high_open else number > self.high)
@@ -210,9 +207,7 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
                 entry.kernel_name(parameters), pred, target, parameters, None,
                 pred.size // pred.shape[0], check.REDUCTIONS[reduction], with_gradient, False,
                 out, None, count)
-            if type(value) is not np.ndarray:
-                value = pred.dtype.type(value)
-            return (value, gradient) if return_grad else value
+            return cast(LossResult, _fast_result(value, gradient, pred.dtype, return_grad))
 
     p, result_dtype = check.as_float_array(pred, entry.first)
     t_array, _ = check.as_float_array(target, "target")

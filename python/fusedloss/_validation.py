@@ -232,12 +232,17 @@ def check_soft_targets(labels: Any, shape: Tuple[int, ...], dtype: np.dtype,
     return array.astype(dtype, copy=False)
 
 
+def real_number(value: Any, name: str) -> float:
+    """A Python or NumPy int or float (not a bool) as a float, else TypeError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return as_float(value, name)
+
+
 def check_option(value: Any, name: str, low: float, high: float = np.inf,
                  low_open: bool = False) -> float:
     """A finite float in [low, high] ((low, high] when low_open), else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    number = as_float(value, name)
+    number = real_number(value, name)
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}]" if np.isfinite(high) else (
         f"a finite number {'>' if low_open else '>='} {low:g}")
     bad = (not np.isfinite(number) or number > high

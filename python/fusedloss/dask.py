@@ -696,9 +696,8 @@ def _elementwise_twin(entry: Any) -> Callable[..., DaskResult]:
     def twin(pred: Any, target: Any, *, sample_weight: Any = None, reduction: str = "mean",
              return_grad: bool = False, return_hessian: bool = False, out: Any = None,
              threads: Optional[int] = None, **parameters: Any) -> DaskResult:
-        unknown = [key for key in parameters if key not in names]
-        if unknown:
-            raise TypeError(f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
+        # The loss's parameters (and an unknown keyword) are checked by the in-memory function:
+        # _elementwise calls it on an empty probe before building the graph.
         kwargs: Dict[str, Any] = dict(threads=threads, **parameters)
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
