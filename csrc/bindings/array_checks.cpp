@@ -154,5 +154,64 @@ double elementwise_mean_denominator(const double* sample_weight, std::int64_t sa
     return weight_sum * static_cast<double>(sample_size);
 }
 
+// Not inlined: inside a large binding function GCC kept the running float64 sum below in a
+// stack slot (a store and a reload per row, ~11 cycles: 0.15 ms at 65536 weighted rows); on its
+// own it stays in a register.
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+LabelSummary summarize_labels(const std::int64_t* labels, std::int64_t rows, std::int64_t classes,
+                              bool has_ignore_index, std::int64_t ignore_index,
+                              const double* sample_weight, const double* class_weight) {
+    const bool weighted = sample_weight != nullptr || class_weight != nullptr;
+    // First the common case, every label in [0, C): label | (C - 1 - label) has its top bit
+    // clear exactly then (unsigned arithmetic: no overflow), a subtract and two ORs per row
+    // that vectorise even on the baseline build (which has no 64-bit compare). Then, only if
+    // some label is outside, the exact pass with ignore_index. Without weights the
+    // denominator is a count: no float add per row.
+    const std::uint64_t last_class = static_cast<std::uint64_t>(classes - 1);
+    std::uint64_t outside_bits = 0;
+    for (std::int64_t row = 0; row < rows; ++row) {
+        const std::uint64_t label = static_cast<std::uint64_t>(labels[row]);
+        outside_bits |= label | (last_class - label);
+    }
+    std::int64_t ignored = 0;
+    if ((outside_bits >> 63) == 0) {
+        // All in range: only an ignore_index inside [0, C) can match a row.
+        if (has_ignore_index && ignore_index >= 0 && ignore_index < classes) {
+            for (std::int64_t row = 0; row < rows; ++row) ignored += labels[row] == ignore_index;
+        }
+    } else {
+        for (std::int64_t row = 0; row < rows; ++row) {
+            const std::int64_t label = labels[row];
+            if (has_ignore_index && label == ignore_index) {
+                ++ignored;
+                continue;
+            }
+            if (label < 0 || label >= classes) return {row, 0.0};
+        }
+    }
+    if (!weighted) return {-1, static_cast<double>(rows - ignored)};
+    // Row weights added left to right in float64: fusedloss.dask repeats these additions
+    // chunk by chunk to get the same denominator bits (dask.py, _denominator).
+    double denominator = 0.0;
+    for (std::int64_t row = 0; row < rows; ++row) {
+        const std::int64_t label = labels[row];
+        if (has_ignore_index && label == ignore_index) continue;
+        double weight = 1.0;
+        if (sample_weight != nullptr) weight *= sample_weight[row];
+        if (class_weight != nullptr) weight *= class_weight[label];
+        denominator += weight;
+    }
+    return {-1, denominator};
+}
+
+double row_mean_denominator(const double* sample_weight, std::int64_t rows) {
+    if (sample_weight == nullptr) return static_cast<double>(rows);
+    double denominator = 0.0;
+    for (std::int64_t row = 0; row < rows; ++row) denominator += sample_weight[row];
+    return denominator;
+}
+
 }  // namespace bindings
 }  // namespace fusedloss

@@ -80,6 +80,23 @@ py::array_t<Real> gradient_buffer(const py::object& out, const std::vector<py::s
 [[noreturn]] void raise_label_error(const std::int64_t* labels, std::int64_t row,
                                     std::int64_t classes, const py::object& batch_shape);
 
+// The labels of a row-wise loss, read once before any gradient is written (so that a bad label
+// never leaves a half-written `out`, which may be the caller's logits): the first row whose
+// label lies outside [0, classes) (ignore_index aside), and the "mean" denominator, the sum of
+// the row weights sample_weight[i] * class_weight[y_i] over non-ignored rows (class_weight
+// null where the loss's mean does not divide by class weights: the hinge, as torch).
+struct LabelSummary {
+    std::int64_t invalid_row;  // or -1
+    double denominator;
+};
+LabelSummary summarize_labels(const std::int64_t* labels, std::int64_t rows, std::int64_t classes,
+                              bool has_ignore_index, std::int64_t ignore_index,
+                              const double* sample_weight, const double* class_weight);
+
+// The "mean" denominator of a loss that divides by rows: N, or the summed sample weights
+// (added left to right in float64, as fusedloss.dask repeats them).
+double row_mean_denominator(const double* sample_weight, std::int64_t rows);
+
 // Splits `units` work items (rows, or elements) into blocks for the deterministic reduction
 // and picks the thread count (0 requested: the OpenMP default).
 ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_unit,

@@ -8,6 +8,7 @@ PYBIND11_MODULE(_core, module) {
     fusedloss::bindings::register_config(module);
     fusedloss::bindings::register_classification(module);
     fusedloss::bindings::register_regression(module);
+    fusedloss::bindings::register_row_losses(module);
     fusedloss::bindings::register_building_blocks(module);
     fusedloss::bindings::register_probabilistic(module);
     fusedloss::bindings::register_benchmark(module);

@@ -8,6 +8,7 @@ namespace bindings {
 
 void register_classification(pybind11::module_& module);
 void register_regression(pybind11::module_& module);
+void register_row_losses(pybind11::module_& module);
 void register_config(pybind11::module_& module);
 void register_building_blocks(pybind11::module_& module);
 void register_probabilistic(pybind11::module_& module);

@@ -32,6 +32,8 @@
 #include "kernels/sigmoid_binary_cross_entropy.inl"
 #include "kernels/cross_entropy.inl"
 #include "kernels/classification_hessians.inl"
+#include "kernels/row_loss_driver.inl"
+#include "kernels/classification_losses.inl"
 // clang-format on
 
 namespace fusedloss {
@@ -122,6 +124,8 @@ const KernelTable table = {
     &sigmoid_binary_cross_entropy_hessian<double>,
     &cross_entropy_hessian<float>,
     &cross_entropy_hessian<double>,
+    row_loss_entries,
+    static_cast<int>(sizeof(row_loss_entries) / sizeof(row_loss_entries[0])),
 };
 }  // namespace
 

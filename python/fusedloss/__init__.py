@@ -18,9 +18,10 @@ from ._config import config, show_config
 from ._linear import linear_cross_entropy
 from ._losses import multiclass_hinge, softmax_cross_entropy
 from ._regression import *  # noqa: F401,F403 (every elementwise loss of the registry)
+from ._classification import *  # noqa: F401,F403 (every row-wise loss of the registry)
 from ._probabilistic import cross_entropy, sigmoid_binary_cross_entropy
 from ._version import __version__
-from . import _regression
+from . import _classification, _regression
 
 __all__ = [
     "__version__",
@@ -40,7 +41,7 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
 ]
-__all__ += _regression.__all__
+__all__ += _regression.__all__ + _classification.__all__
 
 _initial_backend()
 del _initial_backend

@@ -397,6 +397,102 @@ def elementwise_loss(
     return value, grad, hess
 
 
+# ----------------------------------------------------------------------------- row-wise losses
+# The per-row float64 maths of each row-wise loss of the registry (fusedloss._classification),
+# for the rows that count (not ignored): (losses, gradients, Hessian diagonals), unweighted.
+
+
+def softmax_focal_terms(x: np.ndarray, labels: np.ndarray, gamma: float) -> Terms:
+    """-(1 - p_y)^gamma log p_y, written directly: with u = 1 - p_y and ce = -log p_y, the
+    gradient is c (p - onehot), c = u^gamma + gamma ce p_y u^(gamma-1), and the Hessian
+    diagonal c p (1 - p) + F'' (p - onehot)^2 with
+    F'' = gamma p_y u^(gamma-2) ((2 - ce) u + (gamma - 1) ce p_y)."""
+    rows = np.arange(x.shape[0])
+    log_p = log_softmax_rows(x)
+    p = np.exp(log_p)
+    ce = -log_p[rows, labels]
+    p_label = np.exp(-ce)
+    u = -np.expm1(-ce)
+    focus = u ** gamma
+    inside = (p_label > 0) & (u > 0)
+    safe_u = np.where(inside, u, 1.0)
+    slope = focus + np.where(inside, gamma * ce * p_label * safe_u ** (gamma - 1.0), 0.0)
+    curvature = np.where(inside, gamma * p_label * safe_u ** (gamma - 2.0)
+                         * ((2.0 - ce) * safe_u + (gamma - 1.0) * ce * p_label), 0.0)
+    slope = np.where(np.isnan(ce), np.nan, slope)
+    curvature = np.where(np.isnan(ce), np.nan, curvature)
+    onehot = np.zeros_like(p)
+    onehot[rows, labels] = 1.0
+    gradient = slope[:, None] * (p - onehot)
+    hessian = slope[:, None] * p * (1.0 - p) + curvature[:, None] * (p - onehot) ** 2
+    return focus * ce, gradient, hessian
+
+
+def softmax_kl_terms(x: np.ndarray, target_logits: np.ndarray, temperature: float) -> Terms:
+    """KL(q || p) = sum_j q_j (log q_j - log p_j), p = softmax(x / T), q = softmax(t / T);
+    a q_j of 0 adds nothing (also where log p_j = -inf). Gradient (p - q) / T, Hessian
+    p (1 - p) / T^2."""
+    log_p = log_softmax_rows(x / temperature)
+    log_q = log_softmax_rows(target_logits / temperature)
+    q = np.exp(log_q)
+    p = np.exp(log_p)
+    losses = np.where(q == 0.0, 0.0, q * (log_q - log_p)).sum(axis=-1)
+    return losses, (p - q) / temperature, p * (1.0 - p) / temperature**2
+
+
+@_quiet
+def row_loss(
+    terms: Callable[..., Terms],
+    x: np.ndarray,
+    second: np.ndarray,
+    parameters: Tuple[float, ...] = (),
+    *,
+    takes_labels: bool,
+    weight: Optional[np.ndarray] = None,
+    sample_weight: Optional[np.ndarray] = None,
+    ignore_index: Optional[int] = None,
+    class_weight_in_mean: bool = True,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    return_hessian: bool = False,
+) -> Tuple[Value, Optional[np.ndarray], Optional[np.ndarray]]:
+    """(value, gradient, Hessian) of the row-wise loss whose per-row maths is `terms`: row i's
+    loss times sample_weight[i] (and weight[y_i]); ignored rows add nothing; "mean" divides by
+    the summed row weights of the counted rows (the class weights only where
+    `class_weight_in_mean`, else by rows, or the summed sample weights)."""
+    batch_shape = x.shape[:-1]
+    classes = x.shape[-1]
+    rows2d = np.asarray(x, dtype=np.float64).reshape(-1, classes)
+    count = rows2d.shape[0]
+    sample = np.ones(count) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if takes_labels:
+        labels = np.asarray(second).reshape(-1).astype(np.int64)
+        keep = np.ones(count, bool) if ignore_index is None else labels != ignore_index
+        class_factor = (np.ones(count) if weight is None
+                        else np.asarray(weight, np.float64)[np.where(keep, labels, 0)])
+        row_weight = sample * class_factor
+        denominator = float(np.sum(np.where(keep, row_weight if class_weight_in_mean else sample, 0.0)))
+        operand = labels[keep]
+    else:
+        keep = np.ones(count, bool)
+        row_weight = sample
+        denominator = float(np.sum(sample))
+        operand = np.asarray(second, dtype=np.float64).reshape(-1, classes)
+    losses = np.zeros(count)
+    gradient = np.zeros_like(rows2d)
+    hessian = np.zeros_like(rows2d)
+    if keep.any():
+        kept_losses, kept_gradient, kept_hessian = terms(rows2d[keep], operand, *parameters)
+        losses[keep] = kept_losses
+        gradient[keep] = kept_gradient
+        hessian[keep] = kept_hessian
+    value, scale = _reduce((losses * row_weight).reshape(batch_shape), denominator, reduction)
+    factor = (row_weight * scale)[:, None]
+    grad = (gradient * factor).reshape(x.shape) if return_grad or return_hessian else None
+    hess = (hessian * factor).reshape(x.shape) if return_hessian else None
+    return value, grad, hess
+
+
 def mean_squared_error(
     prediction: np.ndarray,
     target: np.ndarray,

@@ -71,6 +71,32 @@ struct ElementwiseArgs {
     int* target_out_of_domain;
 };
 
+// The row-wise losses of the registry (classification_losses.inl: softmax_focal_loss,
+// softmax_kl_divergence): one float input row per batch row, and either an integer label per
+// row (labels, with ignore_index and per-class weights) or a float row of the input's shape
+// (targets, e.g. a teacher's logits). row_loss_driver.inl runs them.
+constexpr int row_loss_parameter_count = 4;
+template <class Real>
+struct RowLossArgs {
+    const Real* input;                // rows x classes, classes contiguous
+    std::int64_t rows;
+    std::int64_t classes;
+    std::int64_t input_row_stride;    // elements between rows; any sign
+    const std::int64_t* labels;       // rows entries in [0, classes) or == ignore_index; or null
+    int has_ignore_index;
+    std::int64_t ignore_index;
+    const double* class_weight;       // classes entries, or null (all 1); with labels only
+    const Real* targets;              // rows x classes, classes contiguous; or null
+    std::int64_t targets_row_stride;  // elements between rows; any sign
+    const double* sample_weight;      // rows entries, or null (all 1)
+    double gradient_scale;            // 1, or 1/denominator under reduction "mean"
+    double parameters[row_loss_parameter_count];  // the loss's own (gamma, temperature, ...)
+    Real* row_losses;                 // rows entries (weighted per-row loss), or null
+    Real* gradient;                   // rows x classes, C-contiguous, or null; may alias input
+    Real* hessian;                    // rows x classes, C-contiguous, or null (with gradient
+                                      // only); aliases nothing
+};
+
 // Sigmoid binary cross-entropy: logits, targets, gradient and element losses are contiguous
 // with `samples * sample_size` elements. `weight` and `pos_weight` are periodic: element k
 // reads weight[k % weight_length]. The Python layer passes a weight that repeats along the
@@ -143,6 +169,8 @@ template <class Real>
 using ClassificationKernel = double (*)(const ClassificationArgs<Real>&, const ReductionPlan&);
 template <class Real>
 using ElementwiseKernel = double (*)(const ElementwiseArgs<Real>&, const ReductionPlan&);
+template <class Real>
+using RowLossKernel = double (*)(const RowLossArgs<Real>&, const ReductionPlan&);
 // Returns nothing: the results are in args.output.
 template <class Real>
 using SigmoidBinaryKernel = double (*)(const SigmoidBinaryArgs<Real>&, const ReductionPlan&);
@@ -165,6 +193,15 @@ struct ElementwiseLossEntry {
     // Tests one target against that domain: finds the first bad element once the kernel
     // reported one (NaN is in every domain: it propagates, as in the float64 reference).
     int (*target_in_domain)(double target, const double* parameters);
+};
+
+// One row-wise loss of the table: its name (the Python registry's `kernel`), its two kernels,
+// and which second operand it takes (1: integer labels, 0: a float row per row).
+struct RowLossEntry {
+    const char* name;
+    RowLossKernel<float> kernel_f32;
+    RowLossKernel<double> kernel_f64;
+    int takes_labels;
 };
 
 struct KernelTable {
@@ -209,6 +246,9 @@ struct KernelTable {
     SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_hessian_f64;
     ProbabilityKernel<float> cross_entropy_hessian_f32;
     ProbabilityKernel<double> cross_entropy_hessian_f64;
+    // Every row-wise loss of the registry (classification_losses.inl), looked up by name.
+    const RowLossEntry* row_losses;
+    int row_loss_count;
 };
 
 }  // namespace fusedloss

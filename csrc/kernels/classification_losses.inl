@@ -1,0 +1,265 @@
+// The row-wise losses of the registry: each is its per-row maths alone, a policy that
+// row_loss_driver.inl runs (ignored rows, weights, threads, reductions and stores are the
+// driver's). Each loss is one struct here, one line of the table at the bottom, and one entry
+// of the Python registry (python/fusedloss/_classification.py) that names it.
+//
+// Memory: every policy reads its rows once from memory (the max pass) and writes the gradient
+// row once; the other passes work on rows already in cache, and prefetch the next row while
+// they compute (as softmax cross-entropy does, row_softmax.inl).
+// Precision: a row's loss is returned as a double, built from the shifted quantities
+// (x_j - m, log S) so that a float32 loss keeps its accuracy at any logit offset (SPEC
+// "Accuracy at any offset"); per-row scalars (exp, expm1, pow) use the C library in double.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+// ----------------------------------------------------------------------------- losses of -log p_y
+// A loss F(ce) of the label's softmax cross-entropy ce = -log p_y has the gradient
+// F'(ce) (p_j - [j = y]) and the Hessian diagonal F'(ce) p_j (1 - p_j) + F''(ce) (p_j - [j = y])^2.
+// The row work is softmax cross-entropy's (one max pass, one exp pass storing e_j in the
+// gradient row, one scaling pass); a policy of this family gives F, F' and F'' u^2 (u = 1 - p_y;
+// bounded where F'' alone may overflow as u -> 0) of one row.
+
+template <class Real>
+struct LabelSoftmaxRow {
+    Real shift;      // the row's max when finite, else 0 (infinite rows: see softmax_cross_entropy.inl)
+    bool finite;
+    Real sum;        // S = sum_j exp(x_j - shift)
+    double ce;       // log S - (x_y - shift)
+};
+
+// The max and exp passes; with a gradient, e_j is stored in the gradient row (it may be x).
+template <class Real, bool store>
+FUSEDLOSS_ALWAYS_INLINE LabelSoftmaxRow<Real> label_softmax_row(const RowInput<Real>& in,
+                                                                Real* gradient) {
+    LabelSoftmaxRow<Real> row;
+    const Real maximum = row_maximum(in.x, in.classes);
+    row.finite = is_finite_value(maximum);
+    row.shift = row.finite ? maximum : Real(0);
+    const Real label_logit = in.x[in.label];  // read before the gradient may overwrite it
+    row.sum = shifted_exp_pass_prefetching<Real, store>(in.x, row.shift, row.finite, gradient,
+                                                        in.classes, in.next_x);
+    row.ce = label_loss(log_scalar(row.sum), label_logit, row.shift);
+    return row;
+}
+
+// The scaling pass: g_j = slope_factor (e_j / S - [j = y]).
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE void label_softmax_gradient(const RowInput<Real>& in,
+                                                    const LabelSoftmaxRow<Real>& row,
+                                                    double slope_factor, Real* gradient) {
+    const Real row_scale = static_cast<Real>(slope_factor);
+    scale_row(gradient, row_scale / row.sum, in.classes);
+    gradient[in.label] -= row_scale;
+}
+
+// The Hessian row: slope_factor p_j (1 - p_j) + curvature_factor ((p_j - [j = y]) / u)^2, with
+// curvature_factor = factor F'' u^2. At the label (p_y - 1) / u is -1 exactly and 1 - p_y is u.
+template <class Real>
+void label_softmax_hessian(const RowInput<Real>& in, const LabelSoftmaxRow<Real>& row,
+                           double slope_factor, double curvature_factor, double u,
+                           Real* hessian) {
+    const Real inverse_sum = Real(1) / row.sum;
+    const Real slope = static_cast<Real>(slope_factor);
+    const Real curvature = static_cast<Real>(curvature_factor);
+    // 1 / u only where it is finite in Real (else the curvature term, bounded by
+    // curvature_factor, is dropped: u is then below the smallest normal number).
+    const double inverse_u_double = u > 0.0 ? 1.0 / u : 0.0;
+    const double largest = sizeof(Real) == sizeof(float) ? 3.4028234663852886e38 : 1.7976931348623157e308;
+    const Real inverse_u = inverse_u_double <= largest
+                               ? static_cast<Real>(inverse_u_double)
+                               : Real(0);
+    const Real* x = in.x;
+    const Real shift = row.shift;
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t j = 0; j < in.classes; ++j) {
+        const Real p = exp_value(x[j] - shift) * inverse_sum;
+        const Real r = p * inverse_u;
+        hessian[j] = slope * p * (Real(1) - p) + curvature * r * r;
+    }
+    const double p_label = ::exp(-row.ce);
+    hessian[in.label] = static_cast<Real>(slope_factor * p_label * u + curvature_factor);
+}
+
+// Focal loss on the softmax (Lin et al.): -(1 - p_y)^gamma log p_y = u^gamma ce, u = 1 - p_y.
+//   F' = u^gamma + gamma ce p u^(gamma-1)
+//   F'' u^2 = gamma p u^gamma ((2 - ce) u + (gamma - 1) ce p)
+// (d/dce of p is -p, of u is p). gamma = 0 is softmax cross-entropy: the registry runs that
+// kernel for it, so that it is the same bits (its small-C and long-row paths included).
+template <class Real>
+struct SoftmaxFocalLoss : RowLossPolicy {
+    double gamma;
+    explicit SoftmaxFocalLoss(const double* parameters) : gamma(parameters[0]) {}
+
+    struct Terms {
+        double loss;          // F(ce)
+        double slope;         // F'(ce)
+        double curvature_u2;  // F''(ce) u^2
+        double u;             // 1 - p_y
+    };
+
+    Terms terms(double ce) const {
+        Terms terms;
+        const double p = ::exp(-ce);
+        terms.u = -::expm1(-ce);  // 1 - p_y without the cancellation of 1 - exp(-ce) near p_y = 1
+        const double focus = ::pow(terms.u, gamma);
+        terms.loss = focus * ce;
+        // gamma ce p u^(gamma - 1) tends to 0 at both ends (u -> 0: p ce ~ u; p -> 0: p ce -> 0);
+        // the test keeps 0 * inf out (ce = inf at p = 0, u^(gamma - 1) = inf at u = 0).
+        const double tail = p > 0.0 && terms.u > 0.0 ? gamma * ce * p * ::pow(terms.u, gamma - 1.0) : 0.0;
+        terms.slope = focus + tail;
+        terms.curvature_u2 =
+            p > 0.0 ? gamma * p * focus * ((2.0 - ce) * terms.u + (gamma - 1.0) * ce * p) : 0.0;
+        if (ce != ce) terms.slope = terms.curvature_u2 = ce;  // NaN row: NaN gradient and Hessian
+        return terms;
+    }
+
+    template <bool with_gradient>
+    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Real>& in, Real* gradient,
+                                       double gradient_factor) const {
+        const LabelSoftmaxRow<Real> row = label_softmax_row<Real, with_gradient>(in, gradient);
+        const Terms focal = terms(row.ce);
+        if (with_gradient) label_softmax_gradient(in, row, gradient_factor * focal.slope, gradient);
+        return focal.loss;
+    }
+
+    void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {
+        const LabelSoftmaxRow<Real> row = label_softmax_row<Real, false>(in, nullptr);
+        const Terms focal = terms(row.ce);
+        label_softmax_hessian(in, row, factor * focal.slope, factor * focal.curvature_u2, focal.u,
+                              hessian);
+    }
+};
+
+// ----------------------------------------------------------------------------- distillation
+// KL(q || p) = sum_j q_j (log q_j - log p_j) with p = softmax(x / T) (the student's logits x)
+// and q = softmax(t / T) (the teacher's t), both softmaxes in one pass over the two rows and
+// no probability array in memory. With a_j = x_j / T - m_x, b_j = t_j / T - m_t (the rows'
+// maxima), S_p = sum e^a, S_q = sum e^b:
+//   loss = (sum_j e^b_j (b_j - a_j)) / S_q - log S_q + log S_p
+// (sum_j q_j = 1 folded in exactly); a q_j of 0 (a -inf teacher logit) adds nothing, even
+// where the student's logit is -inf too. Gradient w.r.t. x: (p - q) / T; Hessian p (1 - p) / T^2.
+// x / T is computed as x * (1 / T) in the input's type.
+template <class Real>
+struct SoftmaxKLDivergence : RowLossPolicy {
+    static constexpr bool takes_labels = false;
+    double inverse_temperature;
+    Real scale;  // 1 / T in the input's type
+    explicit SoftmaxKLDivergence(const double* parameters)
+        : inverse_temperature(1.0 / parameters[0]), scale(static_cast<Real>(1.0 / parameters[0])) {}
+
+    struct Shifts {
+        Real student;  // m_x = max_j x_j / T when finite, else 0
+        Real teacher;
+        bool finite;   // both finite: every a_j, b_j <= 0 (or NaN), the cheaper exp
+    };
+
+    Shifts shifts(const RowInput<Real>& in) const {
+        const Real student_max = row_maximum(in.x, in.classes) * scale;
+        const Real teacher_max = row_maximum(in.target, in.classes) * scale;
+        Shifts shifts;
+        const bool student_finite = is_finite_value(student_max);
+        const bool teacher_finite = is_finite_value(teacher_max);
+        shifts.student = student_finite ? student_max : Real(0);
+        shifts.teacher = teacher_finite ? teacher_max : Real(0);
+        shifts.finite = student_finite && teacher_finite;
+        return shifts;
+    }
+
+    struct Sums {
+        double student;   // S_p
+        double teacher;   // S_q
+        double weighted;  // sum_j e^b_j (b_j - a_j)
+    };
+
+    // One piece of the exp pass (at most accurate_sum_piece elements: float SIMD sums, added
+    // in double by the caller, as the softmax rows' long sums). With store, e^a_j goes to the
+    // gradient row.
+    template <bool store, bool nonpositive>
+    FUSEDLOSS_ALWAYS_INLINE void sum_piece(const Real* x, const Real* t, Real* gradient,
+                                           std::int64_t count, const Shifts& shifts,
+                                           Sums& sums) const {
+        Real student = 0, teacher = 0, weighted = 0;
+        const Real student_shift = shifts.student, teacher_shift = shifts.teacher, s = scale;
+        FUSEDLOSS_SIMD_SUM(student, teacher, weighted)
+        for (std::int64_t j = 0; j < count; ++j) {
+            const Real a = x[j] * s - student_shift;
+            const Real b = t[j] * s - teacher_shift;
+            const Real ea = nonpositive ? exp_nonpositive(a) : exp_value(a);
+            const Real eb = nonpositive ? exp_nonpositive(b) : exp_value(b);
+            student += ea;
+            teacher += eb;
+            weighted += eb > Real(0) ? eb * (b - a) : Real(0);
+            if (store) gradient[j] = ea;
+        }
+        sums.student += static_cast<double>(student);
+        sums.teacher += static_cast<double>(teacher);
+        sums.weighted += static_cast<double>(weighted);
+    }
+
+    template <bool store>
+    Sums row_sums(const RowInput<Real>& in, const Shifts& shifts, Real* gradient) const {
+        Sums sums{0.0, 0.0, 0.0};
+        for (std::int64_t begin = 0; begin < in.classes; begin += accurate_sum_piece) {
+            const std::int64_t count =
+                in.classes - begin < accurate_sum_piece ? in.classes - begin : accurate_sum_piece;
+            if (in.next_x != nullptr) {
+                const std::int64_t bytes = count * static_cast<std::int64_t>(sizeof(Real));
+                prefetch_bytes(in.next_x + begin, bytes);
+                prefetch_bytes(in.next_target + begin, bytes);
+            }
+            Real* piece_gradient = store ? gradient + begin : gradient;
+            if (shifts.finite) {
+                sum_piece<store, true>(in.x + begin, in.target + begin, piece_gradient, count, shifts, sums);
+            } else {
+                sum_piece<store, false>(in.x + begin, in.target + begin, piece_gradient, count, shifts, sums);
+            }
+        }
+        return sums;
+    }
+
+    template <bool with_gradient>
+    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Real>& in, Real* gradient,
+                                       double gradient_factor) const {
+        const Shifts row_shifts = shifts(in);
+        const Sums sums = row_sums<with_gradient>(in, row_shifts, gradient);
+        if (with_gradient) {
+            // g_j = factor (e^a_j / S_p - e^b_j / S_q) / T: e^a_j is in the gradient row, e^b_j
+            // is computed again from the teacher's row (in cache; out= never aliases it).
+            const Real student_factor = static_cast<Real>(gradient_factor * inverse_temperature / sums.student);
+            const Real teacher_factor = static_cast<Real>(gradient_factor * inverse_temperature / sums.teacher);
+            const Real* t = in.target;
+            const Real teacher_shift = row_shifts.teacher, s = scale;
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t j = 0; j < in.classes; ++j) {
+                gradient[j] = student_factor * gradient[j] - teacher_factor * exp_value(t[j] * s - teacher_shift);
+            }
+        }
+        return sums.weighted / sums.teacher - ::log(sums.teacher) + ::log(sums.student);
+    }
+
+    void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {
+        const Shifts row_shifts = shifts(in);
+        const Sums sums = row_sums<false>(in, row_shifts, nullptr);
+        const Real inverse_sum = static_cast<Real>(1.0 / sums.student);
+        const Real hessian_factor = static_cast<Real>(factor * inverse_temperature * inverse_temperature);
+        const Real* x = in.x;
+        const Real student_shift = row_shifts.student, s = scale;
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t j = 0; j < in.classes; ++j) {
+            const Real p = exp_value(x[j] * s - student_shift) * inverse_sum;
+            hessian[j] = hessian_factor * p * (Real(1) - p);
+        }
+    }
+};
+
+// The table: the Python registry finds a kernel by its name here.
+const RowLossEntry row_loss_entries[] = {
+    row_loss_entry<SoftmaxFocalLoss>("softmax_focal_loss"),
+    row_loss_entry<SoftmaxKLDivergence>("softmax_kl_divergence"),
+};
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss

@@ -1,0 +1,103 @@
+// The loop driver of the row-wise losses of the registry (classification_losses.inl). A loss
+// is a small policy holding its per-row maths and nothing else:
+//
+//   template <class Real> struct SomeRowLoss : RowLossPolicy {
+//       static constexpr bool takes_labels = true;     // or false: a float row of targets
+//       explicit SomeRowLoss(const double* parameters); // its constants (gamma, 1/T, ...)
+//       // The row's loss before any weight, as a double. With a gradient, writes
+//       // gradient_factor * d loss / dx_j into `gradient` (which may be the input row itself:
+//       // a policy reads x_j before it writes g_j).
+//       template <bool with_gradient>
+//       double row(const RowInput<Real>& row, Real* gradient, double gradient_factor) const;
+//       // factor * d2 loss / dx_j2 into `hessian` (aliases nothing).
+//       void hessian_row(const RowInput<Real>& row, Real* hessian, double factor) const;
+//   };
+//
+// The driver owns the rest, once for every loss: the blocks of the deterministic float64
+// reduction and the threads that run them, ignored rows (loss 0, gradient 0), the row weight
+// (sample_weight[i] * weight[y_i]) and its product with the reduction's factor, the stores of
+// per-row losses. The Hessian row is computed just before the loss row of the same row (still
+// in cache), so the loss and gradient are the same code, and bits, with or without it.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+// One row as a policy sees it: the input row, the next input row (null for the last: the
+// policies prefetch it while they work on this one, see shifted_exp_pass_prefetching), and
+// the row's label or its row of targets (with the next one).
+template <class Real>
+struct RowInput {
+    const Real* x;
+    const Real* next_x;
+    std::int64_t label;
+    const Real* target;
+    const Real* next_target;
+    std::int64_t classes;
+};
+
+struct RowLossPolicy {
+    static constexpr bool takes_labels = true;
+};
+
+template <class Loss, class Real, bool with_gradient>
+double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int64_t first,
+                      std::int64_t end) {
+    const std::int64_t classes = args.classes;
+    const bool with_hessian = with_gradient && args.hessian != nullptr;
+    double block_sum = 0.0;
+    for (std::int64_t row = first; row < end; ++row) {
+        RowInput<Real> input{};
+        input.classes = classes;
+        input.x = args.input + row * args.input_row_stride;
+        input.next_x = row + 1 < args.rows ? input.x + args.input_row_stride : nullptr;
+        Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
+        double weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+        if constexpr (Loss::takes_labels) {
+            input.label = args.labels[row];
+            if (args.has_ignore_index && input.label == args.ignore_index) {
+                if (with_gradient) zero_row(gradient, classes);
+                if (with_hessian) zero_row(args.hessian + row * classes, classes);
+                if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+                continue;
+            }
+            if (args.class_weight != nullptr) weight *= args.class_weight[input.label];
+        } else {
+            input.target = args.targets + row * args.targets_row_stride;
+            input.next_target = row + 1 < args.rows ? input.target + args.targets_row_stride : nullptr;
+        }
+        const double gradient_factor = weight * args.gradient_scale;
+        if (with_hessian) loss.hessian_row(input, args.hessian + row * classes, gradient_factor);
+        const double weighted_loss =
+            weight * loss.template row<with_gradient>(input, gradient, gradient_factor);
+        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
+        block_sum += weighted_loss;
+    }
+    return block_sum;
+}
+
+// The kernel of one loss: the float64 sum of its weighted row losses, in the plan's fixed order.
+template <template <class> class LossPolicy, class Real>
+double row_loss(const RowLossArgs<Real>& args, const ReductionPlan& plan) {
+    using Loss = LossPolicy<Real>;
+    const Loss loss(args.parameters);
+    if (args.gradient != nullptr) {
+        return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+            return row_loss_block<Loss, Real, true>(loss, args, first, end);
+        });
+    }
+    return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        return row_loss_block<Loss, Real, false>(loss, args, first, end);
+    });
+}
+
+// The table entry of one loss (classification_losses.inl lists them).
+template <template <class> class LossPolicy>
+constexpr RowLossEntry row_loss_entry(const char* name) {
+    return RowLossEntry{name, &row_loss<LossPolicy, float>, &row_loss<LossPolicy, double>,
+                        LossPolicy<double>::takes_labels ? 1 : 0};
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss

@@ -1,0 +1,289 @@
+"""The row-wise losses of the registry, one entry each.
+
+A row-wise loss (classes on the last axis, one loss per row) is written in three places, each
+once: its per-row maths as a kernel policy (``csrc/kernels/classification_losses.inl``, run by
+the row driver ``row_loss_driver.inl``), its float64 reference (``_reference.py``, the test
+oracle and the numpy backend), and its entry here. The entry -- name, kernel, reference, second
+operand (integer labels or a float row per row), parameters and their checks, "mean"
+denominator rule, peers -- drives the public function (``@row_loss`` builds it from the
+signature it decorates), its Dask twin (:mod:`fusedloss.dask`), its ``fusedloss bench`` rows and
+the test tables (``tests/test_classification_losses.py`` parametrises over :data:`ROW_LOSSES`).
+
+Every row-wise loss has the conventions of the classification losses (SPEC "Conventions" and
+"More losses"): logits ``(..., C)``, the batch shape ``(...)`` for labels, ``sample_weight``
+one per row, ``reduction``, ``return_grad``, ``return_hessian``, ``out``, ``threads``; with
+labels also ``weight`` (per class) and ``ignore_index``. The kernel raises its own errors (a
+label outside ``[0, C)`` names its value and row).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union, cast
+
+import numpy as np
+
+from . import _backend, _reference
+from . import _validation as check
+from ._losses import _finish, _kernel_out, softmax_cross_entropy
+from ._regression import Parameter
+from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction
+
+__all__ = ["softmax_focal_loss", "softmax_kl_divergence"]
+
+LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
+_Result = Union[Loss, LossAndGrad, Tuple[Loss, FloatArray, FloatArray]]
+_F = TypeVar("_F", bound=Callable[..., Any])
+_ABSENT: Any = object()
+
+_CONVENTIONS = """
+    Shapes: the first argument ``(..., C)`` (``N`` rows in all); ``sample_weight`` ``(N,)``
+    weighs each row. Returns the loss (a NumPy scalar, or per-row losses of the batch shape for
+    ``reduction="none"``); with ``return_grad=True`` ``(loss, grad)``, with
+    ``return_hessian=True`` ``(loss, grad, hess)`` (``hess`` the diagonal of the Hessian, with
+    the gradient's reduction factor). ``out`` receives the gradient (it may be the first
+    argument itself), or with ``return_hessian`` is ``None`` or a pair ``(grad_out,
+    hess_out)``. ``threads`` caps the threads of this call; the results are the same bits for
+    any thread count.
+"""
+
+
+@dataclass(frozen=True)
+class RowLoss:
+    """One row-wise loss: everything the package needs to know about it.
+
+    ``terms(rows, second, *parameters)`` is the float64 per-row (loss, gradient, Hessian) of the
+    counted rows (``second``: their labels, or their rows of targets). ``takes_labels``: the
+    second operand is integer labels (with ``weight`` per class and ``ignore_index``), else a
+    float array of the first's shape. ``class_weight_in_mean``: "mean" divides by the summed
+    ``weight[y_i]`` (softmax-CE's rule, torch's), else by the rows (or summed sample weights).
+    ``kernel(*parameters)`` names the C++ kernel (``"softmax_cross_entropy"``: that function
+    runs the call, e.g. the focal loss at gamma 0). ``torch(F, x, second, *parameters)``
+    returns PyTorch's per-row losses (tests and bench).
+    """
+
+    name: str
+    first: str
+    second: str
+    terms: Callable[..., _reference.Terms]
+    takes_labels: bool = True
+    class_weight_in_mean: bool = True
+    parameters: Tuple[Parameter, ...] = ()
+    kernel: Optional[Callable[..., str]] = None
+    torch: Optional[Callable[..., Any]] = None
+    # Parameter values the tests and bench sweep (each a tuple of this loss's parameters).
+    examples: Tuple[Tuple[float, ...], ...] = ((),)
+    function: Optional[Callable[..., Any]] = field(default=None, compare=False)
+
+    def kernel_name(self, parameters: Tuple[float, ...]) -> str:
+        return self.kernel(*parameters) if self.kernel is not None else self.name
+
+    def defaults(self) -> Tuple[float, ...]:
+        return tuple(parameter.default for parameter in self.parameters)
+
+
+#: Every row-wise loss by name, in the order they were registered.
+ROW_LOSSES: Dict[str, RowLoss] = {}
+
+
+def row_loss(entry: RowLoss) -> Callable[[_F], _F]:
+    """Registers ``entry`` and makes the decorated signature its public function (its body is
+    never run): its keyword parameters that are not the common ones are the loss's parameters,
+    with their defaults."""
+
+    def decorate(signature_function: _F) -> _F:
+        signature = inspect.signature(signature_function)
+        defaults = {name: p.default for name, p in signature.parameters.items()}
+        parameters = tuple(
+            Parameter(**{**parameter.__dict__, "default": float(defaults[parameter.name])})
+            for parameter in entry.parameters)
+        names = tuple(parameter.name for parameter in parameters)
+        default_values = tuple(parameter.default for parameter in parameters)
+
+        @functools.wraps(signature_function)
+        def function(first: Any, second: Any, *, weight: Any = _ABSENT, sample_weight: Any = None,
+                     ignore_index: Any = _ABSENT, reduction: Any = "mean",
+                     return_grad: Any = False, return_hessian: Any = False, out: Any = None,
+                     threads: Any = None, **keywords: Any) -> Any:
+            unknown = [key for key in keywords if key not in names]
+            if not registered.takes_labels:
+                unknown = (["weight"] if weight is not _ABSENT else []) + (
+                    ["ignore_index"] if ignore_index is not _ABSENT else []) + unknown
+            if unknown:
+                raise TypeError(f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
+            values = (tuple(parameter.check(keywords.get(parameter.name, parameter.default))
+                            for parameter in parameters) if keywords else default_values)
+            return _call(registered, first, second, values,
+                         None if weight is _ABSENT else weight, sample_weight,
+                         -100 if ignore_index is _ABSENT else ignore_index, reduction,
+                         return_grad, return_hessian, out, threads)
+
+        if "``out``" not in (function.__doc__ or ""):
+            function.__doc__ = (function.__doc__ or "") + "\n" + _CONVENTIONS
+        registered = RowLoss(**{**entry.__dict__, "parameters": parameters, "function": function})
+        ROW_LOSSES[entry.name] = registered
+        return cast(_F, function)
+
+    return decorate
+
+
+def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...], weight: Any,
+          sample_weight: Any, ignore_index: Any, reduction: Any, return_grad: Any,
+          return_hessian: Any, out: Any, threads: Any) -> LossResult:
+    return_grad = check.check_flag(return_grad, "return_grad")
+    hess_out = None
+    if return_hessian is not False:
+        return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
+    x, result_dtype = check.as_float_array(first, entry.first)
+    if x.ndim < 1:
+        raise ValueError(f"{entry.first}: expected an array of shape (..., C), got a 0-d array")
+    classes = x.shape[-1]
+    if classes == 0:
+        raise ValueError(f"{entry.first}: expected at least one class (C >= 1), got C = 0")
+    batch_shape = x.shape[:-1]
+    rows = int(np.prod(batch_shape, dtype=np.int64))
+    class_weight = None
+    ignore: Optional[int] = None
+    if entry.takes_labels:
+        operand = check.check_labels(second, batch_shape, entry.second)
+        class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
+        ignore = check.check_ignore_index(ignore_index)
+    else:
+        targets, _ = check.as_float_array(second, entry.second)
+        if targets.shape != x.shape:
+            raise ValueError(f"{entry.second}: expected the shape of {entry.first} {x.shape}, "
+                             f"got {targets.shape}")
+        operand = targets.astype(x.dtype, copy=False)
+    row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
+    reduction_code = check.check_reduction(reduction)
+    thread_count = check.check_threads(threads)
+    others = ((entry.second, second), ("weight", weight), ("sample_weight", sample_weight))
+    out = check.check_out(out, return_grad, x.shape, result_dtype)
+    check.check_out_aliasing(out, first, others)
+    if return_hessian:
+        hess_out = check.check_hessian_out(hess_out, out, x.shape, result_dtype, first, others)
+
+    kernel = entry.kernel_name(parameters)
+    if kernel == "softmax_cross_entropy":
+        # The loss equals softmax cross-entropy at these parameters: run that function, so
+        # that it is the same bits (its small-C and long-row paths included).
+        return cast(LossResult, softmax_cross_entropy(
+            first, operand.reshape(batch_shape), weight=class_weight, sample_weight=row_weight,
+            ignore_index=ignore, reduction=reduction, return_grad=return_grad,
+            return_hessian=bool(return_hessian),
+            out=(out, hess_out) if return_hessian else out, threads=threads))
+
+    hessian = None
+    if _backend.use_native() and x.size:
+        rows2d = check.as_rows(x)
+        second_kernel = operand if entry.takes_labels else check.as_rows(operand)
+        value, gradient, hessian = _backend.core.row_loss(  # type: ignore[union-attr]
+            kernel, rows2d, second_kernel, parameters, class_weight, row_weight, ignore,
+            entry.class_weight_in_mean, reduction_code, return_grad, bool(return_hessian),
+            _kernel_out(out, x, rows2d), _kernel_out(hess_out, x, rows2d), thread_count,
+            batch_shape)
+    else:
+        if entry.takes_labels:
+            invalid = (operand != ignore) & ((operand < 0) | (operand >= classes))
+            if invalid.any():
+                raise check.label_error(operand, int(np.argmax(invalid)), classes, batch_shape,
+                                        entry.second)
+        value, gradient, hessian = _reference.row_loss(
+            entry.terms, x, operand, parameters, takes_labels=entry.takes_labels,
+            weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
+            class_weight_in_mean=entry.class_weight_in_mean,
+            reduction=check.reduction_name(reduction), return_grad=return_grad,
+            return_hessian=bool(return_hessian))
+    return _finish(value, gradient, result_dtype, batch_shape, x.shape, return_grad, out,
+                   check.is_partial(reduction), hessian if return_hessian else None, hess_out)
+
+
+# ----------------------------------------------------------------------------- the losses
+# Each public function's signature is its documentation and its type; @row_loss makes it run.
+# Its Dask twin, bench rows and test rows come from the same entry.
+
+
+def _torch_focal(F: Any, x: Any, labels: Any, gamma: float) -> Any:
+    log_p = F.log_softmax(x, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    return -((1 - log_p.exp()) ** gamma) * log_p
+
+
+def _torch_kl(F: Any, x: Any, target_logits: Any, temperature: float) -> Any:
+    return F.kl_div(F.log_softmax(x / temperature, dim=-1),
+                    F.log_softmax(target_logits / temperature, dim=-1),
+                    log_target=True, reduction="none").sum(-1)
+
+
+@row_loss(RowLoss(
+    "softmax_focal_loss", "logits", "labels", _reference.softmax_focal_terms,
+    parameters=(Parameter("gamma", low=0.0),),
+    kernel=lambda gamma: "softmax_focal_loss" if gamma != 0.0 else "softmax_cross_entropy",
+    torch=_torch_focal,
+    examples=((2.0,), (0.5,), (1.0,), (0.0,), (3.5,)),
+))
+def softmax_focal_loss(
+    logits: ArrayLike, labels: ArrayLike, *, gamma: float = 2.0,
+    weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
+    ignore_index: int = -100, reduction: Reduction = "mean", return_grad: bool = False,
+    return_hessian: bool = False, out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    r"""Focal loss on the softmax (Lin et al., multiclass): ``-(1 - p_y)^gamma log p_y`` per
+    row, ``p = softmax(logits)``; ``gamma = 0`` is :func:`softmax_cross_entropy` (the same
+    bits: that function runs it). ``gamma`` finite and ``>= 0``.
+
+    Gradient ``c (p - onehot(y))`` with ``c = (1 - p_y)^gamma + gamma p_y (1 - p_y)^(gamma-1)
+    (-log p_y)``, times the row weight and the reduction's factor; Hessian diagonal
+    ``c p (1 - p) + F'' (p - onehot)^2`` (``F`` the loss as a function of ``-log p_y``).
+    ``weight`` ``(C,)``, ``ignore_index`` and the ``"mean"`` denominator mean what they mean in
+    :func:`softmax_cross_entropy` (``"mean"`` divides by the summed ``weight[y_i] *
+    sample_weight[i]`` of the rows not ignored; nothing to average gives 0).
+
+    >>> import numpy as np, fusedloss
+    >>> x = np.array([[3.2, 5.1, -1.7]])
+    >>> round(float(fusedloss.softmax_focal_loss(x, [1], gamma=2.0)), 6)
+    0.002407
+    >>> float(fusedloss.softmax_focal_loss(x, [0], gamma=0.0)) == float(fusedloss.softmax_cross_entropy(x, [0]))
+    True
+    """
+    raise AssertionError("replaced by @row_loss")
+
+
+@row_loss(RowLoss(
+    "softmax_kl_divergence", "logits", "target_logits", _reference.softmax_kl_terms,
+    takes_labels=False, class_weight_in_mean=False,
+    parameters=(Parameter("temperature", low=0.0, low_open=True),),
+    torch=_torch_kl,
+    examples=((1.0,), (2.0,), (0.5,)),
+))
+def softmax_kl_divergence(
+    logits: ArrayLike, target_logits: ArrayLike, *, temperature: float = 1.0,
+    sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+    return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+    threads: Optional[int] = None,
+) -> _Result:
+    r"""Distillation loss: ``KL(q || p) = sum_j q_j (log q_j - log p_j)`` per row, with
+    ``p = softmax(logits / T)`` (the student) and ``q = softmax(target_logits / T)`` (the
+    teacher), both softmaxes computed in one pass over the two arrays: no probability array is
+    ever in memory. ``torch.nn.functional.kl_div(log_softmax(x / T), log_softmax(t / T),
+    log_target=True)`` summed per row; ``"mean"`` divides by the rows (PyTorch's
+    ``reduction="batchmean"``), or the summed ``sample_weight``. A teacher logit of ``-inf``
+    gives ``q_j = 0`` and adds nothing. ``temperature`` finite and ``> 0``; ``x / T`` is
+    computed as ``x * (1 / T)``. (Hinton's distillation multiplies this loss by ``T**2``; do so
+    outside if you want it.)
+
+    Gradient w.r.t. ``logits``: ``(p - q) / T``; Hessian diagonal ``p (1 - p) / T^2`` (times
+    the row weight and the reduction's factor). ``target_logits`` has the logits' shape and is
+    converted to their dtype.
+
+    >>> import numpy as np, fusedloss
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> float(fusedloss.softmax_kl_divergence(x, x))
+    0.0
+    >>> loss, grad = fusedloss.softmax_kl_divergence(x, np.array([[3.0, 2.0, 1.0]]), return_grad=True)
+    >>> round(float(loss), 6), grad.round(6).tolist()
+    (1.150421, [[-0.57521, 0.0, 0.57521]])
+    """
+    raise AssertionError("replaced by @row_loss")
+
