@@ -20,6 +20,7 @@ BEST_ISA = SUPPORTED_ISAS[-1]
 # what does not depend on the kernels' instruction set and run on the widest path only.
 CORE_CORRECTNESS_MODULES = frozenset({
     "test_building_blocks.py",
+    "test_classification_losses.py",
     "test_cross_entropy.py",
     "test_fast_paths.py",
     "test_forward_equals_gradient_call.py",

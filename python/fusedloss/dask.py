@@ -733,6 +733,56 @@ for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
 del _entry
 
 
+def _row_twin(entry: Any) -> Callable[..., DaskResult]:
+    """The Dask twin of a registered row-wise loss (fusedloss._classification): the same
+    arguments, each chunk of rows computed by the in-memory function, reductions exact (the
+    "mean" denominator of the entry's rule, added in row order)."""
+    names = tuple(parameter.name for parameter in entry.parameters)
+
+    def twin(first: Any, second: Any, *, sample_weight: Any = None, reduction: str = "mean",
+             return_grad: bool = False, return_hessian: bool = False, out: Any = None,
+             threads: Optional[int] = None, **keywords: Any) -> DaskResult:
+        # The loss's parameters, weight, ignore_index (and an unknown keyword) are checked by
+        # the in-memory function: _rowwise calls it on an empty probe before building the graph.
+        kwargs: Dict[str, Any] = dict(threads=threads, **keywords)
+        weight = keywords.get("weight")
+        if weight is not None:
+            kwargs["weight"] = weight = np.asarray(weight)
+        return_hessian = check.check_flag(return_hessian, "return_hessian")
+        if return_hessian:
+            kwargs["return_hessian"] = return_grad = True
+        per_row = _no_row_weights
+        if entry.takes_labels and entry.class_weight_in_mean:
+            classes = first.shape[-1] if np.ndim(first) else 1
+            per_row = _class_rows(weight, keywords.get("ignore_index", -100), classes)
+        # Integer labels use weight[y_i] only as a row weight: folded into the per-row weights
+        # of the gradient call (bitwise the in-memory gradient, see _call_block).
+        return _rowwise(entry.function, entry.first, first, second,
+                        allow_soft=not entry.takes_labels, sample_weight=sample_weight,
+                        reduction=reduction, return_grad=return_grad, out=out, kwargs=kwargs,
+                        per_row=per_row, extras=(None,) if return_hessian else (),
+                        fold=entry.takes_labels and weight is not None,
+                        return_hessian=return_hessian)
+
+    twin.__name__ = twin.__qualname__ = entry.name
+    twin.__doc__ = (f":func:`fusedloss.{entry.name}` on Dask arrays (any chunking of the batch "
+                    "axes; the class axis in one chunk)."
+                    + (f" Parameters: {', '.join(names)}." if names else ""))
+    return twin
+
+
+# One twin per registered row-wise loss (softmax_focal_loss, softmax_kl_divergence), declared
+# for type checkers as the elementwise twins above are.
+if TYPE_CHECKING:
+    softmax_focal_loss: Callable[..., DaskResult]
+    softmax_kl_divergence: Callable[..., DaskResult]
+for _row_entry in _fl._classification.ROW_LOSSES.values():
+    globals()[_row_entry.name] = _row_twin(_row_entry)
+    if _row_entry.name not in __all__:
+        __all__.append(_row_entry.name)
+del _row_entry
+
+
 @overload
 def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
                                  sample_weight: Any = None, reduction: str = "mean",
