@@ -34,10 +34,15 @@ struct RowInput {
     const Real* target;
     const Real* next_target;
     std::int64_t classes;
+    // With a gradient and needs_scratch_row: a row of `classes` values the policy may use
+    // (malloc'ed once per block by the driver), or null where that allocation failed (the
+    // policy then recomputes what it would have kept there).
+    Real* scratch;
 };
 
 struct RowLossPolicy {
     static constexpr bool takes_labels = true;
+    static constexpr bool needs_scratch_row = false;
 };
 
 template <class Loss, class Real, bool with_gradient>
@@ -45,10 +50,15 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int6
                       std::int64_t end) {
     const std::int64_t classes = args.classes;
     const bool with_hessian = with_gradient && args.hessian != nullptr;
+    // (malloc, an extern "C" function: no inline std code in a unit compiled per ISA)
+    Real* scratch = with_gradient && Loss::needs_scratch_row
+                        ? static_cast<Real*>(std::malloc(static_cast<std::size_t>(classes) * sizeof(Real)))
+                        : nullptr;
     double block_sum = 0.0;
     for (std::int64_t row = first; row < end; ++row) {
         RowInput<Real> input{};
         input.classes = classes;
+        input.scratch = scratch;
         input.x = args.input + row * args.input_row_stride;
         input.next_x = row + 1 < args.rows ? input.x + args.input_row_stride : nullptr;
         Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
@@ -73,6 +83,7 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int6
         if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
         block_sum += weighted_loss;
     }
+    std::free(scratch);
     return block_sum;
 }
 

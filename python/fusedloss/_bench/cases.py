@@ -9,8 +9,11 @@ The elementwise losses come from the registry (:data:`fusedloss._regression.ELEM
 each entry gets the shapes of :data:`ELEMENTWISE_SHAPES`, the ``sample_weight`` option, inputs
 in its target domain (:func:`elementwise_inputs`), its default parameters, and
 :func:`fusedloss._reference.elementwise_loss` on its ``terms`` as the reference; a loss added to
-the registry gets its bench rows without an edit here. The classification losses have their
-own tables.
+the registry gets its bench rows without an edit here. So do the row-wise losses of the
+registry (:data:`fusedloss._classification.ROW_LOSSES`: focal, distillation): softmax
+cross-entropy's shapes, its ``sample_weight`` option, labels or a teacher's logits, the
+entry's default parameters and :func:`fusedloss._reference.row_loss`. The other
+classification losses have their own tables.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import fusedloss
 
 from .. import _reference
+from .._classification import ROW_LOSSES, RowLoss
 from .._regression import ELEMENTWISE_LOSSES, ElementwiseLoss
 
 Shape = Tuple[int, ...]
@@ -44,6 +48,7 @@ def _table(classification: Dict[str, Any], elementwise: Any) -> Dict[str, Any]:
     table.update({name: list(elementwise) if isinstance(elementwise, list) else elementwise
                   for name in ELEMENTWISE_LOSSES})
     table.update({name: classification[name] for name in ("sigmoid_binary_cross_entropy", "cross_entropy")})
+    table.update({name: classification["softmax_cross_entropy"] for name in ROW_LOSSES})
     return table
 
 
@@ -79,7 +84,10 @@ OPTIONS: Dict[str, Tuple[str, ...]] = _table({
     "multiclass_hinge": ("weight", "squared", "sample_weight"),
     "sigmoid_binary_cross_entropy": ("weight", "pos_weight", "sample_weight"),
     "cross_entropy": ("soft_targets", "sample_weight"),
+    # (the row-wise losses of the registry get softmax-CE's entry of each table; their options
+    # are set after the table)
 }, ELEMENTWISE_OPTIONS)
+OPTIONS.update({name: ("sample_weight",) for name in ROW_LOSSES})
 #: The shape kinds each loss is timed at (``--shape``): ELEMENTS is a 1-D shape, ROWSxCLASSES 2-D.
 SHAPE_KINDS: Dict[str, str] = _table({
     "softmax_cross_entropy": "ROWSxCLASSES",
@@ -92,6 +100,11 @@ SHAPE_KINDS: Dict[str, str] = _table({
 def elementwise_entry(loss: str) -> Optional[ElementwiseLoss]:
     """The registry entry of ``loss``, ``None`` for a loss that is not elementwise."""
     return ELEMENTWISE_LOSSES.get(loss)
+
+
+def row_entry(loss: str) -> Optional[RowLoss]:
+    """The registry entry of a row-wise loss, ``None`` for another loss."""
+    return ROW_LOSSES.get(loss)
 
 
 def shape_fits(loss: str, shape: Shape) -> bool:
@@ -168,6 +181,10 @@ def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0)
         return logits, targets
     rows, classes = shape
     x = rng.standard_normal(shape, dtype=np.float32)
+    row = row_entry(loss)
+    if row is not None and not row.takes_labels:  # a teacher's logits
+        teacher = rng.standard_normal(shape, dtype=np.float32)
+        return x.astype(dtype, copy=False), teacher.astype(dtype, copy=False)
     if loss == "multiclass_hinge":
         # Quantized scores: every margin difference is exact in float32 and float64, so the
         # (discontinuous) hinge derivative is the same in both and the check stays exact.
@@ -229,7 +246,7 @@ def make_case(loss: str, shape: Shape, dtype: Any = np.float32, option: str = "p
 def fused_call(loss: str, x: np.ndarray, y: np.ndarray, threads: Optional[int] = None, out: Optional[np.ndarray] = None, **kwargs: Any) -> Any:
     """The fused loss and gradient (``return_grad=True``, ``reduction="mean"``); an
     elementwise loss at its default parameters."""
-    entry = elementwise_entry(loss)
+    entry = elementwise_entry(loss) or row_entry(loss)
     fn = entry.function if entry is not None and entry.function is not None else getattr(fusedloss, loss)
     return fn(x, y, reduction="mean", return_grad=True, threads=threads, out=out, **kwargs)
 
@@ -240,6 +257,15 @@ def reference_call(loss: str, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Tu
     if entry is not None:
         value, grad, _ = _reference.elementwise_loss(
             entry.terms, x, y, entry.defaults(), unit=entry.unit, reduction="mean", return_grad=True,
+            **kwargs)
+        assert grad is not None
+        return value, grad
+    row = row_entry(loss)
+    if row is not None:
+        value, grad, _ = _reference.row_loss(
+            row.terms, x, y, row.defaults(), takes_labels=row.takes_labels,
+            ignore_index=-100 if row.takes_labels else None,
+            class_weight_in_mean=row.class_weight_in_mean, reduction="mean", return_grad=True,
             **kwargs)
         assert grad is not None
         return value, grad

@@ -57,7 +57,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .cases import elementwise_entry, make_case
+from .cases import elementwise_entry, make_case, row_entry
 
 #: Seconds to wait for the worker to import jax, and for one case (inputs + compilation).
 START_TIMEOUT = 120.0
@@ -340,6 +340,19 @@ def loss_function(jax: Any, optax: Any, loss: str) -> Optional[Callable[[Any, An
     elif loss == "cross_entropy":
         def fn(x: Any, y: Any) -> Any:
             return -jnp.take_along_axis(jnp.log(x + 1e-7), y[:, None], axis=-1).mean()
+    elif loss == "softmax_focal_loss":
+        gamma = row_entry(loss).defaults()[0]  # type: ignore[union-attr]
+
+        def fn(x: Any, y: Any) -> Any:
+            log_p = jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[:, None], axis=-1)
+            return (-((1.0 - jnp.exp(log_p)) ** gamma) * log_p).mean()
+    elif loss == "softmax_kl_divergence" and hasattr(losses, "kl_divergence_with_log_targets"):
+        temperature = row_entry(loss).defaults()[0]  # type: ignore[union-attr]
+
+        def fn(x: Any, t: Any) -> Any:
+            return losses.kl_divergence_with_log_targets(
+                jax.nn.log_softmax(x / temperature, axis=-1),
+                jax.nn.log_softmax(t / temperature, axis=-1)).mean()
     else:
         return None
     return fn

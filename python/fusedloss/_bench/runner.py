@@ -54,7 +54,7 @@ from .. import _backend
 from . import jax_peer as _jax_peer
 from .cases import (  # noqa: F401 (re-exported: the CLI, the tests and bench/ import them from here)
     LARGE_SHAPES, LOSSES, OPTION_SHAPES, OPTIONS, SHAPE_KINDS, SHAPES, Case, Shape, check_case,
-    check_result, elementwise_entry, fused_call, make_case, make_inputs, reference_call, shape_fits,
+    check_result, elementwise_entry, fused_call, make_case, make_inputs, reference_call, row_entry, shape_fits,
 )
 
 #: Arrays of this size or more are "large": checked on a prefix of rows, no NumPy timing.
@@ -122,6 +122,16 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
     elif loss == "sigmoid_binary_cross_entropy":
         target = torch.from_numpy(case.y)
         fn = lambda t: functional.binary_cross_entropy_with_logits(t, target)  # noqa: E731
+    elif row_entry(loss) is not None:
+        # A row-wise loss of the registry: its entry's per-row PyTorch formula, then .mean()
+        # (the "mean" of an unweighted call: softmax-CE's rule, or batchmean).
+        row = row_entry(loss)
+        assert row is not None
+        if row.torch is None:
+            return None
+        second = torch.from_numpy(case.y)
+        per_row, parameters = row.torch, row.defaults()
+        fn = lambda t: per_row(functional, t, second, *parameters).mean()  # noqa: E731
     else:
         return None
 
