@@ -16,6 +16,7 @@ import pytest
 
 import fusedloss
 from fusedloss import _reference
+from fusedloss._classification import ROW_LOSSES
 from fusedloss._regression import ELEMENTWISE_LOSSES
 
 ROWS, CLASSES = 5, 4
@@ -105,18 +106,47 @@ def _elementwise_row(entry):
                 call=lambda x, **k: entry.function(x, k.pop("target", 0.5), **k), ref=ref)
 
 
+def _row_loss_row(entry):
+    """The matrix row of a registered row-wise loss (fusedloss._classification): labels as the
+    other label losses get them, or a teacher's logits of the first argument's shape."""
+    def second(k, x):
+        if entry.takes_labels:
+            return _pop_labels(k, x)
+        if "target_logits" in k:
+            return k.pop("target_logits")
+        if np.ndim(x) == 0:
+            return np.float64(0.0)
+        # the same teacher row for every row (so that a 1-d x is row i of a 2-d one)
+        return np.broadcast_to(np.linspace(-1.0, 1.0, np.shape(x)[-1]), np.shape(x)).copy()
+
+    def ref(x, **k):
+        operand = second(k, x)
+        value, grad, _ = _reference.row_loss(
+            entry.terms, np.asarray(x, np.float64), np.asarray(operand), entry.defaults(),
+            takes_labels=entry.takes_labels, ignore_index=k.pop("ignore_index", -100) if entry.takes_labels else None,
+            class_weight_in_mean=entry.class_weight_in_mean, **k)
+        return value, grad
+    return dict(kind="rows", grad=True, reduction=True,
+                call=lambda x, **k: entry.function(x, second(k, x), **k), ref=ref)
+
+
 FUNCTIONS.update({name: _elementwise_row(entry) for name, entry in ELEMENTWISE_LOSSES.items()})
+FUNCTIONS.update({name: _row_loss_row(entry) for name, entry in ROW_LOSSES.items()})
 NAMES = sorted(FUNCTIONS)
 LOSSES = [name for name in NAMES if FUNCTIONS[name]["reduction"]]
 WITH_GRAD = [name for name in NAMES if FUNCTIONS[name]["grad"]]
 ROW_FUNCTIONS = [name for name in NAMES if FUNCTIONS[name]["kind"] == "rows"]
-LABEL_LOSSES = ["softmax_cross_entropy", "multiclass_hinge", "cross_entropy"]
+LABEL_LOSSES = ["softmax_cross_entropy", "multiclass_hinge", "cross_entropy"] + [
+    name for name, entry in ROW_LOSSES.items() if entry.takes_labels]
+IGNORE_INDEX_LOSSES = ["softmax_cross_entropy"] + [
+    name for name, entry in ROW_LOSSES.items() if entry.takes_labels]
 FIRST_ARGUMENT = {"softmax_cross_entropy": "logits", "multiclass_hinge": "scores",
                   "cross_entropy": "probs", "sigmoid_binary_cross_entropy": "logits",
                   "softmax": "x", "log_softmax": "x",
                   "logsumexp": "x", "l2_penalty": "w", "l1_penalty": "w",
                   "elastic_net_penalty": "w",
-                  **{name: entry.first for name, entry in ELEMENTWISE_LOSSES.items()}}
+                  **{name: entry.first for name, entry in ELEMENTWISE_LOSSES.items()},
+                  **{name: entry.first for name, entry in ROW_LOSSES.items()}}
 
 
 def test_every_public_function_is_in_the_matrix():
@@ -554,7 +584,7 @@ def test_bad_labels(name, value, text, backend):
     labels = LABELS.copy()
     labels[3] = value
     x = data_for(name)
-    if name == "softmax_cross_entropy" and value == -100:  # the default ignore_index
+    if name in IGNORE_INDEX_LOSSES and value == -100:  # the default ignore_index
         ignored = native(name, x, labels=labels)
         assert ignored[0][3] == 0 and np.all(ignored[1][3] == 0)
         return

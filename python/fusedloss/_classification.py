@@ -171,7 +171,7 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
         # that it is the same bits (its small-C and long-row paths included).
         return cast(LossResult, softmax_cross_entropy(
             first, operand.reshape(batch_shape), weight=class_weight, sample_weight=row_weight,
-            ignore_index=ignore, reduction=reduction, return_grad=return_grad,
+            ignore_index=cast(int, ignore), reduction=reduction, return_grad=return_grad,
             return_hessian=bool(return_hessian),
             out=(out, hess_out) if return_hessian else out, threads=threads))
 

@@ -751,7 +751,7 @@ def _row_twin(entry: Any) -> Callable[..., DaskResult]:
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
             kwargs["return_hessian"] = return_grad = True
-        per_row = _no_row_weights
+        per_row: Callable[[bool], Any] = _no_row_weights
         if entry.takes_labels and entry.class_weight_in_mean:
             classes = first.shape[-1] if np.ndim(first) else 1
             per_row = _class_rows(weight, keywords.get("ignore_index", -100), classes)

@@ -349,10 +349,10 @@ def loss_function(jax: Any, optax: Any, loss: str) -> Optional[Callable[[Any, An
     elif loss == "softmax_kl_divergence" and hasattr(losses, "kl_divergence_with_log_targets"):
         temperature = row_entry(loss).defaults()[0]  # type: ignore[union-attr]
 
-        def fn(x: Any, t: Any) -> Any:
+        def fn(x: Any, y: Any) -> Any:  # y: the teacher's logits
             return losses.kl_divergence_with_log_targets(
                 jax.nn.log_softmax(x / temperature, axis=-1),
-                jax.nn.log_softmax(t / temperature, axis=-1)).mean()
+                jax.nn.log_softmax(y / temperature, axis=-1)).mean()
     else:
         return None
     return fn
