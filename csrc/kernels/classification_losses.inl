@@ -198,7 +198,31 @@ struct SoftmaxKLDivergence : RowLossPolicy {
         }
         sums.student += static_cast<double>(student);
         sums.teacher += static_cast<double>(teacher);
+        if (!is_finite_value(weighted) && is_finite_value(student) && is_finite_value(teacher)) {
+            // The terms overflowed the input's type (b - a near 3e38 with float32 logits of
+            // that size) though the loss may be finite: this piece again, in double.
+            weighted_in_double<nonpositive>(x, t, count, shifts, sums);
+            return;
+        }
         sums.weighted += static_cast<double>(weighted);
+    }
+
+    template <bool nonpositive>
+    FUSEDLOSS_NEVER_INLINE void weighted_in_double(const Real* x, const Real* t, std::int64_t count,
+                                                   const Shifts& shifts, Sums& sums) const {
+        for (std::int64_t j = 0; j < count; ++j) {
+            const Real b = t[j] * scale - shifts.teacher;
+            const Real eb = nonpositive ? exp_nonpositive(b) : exp_value(b);
+            if (eb > Real(0)) {
+                const double a_exact = static_cast<double>(x[j]) * static_cast<double>(scale) -
+                                       static_cast<double>(shifts.student);
+                const double b_exact = static_cast<double>(t[j]) * static_cast<double>(scale) -
+                                       static_cast<double>(shifts.teacher);
+                sums.weighted += static_cast<double>(eb) * (b_exact - a_exact);
+            } else if (eb != eb) {
+                sums.weighted += static_cast<double>(eb);
+            }
+        }
     }
 
     template <bool store>
