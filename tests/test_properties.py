@@ -68,19 +68,19 @@ def cases(draw, name):
         if draw(st.booleans()):
             both("sample_weight", rng.uniform(0.0, 2.0, count))
     if name in LABEL_LOSSES:
-        soft = name != "multiclass_hinge" and draw(st.booleans())
+        soft = name in ("softmax_cross_entropy", "cross_entropy") and draw(st.booleans())
         if soft:
             targets = rng.dirichlet(np.ones(classes), max(rows, 1))[:rows].reshape(shape)
             both("labels", targets.astype(dtype), targets.astype(dtype).astype(np.float64))
         else:
             labels = rng.integers(0, classes, batch)
-            if name == "softmax_cross_entropy" and rows and draw(st.booleans()):
+            if name in ("softmax_cross_entropy", "softmax_focal_loss") and rows and draw(st.booleans()):
                 labels.reshape(-1)[rng.random(rows) < 0.3] = -100
             # uint8 only where it holds every label (not the ignore value -100, nor C >= 256).
             unsigned_fits = classes < 200 and not (labels < 0).any()
             label_types = [np.int64, np.int32, np.uint8] if unsigned_fits else [np.int64, np.int32]
             both("labels", labels.astype(draw(st.sampled_from(label_types))), labels)
-    if name in ("softmax_cross_entropy", "multiclass_hinge") and draw(st.booleans()):
+    if name in ("softmax_cross_entropy", "multiclass_hinge", "softmax_focal_loss") and draw(st.booleans()):
         both("weight", rng.uniform(0.1, 2.0, classes))
     if name == "softmax_cross_entropy":
         if draw(st.booleans()):
