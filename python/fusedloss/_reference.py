@@ -374,15 +374,20 @@ def elementwise_loss(
     *,
     unit: float = 1.0,
     sample_weight: Optional[np.ndarray] = None,
+    weight: Optional[np.ndarray] = None,
     reduction: str = "mean",
     return_grad: bool = False,
     return_hessian: bool = False,
 ) -> Tuple[Value, Optional[np.ndarray], Optional[np.ndarray]]:
     """(value, gradient, Hessian) of the elementwise loss whose pointwise maths is `terms`
-    (its gradient and Hessian in units of `unit`)."""
+    (its gradient and Hessian in units of `unit`). `weight` (a loss that takes one, broadcast
+    to the prediction's shape) multiplies each element's loss, gradient and Hessian."""
     p = np.asarray(prediction, dtype=np.float64)
     t = np.broadcast_to(np.asarray(target, dtype=np.float64), p.shape)
     losses, gradient, hessian = terms(p, t, *parameters)
+    if weight is not None:
+        w = np.asarray(weight, dtype=np.float64)
+        losses, gradient, hessian = losses * w, gradient * w, hessian * w
     if sample_weight is not None:
         element_weight = np.asarray(sample_weight, dtype=np.float64).reshape(
             (-1,) + (1,) * max(p.ndim - 1, 0)

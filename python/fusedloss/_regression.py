@@ -15,6 +15,8 @@ its dtype, ``sample_weight`` one per sample of the first axis, ``reduction``, ``
 (two aligned C-contiguous arrays of one float dtype and shape, no weights) goes straight to the
 kernel; anything else is validated and converted, then runs the same kernel (or the NumPy
 reference). The kernel raises its own errors (a target outside the domain names its index).
+A loss may declare an element ``weight`` (``operands``): an array broadcast to the first
+argument's shape that multiplies each element's loss, gradient and Hessian.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 from . import _backend, _reference
 from ._losses import _fast_result, _fast_threads, _finish, _is_common_elementwise
+from ._probabilistic import _broadcast_operand, _periodic_operand
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
 
@@ -113,12 +116,20 @@ class ElementwiseLoss:
     and scikit-learn compute the same per-element loss (tests and bench):
     ``torch(F, x, t, *parameters)`` returns per-element losses; ``sklearn(*parameters)`` returns
     a ``sklearn._loss`` object whose ``loss``/``gradient`` take ``(y_true, raw_prediction)``.
+
+    ``second`` names the target argument in messages (``"targets"`` for a classification
+    loss, as in ``sigmoid_binary_cross_entropy``). ``operands`` names the extra arrays the loss
+    takes: ``("weight",)`` is an element weight as BCE's (broadcast to the first argument's
+    shape, multiplying each element's loss, gradient and Hessian; its kernel policy declares
+    ``has_element_weight``). The public function accepts those keywords, no other loss does.
     """
 
     name: str
     first: str
     terms: Callable[..., _reference.Terms]
     parameters: Tuple[Parameter, ...] = ()
+    second: str = "target"
+    operands: Tuple[str, ...] = ()
     unit: float = 1.0
     kernel: Optional[Callable[..., str]] = None
     domain: Optional[Callable[..., Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]]] = None
@@ -127,6 +138,12 @@ class ElementwiseLoss:
     # Parameter values the tests and bench sweep (each a tuple of this loss's parameters).
     examples: Tuple[Tuple[float, ...], ...] = ((),)
     function: Optional[Callable[..., Any]] = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # The driver has one extra operand: the element weight.
+        if not set(self.operands) <= {"weight"}:
+            raise ValueError(f"{self.name}: the only operand an elementwise loss may take is "
+                             f"'weight', got {self.operands!r}")
 
     def kernel_name(self, parameters: Tuple[float, ...]) -> str:
         return self.kernel(*parameters) if self.kernel is not None else self.name
@@ -158,16 +175,18 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
                      reduction: Any = "mean", return_grad: Any = False,
                      return_hessian: Any = False, out: Any = None, threads: Any = None,
                      **keywords: Any) -> Any:
+            weight = None
             if keywords:
-                unknown = [key for key in keywords if key not in names]
+                unknown = [key for key in keywords if key not in names and key not in entry.operands]
                 if unknown:
                     raise TypeError(
                         f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
                 values = tuple(parameter.check(keywords.get(parameter.name, parameter.default))
                                for parameter in parameters)
+                weight = keywords.get("weight")
             else:
                 values = default_values
-            return _call(registered, pred, target, values, sample_weight, reduction,
+            return _call(registered, pred, target, values, weight, sample_weight, reduction,
                          return_grad, return_hessian, out, threads)
 
         if "``out``" not in (function.__doc__ or ""):
@@ -195,29 +214,35 @@ def _check_outs(out: Any, return_grad: bool, return_hessian: bool, first: Any, o
 
 
 def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[float, ...],
-          sample_weight: Any, reduction: Any, return_grad: Any, return_hessian: Any, out: Any,
-          threads: Any) -> LossResult:
+          weight: Any, sample_weight: Any, reduction: Any, return_grad: Any, return_hessian: Any,
+          out: Any, threads: Any) -> LossResult:
     return_grad = check.check_flag(return_grad, "return_grad")
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     with_gradient = return_grad or return_hessian
-    if sample_weight is None and not return_hessian and _is_common_elementwise(pred, target, out, reduction):
+    if (weight is None and sample_weight is None and not return_hessian
+            and _is_common_elementwise(pred, target, out, reduction)):
         count = _fast_threads(threads)
         if count is not None:
             value, gradient, _ = _backend.core.elementwise_loss(  # type: ignore[union-attr]
-                entry.kernel_name(parameters), pred, target, parameters, None,
+                entry.kernel_name(parameters), pred, target, None, parameters, None,
                 pred.size // pred.shape[0], check.REDUCTIONS[reduction], with_gradient, False,
                 out, None, count)
             return cast(LossResult, _fast_result(value, gradient, pred.dtype, return_grad))
 
     p, result_dtype = check.as_float_array(pred, entry.first)
-    t_array, _ = check.as_float_array(target, "target")
+    t_array, _ = check.as_float_array(target, entry.second)
     try:
         broadcast_shape = np.broadcast_shapes(t_array.shape, p.shape)
     except ValueError:
         broadcast_shape = None
     if broadcast_shape != p.shape:
-        raise ValueError(f"target: expected a shape that broadcasts to {entry.first}'s shape "
-                         f"{p.shape}, got {t_array.shape}")
+        raise ValueError(f"{entry.second}: expected a shape that broadcasts to {entry.first}'s "
+                         f"shape {p.shape}, got {t_array.shape}")
+    element_weight = None
+    if weight is not None:
+        element_weight = _broadcast_operand(weight, "weight", p.shape, p.dtype)
+        if not np.isfinite(element_weight).all():
+            raise ValueError("weight: expected finite values, got NaN or inf")
     samples = p.shape[0] if p.ndim else 1
     row_weight = check.check_weight_vector(
         sample_weight, samples, "sample_weight",
@@ -225,7 +250,8 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     grad_out, hess_out = _check_outs(out, return_grad, return_hessian, pred,
-                                     (("target", target), ("sample_weight", sample_weight)),
+                                     ((entry.second, target), ("weight", weight),
+                                      ("sample_weight", sample_weight)),
                                      p.shape, result_dtype)
 
     # SPEC "Result dtype": the target is converted to the first argument's (compute) dtype
@@ -240,16 +266,20 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
         sample_size = max(p.size // samples, 1) if samples else 1
         kernel_grad = grad_out if grad_out is not None and grad_out.dtype == p.dtype else None
         kernel_hess = hess_out if hess_out is not None and hess_out.dtype == p.dtype else None
+        # The weight as BCE's kernel reads it: one period of a weight that repeats along the
+        # leading axes (per class, scalar), materialised in the compute dtype only where it
+        # varies along the first axis.
+        kernel_weight = None if element_weight is None else _periodic_operand(element_weight, p.shape)
         value, gradient, hessian = _backend.core.elementwise_loss(  # type: ignore[union-attr]
-            entry.kernel_name(parameters), prediction, target_c, parameters, row_weight,
-            sample_size, reduction_code, with_gradient, return_hessian, kernel_grad, kernel_hess,
-            thread_count)
+            entry.kernel_name(parameters), prediction, target_c, kernel_weight, parameters,
+            row_weight, sample_size, reduction_code, with_gradient, return_hessian, kernel_grad,
+            kernel_hess, thread_count)
     else:
         _check_domain(entry, parameters, np.broadcast_to(t_array, p.shape))
         value, gradient, hessian = _reference.elementwise_loss(
             entry.terms, p, t_array, parameters, unit=entry.unit, sample_weight=row_weight,
-            reduction=check.reduction_name(reduction), return_grad=with_gradient,
-            return_hessian=return_hessian)
+            weight=element_weight, reduction=check.reduction_name(reduction),
+            return_grad=with_gradient, return_hessian=return_hessian)
     return _finish(value, gradient, result_dtype, p.shape, p.shape, return_grad, grad_out,
                    check.is_partial(reduction), hessian if return_hessian else None, hess_out)
 
