@@ -1,4 +1,5 @@
-"""The elementwise losses, one registry entry each.
+"""The elementwise losses, one registry entry each: the regression losses and
+``sigmoid_focal_loss`` (a classification loss, but one of a logit and a target per element).
 
 A loss is written in three places, each once: its pointwise maths as a kernel policy
 (``csrc/kernels/regression_losses.inl``), its float64 reference (``_reference.py``, the test
@@ -42,6 +43,7 @@ __all__ = [
     "mean_squared_error",
     "pinball_loss",
     "poisson_loss",
+    "sigmoid_focal_loss",
     "smooth_l1_loss",
     "tweedie_loss",
 ]
@@ -236,8 +238,9 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
     except ValueError:
         broadcast_shape = None
     if broadcast_shape != p.shape:
-        raise ValueError(f"{entry.second}: expected a shape that broadcasts to {entry.first}'s "
-                         f"shape {p.shape}, got {t_array.shape}")
+        owner = entry.first + ("'" if entry.first.endswith("s") else "'s")  # logits', pred's
+        raise ValueError(f"{entry.second}: expected a shape that broadcasts to {owner} shape "
+                         f"{p.shape}, got {t_array.shape}")
     element_weight = None
     if weight is not None:
         element_weight = _broadcast_operand(weight, "weight", p.shape, p.dtype)
@@ -314,6 +317,24 @@ def _tweedie_domain(power: float) -> Optional[Tuple[str, Callable[[np.ndarray], 
     if power <= 0.0:
         return None
     return ("target >= 0", _nonnegative) if power < 2.0 else ("target > 0", _positive)
+
+
+def _sigmoid_focal_kernel(alpha: float, gamma: float) -> str:
+    """gamma 0 (BCE) and 2 (the default: q q, no pow) have kernels of their own."""
+    return {0.0: "sigmoid_focal_loss_gamma_0", 2.0: "sigmoid_focal_loss_gamma_2"}.get(
+        gamma, "sigmoid_focal_loss")
+
+
+def _torch_sigmoid_focal_loss(F: Any, x: Any, t: Any, alpha: float, gamma: float) -> Any:
+    """torchvision.ops.sigmoid_focal_loss(reduction="none"), its code in PyTorch (the tests'
+    and bench's peer; torchvision itself is not a dependency)."""
+    p = x.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return loss
 
 
 def _sklearn_loss(name: str, **parameters: Any) -> Any:
@@ -593,5 +614,49 @@ def tweedie_loss(
     >>> import fusedloss
     >>> fusedloss.tweedie_loss([0.0, 0.0], [1.0, 2.0], power=1.5, reduction="none").tolist()
     [4.0, 6.0]
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+# ----------------------------------------------------------------------------- classification
+# A classification loss of one logit and one target per element: BCE's shape rules, the
+# registry's conventions, and BCE's element `weight` (the driver's one extra operand).
+
+
+@elementwise_loss(ElementwiseLoss(
+    "sigmoid_focal_loss", "logits", _reference.sigmoid_focal_terms, second="targets",
+    parameters=(Parameter("alpha"), Parameter("gamma", low=0.0)),
+    operands=("weight",),
+    kernel=_sigmoid_focal_kernel,
+    torch=_torch_sigmoid_focal_loss,
+    examples=((0.25, 2.0), (0.25, 0.0), (-1.0, 0.5), (0.5, 1.0), (0.75, 3.5)),
+))
+def sigmoid_focal_loss(
+    logits: ArrayLike, targets: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+    weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, return_hessian: bool = False,
+    out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    """Sigmoid focal loss (``torchvision.ops.sigmoid_focal_loss``) per element: with
+    ``p = sigmoid(logits)``, ``ce`` the BCE with logits (``max(x, 0) - x t + log1p(exp(-|x|))``)
+    and ``p_t = p t + (1 - p)(1 - t)``, ``ce (1 - p_t)^gamma``, times
+    ``alpha t + (1 - alpha)(1 - t)`` when ``alpha >= 0`` (``alpha < 0``: no alpha weighting).
+    The exact gradient and Hessian diagonal in the logits, stable at any logit (``1 - p`` is
+    ``sigmoid(-x)``, never 1 minus a rounded ``p``). ``gamma`` finite and ``>= 0`` (0: BCE
+    times the alpha weighting); ``alpha`` any finite number. ``targets`` any reals (soft
+    targets; not range checked, as BCE's), broadcast to the logits' shape; a ``q = 1 - p_t``
+    below 0 (a target outside [0, 1]) takes a fractional ``gamma`` to NaN, as ``pow`` does.
+
+    ``weight`` is ``sigmoid_binary_cross_entropy``'s (PyTorch's
+    ``binary_cross_entropy_with_logits``): an array broadcast to the logits' shape (per class
+    ``(C,)``, a scalar, or full) that multiplies each element's loss, gradient and Hessian;
+    ``"mean"`` still divides by the element count (``K sum(sample_weight)`` with sample
+    weights), as torchvision's ``loss.mean()``.
+
+    >>> import fusedloss
+    >>> loss, grad = fusedloss.sigmoid_focal_loss([2.0, -1.0], [1.0, 0.0], reduction="none",
+    ...                                           return_grad=True)
+    >>> loss.round(6).tolist(), grad.round(6).tolist()
+    ([0.000451, 0.016994], [-0.001218, 0.039436])
     """
     raise AssertionError("replaced by @elementwise_loss")

@@ -730,6 +730,7 @@ if TYPE_CHECKING:
     poisson_loss: Callable[..., DaskResult]
     gamma_loss: Callable[..., DaskResult]
     tweedie_loss: Callable[..., DaskResult]
+    sigmoid_focal_loss: Callable[..., DaskResult]
 for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
     globals()[_entry.name] = _elementwise_twin(_entry)
     if _entry.name not in __all__:
