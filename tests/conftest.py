@@ -36,6 +36,7 @@ CORE_CORRECTNESS_MODULES = frozenset({
     "test_regression_losses.py",
     "test_sigmoid_bce_weights.py",
     "test_sigmoid_binary_cross_entropy.py",
+    "test_sigmoid_focal_loss.py",
     "test_softmax_cross_entropy.py",
     "test_special_values.py",
     "test_vector_log.py",

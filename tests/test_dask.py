@@ -229,10 +229,19 @@ def test_elementwise_losses(data, reduction, dtype):
         (fusedloss.sigmoid_binary_cross_entropy, fd.sigmoid_binary_cross_entropy, target, {}),
         (fusedloss.sigmoid_binary_cross_entropy, fd.sigmoid_binary_cross_entropy, target,
          {"weight": rng.random(6), "pos_weight": rng.random((ROWS, 6)) + 0.5, "sample_weight": data["sw"]}),
+        # a registry entry with an element weight: per class (periodic in the kernel), full
+        # (a Dask array in another chunking: realigned), and each gamma's kernel
+        (fusedloss.sigmoid_focal_loss, fd.sigmoid_focal_loss, target,
+         {"weight": rng.random(6), "sample_weight": data["sw"]}),
+        (fusedloss.sigmoid_focal_loss, fd.sigmoid_focal_loss, target,
+         {"weight": rng.random((ROWS, 6)), "gamma": 0.5, "alpha": -1.0}),
+        (fusedloss.sigmoid_focal_loss, fd.sigmoid_focal_loss, target, {"gamma": 0.0}),
     ]
     for in_memory, on_dask, t, kw in cases:
         expected = in_memory(pred, t, reduction=reduction, return_grad=True, **kw)
         dt = da.from_array(t, chunks=50) if t.ndim == 2 else t
+        if in_memory is fusedloss.sigmoid_focal_loss and np.ndim(kw.get("weight")) == 2:
+            kw = dict(kw, weight=da.from_array(kw["weight"], chunks=(128, 6)))
         result = compute(*on_dask(dpred, dt, reduction=reduction, return_grad=True, **kw))
         assert_matches(result, expected, reduction)
         forward = compute(on_dask(dpred, dt, reduction=reduction, **kw))[0]
@@ -479,6 +488,13 @@ def test_hessians_match_the_in_memory_call(dtype, reduction):
     assert len(result) == 4
     np.testing.assert_array_equal(result[3], np.argmax(x, axis=1))
     t = rng.random(x.shape).astype(dtype)
+    loss, grad, hess = dask.compute(*fd.sigmoid_focal_loss(
+        dx, t, weight=weight.astype(dtype), gamma=1.5, sample_weight=sw, reduction=reduction,
+        return_hessian=True))
+    expected = fusedloss.sigmoid_focal_loss(x, t, weight=weight.astype(dtype), gamma=1.5,
+                                            sample_weight=sw, reduction=reduction,
+                                            return_hessian=True)
+    assert_matches((loss, grad, hess), expected, reduction)  # Hessian bitwise, as the gradient
     loss, grad, hess = dask.compute(*fd.sigmoid_binary_cross_entropy(
         dx, t, pos_weight=np.full(C, 2.0, dtype), sample_weight=sw, reduction=reduction,
         return_hessian=True))

@@ -96,14 +96,15 @@ FUNCTIONS = {
 
 
 def _elementwise_row(entry):
-    """The matrix row of a registered elementwise loss (fusedloss._regression)."""
+    """The matrix row of a registered elementwise loss (fusedloss._regression); its target is
+    passed under its own name (``target``, ``targets``), as the rows of SECONDARY name it."""
     def ref(x, **k):
-        target = k.pop("target", 0.5)
+        target = k.pop(entry.second, 0.5)
         value, grad, _ = _reference.elementwise_loss(entry.terms, x, target, entry.defaults(),
                                                      unit=entry.unit, **k)
         return value, grad
     return dict(kind="elementwise", grad=True, reduction=True,
-                call=lambda x, **k: entry.function(x, k.pop("target", 0.5), **k), ref=ref)
+                call=lambda x, **k: entry.function(x, k.pop(entry.second, 0.5), **k), ref=ref)
 
 
 def _row_loss_row(entry):
@@ -273,6 +274,9 @@ SECONDARY = [
     ("sigmoid_binary_cross_entropy", "sample_weight", np.ones(ROWS)),
     ("mean_squared_error", "target", TARGETS),
     ("mean_squared_error", "sample_weight", np.ones(ROWS)),
+    ("sigmoid_focal_loss", "targets", TARGETS),
+    ("sigmoid_focal_loss", "weight", np.ones(CLASSES)),
+    ("sigmoid_focal_loss", "sample_weight", np.ones(ROWS)),
 ]
 SECONDARY_IDS = [f"{name}-{key}" for name, key, _ in SECONDARY]
 
@@ -415,6 +419,12 @@ MISMATCHED = [
      r"weight: expected a shape that broadcasts to the logits' shape \(5, 4\), got \(3,\)"),
     ("sigmoid_binary_cross_entropy", "pos_weight", np.ones((5, 4, 1)),
      r"pos_weight: expected a shape that broadcasts .*\(5, 4\), got \(5, 4, 1\)"),
+    ("sigmoid_focal_loss", "targets", np.zeros((4, 4)),
+     r"targets: expected a shape that broadcasts to logits' shape \(5, 4\), got \(4, 4\)"),
+    ("sigmoid_focal_loss", "weight", np.zeros(3),
+     r"weight: expected a shape that broadcasts to the logits' shape \(5, 4\), got \(3,\)"),
+    ("sigmoid_focal_loss", "weight", np.ones((2, 5, 4)),
+     r"weight: expected a shape that broadcasts .*\(5, 4\), got \(2, 5, 4\)"),
 ]
 
 
@@ -434,7 +444,8 @@ def test_leading_axes_labels_must_match_batch_shape(name):
         native(name, x, labels=np.zeros(6, int))
 
 
-@pytest.mark.parametrize("name", ["mean_squared_error", "sigmoid_binary_cross_entropy"])
+@pytest.mark.parametrize("name", ["mean_squared_error", "sigmoid_binary_cross_entropy",
+                                  "sigmoid_focal_loss"])
 def test_broadcast_targets(name):
     key = "target" if name == "mean_squared_error" else "targets"
     x = data_for(name)
@@ -660,7 +671,7 @@ WEIGHT_IDS = [f"{n}-{k}" for n, k, _ in WEIGHTS]
 def test_weight_wrong_length(name, key, length, bad):
     value = {"short": np.ones(length - 1), "long": np.ones(length + 2),
              "2d": np.ones((2, length)), "empty": np.ones(0)}[bad]
-    if name == "sigmoid_binary_cross_entropy" and key != "sample_weight":
+    if name in ("sigmoid_binary_cross_entropy", "sigmoid_focal_loss") and key != "sample_weight":
         if bad == "2d":
             value = np.ones((3, length))
         pattern = rf"{key}: expected a shape that broadcasts to the logits' shape \(5, 4\), got"
@@ -804,6 +815,8 @@ OVERLAP_CASES = SECONDARY + [
     ("softmax_cross_entropy", "labels_int32", LABELS.astype(np.int32)),
     ("sigmoid_binary_cross_entropy", "targets_broadcast", TARGETS[0]),
     ("mean_squared_error", "target_broadcast", TARGETS[0]),
+    ("sigmoid_focal_loss", "targets_broadcast", TARGETS[0]),
+    ("sigmoid_focal_loss", "weight_broadcast", np.ones(CLASSES)[0]),
     ("softmax_cross_entropy", "soft_targets", TARGETS),
 ]
 

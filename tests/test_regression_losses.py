@@ -4,7 +4,9 @@ float64 reference, PyTorch's losses and autograd (double backward for the Hessia
 scikit-learn's loss classes (loss, gradient and Hessian per sample).
 
 A new loss gets all of these by its registry entry; its `examples` are the parameter values
-swept here."""
+swept here, and a loss that takes an element `weight` (`operands`) is run with one too. Its own
+rows (a classification loss's options, say) go in a file of its own
+(tests/test_sigmoid_focal_loss.py)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ def inputs(entry, shape, dtype, seed=0, offset=0.0):
     x = rng.standard_normal(shape) * 1.5
     if entry.first == "raw":  # log-link losses: raw predictions of moderate size
         t = rng.gamma(2.0, 1.0, size=shape) + 0.05
+    elif entry.first == "logits":  # classification: hard labels 0 and 1, and soft targets
+        t = np.where(rng.random(shape) < 0.7, rng.random(shape) < 0.5, rng.random(shape))
+        x = 2.0 * x + offset
     else:
         t = rng.standard_normal(shape) * 1.5 + offset
         x = x + offset
@@ -51,6 +56,14 @@ def tolerance(dtype):
     return dict(rtol=2e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
 
 
+def element_weights(entry, shape, dtype, seed=4):
+    """{"weight": a per-element weight of the last axis's length} for a loss that takes one
+    (it broadcasts to the first argument's shape; negative entries included), else {}."""
+    if "weight" not in entry.operands:
+        return {}
+    return {"weight": np.random.default_rng(seed).uniform(-0.5, 2.0, shape[-1]).astype(dtype)}
+
+
 @pytest.mark.parametrize("entry,parameters", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -59,10 +72,11 @@ def tolerance(dtype):
 def test_matches_the_float64_reference(entry, parameters, dtype, reduction, weighted, shape):
     x, t = inputs(entry, shape, dtype)
     weights = np.random.default_rng(1).uniform(0.1, 2.0, shape[0]) if weighted else None
+    operands = element_weights(entry, shape, dtype) if weighted else {}
     loss, grad, hess = entry.function(x, t, sample_weight=weights, reduction=reduction,
-                                      return_hessian=True, **keywords(entry, parameters))
+                                      return_hessian=True, **operands, **keywords(entry, parameters))
     value, g, h = reference(entry, parameters, x, t, sample_weight=weights, reduction=reduction,
-                            return_grad=True, return_hessian=True)
+                            return_grad=True, return_hessian=True, **operands)
     assert grad.dtype == dtype and hess.dtype == dtype and grad.shape == shape
     assert np.asarray(loss).dtype == dtype
     tol = tolerance(dtype)
@@ -148,7 +162,7 @@ def test_matches_scikit_learn_per_sample(entry, parameters):
 def test_conventions(entry, parameters):
     """out= (in place too), the Hessian pair, threads bitwise, the loss the same bits whatever
     else is asked for, layouts, broadcast targets, float16 and int inputs."""
-    kw = keywords(entry, parameters)
+    kw = dict(keywords(entry, parameters), **element_weights(entry, (300, 70), np.float32))
     x, t = inputs(entry, (300, 70), np.float32, seed=11)
     w = np.random.default_rng(2).uniform(0.5, 1.5, 300)
     loss_only = entry.function(x, t, sample_weight=w, **kw)
@@ -235,6 +249,9 @@ def test_special_values_propagate():
     ("pinball_loss", {"quantile": 1.0}, "quantile: expected a number in (0, 1), got 1.0"),
     ("pinball_loss", {"quantile": 0}, "quantile: expected a number in (0, 1), got 0"),
     ("tweedie_loss", {"power": 0.5}, "power: expected a finite number outside (0, 1), got 0.5"),
+    ("sigmoid_focal_loss", {"gamma": -0.5}, "gamma: expected a finite number >= 0, got -0.5"),
+    ("sigmoid_focal_loss", {"gamma": float("nan")}, "gamma: expected a finite number >= 0, got nan"),
+    ("sigmoid_focal_loss", {"alpha": float("inf")}, "alpha: expected a finite number, got inf"),
 ])
 def test_parameters_are_checked(name, bad, message):
     function = getattr(fusedloss, name)
@@ -249,6 +266,9 @@ def test_parameter_types_and_unknown_keywords():
         fusedloss.huber_loss(np.ones(3), np.ones(3), delta=True)
     with pytest.raises(TypeError, match="unexpected keyword argument 'beta'"):
         fusedloss.huber_loss(np.ones(3), np.ones(3), beta=1.0)
+    # only a loss that declares an element weight takes one
+    with pytest.raises(TypeError, match="unexpected keyword argument 'weight'"):
+        fusedloss.huber_loss(np.ones(3), np.ones(3), weight=np.ones(3))
     with pytest.raises(TypeError):
         fusedloss.huber_loss(np.ones(3), np.ones(3), 1.0)  # parameters are keyword-only
 

@@ -36,6 +36,17 @@ void check_c_contiguous(const py::array& array, const char* name) {
     }
 }
 
+py::array checked_operand(const py::object& object, const py::array& prediction, const char* name,
+                          const char* prediction_name) {
+    if (!py::isinstance<py::array>(object)) throw py::type_error(std::string(name) + ": expected an array");
+    auto array = py::reinterpret_borrow<py::array>(object);
+    if (!array.dtype().equal(prediction.dtype())) {
+        throw py::type_error(std::string(name) + ": expected the dtype of " + prediction_name);
+    }
+    check_c_contiguous(array, name);
+    return array;
+}
+
 namespace {
 // [lowest byte, one past the highest byte] spanned by an array; empty arrays span nothing.
 std::pair<std::uintptr_t, std::uintptr_t> byte_extent(const py::array& array) {

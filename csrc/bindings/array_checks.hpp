@@ -48,6 +48,25 @@ const T* optional_vector(const py::object& array, std::int64_t count, const char
     return static_cast<const T*>(vector.data());
 }
 
+// An operand (not None) checked to be an array of prediction's dtype, C-contiguous;
+// `prediction_name` names prediction in the error ("logits").
+py::array checked_operand(const py::object& object, const py::array& prediction, const char* name,
+                          const char* prediction_name);
+
+// A C-contiguous, non-empty array of prediction's dtype (any size: a periodic weight, element
+// k reads entry k % size), or null when None. Sets `length` to its size. (Sigmoid BCE's
+// weight and pos_weight, sigmoid_focal_loss's weight.)
+template <class Real>
+const Real* periodic_operand(const py::object& object, const py::array& prediction,
+                             const char* name, const char* prediction_name, std::int64_t& length) {
+    length = 0;
+    if (object.is_none()) return nullptr;
+    const py::array array = checked_operand(object, prediction, name, prediction_name);
+    if (array.size() < 1) throw py::value_error(std::string(name) + ": expected at least one entry");
+    length = static_cast<std::int64_t>(array.size());
+    return static_cast<const Real*>(array.data());
+}
+
 // True when the byte ranges spanned by the two arrays intersect.
 bool memory_overlaps(const py::array& first, const py::array& second);
 

@@ -15,38 +15,14 @@ namespace fusedloss {
 namespace bindings {
 namespace {
 
-// An operand (not None) checked to be an array of the logits' dtype, C-contiguous.
-py::array checked_operand(const py::object& object, const py::array& prediction, const char* name) {
-    if (!py::isinstance<py::array>(object)) throw py::type_error(std::string(name) + ": expected an array");
-    auto array = py::reinterpret_borrow<py::array>(object);
-    if (!array.dtype().equal(prediction.dtype())) {
-        throw py::type_error(std::string(name) + ": expected the dtype of logits");
-    }
-    check_c_contiguous(array, name);
-    return array;
-}
-
 // A C-contiguous array of prediction's dtype and size, or null when None.
 template <class Real>
 const Real* same_layout(const py::object& object, const py::array& prediction, const char* name) {
     if (object.is_none()) return nullptr;
-    const py::array array = checked_operand(object, prediction, name);
+    const py::array array = checked_operand(object, prediction, name, "logits");
     if (array.size() != prediction.size()) {
         throw py::value_error(std::string(name) + ": size differs from logits");
     }
-    return static_cast<const Real*>(array.data());
-}
-
-// A C-contiguous, non-empty array of prediction's dtype (any size: a periodic weight, element
-// k reads entry k % size), or null when None. Sets `length` to its size.
-template <class Real>
-const Real* periodic_operand(const py::object& object, const py::array& prediction,
-                             const char* name, std::int64_t& length) {
-    length = 0;
-    if (object.is_none()) return nullptr;
-    const py::array array = checked_operand(object, prediction, name);
-    if (array.size() < 1) throw py::value_error(std::string(name) + ": expected at least one entry");
-    length = static_cast<std::int64_t>(array.size());
     return static_cast<const Real*>(array.data());
 }
 
@@ -64,9 +40,9 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
     args.logits = static_cast<const Real*>(logits.data());
     args.targets = same_layout<Real>(targets, logits, "targets");
     if (args.targets == nullptr) throw py::value_error("targets: expected an array");
-    args.weight = periodic_operand<Real>(weight, logits, "weight", args.weight_length);
-    args.pos_weight =
-        periodic_operand<Real>(pos_weight, logits, "pos_weight", args.pos_weight_length);
+    args.weight = periodic_operand<Real>(weight, logits, "weight", "logits", args.weight_length);
+    args.pos_weight = periodic_operand<Real>(pos_weight, logits, "pos_weight", "logits",
+                                             args.pos_weight_length);
     args.sample_size = sample_size;
     args.samples = elements / sample_size;
     args.sample_weight = optional_vector<double>(sample_weight, args.samples, "sample_weight");

@@ -8,11 +8,14 @@
 //       Real hessian(Real x, Real t) const;            // d2 loss / dx2, divided by hessian_unit
 //       // with has_target_domain = true: bool target_in_domain(Real t) const and
 //       // static const char* target_domain(const double* parameters) ("target >= 0")
+//       // with has_element_weight = true: the driver multiplies each element's loss, gradient
+//       // and Hessian by ElementwiseArgs::element_weight (sigmoid_focal_loss's `weight`)
 //   };
 //
 // The driver owns the rest, once for every loss: the blocks of the deterministic reduction and
 // the threads that run them, the runs of elements that share one sample weight, the float64
-// sums, the stores of per-element losses, gradient and Hessian, and the domain check.
+// sums, the stores of per-element losses, gradient and Hessian, the domain check, and the
+// periodic element weight of the losses that declare one.
 // The plan's "rows" are blocks of elements here (rows_per_block elements each), so that a 1-d
 // array parallelises like a 2-d one. Losses are summed in float64 (a float32 sum of 10^7
 // squares loses digits; the kernel is bound by memory, so the wider sum is free).
@@ -29,15 +32,35 @@ struct PointwiseLoss {
     static constexpr double gradient_unit = 1.0;
     static constexpr double hessian_unit = 1.0;
     static constexpr bool has_target_domain = false;
+    // An operand of the loss's own that multiplies each element (BCE's `weight` meaning). Only
+    // a loss that declares it gets the weighted loops: the other losses' instantiations, and
+    // their speed, are those of a driver without it.
+    static constexpr bool has_element_weight = false;
 };
+
+// The element weights of a run [first, end): element k's is element_weight[k - first] (a
+// pointer into the periodic pattern, see elementwise_element_weighted_block); null, and never
+// read, where with_element_weight is false.
+template <bool with_element_weight, class Real>
+FUSEDLOSS_ALWAYS_INLINE double weighted_loss(double value, const Real* element_weight,
+                                             std::int64_t index) {
+    if constexpr (with_element_weight) return static_cast<double>(element_weight[index]) * value;
+    return value;
+}
+template <bool with_element_weight, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real weighted_derivative(Real value, const Real* element_weight,
+                                                 std::int64_t index) {
+    if constexpr (with_element_weight) return element_weight[index] * value;
+    return value;
+}
 
 // One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
 // with_gradient and with_losses are compile-time: a run-time test here became a masked store
 // per vector.
-template <class Loss, class Real, bool with_gradient, bool with_losses>
+template <class Loss, class Real, bool with_gradient, bool with_losses, bool with_element_weight>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Real>& args,
                                                std::int64_t first, std::int64_t end,
-                                               double weight) {
+                                               double weight, const Real* element_weight) {
     const Real* prediction = args.prediction;
     const Real* target = args.target;
     Real* gradient = args.gradient;
@@ -48,9 +71,13 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const Elementwi
     for (std::int64_t k = first; k < end; ++k) {
         const Real x = prediction[k];
         const Real t = target[k];
-        const double value = loss.loss(x, t);
+        const double value =
+            weighted_loss<with_element_weight>(loss.loss(x, t), element_weight, k - first);
         sum += value;
-        if (with_gradient) gradient[k] = gradient_factor * loss.gradient(x, t);
+        if (with_gradient) {
+            gradient[k] = gradient_factor * weighted_derivative<with_element_weight>(
+                                                loss.gradient(x, t), element_weight, k - first);
+        }
         if (with_losses) element_losses[k] = static_cast<Real>(weight * value);
     }
     return weight * sum;
@@ -58,10 +85,11 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const Elementwi
 
 // One weight per element (a 1-d pred with sample_weight: sample_size 1): runs of one element
 // would cost a call each, so the weights are read as a third stream in one SIMD loop.
-template <class Loss, class Real, bool with_gradient, bool with_losses>
+template <class Loss, class Real, bool with_gradient, bool with_losses, bool with_element_weight>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
                                                              const ElementwiseArgs<Real>& args,
-                                                             std::int64_t first, std::int64_t end) {
+                                                             std::int64_t first, std::int64_t end,
+                                                             const Real* element_weight) {
     const Real* prediction = args.prediction;
     const Real* target = args.target;
     const double* weights = args.sample_weight;
@@ -73,9 +101,14 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
     for (std::int64_t k = first; k < end; ++k) {
         const Real x = prediction[k];
         const Real t = target[k];
-        const double value = loss.loss(x, t);
+        const double value =
+            weighted_loss<with_element_weight>(loss.loss(x, t), element_weight, k - first);
         sum += weights[k] * value;
-        if (with_gradient) gradient[k] = static_cast<Real>(gradient_scale * weights[k]) * loss.gradient(x, t);
+        if (with_gradient) {
+            gradient[k] = static_cast<Real>(gradient_scale * weights[k]) *
+                          weighted_derivative<with_element_weight>(loss.gradient(x, t),
+                                                                   element_weight, k - first);
+        }
         if (with_losses) element_losses[k] = static_cast<Real>(weights[k] * value);
     }
     return sum;
@@ -85,11 +118,12 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
 // loss loop of the same elements (still in cache), which may overwrite the prediction with the
 // gradient (out=pred). The loss loop itself is the same code with or without a Hessian, so the
 // loss and gradient are the same bits either way. Out of line: one copy per loss and dtype,
-// not one per variant of the loss loop that calls it.
-template <class Loss, class Real>
+// not one per variant of the loss loop that calls it (two for a loss with an element weight).
+template <class Loss, class Real, bool with_element_weight>
 FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Real>& args,
                                                  std::int64_t first, std::int64_t end,
-                                                 const double* weights, double weight) {
+                                                 const double* weights, double weight,
+                                                 const Real* element_weight) {
     const Real* prediction = args.prediction;
     const Real* target = args.target;
     Real* hessian = args.hessian;
@@ -97,14 +131,17 @@ FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const Elementw
     if (weights != nullptr) {
         FUSEDLOSS_SIMD_LOOP
         for (std::int64_t k = first; k < end; ++k) {
-            hessian[k] = static_cast<Real>(scale * weights[k]) * loss.hessian(prediction[k], target[k]);
+            hessian[k] = static_cast<Real>(scale * weights[k]) *
+                         weighted_derivative<with_element_weight>(
+                             loss.hessian(prediction[k], target[k]), element_weight, k - first);
         }
         return;
     }
     const Real factor = static_cast<Real>(weight * scale);
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t k = first; k < end; ++k) {
-        hessian[k] = factor * loss.hessian(prediction[k], target[k]);
+        hessian[k] = factor * weighted_derivative<with_element_weight>(
+                                  loss.hessian(prediction[k], target[k]), element_weight, k - first);
     }
 }
 
@@ -119,6 +156,73 @@ FUSEDLOSS_NEVER_INLINE bool targets_in_domain(const Loss& loss, const Real* targ
     return outside == 0;
 }
 
+// The elements [first, end) of a block, split into the runs that share one sample weight;
+// element k's element weight (with_element_weight) is element_weight[k - first].
+template <class Loss, class Real, bool with_gradient, bool with_losses, bool with_element_weight>
+FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const ElementwiseArgs<Real>& args,
+                                                std::int64_t first, std::int64_t end,
+                                                const Real* element_weight) {
+    const bool with_hessian = with_gradient && args.hessian != nullptr;
+    if (args.sample_weight == nullptr) {
+        if (with_hessian) {
+            elementwise_hessian<Loss, Real, with_element_weight>(loss, args, first, end, nullptr,
+                                                                 1.0, element_weight);
+        }
+        return elementwise_run<Loss, Real, with_gradient, with_losses, with_element_weight>(
+            loss, args, first, end, 1.0, element_weight);
+    }
+    if (args.sample_size == 1) {
+        if (with_hessian) {
+            elementwise_hessian<Loss, Real, with_element_weight>(
+                loss, args, first, end, args.sample_weight, 0.0, element_weight);
+        }
+        return elementwise_weighted_elements<Loss, Real, with_gradient, with_losses,
+                                             with_element_weight>(loss, args, first, end,
+                                                                  element_weight);
+    }
+    double block_sum = 0.0;
+    std::int64_t position = first;
+    while (position < end) {
+        const std::int64_t sample = position / args.sample_size;
+        const std::int64_t sample_end = (sample + 1) * args.sample_size;
+        const std::int64_t run_end = sample_end < end ? sample_end : end;
+        const double weight = args.sample_weight[sample];
+        const Real* run_element_weight = with_element_weight ? element_weight + (position - first)
+                                                             : nullptr;
+        if (with_hessian) {
+            elementwise_hessian<Loss, Real, with_element_weight>(loss, args, position, run_end,
+                                                                 nullptr, weight,
+                                                                 run_element_weight);
+        }
+        block_sum += elementwise_run<Loss, Real, with_gradient, with_losses, with_element_weight>(
+            loss, args, position, run_end, weight, run_element_weight);
+        position = run_end;
+    }
+    return block_sum;
+}
+
+// A block of a loss with an element weight: the weight is periodic (element k reads
+// element_weight[k % element_weight_length], as BCE's: a per-class weight is one short pattern
+// that stays in cache), so the block is walked in spans that end where the pattern does.
+// Out of line: only the losses that declare an element weight instantiate it.
+template <class Loss, class Real, bool with_gradient, bool with_losses>
+FUSEDLOSS_NEVER_INLINE double elementwise_element_weighted_block(const Loss& loss,
+                                                                 const ElementwiseArgs<Real>& args,
+                                                                 std::int64_t first,
+                                                                 std::int64_t end) {
+    const std::int64_t period = args.element_weight_length;
+    double block_sum = 0.0;
+    std::int64_t position = first;
+    while (position < end) {
+        const std::int64_t phase = position % period;
+        const std::int64_t span_end = end - position < period - phase ? end : position + (period - phase);
+        block_sum += elementwise_span<Loss, Real, with_gradient, with_losses, true>(
+            loss, args, position, span_end, args.element_weight + phase);
+        position = span_end;
+    }
+    return block_sum;
+}
+
 template <class Loss, class Real, bool with_gradient, bool with_losses>
 double elementwise_block(const Loss& loss, const ElementwiseArgs<Real>& args, std::int64_t first,
                          std::int64_t end) {
@@ -128,28 +232,14 @@ double elementwise_block(const Loss& loss, const ElementwiseArgs<Real>& args, st
             return 0.0;
         }
     }
-    const bool with_hessian = with_gradient && args.hessian != nullptr;
-    if (args.sample_weight == nullptr) {
-        if (with_hessian) elementwise_hessian(loss, args, first, end, nullptr, 1.0);
-        return elementwise_run<Loss, Real, with_gradient, with_losses>(loss, args, first, end, 1.0);
+    if constexpr (Loss::has_element_weight) {
+        if (args.element_weight != nullptr) {
+            return elementwise_element_weighted_block<Loss, Real, with_gradient, with_losses>(
+                loss, args, first, end);
+        }
     }
-    if (args.sample_size == 1) {
-        if (with_hessian) elementwise_hessian(loss, args, first, end, args.sample_weight, 0.0);
-        return elementwise_weighted_elements<Loss, Real, with_gradient, with_losses>(loss, args, first, end);
-    }
-    double block_sum = 0.0;
-    std::int64_t position = first;
-    while (position < end) {
-        const std::int64_t sample = position / args.sample_size;
-        const std::int64_t sample_end = (sample + 1) * args.sample_size;
-        const std::int64_t run_end = sample_end < end ? sample_end : end;
-        const double weight = args.sample_weight[sample];
-        if (with_hessian) elementwise_hessian(loss, args, position, run_end, nullptr, weight);
-        block_sum += elementwise_run<Loss, Real, with_gradient, with_losses>(loss, args, position,
-                                                                            run_end, weight);
-        position = run_end;
-    }
-    return block_sum;
+    return elementwise_span<Loss, Real, with_gradient, with_losses, false>(loss, args, first, end,
+                                                                          nullptr);
 }
 
 // The kernel of one loss: the float64 sum of its weighted losses, in the plan's fixed order.
@@ -198,7 +288,8 @@ constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
     return ElementwiseLossEntry{name, &elementwise_loss<LossPolicy, float>,
                                 &elementwise_loss<LossPolicy, double>,
                                 &elementwise_target_domain<LossPolicy>,
-                                &elementwise_target_in_domain<LossPolicy>};
+                                &elementwise_target_in_domain<LossPolicy>,
+                                LossPolicy<double>::has_element_weight ? 1 : 0};
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// The elementwise regression losses: each is its maths alone, a policy that
-// elementwise_driver.inl runs (weights, threads, reductions and stores are the driver's).
+// The elementwise losses: each is its maths alone, a policy that elementwise_driver.inl runs
+// (weights, threads, reductions and stores are the driver's). The regression losses first:
 // `x` is the prediction (or the raw prediction of a log-link loss), `t` the target; d = x - t.
+// Then sigmoid_focal_loss, a classification loss of one logit and one target per element.
 // Each loss is one struct here, one line of the table at the bottom, and one entry of the
 // Python registry (python/fusedloss/_regression.py) that names it.
 //
@@ -213,6 +214,174 @@ struct TweedieZeroPower : PointwiseLoss {
     }
 };
 
+// ----------------------------------------------------------------------------- sigmoid focal
+// torchvision's sigmoid_focal_loss per element, x a logit, t a target (any real, as BCE's:
+// soft targets, not range-checked):
+//   p = sigmoid(x),  ce = max(x, 0) - x t + log1p(exp(-|x|))  (BCE with logits),
+//   q = 1 - p_t = p (1 - t) + (1 - p) t,  loss = a ce q^gamma,
+//   a = alpha t + (1 - alpha)(1 - t), or 1 for alpha < 0.
+// With s = p (1 - p) and the modulating factor m = q^gamma:
+//   ce' = p - t,  ce'' = s,  q' = (1 - 2t) s,  q'' = q' (1 - 2p),
+//   m' = gamma q^(gamma-1) q',  m'' = gamma (gamma-1) q^(gamma-2) q'^2 + gamma q^(gamma-1) q'',
+//   loss' = a (ce' m + ce m'),  loss'' = a (s m + 2 ce' m' + ce m'').
+// Stable at any logit: p and 1 - p are sigmoid(x) and sigmoid(-x) from e = exp(-|x|) (neither
+// is 1 minus the other, which would leave nothing of a small 1 - p), ce is BCE's form without
+// cancellation ((1 - t) x for x >= 0, -t x below, as sigmoid_binary_cross_entropy.inl), and
+// p - t is p (1 - t) - (1 - p) t (for t = 1 the small 1 - p itself).
+
+// The per-element quantities every term shares (the compiler computes them once per element
+// for the loss, gradient and Hessian of one loop).
+template <class Real>
+struct SigmoidFocalTerms {
+    Real p;            // sigmoid(x)
+    Real complement;   // 1 - p, as sigmoid(-x)
+    Real variance;     // s = p (1 - p)
+    Real ce;           // BCE with logits
+    Real ce_slope;     // ce' = p - t
+    Real q;            // 1 - p_t
+    Real q_slope;      // q' = (1 - 2t) s
+};
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE SigmoidFocalTerms<Real> sigmoid_focal_terms(Real x, Real t) {
+    const Real absolute = x < Real(0) ? -x : x;
+    const Real e = exp_value(-absolute);
+    const Real large = Real(1) / (Real(1) + e);  // sigmoid(|x|)
+    const Real small = e * large;                // sigmoid(-|x|): one division for both
+    SigmoidFocalTerms<Real> terms;  // a NaN x or t makes every term NaN
+    terms.p = x >= Real(0) ? large : small;
+    terms.complement = x >= Real(0) ? small : large;
+    terms.variance = terms.p * terms.complement;
+    const Real t_complement = Real(1) - t;
+    terms.ce = (x >= Real(0) ? t_complement * x : -t * x) + log1p_unit_interval(e);
+    terms.ce_slope = terms.p * t_complement - terms.complement * t;
+    terms.q = terms.p * t_complement + terms.complement * t;
+    terms.q_slope = (Real(1) - Real(2) * t) * terms.variance;
+    return terms;
+}
+
+// The modulating factor m = q^gamma and its derivatives m', m'' for an integer gamma fixed at
+// compile time: 0 is BCE (m = 1; its terms, and their inf * 0 at an infinite logit, are left
+// out), 2 is the default (q q instead of a pow). Defined for any q: no power below 0 is formed.
+template <int exponent, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real integer_power(Real q) {
+    if constexpr (exponent <= 0) {
+        return Real(1);
+    } else {
+        return q * integer_power<exponent - 1>(q);
+    }
+}
+
+template <class Real, int gamma>
+struct IntegerGamma {
+    static constexpr bool constant = gamma == 0;
+    explicit IntegerGamma(double) {}
+    FUSEDLOSS_ALWAYS_INLINE Real value(const SigmoidFocalTerms<Real>& terms) const {
+        return integer_power<gamma>(terms.q);
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real first(const SigmoidFocalTerms<Real>& terms) const {
+        return Real(gamma) * integer_power<gamma - 1>(terms.q) * terms.q_slope;
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real second(const SigmoidFocalTerms<Real>& terms) const {
+        const Real q_curvature = terms.q_slope * (terms.complement - terms.p);  // q'' = q' (1 - 2p)
+        const Real second_power =
+            gamma >= 2 ? Real(gamma * (gamma - 1)) * integer_power<gamma - 2>(terms.q) *
+                             terms.q_slope * terms.q_slope
+                       : Real(0);
+        return second_power + Real(gamma) * integer_power<gamma - 1>(terms.q) * q_curvature;
+    }
+};
+
+// Any gamma >= 0. m = q^gamma as std::pow takes it (0^gamma = 0, 1 at gamma = 0; a negative q,
+// from a target outside [0, 1], keeps its sign for an odd whole gamma and is NaN for a
+// fractional one), as exp(gamma log|q|) in double, float32 too: in float32 log's rounding
+// would come out of exp times |gamma log q| (16 at q = 0.01, gamma = 3.5: some 10-20 ulps).
+// With r = q' / q no power below 0 is formed:
+//   m' = gamma m r,  m'' = gamma m r ((gamma - 1) r + 1 - 2p) = m' ((gamma - 1) r + 1 - 2p),
+// and for t in [0, 1] |r| <= 1 (s <= min(p, 1 - p) <= q): nothing overflows where m does not
+// (q^(gamma-2) q'^2 as written would be inf * 0 near q = 0 for gamma < 2). r is 0 where q = 0:
+// for t in [0, 1] that is where s = 0, so q' = 0 and the terms r enters vanish; for a target
+// outside [0, 1] they are taken as 0 there too: exact for gamma > 2 (gamma 2 has its own
+// kernel); below, a guard (q^(gamma-1), q^(gamma-2) are infinite there, or 1 at gamma 1),
+// the same as the float64 reference's.
+template <class Real>
+struct AnyGamma {
+    static constexpr bool constant = false;
+    double gamma;
+    double zero_power;          // 0^gamma
+    double negative_base_sign;  // q^gamma / |q|^gamma for q < 0: -1, 1, or NaN
+    Real gamma_real, gamma_minus_one;
+    explicit AnyGamma(double exponent)
+        : gamma(exponent),
+          zero_power(exponent == 0.0 ? 1.0 : 0.0),
+          negative_base_sign(floor(exponent) != exponent ? NAN
+                             : fmod(exponent, 2.0) == 1.0 ? -1.0 : 1.0),
+          gamma_real(static_cast<Real>(exponent)),
+          gamma_minus_one(static_cast<Real>(exponent - 1.0)) {}
+    FUSEDLOSS_ALWAYS_INLINE Real value(const SigmoidFocalTerms<Real>& terms) const {
+        const double q = static_cast<double>(terms.q);
+        const double magnitude = exp_value(gamma * log_value(q < 0.0 ? -q : q));
+        return static_cast<Real>(q == 0.0 ? zero_power
+                                          : (q < 0.0 ? negative_base_sign * magnitude : magnitude));
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real slope_ratio(const SigmoidFocalTerms<Real>& terms) const {
+        return terms.q != Real(0) ? terms.q_slope / terms.q : Real(0);
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real first(const SigmoidFocalTerms<Real>& terms) const {
+        return gamma_real * value(terms) * slope_ratio(terms);
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real second(const SigmoidFocalTerms<Real>& terms) const {
+        const Real r = slope_ratio(terms);
+        return first(terms) * (gamma_minus_one * r + (terms.complement - terms.p));
+    }
+};
+
+// Parameters: alpha, gamma (the registry's order). The `weight` operand is the driver's.
+template <class Real, class Modulation>
+struct SigmoidFocalLoss : PointwiseLoss {
+    static constexpr bool has_element_weight = true;
+    Real alpha, alpha_complement;
+    // 1 for alpha >= 0, else 0 (alpha_t = 1). A Real, not a bool: GCC left every loop of the
+    // loss scalar for a select on a bool member (20 ns an element instead of 1-3).
+    Real alpha_weighted;
+    Modulation modulation;
+    explicit SigmoidFocalLoss(const double* parameters)
+        : alpha(static_cast<Real>(parameters[0])),
+          alpha_complement(static_cast<Real>(1.0 - parameters[0])),
+          alpha_weighted(parameters[0] >= 0.0 ? Real(1) : Real(0)),
+          modulation(parameters[1]) {}
+    FUSEDLOSS_ALWAYS_INLINE Real alpha_factor(Real t) const {
+        return alpha_weighted != Real(0) ? alpha * t + alpha_complement * (Real(1) - t) : Real(1);
+    }
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t);
+        return static_cast<double>(alpha_factor(t) * (terms.ce * modulation.value(terms)));
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t);
+        Real slope = terms.ce_slope * modulation.value(terms);
+        if constexpr (!Modulation::constant) slope = slope + terms.ce * modulation.first(terms);
+        return alpha_factor(t) * slope;
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real t) const {
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t);
+        Real curvature = terms.variance * modulation.value(terms);
+        if constexpr (!Modulation::constant) {
+            curvature = curvature + Real(2) * terms.ce_slope * modulation.first(terms) +
+                        terms.ce * modulation.second(terms);
+        }
+        return alpha_factor(t) * curvature;
+    }
+};
+
+// One kernel per modulation the registry picks by gamma (_regression.py).
+template <class Real>
+using SigmoidFocalLossAnyGamma = SigmoidFocalLoss<Real, AnyGamma<Real>>;
+template <class Real>
+using SigmoidFocalLossGamma0 = SigmoidFocalLoss<Real, IntegerGamma<Real, 0>>;
+template <class Real>
+using SigmoidFocalLossGamma2 = SigmoidFocalLoss<Real, IntegerGamma<Real, 2>>;
+
 // The table: the Python registry finds a kernel by its name here.
 const ElementwiseLossEntry elementwise_loss_entries[] = {
     elementwise_entry<SquaredError>("mean_squared_error"),
@@ -224,6 +393,9 @@ const ElementwiseLossEntry elementwise_loss_entries[] = {
     elementwise_entry<GammaLoss>("gamma_loss"),
     elementwise_entry<TweedieLoss>("tweedie_loss"),
     elementwise_entry<TweedieZeroPower>("tweedie_loss_power_0"),
+    elementwise_entry<SigmoidFocalLossAnyGamma>("sigmoid_focal_loss"),
+    elementwise_entry<SigmoidFocalLossGamma0>("sigmoid_focal_loss_gamma_0"),
+    elementwise_entry<SigmoidFocalLossGamma2>("sigmoid_focal_loss_gamma_2"),
 };
 
 }  // namespace

@@ -63,9 +63,10 @@ def cross_entropy(
     batch_shape: Optional[Tuple[int, ...]] = None,
 ) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...  # value, grad, hess
 def elementwise_loss(
-    name: str, prediction: _Array, target: _Array, parameters: Tuple[float, ...],
-    sample_weight: Optional[_Array], sample_size: int, reduction: int, with_gradient: bool,
-    with_hessian: bool, out: Optional[_Array], hessian_out: Optional[_Array], threads: int,
+    name: str, prediction: _Array, target: _Array, weight: Optional[_Array],
+    parameters: Tuple[float, ...], sample_weight: Optional[_Array], sample_size: int,
+    reduction: int, with_gradient: bool, with_hessian: bool, out: Optional[_Array],
+    hessian_out: Optional[_Array], threads: int,
 ) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...
 def elementwise_loss_names() -> List[str]: ...
 def parallel_copy(source: NDArray[Any], destination: NDArray[Any], threads: int = 0) -> None: ...

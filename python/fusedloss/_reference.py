@@ -355,6 +355,32 @@ def tweedie_terms(raw: np.ndarray, t: np.ndarray, power: float) -> Terms:
     return loss, e2 - t * e1, (2.0 - power) * e2 - (1.0 - power) * t * e1
 
 
+def sigmoid_focal_terms(x: np.ndarray, t: np.ndarray, alpha: float, gamma: float) -> Terms:
+    """torchvision's ``sigmoid_focal_loss`` per element and its first two derivatives in ``x``:
+    ``a ce q^gamma`` with ``ce`` BCE with logits, ``q = 1 - p_t``, ``a = alpha_t`` (1 for
+    ``alpha < 0``). The derivatives are the product rule on ``ce q^gamma`` written term by term
+    (``ce' = p - t``, ``ce'' = s = p (1 - p)``, ``q' = (1 - 2t) s``, ``s' = (1 - 2p) s``), with
+    ``q^(gamma-1) q'`` as ``q^gamma (q'/q)`` and ``q^(gamma-2) q'^2`` as ``q^gamma (q'/q)^2``, 0
+    where ``q = 0`` (float64 would overflow ``q^(gamma-2)`` long before ``q`` reaches 0)."""
+    p = np.exp(-np.logaddexp(0.0, -x))  # sigmoid(x), and 1 - p as sigmoid(-x)
+    complement = np.exp(-np.logaddexp(0.0, x))
+    s = p * complement
+    ce = np.where(x >= 0, (1.0 - t) * x, -t * x) + np.log1p(np.exp(-np.abs(x)))
+    ce_slope = p * (1.0 - t) - complement * t  # p - t, without 1 - (a rounded p)
+    q = p * (1.0 - t) + complement * t
+    a = alpha * t + (1.0 - alpha) * (1.0 - t) if alpha >= 0 else np.ones_like(q)
+    m = np.power(q, gamma)
+    if gamma == 0.0:  # BCE: no modulating terms (their 0 * inf at an infinite logit included)
+        return a * ce, a * ce_slope, a * s
+    q_slope = (1.0 - 2.0 * t) * s
+    ratio = np.divide(q_slope, q, out=np.zeros_like(q), where=q != 0)
+    gradient = a * (ce_slope * m + gamma * ce * m * ratio)
+    hessian = a * (s * m + 2.0 * gamma * ce_slope * m * ratio
+                   + gamma * (gamma - 1.0) * ce * m * ratio ** 2
+                   + gamma * ce * m * ratio * (1.0 - 2.0 * p))
+    return a * ce * m, gradient, hessian
+
+
 def elementwise_denominator(sample_weight: Optional[np.ndarray], shape: Tuple[int, ...]) -> float:
     """The "mean" denominator of an elementwise loss: the element count, or
     ``sum(sample_weight) * K`` with K the elements per sample of the first axis."""
@@ -374,15 +400,20 @@ def elementwise_loss(
     *,
     unit: float = 1.0,
     sample_weight: Optional[np.ndarray] = None,
+    weight: Optional[np.ndarray] = None,
     reduction: str = "mean",
     return_grad: bool = False,
     return_hessian: bool = False,
 ) -> Tuple[Value, Optional[np.ndarray], Optional[np.ndarray]]:
     """(value, gradient, Hessian) of the elementwise loss whose pointwise maths is `terms`
-    (its gradient and Hessian in units of `unit`)."""
+    (its gradient and Hessian in units of `unit`). `weight` (a loss that takes one, broadcast
+    to the prediction's shape) multiplies each element's loss, gradient and Hessian."""
     p = np.asarray(prediction, dtype=np.float64)
     t = np.broadcast_to(np.asarray(target, dtype=np.float64), p.shape)
     losses, gradient, hessian = terms(p, t, *parameters)
+    if weight is not None:
+        w = np.asarray(weight, dtype=np.float64)
+        losses, gradient, hessian = losses * w, gradient * w, hessian * w
     if sample_weight is not None:
         element_weight = np.asarray(sample_weight, dtype=np.float64).reshape(
             (-1,) + (1,) * max(p.ndim - 1, 0)

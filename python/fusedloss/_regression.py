@@ -1,4 +1,5 @@
-"""The elementwise losses, one registry entry each.
+"""The elementwise losses, one registry entry each: the regression losses and
+``sigmoid_focal_loss`` (a classification loss, but one of a logit and a target per element).
 
 A loss is written in three places, each once: its pointwise maths as a kernel policy
 (``csrc/kernels/regression_losses.inl``), its float64 reference (``_reference.py``, the test
@@ -15,6 +16,8 @@ its dtype, ``sample_weight`` one per sample of the first axis, ``reduction``, ``
 (two aligned C-contiguous arrays of one float dtype and shape, no weights) goes straight to the
 kernel; anything else is validated and converted, then runs the same kernel (or the NumPy
 reference). The kernel raises its own errors (a target outside the domain names its index).
+A loss may declare an element ``weight`` (``operands``): an array broadcast to the first
+argument's shape that multiplies each element's loss, gradient and Hessian.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 
 from . import _backend, _reference
 from ._losses import _fast_result, _fast_threads, _finish, _is_common_elementwise
+from ._probabilistic import _broadcast_operand, _periodic_operand
 from . import _validation as check
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction, Scalar
 
@@ -39,6 +43,7 @@ __all__ = [
     "mean_squared_error",
     "pinball_loss",
     "poisson_loss",
+    "sigmoid_focal_loss",
     "smooth_l1_loss",
     "tweedie_loss",
 ]
@@ -113,12 +118,20 @@ class ElementwiseLoss:
     and scikit-learn compute the same per-element loss (tests and bench):
     ``torch(F, x, t, *parameters)`` returns per-element losses; ``sklearn(*parameters)`` returns
     a ``sklearn._loss`` object whose ``loss``/``gradient`` take ``(y_true, raw_prediction)``.
+
+    ``second`` names the target argument in messages (``"targets"`` for a classification
+    loss, as in ``sigmoid_binary_cross_entropy``). ``operands`` names the extra arrays the loss
+    takes: ``("weight",)`` is an element weight as BCE's (broadcast to the first argument's
+    shape, multiplying each element's loss, gradient and Hessian; its kernel policy declares
+    ``has_element_weight``). The public function accepts those keywords, no other loss does.
     """
 
     name: str
     first: str
     terms: Callable[..., _reference.Terms]
     parameters: Tuple[Parameter, ...] = ()
+    second: str = "target"
+    operands: Tuple[str, ...] = ()
     unit: float = 1.0
     kernel: Optional[Callable[..., str]] = None
     domain: Optional[Callable[..., Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]]] = None
@@ -127,6 +140,12 @@ class ElementwiseLoss:
     # Parameter values the tests and bench sweep (each a tuple of this loss's parameters).
     examples: Tuple[Tuple[float, ...], ...] = ((),)
     function: Optional[Callable[..., Any]] = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # The driver has one extra operand: the element weight.
+        if not set(self.operands) <= {"weight"}:
+            raise ValueError(f"{self.name}: the only operand an elementwise loss may take is "
+                             f"'weight', got {self.operands!r}")
 
     def kernel_name(self, parameters: Tuple[float, ...]) -> str:
         return self.kernel(*parameters) if self.kernel is not None else self.name
@@ -158,16 +177,18 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
                      reduction: Any = "mean", return_grad: Any = False,
                      return_hessian: Any = False, out: Any = None, threads: Any = None,
                      **keywords: Any) -> Any:
+            weight = None
             if keywords:
-                unknown = [key for key in keywords if key not in names]
+                unknown = [key for key in keywords if key not in names and key not in entry.operands]
                 if unknown:
                     raise TypeError(
                         f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
                 values = tuple(parameter.check(keywords.get(parameter.name, parameter.default))
                                for parameter in parameters)
+                weight = keywords.get("weight")
             else:
                 values = default_values
-            return _call(registered, pred, target, values, sample_weight, reduction,
+            return _call(registered, pred, target, values, weight, sample_weight, reduction,
                          return_grad, return_hessian, out, threads)
 
         if "``out``" not in (function.__doc__ or ""):
@@ -195,29 +216,36 @@ def _check_outs(out: Any, return_grad: bool, return_hessian: bool, first: Any, o
 
 
 def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[float, ...],
-          sample_weight: Any, reduction: Any, return_grad: Any, return_hessian: Any, out: Any,
-          threads: Any) -> LossResult:
+          weight: Any, sample_weight: Any, reduction: Any, return_grad: Any, return_hessian: Any,
+          out: Any, threads: Any) -> LossResult:
     return_grad = check.check_flag(return_grad, "return_grad")
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     with_gradient = return_grad or return_hessian
-    if sample_weight is None and not return_hessian and _is_common_elementwise(pred, target, out, reduction):
+    if (weight is None and sample_weight is None and not return_hessian
+            and _is_common_elementwise(pred, target, out, reduction)):
         count = _fast_threads(threads)
         if count is not None:
             value, gradient, _ = _backend.core.elementwise_loss(  # type: ignore[union-attr]
-                entry.kernel_name(parameters), pred, target, parameters, None,
+                entry.kernel_name(parameters), pred, target, None, parameters, None,
                 pred.size // pred.shape[0], check.REDUCTIONS[reduction], with_gradient, False,
                 out, None, count)
             return cast(LossResult, _fast_result(value, gradient, pred.dtype, return_grad))
 
     p, result_dtype = check.as_float_array(pred, entry.first)
-    t_array, _ = check.as_float_array(target, "target")
+    t_array, _ = check.as_float_array(target, entry.second)
     try:
         broadcast_shape = np.broadcast_shapes(t_array.shape, p.shape)
     except ValueError:
         broadcast_shape = None
     if broadcast_shape != p.shape:
-        raise ValueError(f"target: expected a shape that broadcasts to {entry.first}'s shape "
+        owner = entry.first + ("'" if entry.first.endswith("s") else "'s")  # logits', pred's
+        raise ValueError(f"{entry.second}: expected a shape that broadcasts to {owner} shape "
                          f"{p.shape}, got {t_array.shape}")
+    element_weight = None
+    if weight is not None:
+        element_weight = _broadcast_operand(weight, "weight", p.shape, p.dtype)
+        if not np.isfinite(element_weight).all():
+            raise ValueError("weight: expected finite values, got NaN or inf")
     samples = p.shape[0] if p.ndim else 1
     row_weight = check.check_weight_vector(
         sample_weight, samples, "sample_weight",
@@ -225,7 +253,8 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     grad_out, hess_out = _check_outs(out, return_grad, return_hessian, pred,
-                                     (("target", target), ("sample_weight", sample_weight)),
+                                     ((entry.second, target), ("weight", weight),
+                                      ("sample_weight", sample_weight)),
                                      p.shape, result_dtype)
 
     # SPEC "Result dtype": the target is converted to the first argument's (compute) dtype
@@ -240,16 +269,20 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
         sample_size = max(p.size // samples, 1) if samples else 1
         kernel_grad = grad_out if grad_out is not None and grad_out.dtype == p.dtype else None
         kernel_hess = hess_out if hess_out is not None and hess_out.dtype == p.dtype else None
+        # The weight as BCE's kernel reads it: one period of a weight that repeats along the
+        # leading axes (per class, scalar), materialised in the compute dtype only where it
+        # varies along the first axis.
+        kernel_weight = None if element_weight is None else _periodic_operand(element_weight, p.shape)
         value, gradient, hessian = _backend.core.elementwise_loss(  # type: ignore[union-attr]
-            entry.kernel_name(parameters), prediction, target_c, parameters, row_weight,
-            sample_size, reduction_code, with_gradient, return_hessian, kernel_grad, kernel_hess,
-            thread_count)
+            entry.kernel_name(parameters), prediction, target_c, kernel_weight, parameters,
+            row_weight, sample_size, reduction_code, with_gradient, return_hessian, kernel_grad,
+            kernel_hess, thread_count)
     else:
         _check_domain(entry, parameters, np.broadcast_to(t_array, p.shape))
         value, gradient, hessian = _reference.elementwise_loss(
             entry.terms, p, t_array, parameters, unit=entry.unit, sample_weight=row_weight,
-            reduction=check.reduction_name(reduction), return_grad=with_gradient,
-            return_hessian=return_hessian)
+            weight=element_weight, reduction=check.reduction_name(reduction),
+            return_grad=with_gradient, return_hessian=return_hessian)
     return _finish(value, gradient, result_dtype, p.shape, p.shape, return_grad, grad_out,
                    check.is_partial(reduction), hessian if return_hessian else None, hess_out)
 
@@ -284,6 +317,24 @@ def _tweedie_domain(power: float) -> Optional[Tuple[str, Callable[[np.ndarray], 
     if power <= 0.0:
         return None
     return ("target >= 0", _nonnegative) if power < 2.0 else ("target > 0", _positive)
+
+
+def _sigmoid_focal_kernel(alpha: float, gamma: float) -> str:
+    """gamma 0 (BCE) and 2 (the default: q q, no pow) have kernels of their own."""
+    return {0.0: "sigmoid_focal_loss_gamma_0", 2.0: "sigmoid_focal_loss_gamma_2"}.get(
+        gamma, "sigmoid_focal_loss")
+
+
+def _torch_sigmoid_focal_loss(F: Any, x: Any, t: Any, alpha: float, gamma: float) -> Any:
+    """torchvision.ops.sigmoid_focal_loss(reduction="none"), its code in PyTorch (the tests'
+    and bench's peer; torchvision itself is not a dependency)."""
+    p = x.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return loss
 
 
 def _sklearn_loss(name: str, **parameters: Any) -> Any:
@@ -563,5 +614,49 @@ def tweedie_loss(
     >>> import fusedloss
     >>> fusedloss.tweedie_loss([0.0, 0.0], [1.0, 2.0], power=1.5, reduction="none").tolist()
     [4.0, 6.0]
+    """
+    raise AssertionError("replaced by @elementwise_loss")
+
+
+# ----------------------------------------------------------------------------- classification
+# A classification loss of one logit and one target per element: BCE's shape rules, the
+# registry's conventions, and BCE's element `weight` (the driver's one extra operand).
+
+
+@elementwise_loss(ElementwiseLoss(
+    "sigmoid_focal_loss", "logits", _reference.sigmoid_focal_terms, second="targets",
+    parameters=(Parameter("alpha"), Parameter("gamma", low=0.0)),
+    operands=("weight",),
+    kernel=_sigmoid_focal_kernel,
+    torch=_torch_sigmoid_focal_loss,
+    examples=((0.25, 2.0), (0.25, 0.0), (-1.0, 0.5), (0.5, 1.0), (0.75, 3.5)),
+))
+def sigmoid_focal_loss(
+    logits: ArrayLike, targets: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+    weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, return_hessian: bool = False,
+    out: Any = None, threads: Optional[int] = None,
+) -> _Result:
+    """Sigmoid focal loss (``torchvision.ops.sigmoid_focal_loss``) per element: with
+    ``p = sigmoid(logits)``, ``ce`` the BCE with logits (``max(x, 0) - x t + log1p(exp(-|x|))``)
+    and ``p_t = p t + (1 - p)(1 - t)``, ``ce (1 - p_t)^gamma``, times
+    ``alpha t + (1 - alpha)(1 - t)`` when ``alpha >= 0`` (``alpha < 0``: no alpha weighting).
+    The exact gradient and Hessian diagonal in the logits, stable at any logit (``1 - p`` is
+    ``sigmoid(-x)``, never 1 minus a rounded ``p``). ``gamma`` finite and ``>= 0`` (0: BCE
+    times the alpha weighting); ``alpha`` any finite number. ``targets`` any reals (soft
+    targets; not range checked, as BCE's), broadcast to the logits' shape; a ``q = 1 - p_t``
+    below 0 (a target outside [0, 1]) takes a fractional ``gamma`` to NaN, as ``pow`` does.
+
+    ``weight`` is ``sigmoid_binary_cross_entropy``'s (PyTorch's
+    ``binary_cross_entropy_with_logits``): an array broadcast to the logits' shape (per class
+    ``(C,)``, a scalar, or full) that multiplies each element's loss, gradient and Hessian;
+    ``"mean"`` still divides by the element count (``K sum(sample_weight)`` with sample
+    weights), as torchvision's ``loss.mean()``.
+
+    >>> import fusedloss
+    >>> loss, grad = fusedloss.sigmoid_focal_loss([2.0, -1.0], [1.0, 0.0], reduction="none",
+    ...                                           return_grad=True)
+    >>> loss.round(6).tolist(), grad.round(6).tolist()
+    ([0.000451, 0.016994], [-0.001218, 0.039436])
     """
     raise AssertionError("replaced by @elementwise_loss")

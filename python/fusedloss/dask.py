@@ -697,19 +697,23 @@ def _elementwise_twin(entry: Any) -> Callable[..., DaskResult]:
              return_grad: bool = False, return_hessian: bool = False, out: Any = None,
              threads: Optional[int] = None, **parameters: Any) -> DaskResult:
         # The loss's parameters (and an unknown keyword) are checked by the in-memory function:
-        # _elementwise calls it on an empty probe before building the graph.
+        # _elementwise calls it on an empty probe before building the graph. Its operands (an
+        # element weight) are arrays: broadcast and chunked as the first argument.
+        operands = {name: parameters.pop(name, None) for name in entry.operands}
         kwargs: Dict[str, Any] = dict(threads=threads, **parameters)
         return_hessian = check.check_flag(return_hessian, "return_hessian")
         if return_hessian:
             kwargs["return_hessian"] = return_grad = True
-        return _elementwise(entry.function, entry.first, pred, target, "target",
+        return _elementwise(entry.function, entry.first, pred, target, entry.second,
                             sample_weight=sample_weight, reduction=reduction,
-                            return_grad=return_grad, out=out, operands={}, kwargs=kwargs,
+                            return_grad=return_grad, out=out, operands=operands, kwargs=kwargs,
                             hessian=return_hessian)
 
     twin.__name__ = twin.__qualname__ = entry.name
     twin.__doc__ = (f":func:`fusedloss.{entry.name}` on Dask arrays (any chunking of any axis)."
-                    + (f" Parameters: {', '.join(names)}." if names else ""))
+                    + (f" Parameters: {', '.join(names)}." if names else "")
+                    + (f" Arrays broadcast to {entry.first}'s shape and chunked as it: "
+                       f"{', '.join(entry.operands)}." if entry.operands else ""))
     return twin
 
 
@@ -726,6 +730,7 @@ if TYPE_CHECKING:
     poisson_loss: Callable[..., DaskResult]
     gamma_loss: Callable[..., DaskResult]
     tweedie_loss: Callable[..., DaskResult]
+    sigmoid_focal_loss: Callable[..., DaskResult]
 for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
     globals()[_entry.name] = _elementwise_twin(_entry)
     if _entry.name not in __all__:

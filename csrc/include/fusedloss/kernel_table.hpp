@@ -49,8 +49,8 @@ struct ClassificationArgs {
     Real* hessian;
 };
 
-// Elementwise losses (mean squared error, absolute, Huber, Poisson, ...: every loss of
-// csrc/kernels/regression_losses.inl): prediction and target are contiguous,
+// Elementwise losses (mean squared error, absolute, Huber, Poisson, sigmoid focal, ...: every
+// loss of csrc/kernels/regression_losses.inl): prediction and target are contiguous,
 // `samples * sample_size` elements; sample_weight has one entry per sample.
 constexpr int elementwise_parameter_count = 4;
 template <class Real>
@@ -69,6 +69,12 @@ struct ElementwiseArgs {
     // (Poisson: t < 0); the outputs are then unspecified and the caller finds and reports the
     // first such element. Null for losses that take any target.
     int* target_out_of_domain;
+    // Read only by a loss that declares an element weight (sigmoid_focal_loss's `weight`):
+    // element k's loss, gradient and Hessian are multiplied by
+    // element_weight[k % element_weight_length], a periodic pattern as SigmoidBinaryArgs's
+    // weight; null: no weight.
+    const Real* element_weight;
+    std::int64_t element_weight_length;  // >= 1 when element_weight is set
 };
 
 // The row-wise losses of the registry (classification_losses.inl: softmax_focal_loss,
@@ -193,6 +199,8 @@ struct ElementwiseLossEntry {
     // Tests one target against that domain: finds the first bad element once the kernel
     // reported one (NaN is in every domain: it propagates, as in the float64 reference).
     int (*target_in_domain)(double target, const double* parameters);
+    // 1 when the loss takes ElementwiseArgs::element_weight, else 0 (the binding then refuses one).
+    int takes_element_weight;
 };
 
 // One row-wise loss of the table: its name (the Python registry's `kernel`), its two kernels,

@@ -148,9 +148,14 @@ def elementwise_inputs(entry: ElementwiseLoss, shape: Shape, dtype: np.dtype,
     """``(first, target)`` for an elementwise loss at its default parameters. A ``"pred"``
     loss gets a standard normal prediction and target (a residual of order 1, on both sides of
     Huber's and smooth L1's knees); a ``"raw"`` loss (a log link) a moderate raw prediction,
-    ``N(0, 0.5^2)``, and positive log-normal targets. The first candidate target inside the
-    loss's domain (``entry.domain``) is taken, so that a new loss needs no case of its own."""
+    ``N(0, 0.5^2)``, and positive log-normal targets; a ``"logits"`` loss (classification:
+    sigmoid_focal_loss) standard normal logits and 0/1 labels, as sigmoid BCE's case. The first
+    candidate target inside the loss's domain (``entry.domain``) is taken, so that a new loss
+    needs no case of its own."""
     first = rng.standard_normal(shape, dtype=np.float32)
+    if entry.first == "logits":
+        labels = (rng.random(shape, dtype=np.float32) < 0.5).astype(dtype)
+        return first.astype(dtype, copy=False), labels
     if entry.first == "raw":
         first *= np.float32(0.5)
     domain = entry.domain(*entry.defaults()) if entry.domain is not None else None

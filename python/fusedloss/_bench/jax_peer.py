@@ -304,6 +304,10 @@ def _elementwise_function(jax: Any, optax: Any, loss: str, parameters: Tuple[flo
     def pinball(x: Any, t: Any, q: float) -> Any:
         return jnp.where(x > t, (1.0 - q) * (x - t), q * (t - x))
 
+    def sigmoid_focal(x: Any, t: Any, alpha: float, gamma: float) -> Any:
+        # optax's alpha=None is torchvision's alpha < 0: no alpha weighting
+        return losses.sigmoid_focal_loss(x, t, alpha=None if alpha < 0 else alpha, gamma=gamma)
+
     formulas: Dict[str, Callable[..., Any]] = {
         "mean_squared_error": lambda x, t: losses.squared_error(x, t),
         "mean_absolute_error": lambda x, t: jnp.abs(x - t),
@@ -313,6 +317,7 @@ def _elementwise_function(jax: Any, optax: Any, loss: str, parameters: Tuple[flo
         "poisson_loss": lambda x, t: jnp.exp(x) - t * x,
         "gamma_loss": lambda x, t: x + t * jnp.exp(-x),
         "tweedie_loss": tweedie,
+        "sigmoid_focal_loss": sigmoid_focal,
     }
     per_element = formulas.get(loss)
     if per_element is None:
