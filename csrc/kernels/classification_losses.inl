@@ -82,6 +82,63 @@ void label_softmax_hessian(const RowInput<Real>& in, const LabelSoftmaxRow<Real>
     hessian[in.label] = static_cast<Real>(slope_factor * p_label * u + curvature_factor);
 }
 
+// The small-C tile of a loss of -log p_y (C <= small_class_limit): softmax cross-entropy's
+// tile steps (softmax_cross_entropy.inl): per row the max and x_j - shift into the work tile
+// (the gradient rows, or a stack tile without a gradient), one flat exp over the whole tile,
+// per row the sum (in index order), one flat log of the sums; then per row F(ce), F'(ce) from
+// `terms` and the gradient row.
+template <class Real, bool with_gradient, class Policy>
+FUSEDLOSS_ALWAYS_INLINE void label_softmax_tile(const Policy& policy, const RowTile<Real>& tile,
+                                                double* losses) {
+    const std::int64_t classes = tile.classes;
+    const std::int64_t rows = tile.rows;
+    Real stack_work[with_gradient ? 1 : small_class_tile * small_class_limit];
+    Real* work = with_gradient ? tile.gradient : stack_work;
+    Real shift[small_class_tile];
+    Real label_logit[small_class_tile];
+    Real sum[small_class_tile];
+    Real log_sum[small_class_tile];
+    bool all_finite = true;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const Real* x = tile.x + r * tile.x_row_stride;
+        Real* w = work + r * classes;
+        Real maximum = x[0];
+        for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
+        const bool finite = is_finite_value(maximum);
+        all_finite = all_finite && finite;
+        shift[r] = finite ? maximum : Real(0);
+        label_logit[r] = tile.ignored[r] ? Real(0) : x[tile.labels[r]];  // before w may replace x
+        for (std::int64_t j = 0; j < classes; ++j) w[j] = x[j] - shift[r];
+    }
+    const std::int64_t count = rows * classes;
+    if (all_finite) {
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t k = 0; k < count; ++k) work[k] = exp_nonpositive(work[k]);
+    } else {
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t k = 0; k < count; ++k) work[k] = exp_value(work[k]);
+    }
+    for (std::int64_t r = 0; r < rows; ++r) {
+        Real row_sum = 0;
+        for (std::int64_t j = 0; j < classes; ++j) row_sum += work[r * classes + j];
+        sum[r] = row_sum;
+    }
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t r = 0; r < rows; ++r) log_sum[r] = log_value(sum[r]);
+    for (std::int64_t r = 0; r < rows; ++r) {
+        if (tile.ignored[r]) continue;
+        const auto terms = policy.terms(label_loss(log_sum[r], label_logit[r], shift[r]));
+        losses[r] = terms.loss;
+        if (with_gradient) {
+            Real* g = work + r * classes;
+            const Real row_scale = static_cast<Real>(tile.gradient_factor[r] * terms.slope);
+            const Real scale = row_scale / sum[r];
+            for (std::int64_t j = 0; j < classes; ++j) g[j] *= scale;
+            g[tile.labels[r]] -= row_scale;
+        }
+    }
+}
+
 // Focal loss on the softmax (Lin et al.): -(1 - p_y)^gamma log p_y = u^gamma ce, u = 1 - p_y.
 //   F' = u^gamma + gamma ce p u^(gamma-1)
 //   F'' u^2 = gamma p u^gamma ((2 - ce) u + (gamma - 1) ce p)
@@ -89,6 +146,7 @@ void label_softmax_hessian(const RowInput<Real>& in, const LabelSoftmaxRow<Real>
 // kernel for it, so that it is the same bits (its small-C and long-row paths included).
 template <class Real>
 struct SoftmaxFocalLoss : RowLossPolicy {
+    static constexpr bool has_small_class_tile = true;
     double gamma;
     explicit SoftmaxFocalLoss(const double* parameters) : gamma(parameters[0]) {}
 
@@ -99,18 +157,26 @@ struct SoftmaxFocalLoss : RowLossPolicy {
         double u;             // 1 - p_y
     };
 
+    // One libm call per row (plus a pow for a gamma other than 1 and 2): the rows of a small-C
+    // batch are a few vectors each, so these scalar calls are much of their cost.
     Terms terms(double ce) const {
         Terms terms;
-        const double p = ::exp(-ce);
-        terms.u = -::expm1(-ce);  // 1 - p_y without the cancellation of 1 - exp(-ce) near p_y = 1
-        const double focus = ::pow(terms.u, gamma);
+        double p, u;
+        if (ce > 0.6931471805599453) {  // p_y < 1/2: 1 - p_y is exact to an ulp
+            p = ::exp(-ce);
+            u = 1.0 - p;
+        } else {  // p_y >= 1/2: u from expm1 (no cancellation), then 1 - u is exact (Sterbenz)
+            u = -::expm1(-ce);
+            p = 1.0 - u;
+        }
+        terms.u = u;
+        const double focus = gamma == 2.0 ? u * u : (gamma == 1.0 ? u : ::pow(u, gamma));
         terms.loss = focus * ce;
         // gamma ce p u^(gamma - 1) tends to 0 at both ends (u -> 0: p ce ~ u; p -> 0: p ce -> 0);
         // the test keeps 0 * inf out (ce = inf at p = 0, u^(gamma - 1) = inf at u = 0).
-        const double tail = p > 0.0 && terms.u > 0.0 ? gamma * ce * p * ::pow(terms.u, gamma - 1.0) : 0.0;
+        const double tail = p > 0.0 && u > 0.0 ? gamma * ce * p * (focus / u) : 0.0;
         terms.slope = focus + tail;
-        terms.curvature_u2 =
-            p > 0.0 ? gamma * p * focus * ((2.0 - ce) * terms.u + (gamma - 1.0) * ce * p) : 0.0;
+        terms.curvature_u2 = p > 0.0 ? gamma * p * focus * ((2.0 - ce) * u + (gamma - 1.0) * ce * p) : 0.0;
         if (ce != ce) terms.slope = terms.curvature_u2 = ce;  // NaN row: NaN gradient and Hessian
         return terms;
     }
@@ -122,6 +188,11 @@ struct SoftmaxFocalLoss : RowLossPolicy {
         const Terms focal = terms(row.ce);
         if (with_gradient) label_softmax_gradient(in, row, gradient_factor * focal.slope, gradient);
         return focal.loss;
+    }
+
+    template <bool with_gradient>
+    void tile(const RowTile<Real>& tile, double* losses) const {
+        label_softmax_tile<Real, with_gradient>(*this, tile, losses);
     }
 
     void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {
@@ -146,6 +217,7 @@ struct SoftmaxKLDivergence : RowLossPolicy {
     static constexpr bool takes_labels = false;
     // e^b_j kept for the gradient pass: a third exp per element cost 25-30 % at C = 1000.
     static constexpr bool needs_scratch_row = true;
+    static constexpr bool has_small_class_tile = true;
     double inverse_temperature;
     Real scale;  // 1 / T in the input's type
     explicit SoftmaxKLDivergence(const double* parameters)
@@ -278,6 +350,100 @@ struct SoftmaxKLDivergence : RowLossPolicy {
             }
         }
         return sums.weighted / sums.teacher - ::log(sums.teacher) + ::log(sums.student);
+    }
+
+    // C <= small_class_limit: the row loops above would run as vector remainders; here a and b
+    // of every row go to tiles, one flat exp covers each tile, and the rows' sums follow.
+    template <bool with_gradient>
+    void tile(const RowTile<Real>& tile, double* losses) const {
+        const std::int64_t classes = tile.classes;
+        const std::int64_t rows = tile.rows;
+        const std::int64_t count = rows * classes;
+        Real stack_student[with_gradient ? 1 : small_class_tile * small_class_limit];
+        Real teacher[small_class_tile * small_class_limit];
+        Real difference[small_class_tile * small_class_limit];  // b_j - a_j
+        Real* student = with_gradient ? tile.gradient : stack_student;
+        Shifts row_shifts[small_class_tile];
+        bool all_finite = true;
+        const Real s = scale;
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const Real* x = tile.x + r * tile.x_row_stride;
+            const Real* t = tile.targets + r * tile.targets_row_stride;
+            Real student_max = x[0], teacher_max = t[0];
+            for (std::int64_t j = 1; j < classes; ++j) {
+                student_max = x[j] > student_max ? x[j] : student_max;
+                teacher_max = t[j] > teacher_max ? t[j] : teacher_max;
+            }
+            student_max *= s;
+            teacher_max *= s;
+            Shifts& shift = row_shifts[r];
+            const bool student_finite = is_finite_value(student_max);
+            const bool teacher_finite = is_finite_value(teacher_max);
+            shift.student = student_finite ? student_max : Real(0);
+            shift.teacher = teacher_finite ? teacher_max : Real(0);
+            shift.finite = student_finite && teacher_finite;
+            all_finite = all_finite && shift.finite;
+            for (std::int64_t j = 0; j < classes; ++j) {
+                const Real a = x[j] * s - shift.student;
+                const Real b = t[j] * s - shift.teacher;
+                difference[r * classes + j] = b - a;
+                student[r * classes + j] = a;  // (x_j is read before g_j replaces it)
+                teacher[r * classes + j] = b;
+            }
+        }
+        if (all_finite) {
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t k = 0; k < count; ++k) {
+                student[k] = exp_nonpositive(student[k]);
+                teacher[k] = exp_nonpositive(teacher[k]);
+            }
+        } else {
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t k = 0; k < count; ++k) {
+                student[k] = exp_value(student[k]);
+                teacher[k] = exp_value(teacher[k]);
+            }
+        }
+        double log_student[small_class_tile];
+        double log_teacher[small_class_tile];
+        Sums sums[small_class_tile];
+        for (std::int64_t r = 0; r < rows; ++r) {
+            Real student_sum = 0, teacher_sum = 0, weighted = 0;
+            for (std::int64_t j = 0; j < classes; ++j) {
+                const Real eb = teacher[r * classes + j];
+                student_sum += student[r * classes + j];
+                teacher_sum += eb;
+                weighted += eb > Real(0) ? eb * difference[r * classes + j] : Real(0);
+            }
+            sums[r] = Sums{static_cast<double>(student_sum), static_cast<double>(teacher_sum),
+                           static_cast<double>(weighted)};
+            if (!is_finite_value(weighted) && is_finite_value(student_sum) && is_finite_value(teacher_sum)) {
+                sums[r].weighted = 0.0;  // overflowed in Real: again in double (see sum_piece)
+                const Real* x = tile.x + r * tile.x_row_stride;
+                const Real* t = tile.targets + r * tile.targets_row_stride;
+                if (row_shifts[r].finite) {
+                    weighted_in_double<true>(x, t, classes, row_shifts[r], sums[r]);
+                } else {
+                    weighted_in_double<false>(x, t, classes, row_shifts[r], sums[r]);
+                }
+            }
+        }
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t r = 0; r < rows; ++r) {
+            log_student[r] = log_value(sums[r].student);
+            log_teacher[r] = log_value(sums[r].teacher);
+        }
+        for (std::int64_t r = 0; r < rows; ++r) {
+            losses[r] = sums[r].weighted / sums[r].teacher - log_teacher[r] + log_student[r];
+            if (with_gradient) {
+                const double factor = tile.gradient_factor[r] * inverse_temperature;
+                const Real student_factor = static_cast<Real>(factor / sums[r].student);
+                const Real teacher_factor = static_cast<Real>(factor / sums[r].teacher);
+                Real* g = student + r * classes;
+                const Real* eb = teacher + r * classes;
+                for (std::int64_t j = 0; j < classes; ++j) g[j] = student_factor * g[j] - teacher_factor * eb[j];
+            }
+        }
     }
 
     void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {

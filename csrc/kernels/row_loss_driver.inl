@@ -43,12 +43,109 @@ struct RowInput {
 struct RowLossPolicy {
     static constexpr bool takes_labels = true;
     static constexpr bool needs_scratch_row = false;
+    // A policy with small-C tiles (tile<with_gradient>(const RowTile<Real>&, double* losses)):
+    // used for C <= small_class_limit, where per-row SIMD loops of C elements are all remainder
+    // (C = 10 float32 rows ran scalar: 150 ns a row against 16 ns at C = 16).
+    static constexpr bool has_small_class_tile = false;
 };
+
+// Up to small_class_tile rows of few classes, as a tile policy sees them. The policy writes the
+// unweighted loss of every row that is not ignored into losses[r] and, with a gradient, its
+// gradient row times gradient_factor[r]; the driver then zeroes the ignored rows.
+template <class Real>
+struct RowTile {
+    std::int64_t rows;
+    std::int64_t classes;
+    const Real* x;                    // row r at x + r * x_row_stride
+    std::int64_t x_row_stride;
+    const std::int64_t* labels;       // the tile's labels, or null
+    const Real* targets;              // row r at targets + r * targets_row_stride, or null
+    std::int64_t targets_row_stride;
+    const bool* ignored;              // per row
+    const double* gradient_factor;    // per row: weight * the reduction's factor
+    Real* gradient;                   // the tile's gradient rows (C-contiguous), or null
+};
+
+template <class Loss, class Real, bool with_gradient>
+double row_loss_tiles(const Loss& loss, const RowLossArgs<Real>& args, std::int64_t first,
+                      std::int64_t end) {
+    const std::int64_t classes = args.classes;
+    const bool with_hessian = with_gradient && args.hessian != nullptr;
+    bool ignored[small_class_tile];
+    double weight[small_class_tile];
+    double gradient_factor[small_class_tile];
+    double losses[small_class_tile];
+    double block_sum = 0.0;
+    for (std::int64_t tile_first = first; tile_first < end; tile_first += small_class_tile) {
+        const std::int64_t rows = end - tile_first < small_class_tile ? end - tile_first : small_class_tile;
+        RowTile<Real> tile{};
+        tile.rows = rows;
+        tile.classes = classes;
+        tile.x = args.input + tile_first * args.input_row_stride;
+        tile.x_row_stride = args.input_row_stride;
+        tile.ignored = ignored;
+        tile.gradient_factor = gradient_factor;
+        tile.gradient = with_gradient ? args.gradient + tile_first * classes : nullptr;
+        if constexpr (Loss::takes_labels) {
+            tile.labels = args.labels + tile_first;
+        } else {
+            tile.targets = args.targets + tile_first * args.targets_row_stride;
+            tile.targets_row_stride = args.targets_row_stride;
+        }
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const std::int64_t row = tile_first + r;
+            double row_weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+            ignored[r] = false;
+            if constexpr (Loss::takes_labels) {
+                const std::int64_t label = args.labels[row];
+                ignored[r] = args.has_ignore_index && label == args.ignore_index;
+                if (!ignored[r] && args.class_weight != nullptr) row_weight *= args.class_weight[label];
+            }
+            weight[r] = row_weight;
+            gradient_factor[r] = row_weight * args.gradient_scale;
+        }
+        if (with_hessian) {
+            // Before the tile, which may overwrite the input with the gradient (out=input).
+            for (std::int64_t r = 0; r < rows; ++r) {
+                Real* hessian = args.hessian + (tile_first + r) * classes;
+                if (ignored[r]) {
+                    zero_row(hessian, classes);
+                    continue;
+                }
+                RowInput<Real> input{};
+                input.classes = classes;
+                input.x = tile.x + r * args.input_row_stride;
+                if constexpr (Loss::takes_labels) {
+                    input.label = tile.labels[r];
+                } else {
+                    input.target = tile.targets + r * args.targets_row_stride;
+                }
+                loss.hessian_row(input, hessian, gradient_factor[r]);
+            }
+        }
+        loss.template tile<with_gradient>(tile, losses);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            const std::int64_t row = tile_first + r;
+            if (ignored[r]) {
+                if (with_gradient) zero_row(tile.gradient + r * classes, classes);
+                if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+                continue;
+            }
+            const double weighted_loss = weight[r] * losses[r];
+            if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
+            block_sum += weighted_loss;
+        }
+    }
+    return block_sum;
+}
 
 template <class Loss, class Real, bool with_gradient>
 double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int64_t first,
                       std::int64_t end) {
     const std::int64_t classes = args.classes;
+    if constexpr (Loss::has_small_class_tile) {
+        if (classes <= small_class_limit) return row_loss_tiles<Loss, Real, with_gradient>(loss, args, first, end);
+    }
     const bool with_hessian = with_gradient && args.hessian != nullptr;
     // (malloc, an extern "C" function: no inline std code in a unit compiled per ISA)
     Real* scratch = with_gradient && Loss::needs_scratch_row
