@@ -74,7 +74,8 @@ def test_matches_the_float64_reference(entry, parameters, dtype, reduction, weig
     weights = np.random.default_rng(1).uniform(0.1, 2.0, shape[0]) if weighted else None
     operands = element_weights(entry, shape, dtype) if weighted else {}
     loss, grad, hess = entry.function(x, t, sample_weight=weights, reduction=reduction,
-                                      return_hessian=True, **operands, **keywords(entry, parameters))
+                                      return_hessian=True, **operands,
+                                      **keywords(entry, parameters))
     value, g, h = reference(entry, parameters, x, t, sample_weight=weights, reduction=reduction,
                             return_grad=True, return_hessian=True, **operands)
     assert grad.dtype == dtype and hess.dtype == dtype and grad.shape == shape

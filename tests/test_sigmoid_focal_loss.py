@@ -98,7 +98,8 @@ def test_matches_float64_numpy_and_its_central_differences(alpha, gamma):
                     - numpy_focal_loss(x - h, t, alpha, gamma)) / (2 * h)
     np.testing.assert_allclose(grad, numeric_grad, rtol=1e-7, atol=1e-9)
     h2 = 1e-3  # a second difference: rounding ~ 1e-16 |loss| / h2^2, truncation ~ h2^2
-    numeric_hess = (numpy_focal_loss(x + h2, t, alpha, gamma) - 2 * numpy_focal_loss(x, t, alpha, gamma)
+    numeric_hess = (numpy_focal_loss(x + h2, t, alpha, gamma)
+                    - 2 * numpy_focal_loss(x, t, alpha, gamma)
                     + numpy_focal_loss(x - h2, t, alpha, gamma)) / h2**2
     np.testing.assert_allclose(hess, numeric_hess, rtol=1e-5, atol=1e-6)
     # and central differences of the kernel's own gradient (the Hessian is its derivative)
@@ -177,11 +178,13 @@ def test_weight_broadcasts_and_multiplies_each_element(shape, weight, dtype, wei
                                          reduction="sum")
     mean = fusedloss.sigmoid_focal_loss(x, t, weight=weight, sample_weight=sample_weight)
     count = x.size if sample_weight is None else sample_weight.sum() * (x.size // shape[0])
-    np.testing.assert_allclose(float(mean), float(total) / count, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(float(mean), float(total) / count,
+                               rtol=1e-6 if dtype == np.float32 else 1e-14)
     value, g, h = _reference.elementwise_loss(
         _reference.sigmoid_focal_terms, x, t, (0.25, 2.0), weight=full.astype(np.float64),
         sample_weight=sample_weight, reduction="mean", return_grad=True, return_hessian=True)
-    loss, grad, hess = fusedloss.sigmoid_focal_loss(x, t, weight=weight, sample_weight=sample_weight,
+    loss, grad, hess = fusedloss.sigmoid_focal_loss(x, t, weight=weight,
+                                                    sample_weight=sample_weight,
                                                     return_hessian=True)
     rtol = 2e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(float(loss), value, rtol=rtol)
@@ -215,8 +218,9 @@ def test_extreme_logits_are_exact_and_never_nan(gamma, dtype):
     t = np.array([0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.5, 0.3], dtype)
     loss, grad, hess = fusedloss.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma,
                                                     reduction="none", return_hessian=True)
-    value, g, h = _reference.elementwise_loss(_reference.sigmoid_focal_terms, x, t, (alpha, gamma),
-                                              reduction="none", return_grad=True, return_hessian=True)
+    value, g, h = _reference.elementwise_loss(_reference.sigmoid_focal_terms, x, t,
+                                              (alpha, gamma), reduction="none", return_grad=True,
+                                              return_hessian=True)
     for part in (loss, grad, hess, value, g, h):
         assert np.all(np.isfinite(part))
     np.testing.assert_array_equal(loss[:4], np.array([0.75e4, 0.25e4, 0.0, 0.0], dtype))
@@ -276,9 +280,9 @@ def test_targets_outside_zero_one_follow_pow():
     for gamma in (1.0, 2.0, 3.0, 0.5):
         loss, grad, hess = fusedloss.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none",
                                                         return_hessian=True)
-        value, g, h = _reference.elementwise_loss(_reference.sigmoid_focal_terms, x, t, (0.25, gamma),
-                                                  reduction="none", return_grad=True,
-                                                  return_hessian=True)
+        value, g, h = _reference.elementwise_loss(_reference.sigmoid_focal_terms, x, t,
+                                                  (0.25, gamma), reduction="none",
+                                                  return_grad=True, return_hessian=True)
         for got, want in ((loss, value), (grad, g), (hess, h)):
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
             finite = ~np.isnan(want)
@@ -302,7 +306,7 @@ def test_bad_arguments():
         fusedloss.sigmoid_focal_loss(x, x, weight=np.ones(5))
     with pytest.raises(ValueError, match="weight: expected finite values, got NaN or inf"):
         fusedloss.sigmoid_focal_loss(x, x, weight=np.array([1.0, np.inf, 1.0, 1.0]))
-    with pytest.raises(TypeError, match="weight: expected a real numeric array, got dtype complex128"):
+    with pytest.raises(TypeError, match="weight: expected a real numeric array, got dtype complex"):
         fusedloss.sigmoid_focal_loss(x, x, weight=np.ones(4, complex))
     with pytest.raises(TypeError, match="unexpected keyword argument 'pos_weight'"):
         fusedloss.sigmoid_focal_loss(x, x, pos_weight=np.ones(4))

@@ -140,8 +140,9 @@ FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const Elementw
     const Real factor = static_cast<Real>(weight * scale);
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t k = first; k < end; ++k) {
-        hessian[k] = factor * weighted_derivative<with_element_weight>(
-                                  loss.hessian(prediction[k], target[k]), element_weight, k - first);
+        const Real curvature = loss.hessian(prediction[k], target[k]);
+        hessian[k] = factor * weighted_derivative<with_element_weight>(curvature, element_weight,
+                                                                       k - first);
     }
 }
 
@@ -215,7 +216,8 @@ FUSEDLOSS_NEVER_INLINE double elementwise_element_weighted_block(const Loss& los
     std::int64_t position = first;
     while (position < end) {
         const std::int64_t phase = position % period;
-        const std::int64_t span_end = end - position < period - phase ? end : position + (period - phase);
+        const std::int64_t pattern_end = position + (period - phase);
+        const std::int64_t span_end = pattern_end < end ? pattern_end : end;
         block_sum += elementwise_span<Loss, Real, with_gradient, with_losses, true>(
             loss, args, position, span_end, args.element_weight + phase);
         position = span_end;

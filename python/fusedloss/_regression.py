@@ -179,7 +179,8 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
                      **keywords: Any) -> Any:
             weight = None
             if keywords:
-                unknown = [key for key in keywords if key not in names and key not in entry.operands]
+                unknown = [key for key in keywords
+                           if key not in names and key not in entry.operands]
                 if unknown:
                     raise TypeError(
                         f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
@@ -272,7 +273,8 @@ def _call(entry: ElementwiseLoss, pred: Any, target: Any, parameters: Tuple[floa
         # The weight as BCE's kernel reads it: one period of a weight that repeats along the
         # leading axes (per class, scalar), materialised in the compute dtype only where it
         # varies along the first axis.
-        kernel_weight = None if element_weight is None else _periodic_operand(element_weight, p.shape)
+        kernel_weight = (None if element_weight is None
+                         else _periodic_operand(element_weight, p.shape))
         value, gradient, hessian = _backend.core.elementwise_loss(  # type: ignore[union-attr]
             entry.kernel_name(parameters), prediction, target_c, kernel_weight, parameters,
             row_weight, sample_size, reduction_code, with_gradient, return_hessian, kernel_grad,
