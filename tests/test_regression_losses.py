@@ -202,6 +202,27 @@ def test_conventions(entry, parameters):
 
 
 @pytest.mark.parametrize("entry,parameters", CASES)
+@pytest.mark.parametrize("shape", [(3001, 10), (700, 63), (257, 3, 5)])
+def test_short_samples_with_sample_weight(entry, parameters, shape):
+    """Samples shorter than the driver's short_sample_limit (64) are weighted per element in
+    chunks: chunks that straddle samples and blocks, bitwise for any thread count, equal to the
+    reference, and the gradient the same bits as unweighted runs scaled alike."""
+    kw = keywords(entry, parameters)
+    x, t = inputs(entry, shape, np.float32, seed=23)
+    w = np.random.default_rng(3).uniform(0.5, 1.5, shape[0])
+    results = [entry.function(x, t, sample_weight=w, return_hessian=True, threads=threads, **kw)
+               for threads in (1, 2, 3)]
+    for again in results[1:]:
+        assert [a.tobytes() for a in again] == [b.tobytes() for b in results[0]]
+    value, g, h = reference(entry, parameters, x, t, sample_weight=w, return_grad=True,
+                            return_hessian=True)
+    loss, grad, hess = results[0]
+    np.testing.assert_allclose(loss, value, rtol=2e-6)
+    np.testing.assert_allclose(grad, g, rtol=2e-6, atol=2e-6 * np.abs(g).max())
+    np.testing.assert_allclose(hess, h, rtol=2e-6, atol=2e-6 * np.abs(h).max())
+
+
+@pytest.mark.parametrize("entry,parameters", CASES)
 def test_empty_and_nothing_to_average(entry, parameters):
     kw = keywords(entry, parameters)
     empty = np.zeros((0, 4))
