@@ -406,13 +406,24 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
     where = f"{loss} {_shape_text(shape)}"
     jax_live = {t: peer for t, peer in jax_peers.items() if peer.alive}
     if is_large:
-        # inputs, gradient, copy destination, and each peer's gradient and temporaries
-        need = elements * itemsize * (4 + (3 if torch is not None else 0))
+        # inputs (a second float array for a loss of two, e.g. KL's teacher), gradient, copy
+        # destination; then PyTorch's gradient and temporaries: 3 arrays for its own fused
+        # losses, 16 for a registry entry's formula (each tensor op's result is kept for
+        # autograd: sigmoid_focal_loss at 1 GiB reached 15 GiB and was OOM-killed)
+        row = row_entry(loss)
+        inputs = 5 if row is not None and not row.takes_labels else 4
+        need = elements * itemsize * inputs
+        formula = elementwise_entry(loss) is not None or row is not None
+        torch_need = elements * itemsize * (16 if formula else 3)
         available = available_memory()
         if available is not None and need > 0.8 * available:
             notes.append(f"{where}: skipped, needs ~{need / 2**30:.1f} GiB, "
                          f"{available / 2**30:.1f} GiB available")
             return []
+        if torch is not None and available is not None and need + torch_need > 0.8 * available:
+            notes.append(f"{where}: PyTorch not timed, its formula needs ~{torch_need / 2**30:.1f} GiB more")
+            torch = None
+        need += torch_need if torch is not None else 0
         jax_need = elements * itemsize * JAX_WORKER_COPIES * len(jax_live)
         if jax_live and available is not None and need + jax_need > 0.8 * available:
             notes.append(f"{where}: JAX not timed, its workers need ~{jax_need / 2**30:.1f} GiB more")
