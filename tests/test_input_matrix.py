@@ -214,7 +214,7 @@ ACCEPTED_DTYPES = {
     "int8": np.float64, "int16": np.float64, "int32": np.float64, "int64": np.float64,
     "uint8": np.float64, "uint16": np.float64, "uint32": np.float64, "uint64": np.float64,
     "bool": np.float64, "float16": np.float16, "float32": np.float32, "float64": np.float64,
-    "longdouble": np.float64,
+    ">f4": np.float32, ">f8": np.float64,  # big-endian: byte-swapped, the same numbers
 }
 
 
@@ -235,6 +235,26 @@ def cast_first_argument(name, dtype):
 def test_accepted_dtypes(name, dtype):
     x = cast_first_argument(name, dtype)
     assert_matches(native(name, x), reference(name, x), ACCEPTED_DTYPES[dtype])
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.isa_independent  # raises before any kernel runs
+def test_longdouble_rejected(name):
+    """SPEC: float64 would silently drop a long double's extra precision."""
+    if np.dtype(np.longdouble).itemsize <= 8:  # pragma: no cover - platforms where it is float64
+        pytest.skip("long double is float64 on this platform")
+    with pytest.raises(TypeError, match=rf"{FIRST_ARGUMENT[name]}: expected float16, float32 or "
+                                        r"float64, got float\d+ \(long double\)"):
+        native(name, data_for(name).astype(np.longdouble))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.isa_independent  # raises before any kernel runs
+def test_dask_array_rejected_by_the_in_memory_api(name):
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(TypeError, match=rf"{FIRST_ARGUMENT[name]}: got a Dask collection .*"
+                                        r"Use fusedloss.dask"):
+        native(name, da.from_array(data_for(name), chunks=2))
 
 
 REJECTED_DTYPES = {

@@ -20,6 +20,9 @@ def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtyp
     array = np.asarray(value)
     if array.dtype.kind not in "iubf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        raise TypeError(f"{name}: expected float16, float32 or float64, got {array.dtype} (long "
+                        "double: float64 would silently drop its extra precision)")
     try:
         broadcast_shape = np.broadcast_shapes(array.shape, shape)
     except ValueError:

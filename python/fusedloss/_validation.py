@@ -41,7 +41,15 @@ MAX_THREADS = 2**31 - 1
 
 def reject_masked(value: Any, name: str) -> None:
     """SPEC "Low-precision and foreign arrays": a masked array is never silently taken (its mask
-    would be ignored by np.asarray): TypeError saying what to pass instead."""
+    would be ignored by np.asarray), nor a Dask array (np.asarray would compute it whole into
+    memory): TypeError saying what to pass instead."""
+    if hasattr(value, "__dask_graph__") and not isinstance(value, np.ndarray):
+        kind = f"{type(value).__module__}.{type(value).__name__}"
+        raise TypeError(
+            f"{name}: got a Dask collection ({kind}); the in-memory functions would compute it "
+            "whole into memory. Use fusedloss.dask (the same function on Dask arrays, chunk by "
+            f"chunk, exact reductions), or pass a NumPy array ({name}.compute())"
+        )
     if isinstance(value, np.ma.MaskedArray):
         if name == "out":
             raise TypeError("out: expected a numpy.ndarray, got a masked array "
@@ -71,10 +79,16 @@ def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
     array = np.asarray(value)
     kind = array.dtype.kind
     if kind == "f":
+        if array.dtype.itemsize > 8:
+            raise TypeError(
+                f"{name}: expected float16, float32 or float64, got {array.dtype} (long double): "
+                "computing it in float64 would silently drop its extra precision; convert it "
+                f"explicitly ({name}.astype(np.float64)) if that is what you want"
+            )
+        if not array.dtype.isnative:  # big-endian on this machine: the same values, swapped
+            array = array.astype(array.dtype.newbyteorder("="))
         if array.dtype == np.float16:
             return array.astype(np.float32), array.dtype
-        if array.dtype.itemsize > 8:  # long double: computed in float64
-            return array.astype(np.float64), np.dtype(np.float64)
         return array, array.dtype
     if kind in "iub":
         converted = array.astype(np.float64)
