@@ -1,5 +1,5 @@
-// Bindings of the probabilistic losses: sigmoid binary cross-entropy (elementwise) and the
-// cross-entropy of given probabilities (row-wise).
+// Binding of sigmoid binary cross-entropy (elementwise, with its periodic weight and pos_weight).
+// The cross-entropy of given probabilities runs on the row driver (bind_row_losses.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -97,94 +97,6 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
                           gradient);
 }
 
-// Returns (value, gradient or None, first row with an invalid label or -1).
-template <class Real>
-py::tuple run_cross_entropy(const py::array& probs, const py::object& labels,
-                            const py::object& targets, double eps,
-                            const py::object& sample_weight, int reduction_code,
-                            bool with_gradient, const py::object& out, int threads,
-                            bool with_hessian, const py::object& hessian_out,
-                            const py::object& batch_shape) {
-    const Reduction reduction = reduction_from_code(reduction_code);
-    const RowsView view = check_rows(probs, "probs");
-    if (view.columns < 1) throw py::value_error("probs: expected at least one class");
-    ProbabilityArgs<Real> args{};
-    args.probs = static_cast<const Real*>(probs.data());
-    args.rows = view.rows;
-    args.classes = view.columns;
-    args.probs_row_stride = view.row_stride;
-    args.eps = eps;
-    if (labels.is_none() == targets.is_none()) {
-        throw py::value_error("pass exactly one of labels and targets");
-    }
-    args.labels = optional_vector<std::int64_t>(labels, view.rows, "labels");
-    if (!targets.is_none()) {
-        if (!py::isinstance<py::array>(targets)) throw py::type_error("targets: expected an array");
-        const auto t = py::reinterpret_borrow<py::array>(targets);
-        if (!t.dtype().equal(probs.dtype())) throw py::type_error("targets: expected the dtype of probs");
-        check_c_contiguous(t, "targets");
-        if (t.ndim() != 2 || t.shape(0) != view.rows || t.shape(1) != view.columns) {
-            throw py::value_error("targets: expected the shape of probs");
-        }
-        args.targets = static_cast<const Real*>(t.data());
-    }
-    std::int64_t invalid_row = -1;
-    if (args.labels != nullptr) {
-        for (std::int64_t row = 0; row < view.rows; ++row) {
-            if (args.labels[row] < 0 || args.labels[row] >= view.columns) {
-                invalid_row = row;
-                break;
-            }
-        }
-    }
-    args.sample_weight = optional_vector<double>(sample_weight, view.rows, "sample_weight");
-    double denominator = static_cast<double>(view.rows);
-    if (args.sample_weight != nullptr) {
-        denominator = 0.0;
-        for (std::int64_t row = 0; row < view.rows; ++row) denominator += args.sample_weight[row];
-    }
-    args.gradient_scale = gradient_scale(reduction, denominator);
-
-    py::array_t<Real> row_losses(reduction == Reduction::none ? view.rows : 0);
-    if (reduction == Reduction::none) args.row_losses = row_losses.mutable_data();
-    py::object gradient = py::none();
-    if (with_gradient) {
-        auto buffer = gradient_buffer<Real>(out, {view.rows, view.columns}, probs,
-                                            {labels, targets, sample_weight});
-        args.gradient = buffer.mutable_data();
-        gradient = buffer;
-    } else if (!out.is_none()) {
-        throw py::value_error("out receives the gradient: pass return_grad=True to use it");
-    }
-    // After the out checks, before anything is written (the Python checks' order).
-    if (invalid_row >= 0) raise_label_error(args.labels, invalid_row, view.columns, batch_shape);
-    // return_hessian: a separate pass before the loss kernel (which may overwrite the probs).
-    py::object hessian = py::none();
-    if (with_hessian) {
-        auto buffer = gradient_buffer<Real>(hessian_out, {view.rows, view.columns}, probs,
-                                            {probs, labels, targets, sample_weight, gradient});
-        args.hessian = buffer.mutable_data();
-        hessian = buffer;
-    }
-
-    std::vector<double> block_sums;
-    const ReductionPlan plan = make_reduction_plan(view.rows, view.columns, threads, block_sums);
-    const KernelTable& kernels = active_kernels();
-    const ProbabilityKernel<Real> kernel =
-        select_by_type<Real>(kernels.cross_entropy_f32, kernels.cross_entropy_f64);
-    double total;
-    {
-        py::gil_scoped_release release;
-        if (with_hessian) {
-            select_by_type<Real>(kernels.cross_entropy_hessian_f32,
-                                 kernels.cross_entropy_hessian_f64)(args, plan);
-        }
-        total = kernel(args, plan);
-    }
-    return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses),
-                          gradient, hessian);
-}
-
 }  // namespace
 
 void register_probabilistic(py::module_& module) {
@@ -213,31 +125,6 @@ void register_probabilistic(py::module_& module) {
         "Sigmoid binary cross-entropy of C-contiguous arrays of one dtype: logits and targets "
         "of one size; weight and pos_weight periodic (element k reads entry k % size). Returns "
         "(value, gradient or None), and the diagonal Hessian third with with_hessian=True.");
-    module.def(
-        "cross_entropy",
-        [](const py::array& probs, const py::object& labels, const py::object& targets,
-           double eps, const py::object& sample_weight, int reduction, bool with_gradient,
-           const py::object& out, int threads, bool with_hessian,
-           const py::object& hessian_out, const py::object& batch_shape) {
-            if (probs.dtype().equal(py::dtype::of<float>())) {
-                return run_cross_entropy<float>(probs, labels, targets, eps, sample_weight,
-                                                reduction, with_gradient, out, threads,
-                                                with_hessian, hessian_out, batch_shape);
-            }
-            if (probs.dtype().equal(py::dtype::of<double>())) {
-                return run_cross_entropy<double>(probs, labels, targets, eps, sample_weight,
-                                                 reduction, with_gradient, out, threads,
-                                                 with_hessian, hessian_out, batch_shape);
-            }
-            throw py::type_error("probs: expected float32 or float64");
-        },
-        py::arg("probs"), py::arg("labels"), py::arg("targets"), py::arg("eps"),
-        py::arg("sample_weight"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
-        py::arg("threads"), py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
-        py::arg("batch_shape") = py::none(),
-        "Cross-entropy of probabilities (rows, classes) with int64 labels or soft targets. "
-        "Returns (value, gradient or None, hessian or None); an out-of-range label raises "
-        "ValueError before anything is written.");
 }
 
 }  // namespace bindings

@@ -210,38 +210,6 @@ double multiclass_hinge_hessian(const ClassificationArgs<Real>& args, const Redu
     return 0.0;
 }
 
-// Cross-entropy of probabilities: d2/dp_j^2 of -t_j log(p_j + eps) is t_j / (p_j + eps)^2
-// (0 where t_j = 0), times the row's sample weight and the reduction's factor.
-template <class Real>
-double cross_entropy_hessian(const ProbabilityArgs<Real>& args, const ReductionPlan& plan) {
-    const std::int64_t classes = args.classes;
-    const Real eps = static_cast<Real>(args.eps);
-    sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        for (std::int64_t row = first; row < end; ++row) {
-            const Real* p = args.probs + row * args.probs_row_stride;
-            Real* h = args.hessian + row * classes;
-            const double weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
-            const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
-            if (args.labels != nullptr) {
-                const std::int64_t label = args.labels[row];
-                zero_row(h, classes);
-                const Real shifted = p[label] + eps;
-                h[label] = (row_scale / shifted) / shifted;
-            } else {
-                const Real* t = args.targets + row * classes;
-                FUSEDLOSS_SIMD_LOOP
-                for (std::int64_t j = 0; j < classes; ++j) {
-                    const Real target = t[j];
-                    const Real shifted = p[j] + eps;
-                    h[j] = target == Real(0) ? Real(0) : ((row_scale * target) / shifted) / shifted;
-                }
-            }
-        }
-        return 0.0;
-    });
-    return 0.0;
-}
-
 // Sigmoid binary cross-entropy: d2/dx2 = w L sigmoid(x) sigmoid(-x) = w L e / (1 + e)^2 with
 // e = exp(-|x|), L = 1 + (p - 1) t (1 without pos_weight), times the sample weight and the
 // reduction's factor. The plan's "rows" are elements, as in the loss kernel.

@@ -1,4 +1,4 @@
-// The row-wise losses of the registry: each is its per-row maths alone, a policy that
+// The row-wise losses on the row driver: each is its per-row maths alone, a policy that
 // row_loss_driver.inl runs (ignored rows, weights, threads, reductions and stores are the
 // driver's). Each loss is one struct here, one line of the table at the bottom, and one entry
 // of the Python registry (python/fusedloss/_classification.py) that names it.
@@ -461,10 +461,96 @@ struct SoftmaxKLDivergence : RowLossPolicy {
     }
 };
 
+// ----------------------------------------------------------------------------- probabilities
+// Cross-entropy of given probabilities (no softmax inside): -sum_j t_j log(p_j + eps), gradient
+// -t / (p + eps), Hessian t / (p + eps)^2 (fusedloss.cross_entropy; no clipping, so no flat
+// region). Integer labels: one log per row, and the gradient row is zeros except at the label
+// -- p_y is read before the row is written (the gradient may be the probabilities' row).
+template <class Real>
+struct ProbabilityCrossEntropy : RowLossPolicy {
+    Real eps;
+    explicit ProbabilityCrossEntropy(const double* parameters) : eps(static_cast<Real>(parameters[0])) {}
+
+    template <bool with_gradient>
+    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Real>& in, Real* gradient,
+                                       double gradient_factor) const {
+        const Real shifted = in.x[in.label] + eps;
+        if (with_gradient) {
+            zero_row(gradient, in.classes);
+            gradient[in.label] = -static_cast<Real>(gradient_factor) / shifted;
+        }
+        return -static_cast<double>(log_scalar(shifted));
+    }
+
+    void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {
+        const Real shifted = in.x[in.label] + eps;
+        zero_row(hessian, in.classes);
+        hessian[in.label] = (static_cast<Real>(factor) / shifted) / shifted;
+    }
+};
+
+// -sum_j t_j log(p_j + eps) of one soft-target row. One out-of-line function for the
+// forward-only and the gradient call: the vectoriser lays out a reduction as it sees fit, and
+// two inlined loops (one storing the gradient) had been laid out differently, so the float64
+// loss changed in its last bits with return_grad (baseline and AVX).
+template <class Real>
+FUSEDLOSS_NEVER_INLINE double soft_target_row_loss(const Real* p, const Real* t, Real eps,
+                                                   std::int64_t classes) {
+    double sum = 0.0;
+    FUSEDLOSS_SIMD_SUM(sum)
+    for (std::int64_t j = 0; j < classes; ++j) {
+        const Real target = t[j];
+        const Real term = target == Real(0) ? Real(0) : target * log_value(p[j] + eps);
+        sum += static_cast<double>(term);
+    }
+    return -sum;
+}
+
+// Soft targets: terms with t_j = 0 count 0 (so 0 log 0 = 0 and their gradient is 0).
+template <class Real>
+struct ProbabilityCrossEntropySoftTargets : RowLossPolicy {
+    static constexpr bool takes_labels = false;
+    Real eps;
+    explicit ProbabilityCrossEntropySoftTargets(const double* parameters)
+        : eps(static_cast<Real>(parameters[0])) {}
+
+    template <bool with_gradient>
+    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Real>& in, Real* gradient,
+                                       double gradient_factor) const {
+        const Real* p = in.x;
+        const Real* t = in.target;
+        // The loss first: the gradient may be the probabilities' row (out=probs).
+        const double loss = soft_target_row_loss(p, t, eps, in.classes);
+        if (with_gradient) {
+            const Real row_scale = static_cast<Real>(gradient_factor);
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t j = 0; j < in.classes; ++j) {
+                const Real target = t[j];
+                gradient[j] = target == Real(0) ? Real(0) : -(row_scale * target) / (p[j] + eps);
+            }
+        }
+        return loss;
+    }
+
+    void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {
+        const Real row_scale = static_cast<Real>(factor);
+        const Real* p = in.x;
+        const Real* t = in.target;
+        FUSEDLOSS_SIMD_LOOP
+        for (std::int64_t j = 0; j < in.classes; ++j) {
+            const Real target = t[j];
+            const Real shifted = p[j] + eps;
+            hessian[j] = target == Real(0) ? Real(0) : ((row_scale * target) / shifted) / shifted;
+        }
+    }
+};
+
 // The table: the Python registry finds a kernel by its name here.
 const RowLossEntry row_loss_entries[] = {
     row_loss_entry<SoftmaxFocalLoss>("softmax_focal_loss"),
     row_loss_entry<SoftmaxKLDivergence>("softmax_kl_divergence"),
+    row_loss_entry<ProbabilityCrossEntropy>("cross_entropy"),
+    row_loss_entry<ProbabilityCrossEntropySoftTargets>("cross_entropy_soft_targets"),
 };
 
 }  // namespace

@@ -30,7 +30,6 @@
 #include "kernels/regression_losses.inl"
 #include "kernels/building_blocks.inl"
 #include "kernels/sigmoid_binary_cross_entropy.inl"
-#include "kernels/cross_entropy.inl"
 #include "kernels/classification_hessians.inl"
 #include "kernels/row_loss_driver.inl"
 #include "kernels/classification_losses.inl"
@@ -104,8 +103,6 @@ const KernelTable table = {
     &exp_array_f64,
     &sigmoid_binary_cross_entropy<float>,
     &sigmoid_binary_cross_entropy<double>,
-    &cross_entropy<float>,
-    &cross_entropy<double>,
     &log_array_f32,
     &log_array_f64,
     &tanh_array_f32,
@@ -122,8 +119,6 @@ const KernelTable table = {
     &multiclass_hinge_hessian<double>,
     &sigmoid_binary_cross_entropy_hessian<float>,
     &sigmoid_binary_cross_entropy_hessian<double>,
-    &cross_entropy_hessian<float>,
-    &cross_entropy_hessian<double>,
     row_loss_entries,
     static_cast<int>(sizeof(row_loss_entries) / sizeof(row_loss_entries[0])),
 };

@@ -56,12 +56,14 @@ def sigmoid_binary_cross_entropy(
     reduction: int, with_gradient: bool, out: Optional[_Array], threads: int,
     with_hessian: bool = False, hessian_out: Optional[_Array] = None,
 ) -> Tuple[Any, ...]: ...  # (value, gradient[, hessian with with_hessian])
-def cross_entropy(
-    probs: _Array, labels: Optional[_Array], targets: Optional[_Array], eps: float,
-    sample_weight: Optional[_Array], reduction: int, with_gradient: bool, out: Optional[_Array],
-    threads: int, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-    batch_shape: Optional[Tuple[int, ...]] = None,
+def row_loss(
+    name: str, input: _Array, second: _Array, parameters: Tuple[float, ...],
+    class_weight: Optional[_Array], sample_weight: Optional[_Array], ignore_index: Optional[int],
+    class_weight_in_mean: bool, reduction: int, with_gradient: bool, with_hessian: bool,
+    out: Optional[_Array], hessian_out: Optional[_Array], threads: int,
+    batch_shape: Optional[Tuple[int, ...]],
 ) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...  # value, grad, hess
+def row_loss_names() -> List[str]: ...
 def elementwise_loss(
     name: str, prediction: _Array, target: _Array, weight: Optional[_Array],
     parameters: Tuple[float, ...], sample_weight: Optional[_Array], sample_size: int,

@@ -367,10 +367,15 @@ def cross_entropy(
             and type(reduction) is str and reduction in check.REDUCTIONS
             and _backend._state["backend"] == "native"):
         # Integer labels only (soft targets take the general path).
-        result = _fast_classification(
-            probs, labels, out, threads, return_grad,
-            _backend.core.cross_entropy,  # type: ignore[union-attr]
-            (None, float(eps), None, check.REDUCTIONS[reduction], return_grad), ())
+        core = _backend.core
+        reduction_code, parameters = check.REDUCTIONS[reduction], (float(eps),)
+
+        def kernel(x: np.ndarray, y: np.ndarray, kernel_out: Any, count: int) -> Any:
+            return core.row_loss(  # type: ignore[union-attr]
+                "cross_entropy", x, y, parameters, None, None, None, False, reduction_code,
+                return_grad, False, kernel_out, None, count, None)
+
+        result = _fast_classification(probs, labels, out, threads, return_grad, kernel, (), ())
         if result is not _NOT_FAST:
             return cast(LossResult, result)
     p, result_dtype = check.as_float_array(probs, "probs")
@@ -408,14 +413,15 @@ def cross_entropy(
             ("labels", labels), ("sample_weight", sample_weight)))
 
     if _backend.use_native():
+        # The row driver (classification_losses.inl): labels, or a row of soft targets per row;
+        # "mean" divides by the rows (or the summed sample weights) either way.
         rows2d = check.as_rows(p)
-        soft2d = None if soft is None else check.as_contiguous(soft).reshape(rows2d.shape)
-        native = _backend.core.cross_entropy(  # type: ignore[union-attr]
-            rows2d, y, soft2d, eps, row_weight, reduction_code, return_grad,
-            _kernel_out(out, p, rows2d), thread_count, bool(return_hessian),
-            _kernel_out(hess_out, p, rows2d), batch_shape,
-        )
-        value, gradient, hessian = native
+        second = y if soft is None else check.as_rows(soft)
+        value, gradient, hessian = _backend.core.row_loss(  # type: ignore[union-attr]
+            "cross_entropy" if soft is None else "cross_entropy_soft_targets", rows2d, second,
+            (eps,), None, row_weight, None, False, reduction_code, return_grad,
+            bool(return_hessian), _kernel_out(out, p, rows2d), _kernel_out(hess_out, p, rows2d),
+            thread_count, batch_shape)
     else:
         if y is not None:
             invalid = (y < 0) | (y >= classes)

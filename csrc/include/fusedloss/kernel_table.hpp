@@ -77,8 +77,9 @@ struct ElementwiseArgs {
     std::int64_t element_weight_length;  // >= 1 when element_weight is set
 };
 
-// The row-wise losses of the registry (classification_losses.inl: softmax_focal_loss,
-// softmax_kl_divergence): one float input row per batch row, and either an integer label per
+// The row-wise losses on the row driver (classification_losses.inl: softmax_focal_loss,
+// softmax_kl_divergence, cross_entropy of probabilities): one float input row per batch row,
+// and either an integer label per
 // row (labels, with ignore_index and per-class weights) or a float row of the input's shape
 // (targets, e.g. a teacher's logits). row_loss_driver.inl runs them.
 constexpr int row_loss_parameter_count = 4;
@@ -125,24 +126,6 @@ struct SigmoidBinaryArgs {
     Real* hessian;                    // or null (the *_hessian kernel only); aliases nothing
 };
 
-// Cross-entropy of given probabilities: integer labels or soft targets (exactly one non-null).
-template <class Real>
-struct ProbabilityArgs {
-    const Real* probs;                // rows x classes, classes contiguous
-    std::int64_t rows;
-    std::int64_t classes;
-    std::int64_t probs_row_stride;    // elements between rows; any sign
-    const std::int64_t* labels;       // rows entries in [0, classes), or null
-    const Real* targets;              // rows x classes, C-contiguous, or null
-    double eps;
-    const double* sample_weight;      // rows entries, or null
-    double gradient_scale;
-    Real* row_losses;                 // rows entries, or null
-    Real* gradient;                   // rows x classes, C-contiguous, or null; may alias probs
-    Real* hessian;                    // rows x classes, C-contiguous, or null (the *_hessian
-                                      // kernel only); aliases nothing
-};
-
 // Row-wise building blocks along the last axis: logsumexp, softmax, log_softmax.
 enum RowSoftmaxMode : int { row_logsumexp = 0, row_softmax = 1, row_log_softmax = 2 };
 template <class Real>
@@ -180,8 +163,6 @@ using RowLossKernel = double (*)(const RowLossArgs<Real>&, const ReductionPlan&)
 // Returns nothing: the results are in args.output.
 template <class Real>
 using SigmoidBinaryKernel = double (*)(const SigmoidBinaryArgs<Real>&, const ReductionPlan&);
-template <class Real>
-using ProbabilityKernel = double (*)(const ProbabilityArgs<Real>&, const ReductionPlan&);
 template <class Real>
 using RowSoftmaxKernel = void (*)(const RowSoftmaxArgs<Real>&, const ReductionPlan&);
 // Returns the penalty's value (lam times the float64 sum, fixed order).
@@ -227,8 +208,6 @@ struct KernelTable {
     void (*exp_f64)(const double* input, double* output, std::int64_t count);
     SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_f32;
     SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_f64;
-    ProbabilityKernel<float> cross_entropy_f32;
-    ProbabilityKernel<double> cross_entropy_f64;
     // The vectorised log used inside the kernels, exposed for its accuracy tests.
     void (*log_f32)(const float* input, float* output, std::int64_t count);
     void (*log_f64)(const double* input, double* output, std::int64_t count);
@@ -252,8 +231,6 @@ struct KernelTable {
     ClassificationKernel<double> multiclass_hinge_hessian_f64;
     SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_hessian_f32;
     SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_hessian_f64;
-    ProbabilityKernel<float> cross_entropy_hessian_f32;
-    ProbabilityKernel<double> cross_entropy_hessian_f64;
     // Every row-wise loss of the registry (classification_losses.inl), looked up by name.
     const RowLossEntry* row_losses;
     int row_loss_count;
