@@ -1,4 +1,5 @@
-// Bindings of the row-wise classification losses (softmax cross-entropy, multiclass hinge).
+// The binding of softmax cross-entropy and its options (the other row-wise losses run on the
+// row driver: bind_row_losses.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -13,19 +14,14 @@ namespace fusedloss {
 namespace bindings {
 namespace {
 
-enum class ClassificationLoss { softmax_cross_entropy, multiclass_hinge };
-
 struct ClassificationOptions {
     py::object class_weight;
     py::object sample_weight;
     py::object ignore_index;  // None or int
-    double margin;
-    bool squared;
     int reduction;
     bool with_gradient;
     py::object out;
     int threads;
-    // softmax cross-entropy only
     py::object soft_targets = py::none();  // None or a (rows, classes) array of the logits' dtype
     double label_smoothing = 0.0;
     double z_loss = 0.0;
@@ -56,21 +52,17 @@ py::array_t<Real> hessian_buffer(ClassificationArgs<Real>& args,
 // The Hessian pass, before the loss kernel: it reads the logits, which the gradient (out=logits)
 // may then overwrite.
 template <class Real>
-void run_hessian(ClassificationLoss loss, const KernelTable& kernels,
-                 const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
-    const ClassificationKernel<Real> kernel =
-        loss == ClassificationLoss::softmax_cross_entropy
-            ? select_by_type<Real>(kernels.softmax_cross_entropy_hessian_f32,
-                                   kernels.softmax_cross_entropy_hessian_f64)
-            : select_by_type<Real>(kernels.multiclass_hinge_hessian_f32,
-                                   kernels.multiclass_hinge_hessian_f64);
+void run_hessian(const KernelTable& kernels, const ClassificationArgs<Real>& args,
+                 const ReductionPlan& plan) {
+    const ClassificationKernel<Real> kernel = select_by_type<Real>(
+        kernels.softmax_cross_entropy_hessian_f32, kernels.softmax_cross_entropy_hessian_f64);
     py::gil_scoped_release release;
     kernel(args, plan);
 }
 
 template <class Real>
-py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
-                             const py::array& labels, const ClassificationOptions& options) {
+py::tuple run_classification(const py::array& logits, const py::array& labels,
+                             const ClassificationOptions& options) {
     const RowsView view = check_rows(logits, "logits");
     const Reduction reduction = reduction_from_code(options.reduction);
     const bool soft = !options.soft_targets.is_none();
@@ -103,8 +95,6 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     args.class_weight = optional_vector<double>(options.class_weight, view.columns, "weight");
     args.sample_weight =
         optional_vector<double>(options.sample_weight, view.rows, "sample_weight");
-    args.margin = options.margin;
-    args.squared = options.squared ? 1 : 0;
 
 
     // Only the arrays that are returned are allocated (call overhead of small batches).
@@ -137,17 +127,15 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     }
 
     // After the out checks (a bad out is reported before a bad label, as the Python checks
-    // order them), before anything is written. torch's rule: cross-entropy's weighted mean divides by the summed class weights; the
-    // hinge's divides by N (or the summed sample weights), as multi_margin_loss does.
+    // order them), before anything is written. torch's rule: the weighted mean of integer
+    // labels divides by the summed class weights of the rows not ignored.
     LabelSummary summary{-1, 0.0};
     if (soft) {
         // Soft targets (torch's rule): "mean" divides by N, or the summed sample weights.
         summary.denominator = row_mean_denominator(args.sample_weight, view.rows);
     } else {
         summary = summarize_labels(label_data, view.rows, view.columns, args.has_ignore_index != 0,
-                                   args.ignore_index, args.sample_weight,
-                                   loss == ClassificationLoss::softmax_cross_entropy ? args.class_weight
-                                                                                     : nullptr);
+                                   args.ignore_index, args.sample_weight, args.class_weight);
     }
     if (args.class_weight != nullptr) {
         for (std::int64_t j = 0; j < view.columns; ++j) args.class_weight_total += args.class_weight[j];
@@ -163,14 +151,9 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     const ReductionPlan plan =
         make_reduction_plan(view.rows, view.columns, options.threads, block_sums);
     const KernelTable& kernels = active_kernels();
-    if (options.with_hessian) run_hessian(loss, kernels, args, plan);
-    ClassificationKernel<Real> kernel;
-    if (loss == ClassificationLoss::softmax_cross_entropy) {
-        kernel = select_by_type<Real>(kernels.softmax_cross_entropy_f32,
-                                      kernels.softmax_cross_entropy_f64);
-    } else {
-        kernel = select_by_type<Real>(kernels.multiclass_hinge_f32, kernels.multiclass_hinge_f64);
-    }
+    if (options.with_hessian) run_hessian(kernels, args, plan);
+    const ClassificationKernel<Real> kernel =
+        select_by_type<Real>(kernels.softmax_cross_entropy_f32, kernels.softmax_cross_entropy_f64);
     double total;
     {
         py::gil_scoped_release release;
@@ -184,13 +167,13 @@ py::tuple run_classification(ClassificationLoss loss, const py::array& logits,
     return py::make_tuple(value, gradient, argmax_result, hessian);
 }
 
-py::tuple classification(ClassificationLoss loss, const py::array& logits, const py::array& labels,
+py::tuple classification(const py::array& logits, const py::array& labels,
                          const ClassificationOptions& options) {
     if (logits.dtype().equal(py::dtype::of<float>())) {
-        return run_classification<float>(loss, logits, labels, options);
+        return run_classification<float>(logits, labels, options);
     }
     if (logits.dtype().equal(py::dtype::of<double>())) {
-        return run_classification<double>(loss, logits, labels, options);
+        return run_classification<double>(logits, labels, options);
     }
     throw py::type_error("logits: expected float32 or float64");
 }
@@ -206,8 +189,8 @@ void register_classification(py::module_& module) {
            double z_loss, double softcap, bool with_argmax, bool with_hessian,
            const py::object& hessian_out, const py::object& batch_shape) {
             const bool soft = !labels.dtype().equal(py::dtype::of<std::int64_t>());
-            ClassificationOptions options{weight, sample_weight, ignore_index, 0.0, false,
-                                          reduction, with_gradient, out, threads};
+            ClassificationOptions options{weight, sample_weight, ignore_index, reduction,
+                                          with_gradient, out, threads};
             if (soft) options.soft_targets = labels;
             options.label_smoothing = label_smoothing;
             options.z_loss = z_loss;
@@ -216,8 +199,7 @@ void register_classification(py::module_& module) {
             options.with_hessian = with_hessian;
             options.hessian_out = hessian_out;
             options.batch_shape = batch_shape;
-            return classification(ClassificationLoss::softmax_cross_entropy, logits, labels,
-                                  options);
+            return classification(logits, labels, options);
         },
         py::arg("logits"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
         py::arg("ignore_index"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
@@ -230,24 +212,6 @@ void register_classification(py::module_& module) {
         "or None): value is a float (sum/mean) or the per-row losses. An out-of-range label "
         "raises ValueError (its value, row and, given batch_shape, batch index) before anything "
         "is written. softcap 0 means off.");
-    module.def(
-        "multiclass_hinge",
-        [](const py::array& scores, const py::array& labels, const py::object& weight,
-           const py::object& sample_weight, double margin, bool squared, int reduction,
-           bool with_gradient, const py::object& out, int threads, bool with_hessian,
-           const py::object& hessian_out, const py::object& batch_shape) {
-            ClassificationOptions options{weight, sample_weight, py::none(), margin, squared,
-                                          reduction, with_gradient, out, threads};
-            options.with_hessian = with_hessian;
-            options.hessian_out = hessian_out;
-            options.batch_shape = batch_shape;
-            return classification(ClassificationLoss::multiclass_hinge, scores, labels, options);
-        },
-        py::arg("scores"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
-        py::arg("margin"), py::arg("squared"), py::arg("reduction"), py::arg("with_gradient"),
-        py::arg("out"), py::arg("threads"), py::arg("with_hessian") = false,
-        py::arg("hessian_out") = py::none(), py::arg("batch_shape") = py::none(),
-        "Multiclass hinge (Weston-Watkins) loss; same conventions as softmax_cross_entropy.");
 }
 
 }  // namespace bindings

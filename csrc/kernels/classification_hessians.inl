@@ -177,39 +177,6 @@ double softmax_cross_entropy_hessian(const ClassificationArgs<Real>& args,
     return 0.0;
 }
 
-// Multiclass hinge: piecewise linear, so 0 everywhere (also at the kinks, as the gradient's
-// 1[term > 0] takes no side). Squared: with d_j = s_j - s_y + margin, each active term
-// (d_j > 0, j != y) gives 2 at j and 2 at the label, times the row weight and the reduction's
-// factor. A NaN d_j counts as inactive, as in the gradient's comparison.
-template <class Real>
-double multiclass_hinge_hessian(const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
-    const std::int64_t classes = args.classes;
-    sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        for (std::int64_t row = first; row < end; ++row) {
-            Real* h = args.hessian + row * classes;
-            if (!args.squared) {
-                zero_row(h, classes);
-                continue;
-            }
-            const Real* s = args.logits + row * args.logits_row_stride;
-            const std::int64_t label = args.labels[row];
-            const double factor = 2.0 * row_weight(args, row, label) * args.gradient_scale;
-            const Real two = static_cast<Real>(factor);
-            const Real offset = static_cast<Real>(args.margin) - s[label];
-            std::int64_t active = 0;
-            FUSEDLOSS_SIMD_SUM(active)
-            for (std::int64_t j = 0; j < classes; ++j) {
-                const bool on = (s[j] + offset > Real(0)) && j != label;
-                h[j] = on ? two : Real(0);
-                active += on ? 1 : 0;
-            }
-            h[label] = static_cast<Real>(factor * static_cast<double>(active));
-        }
-        return 0.0;
-    });
-    return 0.0;
-}
-
 // Sigmoid binary cross-entropy: d2/dx2 = w L sigmoid(x) sigmoid(-x) = w L e / (1 + e)^2 with
 // e = exp(-|x|), L = 1 + (p - 1) t (1 without pos_weight), times the sample weight and the
 // reduction's factor. The plan's "rows" are elements, as in the loss kernel.

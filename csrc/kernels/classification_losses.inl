@@ -551,6 +551,8 @@ const RowLossEntry row_loss_entries[] = {
     row_loss_entry<SoftmaxKLDivergence>("softmax_kl_divergence"),
     row_loss_entry<ProbabilityCrossEntropy>("cross_entropy"),
     row_loss_entry<ProbabilityCrossEntropySoftTargets>("cross_entropy_soft_targets"),
+    row_loss_entry<MulticlassHinge>("multiclass_hinge"),
+    row_loss_entry<MulticlassHingeSquared>("multiclass_hinge_squared"),
 };
 
 }  // namespace

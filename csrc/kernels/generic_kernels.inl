@@ -25,13 +25,13 @@
 #include "kernels/softmax_cross_entropy_long_rows.inl"
 #include "kernels/softmax_cross_entropy_coefficients.inl"
 #include "kernels/softmax_cross_entropy.inl"
-#include "kernels/multiclass_hinge.inl"
 #include "kernels/elementwise_driver.inl"
 #include "kernels/regression_losses.inl"
 #include "kernels/building_blocks.inl"
 #include "kernels/sigmoid_binary_cross_entropy.inl"
 #include "kernels/classification_hessians.inl"
 #include "kernels/row_loss_driver.inl"
+#include "kernels/multiclass_hinge.inl"
 #include "kernels/classification_losses.inl"
 // clang-format on
 
@@ -93,8 +93,6 @@ const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
     &softmax_cross_entropy<float>,
     &softmax_cross_entropy<double>,
-    &multiclass_hinge<float>,
-    &multiclass_hinge<double>,
     &row_softmax<float>,
     &row_softmax<double>,
     &penalty<float>,
@@ -115,8 +113,6 @@ const KernelTable table = {
     static_cast<int>(sizeof(elementwise_loss_entries) / sizeof(elementwise_loss_entries[0])),
     &softmax_cross_entropy_hessian<float>,
     &softmax_cross_entropy_hessian<double>,
-    &multiclass_hinge_hessian<float>,
-    &multiclass_hinge_hessian<double>,
     &sigmoid_binary_cross_entropy_hessian<float>,
     &sigmoid_binary_cross_entropy_hessian<double>,
     row_loss_entries,

@@ -1,62 +1,59 @@
-// Multiclass hinge (Weston-Watkins SVM) loss, forward and fused forward+backward, one sweep
-// per row: term_j = max(0, s_j - s_y + margin) for every j but the label's column (never
-// computed and subtracted afterwards: with an infinite s_y, s_y - s_y is NaN), its loss and
-// gradient accumulated and the gradient written; then g_y = -(sum of the other g_j) is stored.
-// The max is written `t <= 0 ? 0 : t` so that NaN propagates into the loss.
-// Two kernels: multiclass_hinge_block (any C: two loops around the label's column) and, for
-// 2 <= C <= 16, multiclass_hinge_chunked_block (C a template parameter; the label's column is
+// Multiclass hinge (Weston-Watkins SVM) loss, a policy of the row driver (row_loss_driver.inl),
+// one sweep per row: term_j = max(0, s_j - s_y + margin) for every j but the label's column
+// (never computed and subtracted afterwards: with an infinite s_y, s_y - s_y is NaN), its loss
+// and gradient accumulated and the gradient written; then g_y = -(sum of the other g_j) is
+// stored. The max is written `t <= 0 ? 0 : t` so that NaN propagates into the loss.
+// Two row bodies: row() (any C: two loops around the label's column) and, for 2 <= C <= 16
+// in the driver's small-C tiles, chunked_row() (C a template parameter; the label's column is
 // masked by a bitwise select inside fixed-width chunks, see there).
 
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
+// The columns [begin, stop) of a row (not the label's): adds their loss terms and derivatives
+// to loss and derivative_sum, and writes their gradient. A function, not a lambda: GCC left
+// a lambda here out of line with its captures in memory, and its loop scalar for double
+// (the float64 hinge ran 2-3x slower).
 template <class Real, bool with_gradient, bool squared>
-double multiclass_hinge_block(const ClassificationArgs<Real>& args, std::int64_t first,
-                              std::int64_t end) {
-    const std::int64_t classes = args.classes;
-    const Real margin = static_cast<Real>(args.margin);
-    double block_sum = 0.0;
-    for (std::int64_t row = first; row < end; ++row) {
-        const Real* scores = args.logits + row * args.logits_row_stride;
-        Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
-        const std::int64_t label = args.labels[row];
-        const double weight = row_weight(args, row, label);
-        const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
-        const Real label_score = scores[label];
-        Real loss = 0;
-        Real gradient_sum = 0;
-        // The columns before and after the label, in two loops: no per-element label test
-        // (a 64-bit compare that SSE2 lacks would keep the baseline loop scalar).
-        const auto accumulate_columns = [&](std::int64_t begin, std::int64_t stop) {
-            Real range_loss = 0;
-            Real range_gradient_sum = 0;
-            FUSEDLOSS_SIMD_SUM(range_loss, range_gradient_sum)
-            for (std::int64_t j = begin; j < stop; ++j) {
-                const Real difference = scores[j] - label_score + margin;
-                const Real term = difference <= Real(0) ? Real(0) : difference;
-                Real derivative;
-                if (squared) {
-                    range_loss += term * term;
-                    derivative = Real(2) * term;
-                } else {
-                    range_loss += term;
-                    derivative = difference > Real(0) ? Real(1) : Real(0);
-                }
-                range_gradient_sum += derivative;
-                if (with_gradient) gradient[j] = derivative * row_scale;
-            }
-            loss += range_loss;
-            gradient_sum += range_gradient_sum;
-        };
-        accumulate_columns(0, label);
-        accumulate_columns(label + 1, classes);
-        if (with_gradient) gradient[label] = -gradient_sum * row_scale;
-        const double weighted_loss = weight * static_cast<double>(loss);
-        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
-        block_sum += weighted_loss;
+FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Real* scores, std::int64_t begin, std::int64_t stop,
+                                           Real label_score, Real margin, Real row_scale,
+                                           Real* gradient, Real& loss, Real& derivative_sum) {
+    Real range_loss = 0;
+    Real range_derivative_sum = 0;
+    FUSEDLOSS_SIMD_SUM(range_loss, range_derivative_sum)
+    for (std::int64_t j = begin; j < stop; ++j) {
+        const Real difference = scores[j] - label_score + margin;
+        const Real term = difference <= Real(0) ? Real(0) : difference;
+        Real derivative;
+        if (squared) {
+            range_loss += term * term;
+            derivative = Real(2) * term;
+        } else {
+            range_loss += term;
+            derivative = difference > Real(0) ? Real(1) : Real(0);
+        }
+        range_derivative_sum += derivative;
+        if (with_gradient) gradient[j] = derivative * row_scale;
     }
-    return block_sum;
+    loss += range_loss;
+    derivative_sum += range_derivative_sum;
+}
+
+// The general row: the columns before and after the label, in two loops (no per-element label
+// test: a 64-bit compare that SSE2 lacks would keep the baseline loop scalar).
+template <class Real, bool with_gradient, bool squared>
+FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Real* scores, std::int64_t label, std::int64_t classes,
+                                         Real margin, Real row_scale, Real* gradient) {
+    const Real label_score = scores[label];
+    Real loss = 0;
+    Real derivative_sum = 0;
+    hinge_columns<Real, with_gradient, squared>(scores, 0, label, label_score, margin, row_scale,
+                                                gradient, loss, derivative_sum);
+    hinge_columns<Real, with_gradient, squared>(scores, label + 1, classes, label_score, margin,
+                                                row_scale, gradient, loss, derivative_sum);
+    if (with_gradient) gradient[label] = -derivative_sum * row_scale;
+    return static_cast<double>(loss);
 }
 
 constexpr std::int64_t hinge_small_class_limit = 16;
@@ -96,116 +93,141 @@ FUSEDLOSS_ALWAYS_INLINE void fold_lanes(Real* first, Real* second) {
 }
 
 template <class Real, bool with_gradient, bool squared, int classes>
-double multiclass_hinge_chunked_block(const ClassificationArgs<Real>& args, std::int64_t first,
-                                      std::int64_t end) {
+FUSEDLOSS_ALWAYS_INLINE double hinge_chunked_row(const Real* scores, std::int64_t label,
+                                                 Real margin, Real row_scale, Real* gradient) {
     using Bits = typename std::conditional<sizeof(Real) == 4, std::uint32_t, std::uint64_t>::type;
     constexpr int lanes = hinge_chunk_lanes<classes, hinge_chunk_bytes / static_cast<int>(sizeof(Real))>();
     constexpr int chunks = (classes + lanes - 1) / lanes;
-    const Real margin = static_cast<Real>(args.margin);
-    double block_sum = 0.0;
-    for (std::int64_t row = first; row < end; ++row) {
-        const Real* scores = args.logits + row * args.logits_row_stride;
-        const std::int64_t label = args.labels[row];
-        // Column numbers compared as Real (exact below 2^24): a compare of the lanes' own
-        // width, which SSE2 has for double (it lacks the 64-bit integer one).
-        const Real label_column = static_cast<Real>(label);
-        const double weight = row_weight(args, row, label);
-        const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
-        const Real label_score = scores[label];
-        Real loss_lanes[lanes] = {};
-        Real count_lanes[lanes] = {};
-        Real derivatives[chunks][lanes];
+    // Column numbers compared as Real (exact below 2^24): a compare of the lanes' own
+    // width, which SSE2 has for double (it lacks the 64-bit integer one).
+    const Real label_column = static_cast<Real>(label);
+    const Real label_score = scores[label];
+    Real loss_lanes[lanes] = {};
+    Real count_lanes[lanes] = {};
+    Real derivatives[chunks][lanes];
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+        const int offset = chunk * lanes + lanes <= classes ? chunk * lanes : classes - lanes;
+        const int covered = chunk * lanes;  // columns below this were counted already
+        FUSEDLOSS_SIMD_LOOP
+        for (int lane = 0; lane < lanes; ++lane) {
+            const Real column = static_cast<Real>(offset + lane);
+            const Real difference = scores[offset + lane] - label_score + margin;
+            const Real positive = difference <= Real(0) ? Real(0) : difference;
+            // All ones off the label's column, 0 on it.
+            const Bits off_label = Bits(0) - static_cast<Bits>(column != label_column);
+            const Bits counted = offset + lane >= covered ? off_label : Bits(0);
+            const Real term = bit_cast_value<Real>(bit_cast_value<Bits>(positive) & off_label);
+            Real derivative;
+            if (squared) {
+                derivative = Real(2) * term;
+                const Real square = term * term;
+                loss_lanes[lane] += bit_cast_value<Real>(bit_cast_value<Bits>(square) & counted);
+            } else {
+                const Real step = difference > Real(0) ? Real(1) : Real(0);
+                derivative = bit_cast_value<Real>(bit_cast_value<Bits>(step) & off_label);
+                loss_lanes[lane] += bit_cast_value<Real>(bit_cast_value<Bits>(term) & counted);
+            }
+            count_lanes[lane] += bit_cast_value<Real>(bit_cast_value<Bits>(derivative) & counted);
+            derivatives[chunk][lane] = derivative;
+        }
+    }
+    fold_lanes<lanes / 2>(loss_lanes, count_lanes);
+    if (with_gradient) {
         for (int chunk = 0; chunk < chunks; ++chunk) {
             const int offset = chunk * lanes + lanes <= classes ? chunk * lanes : classes - lanes;
-            const int covered = chunk * lanes;  // columns below this were counted already
             FUSEDLOSS_SIMD_LOOP
             for (int lane = 0; lane < lanes; ++lane) {
-                const Real column = static_cast<Real>(offset + lane);
-                const Real difference = scores[offset + lane] - label_score + margin;
-                const Real positive = difference <= Real(0) ? Real(0) : difference;
-                // All ones off the label's column, 0 on it.
-                const Bits off_label = Bits(0) - static_cast<Bits>(column != label_column);
-                const Bits counted = offset + lane >= covered ? off_label : Bits(0);
-                const Real term = bit_cast_value<Real>(bit_cast_value<Bits>(positive) & off_label);
-                Real derivative;
-                if (squared) {
-                    derivative = Real(2) * term;
-                    const Real square = term * term;
-                    loss_lanes[lane] += bit_cast_value<Real>(bit_cast_value<Bits>(square) & counted);
-                } else {
-                    const Real step = difference > Real(0) ? Real(1) : Real(0);
-                    derivative = bit_cast_value<Real>(bit_cast_value<Bits>(step) & off_label);
-                    loss_lanes[lane] += bit_cast_value<Real>(bit_cast_value<Bits>(term) & counted);
-                }
-                count_lanes[lane] += bit_cast_value<Real>(bit_cast_value<Bits>(derivative) & counted);
-                derivatives[chunk][lane] = derivative;
+                gradient[offset + lane] = derivatives[chunk][lane] * row_scale;
             }
         }
-        fold_lanes<lanes / 2>(loss_lanes, count_lanes);
-        if (with_gradient) {
-            Real* gradient = args.gradient + row * classes;
-            for (int chunk = 0; chunk < chunks; ++chunk) {
-                const int offset = chunk * lanes + lanes <= classes ? chunk * lanes : classes - lanes;
-                FUSEDLOSS_SIMD_LOOP
-                for (int lane = 0; lane < lanes; ++lane) {
-                    gradient[offset + lane] = derivatives[chunk][lane] * row_scale;
-                }
-            }
-            gradient[label] = -count_lanes[0] * row_scale;
-        }
-        const double weighted_loss = weight * static_cast<double>(loss_lanes[0]);
-        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
-        block_sum += weighted_loss;
+        gradient[label] = -count_lanes[0] * row_scale;
     }
-    return block_sum;
-}
-
-template <class Real, bool with_gradient, bool squared>
-double multiclass_hinge_small(const ClassificationArgs<Real>& args, std::int64_t first,
-                              std::int64_t end) {
-    switch (args.classes) {
-#define FUSEDLOSS_HINGE_CASE(C) \
-    case C: return multiclass_hinge_chunked_block<Real, with_gradient, squared, C>(args, first, end);
-        FUSEDLOSS_HINGE_CASE(2) FUSEDLOSS_HINGE_CASE(3) FUSEDLOSS_HINGE_CASE(4)
-        FUSEDLOSS_HINGE_CASE(5) FUSEDLOSS_HINGE_CASE(6) FUSEDLOSS_HINGE_CASE(7)
-        FUSEDLOSS_HINGE_CASE(8) FUSEDLOSS_HINGE_CASE(9) FUSEDLOSS_HINGE_CASE(10)
-        FUSEDLOSS_HINGE_CASE(11) FUSEDLOSS_HINGE_CASE(12) FUSEDLOSS_HINGE_CASE(13)
-        FUSEDLOSS_HINGE_CASE(14) FUSEDLOSS_HINGE_CASE(15) FUSEDLOSS_HINGE_CASE(16)
-#undef FUSEDLOSS_HINGE_CASE
-        default: return multiclass_hinge_block<Real, with_gradient, squared>(args, first, end);
-    }
+    return static_cast<double>(loss_lanes[0]);
 }
 
 // With 16-byte vectors (the SSE2 baseline) the double chunk loops stayed scalar, with branches,
-// and ran 2-4x slower than the two-loop kernel (float's were 1.7x faster): double keeps that
-// kernel there.
+// and ran 2-4x slower than the two-loop row (float's were 1.7x faster): double keeps that row
+// there.
 constexpr bool hinge_chunks_for_double = IsaTraits::vector_bytes >= 32;
 
-template <class Real, bool with_gradient, bool squared>
-double multiclass_hinge_for_options(const ClassificationArgs<Real>& args,
-                                    const ReductionPlan& plan) {
-    if (args.classes <= hinge_small_class_limit && (sizeof(Real) == 4 || hinge_chunks_for_double)) {
-        return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-            return multiclass_hinge_small<Real, with_gradient, squared>(args, first, end);
-        });
-    }
-    return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        return multiclass_hinge_block<Real, with_gradient, squared>(args, first, end);
-    });
-}
+// The policy: margin its parameter, `squared` a compile-time choice (two table entries).
+// "mean" divides by N (or the summed sample weights), not by the class weights: the registry's
+// class_weight_in_mean is false for it (torch's multi_margin_loss rule).
+template <class Real, bool squared>
+struct MulticlassHingeLoss : RowLossPolicy {
+    static constexpr bool has_small_class_tile = true;
+    Real margin;
+    explicit MulticlassHingeLoss(const double* parameters) : margin(static_cast<Real>(parameters[0])) {}
 
-template <class Real, bool with_gradient>
-double multiclass_hinge_for_gradient(const ClassificationArgs<Real>& args,
-                                     const ReductionPlan& plan) {
-    if (args.squared) return multiclass_hinge_for_options<Real, with_gradient, true>(args, plan);
-    return multiclass_hinge_for_options<Real, with_gradient, false>(args, plan);
-}
+    template <bool with_gradient>
+    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Real>& in, Real* gradient,
+                                       double gradient_factor) const {
+        return hinge_row<Real, with_gradient, squared>(in.x, in.label, in.classes, margin,
+                                                       static_cast<Real>(gradient_factor), gradient);
+    }
+
+    template <bool with_gradient, int classes>
+    FUSEDLOSS_NEVER_INLINE void chunked_tile(const RowTile<Real>& tile, double* losses) const {
+        for (std::int64_t r = 0; r < tile.rows; ++r) {
+            losses[r] = hinge_chunked_row<Real, with_gradient, squared, classes>(
+                tile.x + r * tile.x_row_stride, tile.labels[r], margin,
+                static_cast<Real>(tile.gradient_factor[r]),
+                with_gradient ? tile.gradient + r * classes : nullptr);
+        }
+    }
+
+    // C <= 16 (the driver's tiles; the hinge has no ignored rows): the chunked rows, C known.
+    template <bool with_gradient>
+    void tile(const RowTile<Real>& tile, double* losses) const {
+        if (sizeof(Real) == 4 || hinge_chunks_for_double) {
+            switch (tile.classes) {
+#define FUSEDLOSS_HINGE_CASE(C) \
+    case C: chunked_tile<with_gradient, C>(tile, losses); return;
+                FUSEDLOSS_HINGE_CASE(2) FUSEDLOSS_HINGE_CASE(3) FUSEDLOSS_HINGE_CASE(4)
+                FUSEDLOSS_HINGE_CASE(5) FUSEDLOSS_HINGE_CASE(6) FUSEDLOSS_HINGE_CASE(7)
+                FUSEDLOSS_HINGE_CASE(8) FUSEDLOSS_HINGE_CASE(9) FUSEDLOSS_HINGE_CASE(10)
+                FUSEDLOSS_HINGE_CASE(11) FUSEDLOSS_HINGE_CASE(12) FUSEDLOSS_HINGE_CASE(13)
+                FUSEDLOSS_HINGE_CASE(14) FUSEDLOSS_HINGE_CASE(15) FUSEDLOSS_HINGE_CASE(16)
+#undef FUSEDLOSS_HINGE_CASE
+                default: break;
+            }
+        }
+        for (std::int64_t r = 0; r < tile.rows; ++r) {
+            losses[r] = hinge_row<Real, with_gradient, squared>(
+                tile.x + r * tile.x_row_stride, tile.labels[r], tile.classes, margin,
+                static_cast<Real>(tile.gradient_factor[r]),
+                with_gradient ? tile.gradient + r * tile.classes : nullptr);
+        }
+    }
+
+    // Piecewise linear: 0 everywhere (also at the kinks, as the gradient's 1[term > 0] takes
+    // no side). Squared: with d_j = s_j - s_y + margin, each active term (d_j > 0, j != y)
+    // gives 2 at j and 2 at the label, times the row's factor. A NaN d_j counts as inactive,
+    // as in the gradient's comparison.
+    void hessian_row(const RowInput<Real>& in, Real* hessian, double factor) const {
+        if (!squared) {
+            zero_row(hessian, in.classes);
+            return;
+        }
+        const Real* s = in.x;
+        const double two_factor = 2.0 * factor;
+        const Real two = static_cast<Real>(two_factor);
+        const Real offset = margin - s[in.label];
+        std::int64_t active = 0;
+        FUSEDLOSS_SIMD_SUM(active)
+        for (std::int64_t j = 0; j < in.classes; ++j) {
+            const bool on = (s[j] + offset > Real(0)) && j != in.label;
+            hessian[j] = on ? two : Real(0);
+            active += on ? 1 : 0;
+        }
+        hessian[in.label] = static_cast<Real>(two_factor * static_cast<double>(active));
+    }
+};
 
 template <class Real>
-double multiclass_hinge(const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
-    if (args.gradient != nullptr) return multiclass_hinge_for_gradient<Real, true>(args, plan);
-    return multiclass_hinge_for_gradient<Real, false>(args, plan);
-}
+using MulticlassHinge = MulticlassHingeLoss<Real, false>;
+template <class Real>
+using MulticlassHingeSquared = MulticlassHingeLoss<Real, true>;
 
 }  // namespace
 }  // namespace FUSEDLOSS_ISA_NAMESPACE

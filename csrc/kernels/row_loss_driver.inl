@@ -75,6 +75,16 @@ double row_loss_tiles(const Loss& loss, const RowLossArgs<Real>& args, std::int6
     double weight[small_class_tile];
     double gradient_factor[small_class_tile];
     double losses[small_class_tile];
+    // The common case, unweighted and nothing ignored, sets the rows' factors once per block.
+    const bool plain = args.sample_weight == nullptr && args.class_weight == nullptr &&
+                       !(Loss::takes_labels && args.has_ignore_index);
+    if (plain) {
+        for (std::int64_t r = 0; r < small_class_tile; ++r) {
+            ignored[r] = false;
+            weight[r] = 1.0;
+            gradient_factor[r] = args.gradient_scale;
+        }
+    }
     double block_sum = 0.0;
     for (std::int64_t tile_first = first; tile_first < end; tile_first += small_class_tile) {
         const std::int64_t rows = end - tile_first < small_class_tile ? end - tile_first : small_class_tile;
@@ -92,17 +102,21 @@ double row_loss_tiles(const Loss& loss, const RowLossArgs<Real>& args, std::int6
             tile.targets = args.targets + tile_first * args.targets_row_stride;
             tile.targets_row_stride = args.targets_row_stride;
         }
-        for (std::int64_t r = 0; r < rows; ++r) {
-            const std::int64_t row = tile_first + r;
-            double row_weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
-            ignored[r] = false;
-            if constexpr (Loss::takes_labels) {
-                const std::int64_t label = args.labels[row];
-                ignored[r] = args.has_ignore_index && label == args.ignore_index;
-                if (!ignored[r] && args.class_weight != nullptr) row_weight *= args.class_weight[label];
+        if (plain) {
+            // No weights, nothing ignored: the rows' factors were set once, before the tiles.
+        } else {
+            for (std::int64_t r = 0; r < rows; ++r) {
+                const std::int64_t row = tile_first + r;
+                double row_weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
+                ignored[r] = false;
+                if constexpr (Loss::takes_labels) {
+                    const std::int64_t label = args.labels[row];
+                    ignored[r] = args.has_ignore_index && label == args.ignore_index;
+                    if (!ignored[r] && args.class_weight != nullptr) row_weight *= args.class_weight[label];
+                }
+                weight[r] = row_weight;
+                gradient_factor[r] = row_weight * args.gradient_scale;
             }
-            weight[r] = row_weight;
-            gradient_factor[r] = row_weight * args.gradient_scale;
         }
         if (with_hessian) {
             // Before the tile, which may overwrite the input with the gradient (out=input).
@@ -124,6 +138,10 @@ double row_loss_tiles(const Loss& loss, const RowLossArgs<Real>& args, std::int6
             }
         }
         loss.template tile<with_gradient>(tile, losses);
+        if (plain && args.row_losses == nullptr) {
+            for (std::int64_t r = 0; r < rows; ++r) block_sum += losses[r];  // (weight 1: exact)
+            continue;
+        }
         for (std::int64_t r = 0; r < rows; ++r) {
             const std::int64_t row = tile_first + r;
             if (ignored[r]) {

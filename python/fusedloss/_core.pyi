@@ -44,12 +44,6 @@ def softmax_cross_entropy(
     with_argmax: bool = False, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
     batch_shape: Optional[Tuple[int, ...]] = None,
 ) -> Tuple[_Value, Optional[_Array], Optional[_Array], Optional[_Array]]: ...  # value, grad, argmax, hess
-def multiclass_hinge(
-    scores: _Array, labels: _Array, weight: Optional[_Array], sample_weight: Optional[_Array],
-    margin: float, squared: bool, reduction: int, with_gradient: bool, out: Optional[_Array],
-    threads: int, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-    batch_shape: Optional[Tuple[int, ...]] = None,
-) -> Tuple[_Value, Optional[_Array], None, Optional[_Array]]: ...  # value, grad, -, hess
 def sigmoid_binary_cross_entropy(
     logits: _Array, targets: Optional[_Array], weight: Optional[_Array],
     pos_weight: Optional[_Array], sample_weight: Optional[_Array], sample_size: int,

@@ -527,6 +527,12 @@ def softmax_cross_entropy(
     return (*result, argmax) if isinstance(result, tuple) else (result, argmax)
 
 
+def _hinge_kernel(squared: bool) -> str:
+    """The row driver's kernel of the hinge (multiclass_hinge.inl): squared terms are a
+    compile-time variant."""
+    return "multiclass_hinge_squared" if squared else "multiclass_hinge"
+
+
 @overload
 def multiclass_hinge(
     scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
@@ -660,10 +666,16 @@ def multiclass_hinge(
         and type(reduction) is str and reduction in check.REDUCTIONS
         and _backend._state["backend"] == "native"
     ):
-        result = _fast_classification(
-            scores, labels, out, threads, return_grad,
-            _backend.core.multiclass_hinge,  # type: ignore[union-attr]
-            (None, None, float(margin), squared, check.REDUCTIONS[reduction], return_grad), ())
+        core = _backend.core
+        name, code = _hinge_kernel(squared), check.REDUCTIONS[reduction]
+        parameters = (float(margin),)
+
+        def kernel(x: np.ndarray, y: np.ndarray, kernel_out: Any, count: int) -> Any:
+            return core.row_loss(  # type: ignore[union-attr]
+                name, x, y, parameters, None, None, None, False, code, return_grad, False,
+                kernel_out, None, count, None)
+
+        result = _fast_classification(scores, labels, out, threads, return_grad, kernel, (), ())
         if result is not _NOT_FAST:
             return cast(LossResult, result)
     x, result_dtype, batch_shape, y, class_weight, row_weight, reduction_code, thread_count, out = (
@@ -678,13 +690,13 @@ def multiclass_hinge(
 
     hessian: Optional[np.ndarray] = None
     if _backend.use_native():
+        # The row driver (multiclass_hinge.inl); "mean" divides by N or the summed sample
+        # weights, not by the class weights (class_weight_in_mean=False: torch's rule).
         rows2d = check.as_rows(x)
-        native = _backend.core.multiclass_hinge(  # type: ignore[union-attr]
-            rows2d, y, class_weight, row_weight, margin, bool(squared), reduction_code,
-            return_grad, _kernel_out(out, x, rows2d), thread_count, bool(return_hessian),
-            _kernel_out(hess_out, x, rows2d), batch_shape,
-        )
-        value, gradient, _, hessian = native
+        value, gradient, hessian = _backend.core.row_loss(  # type: ignore[union-attr]
+            _hinge_kernel(squared), rows2d, y, (margin,), class_weight, row_weight, None, False,
+            reduction_code, return_grad, bool(return_hessian), _kernel_out(out, x, rows2d),
+            _kernel_out(hess_out, x, rows2d), thread_count, batch_shape)
     else:
         invalid = (y < 0) | (y >= classes)
         if invalid.any():

@@ -19,7 +19,7 @@ struct ReductionPlan {
     int threads;                  // >= 1; 1 means no parallel region is opened
 };
 
-// Row-wise classification losses: softmax cross-entropy, multiclass hinge.
+// Softmax cross-entropy and its options.
 template <class Real>
 struct ClassificationArgs {
     const Real* logits;               // rows x classes, classes contiguous
@@ -31,8 +31,6 @@ struct ClassificationArgs {
     std::int64_t ignore_index;
     const double* class_weight;       // classes entries, or null (all 1)
     const double* sample_weight;      // rows entries, or null (all 1)
-    double margin;                    // multiclass hinge only
-    int squared;                      // multiclass hinge only
     double gradient_scale;            // 1, or 1/denominator under reduction "mean"
     Real* row_losses;                 // rows entries (weighted per-row loss), or null
     Real* gradient;                   // rows x classes, C-contiguous, or null; may alias logits
@@ -197,8 +195,6 @@ struct KernelTable {
     const char* isa_name;
     ClassificationKernel<float> softmax_cross_entropy_f32;
     ClassificationKernel<double> softmax_cross_entropy_f64;
-    ClassificationKernel<float> multiclass_hinge_f32;
-    ClassificationKernel<double> multiclass_hinge_f64;
     RowSoftmaxKernel<float> row_softmax_f32;
     RowSoftmaxKernel<double> row_softmax_f64;
     PenaltyKernel<float> penalty_f32;
@@ -227,8 +223,6 @@ struct KernelTable {
     // bindings run it before the loss kernel of the same call (classification_hessians.inl).
     ClassificationKernel<float> softmax_cross_entropy_hessian_f32;
     ClassificationKernel<double> softmax_cross_entropy_hessian_f64;
-    ClassificationKernel<float> multiclass_hinge_hessian_f32;
-    ClassificationKernel<double> multiclass_hinge_hessian_f64;
     SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_hessian_f32;
     SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_hessian_f64;
     // Every row-wise loss of the registry (classification_losses.inl), looked up by name.
