@@ -19,7 +19,6 @@ label outside ``[0, C)`` names its value and row).
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union, cast
 
@@ -28,7 +27,7 @@ import numpy as np
 from . import _backend, _reference
 from . import _validation as check
 from ._losses import _finish, _kernel_out, softmax_cross_entropy
-from ._regression import Parameter
+from ._regression import Parameter, RegistryEntry, signature_parameters, with_conventions
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction
 
 __all__ = ["softmax_focal_loss", "softmax_kl_divergence"]
@@ -51,7 +50,7 @@ _CONVENTIONS = """
 
 
 @dataclass(frozen=True)
-class RowLoss:
+class RowLoss(RegistryEntry):
     """One row-wise loss: everything the package needs to know about it.
 
     ``terms(rows, second, *parameters)`` is the float64 per-row (loss, gradient, Hessian) of the
@@ -77,12 +76,6 @@ class RowLoss:
     examples: Tuple[Tuple[float, ...], ...] = ((),)
     function: Optional[Callable[..., Any]] = field(default=None, compare=False)
 
-    def kernel_name(self, parameters: Tuple[float, ...]) -> str:
-        return self.kernel(*parameters) if self.kernel is not None else self.name
-
-    def defaults(self) -> Tuple[float, ...]:
-        return tuple(parameter.default for parameter in self.parameters)
-
 
 #: Every row-wise loss by name, in the order they were registered.
 ROW_LOSSES: Dict[str, RowLoss] = {}
@@ -94,11 +87,7 @@ def row_loss(entry: RowLoss) -> Callable[[_F], _F]:
     with their defaults."""
 
     def decorate(signature_function: _F) -> _F:
-        signature = inspect.signature(signature_function)
-        defaults = {name: p.default for name, p in signature.parameters.items()}
-        parameters = tuple(
-            Parameter(**{**parameter.__dict__, "default": float(defaults[parameter.name])})
-            for parameter in entry.parameters)
+        parameters = signature_parameters(entry, signature_function)
         names = tuple(parameter.name for parameter in parameters)
         default_values = tuple(parameter.default for parameter in parameters)
 
@@ -120,8 +109,7 @@ def row_loss(entry: RowLoss) -> Callable[[_F], _F]:
                          -100 if ignore_index is _ABSENT else ignore_index, reduction,
                          return_grad, return_hessian, out, threads)
 
-        if "``out``" not in (function.__doc__ or ""):
-            function.__doc__ = (function.__doc__ or "") + "\n" + _CONVENTIONS
+        with_conventions(function, _CONVENTIONS)
         registered = RowLoss(**{**entry.__dict__, "parameters": parameters, "function": function})
         ROW_LOSSES[entry.name] = registered
         return cast(_F, function)
@@ -136,12 +124,8 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
     hess_out = None
     if return_hessian is not False:
         return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
-    x, result_dtype = check.as_float_array(first, entry.first)
-    if x.ndim < 1:
-        raise ValueError(f"{entry.first}: expected an array of shape (..., C), got a 0-d array")
+    x, result_dtype = check.as_class_rows(first, entry.first)
     classes = x.shape[-1]
-    if classes == 0:
-        raise ValueError(f"{entry.first}: expected at least one class (C >= 1), got C = 0")
     batch_shape = x.shape[:-1]
     rows = int(np.prod(batch_shape, dtype=np.int64))
     class_weight = None

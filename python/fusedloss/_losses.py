@@ -194,12 +194,8 @@ def _classification_inputs(
 ) -> _ClassificationInputs:
     """The checks shared by the row-wise classification losses. With ``allow_soft``, float
     labels are soft targets of the logits' shape (returned in the logits' compute dtype)."""
-    x, result_dtype = check.as_float_array(scores, name)
-    if x.ndim < 1:
-        raise ValueError(f"{name}: expected an array of shape (..., C), got a 0-d array")
+    x, result_dtype = check.as_class_rows(scores, name)
     classes = x.shape[-1]
-    if classes == 0:
-        raise ValueError(f"{name}: expected at least one class (C >= 1), got C = 0")
     batch_shape = x.shape[:-1]
     if allow_soft and np.asarray(labels).dtype.kind == "f":
         y = check.check_soft_targets(labels, x.shape, x.dtype)

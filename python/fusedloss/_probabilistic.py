@@ -378,12 +378,8 @@ def cross_entropy(
         result = _fast_classification(probs, labels, out, threads, return_grad, kernel, (), ())
         if result is not _NOT_FAST:
             return cast(LossResult, result)
-    p, result_dtype = check.as_float_array(probs, "probs")
-    if p.ndim < 1:
-        raise ValueError("probs: expected an array of shape (..., C), got a 0-d array")
+    p, result_dtype = check.as_class_rows(probs, "probs")
     classes = p.shape[-1]
-    if classes == 0:
-        raise ValueError("probs: expected at least one class (C >= 1), got C = 0")
     batch_shape = p.shape[:-1]
     eps = check.check_real(eps, "eps")
     if eps < 0:

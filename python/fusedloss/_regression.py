@@ -107,8 +107,38 @@ class Parameter:
         return text
 
 
+class RegistryEntry:
+    """What every registry entry (elementwise here, row-wise in ``_classification``) answers:
+    its kernel's name for given parameter values, and its default parameter values."""
+
+    name: str
+    parameters: Tuple[Parameter, ...]
+    kernel: Optional[Callable[..., str]]
+
+    def kernel_name(self, parameters: Tuple[float, ...]) -> str:
+        return self.kernel(*parameters) if self.kernel is not None else self.name
+
+    def defaults(self) -> Tuple[float, ...]:
+        return tuple(parameter.default for parameter in self.parameters)
+
+
+def signature_parameters(entry: RegistryEntry, signature_function: Callable[..., Any]
+                         ) -> Tuple[Parameter, ...]:
+    """The entry's parameters with the defaults of the public signature they decorate (the
+    signature is their one source)."""
+    defaults = {name: p.default for name, p in inspect.signature(signature_function).parameters.items()}
+    return tuple(Parameter(**{**parameter.__dict__, "default": float(defaults[parameter.name])})
+                 for parameter in entry.parameters)
+
+
+def with_conventions(function: Callable[..., Any], conventions: str) -> None:
+    """Appends the conventions to a public function's docstring unless it spells them out."""
+    if "``out``" not in (function.__doc__ or ""):
+        function.__doc__ = (function.__doc__ or "") + "\n" + conventions
+
+
 @dataclass(frozen=True)
-class ElementwiseLoss:
+class ElementwiseLoss(RegistryEntry):
     """One elementwise loss: everything the package needs to know about it.
 
     ``terms(x, t, *parameters)`` is the float64 pointwise (loss, gradient, Hessian), gradient
@@ -147,12 +177,6 @@ class ElementwiseLoss:
             raise ValueError(f"{self.name}: the only operand an elementwise loss may take is "
                              f"'weight', got {self.operands!r}")
 
-    def kernel_name(self, parameters: Tuple[float, ...]) -> str:
-        return self.kernel(*parameters) if self.kernel is not None else self.name
-
-    def defaults(self) -> Tuple[float, ...]:
-        return tuple(parameter.default for parameter in self.parameters)
-
 
 #: Every elementwise loss by name, in the order they were registered.
 ELEMENTWISE_LOSSES: Dict[str, ElementwiseLoss] = {}
@@ -164,11 +188,7 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
     ``sample_weight`` are the loss's parameters, with their defaults."""
 
     def decorate(signature_function: _F) -> _F:
-        signature = inspect.signature(signature_function)
-        defaults = {name: p.default for name, p in signature.parameters.items()}
-        parameters = tuple(
-            Parameter(**{**parameter.__dict__, "default": float(defaults[parameter.name])})
-            for parameter in entry.parameters)
+        parameters = signature_parameters(entry, signature_function)
         names = tuple(parameter.name for parameter in parameters)
         default_values = tuple(parameter.default for parameter in parameters)
 
@@ -192,8 +212,7 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
             return _call(registered, pred, target, values, weight, sample_weight, reduction,
                          return_grad, return_hessian, out, threads)
 
-        if "``out``" not in (function.__doc__ or ""):
-            function.__doc__ = (function.__doc__ or "") + "\n" + _CONVENTIONS
+        with_conventions(function, _CONVENTIONS)
         registered = ElementwiseLoss(**{**entry.__dict__, "parameters": parameters,
                                         "function": function})
         ELEMENTWISE_LOSSES[entry.name] = registered

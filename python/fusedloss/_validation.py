@@ -99,6 +99,17 @@ def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
     )
 
 
+def as_class_rows(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
+    """The first argument of a classification loss: a float array (as as_float_array) of shape
+    (..., C) with C >= 1, and the result dtype."""
+    array, result_dtype = as_float_array(value, name)
+    if array.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (..., C), got a 0-d array")
+    if array.shape[-1] == 0:
+        raise ValueError(f"{name}: expected at least one class (C >= 1), got C = 0")
+    return array, result_dtype
+
+
 def as_rows(array: np.ndarray) -> np.ndarray:
     """A 2-d (rows, classes) view the kernels can read: last axis contiguous, aligned.
 
