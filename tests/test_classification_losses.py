@@ -345,3 +345,21 @@ def test_the_registry_drives_the_public_api():
         assert getattr(fusedloss, name) is entry.function and name in fusedloss.__all__
         assert entry.kernel_name(entry.defaults()) in kernels
         assert "``out``" in entry.function.__doc__
+
+
+@pytest.mark.isa_independent
+def test_first_two_arguments_by_name():
+    """The documented names work as keywords (``logits=``, ``labels=``, ``target_logits=``),
+    with Python's errors for a missing, doubled or extra argument."""
+    for name, entry in ROW_LOSSES.items():
+        x, second = inputs(entry, (6, 5), np.float64)
+        expected = entry.function(x, second, return_grad=True)
+        for call in (lambda: entry.function(**{entry.first: x, entry.second: second}, return_grad=True),
+                     lambda: entry.function(x, **{entry.second: second}, return_grad=True)):
+            assert [a.tobytes() for a in call()] == [a.tobytes() for a in expected]
+        with pytest.raises(TypeError, match=rf"{name}\(\) missing required argument: '{entry.second}'"):
+            entry.function(x)
+        with pytest.raises(TypeError, match=rf"{name}\(\) got multiple values for argument '{entry.first}'"):
+            entry.function(x, **{entry.first: x, entry.second: second})
+        with pytest.raises(TypeError, match=rf"{name}\(\) takes 2 positional arguments but 3 were given"):
+            entry.function(x, second, second)

@@ -355,3 +355,15 @@ def test_the_registry_drives_the_public_api():
         assert getattr(fusedloss, name) is entry.function
         assert name in fusedloss.__all__
         assert callable(getattr(dask_module, name))
+
+
+@pytest.mark.isa_independent
+def test_first_two_arguments_by_name():
+    """The documented names work as keywords (``pred=``/``raw=``/``logits=``, ``target=``...)."""
+    for name, entry in ELEMENTWISE_LOSSES.items():
+        x, t = inputs(entry, (6, 5), np.float64)
+        expected = entry.function(x, t, return_grad=True)
+        got = entry.function(**{entry.first: x, entry.second: t}, return_grad=True)
+        assert [a.tobytes() for a in got] == [a.tobytes() for a in expected]
+        with pytest.raises(TypeError, match=rf"{name}\(\) missing required argument: '{entry.second}'"):
+            entry.function(x)

@@ -27,7 +27,8 @@ import numpy as np
 from . import _backend, _reference
 from . import _validation as check
 from ._losses import _finish, _kernel_out, softmax_cross_entropy
-from ._regression import Parameter, RegistryEntry, signature_parameters, with_conventions
+from ._regression import (Parameter, RegistryEntry, signature_parameters, two_arguments,
+                          with_conventions)
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction
 
 __all__ = ["softmax_focal_loss", "softmax_kl_divergence"]
@@ -92,10 +93,11 @@ def row_loss(entry: RowLoss) -> Callable[[_F], _F]:
         default_values = tuple(parameter.default for parameter in parameters)
 
         @functools.wraps(signature_function)
-        def function(first: Any, second: Any, *, weight: Any = _ABSENT, sample_weight: Any = None,
+        def function(*positional: Any, weight: Any = _ABSENT, sample_weight: Any = None,
                      ignore_index: Any = _ABSENT, reduction: Any = "mean",
                      return_grad: Any = False, return_hessian: Any = False, out: Any = None,
                      threads: Any = None, **keywords: Any) -> Any:
+            first, second = two_arguments(registered, positional, keywords)
             unknown = [key for key in keywords if key not in names]
             if not registered.takes_labels:
                 unknown = (["weight"] if weight is not _ABSENT else []) + (

@@ -131,6 +131,27 @@ def signature_parameters(entry: RegistryEntry, signature_function: Callable[...,
                  for parameter in entry.parameters)
 
 
+def two_arguments(entry: Any, positional: Tuple[Any, ...], keywords: Dict[str, Any]
+                  ) -> Tuple[Any, Any]:
+    """A registry function's first two arguments, by position or by the names its public
+    signature gives them (``logits=``, ``target=``), with Python's own errors otherwise;
+    the names are taken out of ``keywords``."""
+    names = (entry.first, entry.second)
+    if len(positional) == 2 and not (keywords and (names[0] in keywords or names[1] in keywords)):
+        return positional[0], positional[1]
+    if len(positional) > 2:
+        raise TypeError(f"{entry.name}() takes 2 positional arguments but {len(positional)} "
+                        "were given")
+    for name in names[:len(positional)]:
+        if name in keywords:
+            raise TypeError(f"{entry.name}() got multiple values for argument {name!r}")
+    missing = [name for name in names[len(positional):] if name not in keywords]
+    if missing:
+        raise TypeError(f"{entry.name}() missing required argument: {missing[0]!r}")
+    values = list(positional) + [keywords.pop(name) for name in names[len(positional):]]
+    return values[0], values[1]
+
+
 def with_conventions(function: Callable[..., Any], conventions: str) -> None:
     """Appends the conventions to a public function's docstring unless it spells them out."""
     if "``out``" not in (function.__doc__ or ""):
@@ -193,10 +214,11 @@ def elementwise_loss(entry: ElementwiseLoss) -> Callable[[_F], _F]:
         default_values = tuple(parameter.default for parameter in parameters)
 
         @functools.wraps(signature_function)
-        def function(pred: Any, target: Any, *, sample_weight: Any = None,
+        def function(*positional: Any, sample_weight: Any = None,
                      reduction: Any = "mean", return_grad: Any = False,
                      return_hessian: Any = False, out: Any = None, threads: Any = None,
                      **keywords: Any) -> Any:
+            pred, target = two_arguments(registered, positional, keywords)
             weight = None
             if keywords:
                 unknown = [key for key in keywords
