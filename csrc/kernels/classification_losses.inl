@@ -82,11 +82,11 @@ void label_softmax_hessian(const RowInput<Real>& in, const LabelSoftmaxRow<Real>
     hessian[in.label] = static_cast<Real>(slope_factor * p_label * u + curvature_factor);
 }
 
-// The small-C tile of a loss of -log p_y (C <= small_class_limit): softmax cross-entropy's
-// tile steps (softmax_cross_entropy.inl): per row the max and x_j - shift into the work tile
-// (the gradient rows, or a stack tile without a gradient), one flat exp over the whole tile,
-// per row the sum (in index order), one flat log of the sums; then per row F(ce), F'(ce) from
-// `terms` and the gradient row.
+// The small-C tile of a loss of -log p_y (C <= small_class_limit), with softmax
+// cross-entropy's tile steps (softmax_cross_entropy.inl): per row the max and x_j - shift into
+// the work tile (the gradient rows, or a stack tile without a gradient), then its
+// small_tile_exp_and_sums (one flat exp over the tile, per-row sums in index order, one flat
+// log); then per row F(ce), F'(ce) from `terms` and the gradient row.
 template <class Real, bool with_gradient, class Policy>
 FUSEDLOSS_ALWAYS_INLINE void label_softmax_tile(const Policy& policy, const RowTile<Real>& tile,
                                                 double* losses) {
@@ -94,45 +94,28 @@ FUSEDLOSS_ALWAYS_INLINE void label_softmax_tile(const Policy& policy, const RowT
     const std::int64_t rows = tile.rows;
     Real stack_work[with_gradient ? 1 : small_class_tile * small_class_limit];
     Real* work = with_gradient ? tile.gradient : stack_work;
-    Real shift[small_class_tile];
-    Real label_logit[small_class_tile];
-    Real sum[small_class_tile];
-    Real log_sum[small_class_tile];
+    SmallTileRows<Real> row;
     bool all_finite = true;
     for (std::int64_t r = 0; r < rows; ++r) {
         const Real* x = tile.x + r * tile.x_row_stride;
         Real* w = work + r * classes;
-        Real maximum = x[0];
-        for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
+        const Real maximum = small_row_maximum<Real, false>(x, classes, nullptr);
         const bool finite = is_finite_value(maximum);
         all_finite = all_finite && finite;
-        shift[r] = finite ? maximum : Real(0);
-        label_logit[r] = tile.ignored[r] ? Real(0) : x[tile.labels[r]];  // before w may replace x
-        for (std::int64_t j = 0; j < classes; ++j) w[j] = x[j] - shift[r];
+        const Real shift = finite ? maximum : Real(0);
+        row.shift[r] = shift;
+        row.label_logit[r] = tile.ignored[r] ? Real(0) : x[tile.labels[r]];  // before w replaces x
+        for (std::int64_t j = 0; j < classes; ++j) w[j] = x[j] - shift;
     }
-    const std::int64_t count = rows * classes;
-    if (all_finite) {
-        FUSEDLOSS_SIMD_LOOP
-        for (std::int64_t k = 0; k < count; ++k) work[k] = exp_nonpositive(work[k]);
-    } else {
-        FUSEDLOSS_SIMD_LOOP
-        for (std::int64_t k = 0; k < count; ++k) work[k] = exp_value(work[k]);
-    }
-    for (std::int64_t r = 0; r < rows; ++r) {
-        Real row_sum = 0;
-        for (std::int64_t j = 0; j < classes; ++j) row_sum += work[r * classes + j];
-        sum[r] = row_sum;
-    }
-    FUSEDLOSS_SIMD_LOOP
-    for (std::int64_t r = 0; r < rows; ++r) log_sum[r] = log_value(sum[r]);
+    small_tile_exp_and_sums(work, rows, classes, all_finite, row);
     for (std::int64_t r = 0; r < rows; ++r) {
         if (tile.ignored[r]) continue;
-        const auto terms = policy.terms(label_loss(log_sum[r], label_logit[r], shift[r]));
+        const auto terms = policy.terms(label_loss(row.log_sum[r], row.label_logit[r], row.shift[r]));
         losses[r] = terms.loss;
         if (with_gradient) {
             Real* g = work + r * classes;
             const Real row_scale = static_cast<Real>(tile.gradient_factor[r] * terms.slope);
-            const Real scale = row_scale / sum[r];
+            const Real scale = row_scale / row.sum[r];
             for (std::int64_t j = 0; j < classes; ++j) g[j] *= scale;
             g[tile.labels[r]] -= row_scale;
         }
@@ -369,13 +352,8 @@ struct SoftmaxKLDivergence : RowLossPolicy {
         for (std::int64_t r = 0; r < rows; ++r) {
             const Real* x = tile.x + r * tile.x_row_stride;
             const Real* t = tile.targets + r * tile.targets_row_stride;
-            Real student_max = x[0], teacher_max = t[0];
-            for (std::int64_t j = 1; j < classes; ++j) {
-                student_max = x[j] > student_max ? x[j] : student_max;
-                teacher_max = t[j] > teacher_max ? t[j] : teacher_max;
-            }
-            student_max *= s;
-            teacher_max *= s;
+            const Real student_max = small_row_maximum<Real, false>(x, classes, nullptr) * s;
+            const Real teacher_max = small_row_maximum<Real, false>(t, classes, nullptr) * s;
             Shifts& shift = row_shifts[r];
             const bool student_finite = is_finite_value(student_max);
             const bool teacher_finite = is_finite_value(teacher_max);

@@ -27,8 +27,8 @@ import numpy as np
 from . import _backend, _reference
 from . import _validation as check
 from ._losses import _finish, _kernel_out, softmax_cross_entropy
-from ._regression import (Parameter, RegistryEntry, signature_parameters, two_arguments,
-                          with_conventions)
+from ._regression import (Parameter, RegistryEntry, _check_outs, signature_parameters,
+                          two_arguments, with_conventions)
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction
 
 __all__ = ["softmax_focal_loss", "softmax_kl_divergence"]
@@ -123,9 +123,8 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
           sample_weight: Any, ignore_index: Any, reduction: Any, return_grad: Any,
           return_hessian: Any, out: Any, threads: Any) -> LossResult:
     return_grad = check.check_flag(return_grad, "return_grad")
-    hess_out = None
-    if return_hessian is not False:
-        return_grad, return_hessian, out, hess_out = check.hessian_request(return_hessian, return_grad, out)
+    return_hessian = check.check_flag(return_hessian, "return_hessian")
+    return_grad = return_grad or return_hessian
     x, result_dtype = check.as_class_rows(first, entry.first)
     classes = x.shape[-1]
     batch_shape = x.shape[:-1]
@@ -146,10 +145,8 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
     reduction_code = check.check_reduction(reduction)
     thread_count = check.check_threads(threads)
     others = ((entry.second, second), ("weight", weight), ("sample_weight", sample_weight))
-    out = check.check_out(out, return_grad, x.shape, result_dtype)
-    check.check_out_aliasing(out, first, others)
-    if return_hessian:
-        hess_out = check.check_hessian_out(hess_out, out, x.shape, result_dtype, first, others)
+    out, hess_out = _check_outs(out, return_grad, return_hessian, first, others, x.shape,
+                                result_dtype)
 
     kernel = entry.kernel_name(parameters)
     if kernel == "softmax_cross_entropy":

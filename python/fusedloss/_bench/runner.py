@@ -111,27 +111,17 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
             fn = lambda t: functional.multi_margin_loss(t, y)  # noqa: E731
         else:
             fn = lambda t: functional.nll_loss(torch.log(t + 1e-7), y)  # noqa: E731
-    elif elementwise_entry(loss) is not None:
-        entry = elementwise_entry(loss)
-        assert entry is not None
-        if entry.torch is None:
-            return None
-        target = torch.from_numpy(case.y)
-        per_element, parameters = entry.torch, entry.defaults()
-        fn = lambda t: per_element(functional, t, target, *parameters).mean()  # noqa: E731
     elif loss == "sigmoid_binary_cross_entropy":
         target = torch.from_numpy(case.y)
         fn = lambda t: functional.binary_cross_entropy_with_logits(t, target)  # noqa: E731
-    elif row_entry(loss) is not None:
-        # A row-wise loss of the registry: its entry's per-row PyTorch formula, then .mean()
-        # (the "mean" of an unweighted call: softmax-CE's rule, or batchmean).
-        row = row_entry(loss)
-        assert row is not None
-        if row.torch is None:
+    elif (entry := elementwise_entry(loss) or row_entry(loss)) is not None:
+        # A loss of a registry: its entry's per-element (or per-row) PyTorch formula, then
+        # .mean() (the "mean" of an unweighted call); none where the entry names no equivalent.
+        if entry.torch is None:
             return None
         second = torch.from_numpy(case.y)
-        per_row, parameters = row.torch, row.defaults()
-        fn = lambda t: per_row(functional, t, second, *parameters).mean()  # noqa: E731
+        formula, parameters = entry.torch, entry.defaults()
+        fn = lambda t: formula(functional, t, second, *parameters).mean()  # noqa: E731
     else:
         return None
 
