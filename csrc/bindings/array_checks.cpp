@@ -1,7 +1,9 @@
 #include "bindings/array_checks.hpp"
 
 #include <algorithm>
+#include <new>
 
+#include "fusedloss/dispatch.hpp"
 #include "fusedloss/work_pool.hpp"
 
 namespace fusedloss {
@@ -102,7 +104,7 @@ void check_gradient_out(const py::array& out, const std::vector<py::ssize_t>& sh
 }
 
 ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_unit,
-                                  int threads_requested, std::vector<double>& block_sums) {
+                                  int threads_requested, ReductionStorage& storage) {
     // Blocks of about 16K elements: big enough that scheduling costs nothing, small enough to
     // balance two threads over a 32-row batch of 128000 classes or 16 threads over 10^6 MSE
     // elements. The partition depends on the shape alone (never on the thread count).
@@ -113,8 +115,10 @@ ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_
     ReductionPlan plan{};
     plan.rows_per_block = std::max<std::int64_t>(1, elements_per_block / per_unit);
     plan.blocks = units == 0 ? 0 : (units + plan.rows_per_block - 1) / plan.rows_per_block;
-    block_sums.assign(static_cast<std::size_t>(plan.blocks), 0.0);
-    plan.block_sums = block_sums.data();
+    storage.block_sums.assign(static_cast<std::size_t>(plan.blocks), 0.0);
+    plan.block_sums = storage.block_sums.data();
+    storage.allocation_failed = 0;
+    plan.allocation_failed = &storage.allocation_failed;
     const std::int64_t work = units * per_unit;
     const std::int64_t useful = std::max<std::int64_t>(1, work / elements_per_thread_minimum);
     // The default (a syscall for the affinity mask) is looked up only when threads would help.
@@ -125,6 +129,21 @@ ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_
     threads = std::min(threads, std::max<std::int64_t>(1, plan.blocks));
     plan.threads = static_cast<int>(std::max<std::int64_t>(1, threads));
     return plan;
+}
+
+double stored_value(bfloat16_bits value) {
+    float widened = 0.0f;
+    active_kernels().widen_bfloat16(&value, &widened, 1);
+    return widened;
+}
+double stored_value(float16_bits value) {
+    float widened = 0.0f;
+    active_kernels().widen_float16(&value, &widened, 1);
+    return widened;
+}
+
+void check_allocation(const ReductionPlan& plan) {
+    if (plan.allocation_failed != nullptr && *plan.allocation_failed != 0) throw std::bad_alloc();
 }
 
 void raise_label_error(const std::int64_t* labels, std::int64_t row, std::int64_t classes,

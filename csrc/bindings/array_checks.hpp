@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/storage_types.hpp"
 #include "fusedloss/kernel_table.hpp"
 
 namespace fusedloss {
@@ -118,8 +119,17 @@ double row_mean_denominator(const double* sample_weight, std::int64_t rows);
 
 // Splits `units` work items (rows, or elements) into blocks for the deterministic reduction
 // and picks the thread count (0 requested: the OpenMP default).
+// What a plan points to, owned by the binding for the call: the block sums and the flag a
+// kernel sets when its scratch could not be allocated.
+struct ReductionStorage {
+    std::vector<double> block_sums;
+    int allocation_failed = 0;
+};
 ReductionPlan make_reduction_plan(std::int64_t units, std::int64_t elements_per_unit,
-                                  int threads_requested, std::vector<double>& block_sums);
+                                  int threads_requested, ReductionStorage& storage);
+
+// After a kernel ran: MemoryError (std::bad_alloc) when it could not allocate its scratch.
+void check_allocation(const ReductionPlan& plan);
 
 // The value of a reduced loss, or the per-row array under reduction "none".
 template <class Real>

@@ -34,15 +34,16 @@ py::array run_row_softmax(const py::array& input, int mode, const py::object& ou
     auto buffer = gradient_buffer<Real>(out, shape, input, {});
     args.output = buffer.mutable_data();
 
-    std::vector<double> block_sums;
+    ReductionStorage block_sums;
     const ReductionPlan plan = make_reduction_plan(view.rows, view.columns, threads, block_sums);
     const KernelTable& kernels = active_kernels();
     const RowSoftmaxKernel<Real> kernel =
-        select_by_type<Real>(kernels.row_softmax_f32, kernels.row_softmax_f64);
+        select_by_type<Real>(kernels.row_softmax);
     {
         py::gil_scoped_release release;
         kernel(args, plan);
     }
+    check_allocation(plan);
     return buffer;
 }
 
@@ -79,16 +80,17 @@ py::tuple run_penalty(const py::array& weights, int kind, double lam, double bet
         throw py::value_error("out receives the gradient: pass return_grad=True to use it");
     }
 
-    std::vector<double> block_sums;
+    ReductionStorage block_sums;
     const ReductionPlan plan = make_reduction_plan(args.count, 1, threads, block_sums);
     const KernelTable& kernels = active_kernels();
     const PenaltyKernel<Real> kernel =
-        select_by_type<Real>(kernels.penalty_f32, kernels.penalty_f64);
+        select_by_type<Real>(kernels.penalty);
     double total;
     {
         py::gil_scoped_release release;
         total = kernel(args, plan);
     }
+    check_allocation(plan);
     return py::make_tuple(py::float_(total), gradient);
 }
 
@@ -98,13 +100,9 @@ void register_building_blocks(py::module_& module) {
     module.def(
         "row_softmax",
         [](const py::array& x, int mode, const py::object& out, int threads) -> py::array {
-            if (x.dtype().equal(py::dtype::of<float>())) {
-                return run_row_softmax<float>(x, mode, out, threads);
-            }
-            if (x.dtype().equal(py::dtype::of<double>())) {
-                return run_row_softmax<double>(x, mode, out, threads);
-            }
-            throw py::type_error("x: expected float32 or float64");
+            return dispatch_storage(x, "x", [&](auto storage) -> py::array {
+                return run_row_softmax<decltype(storage)>(x, mode, out, threads);
+            });
         },
         py::arg("x"), py::arg("mode"), py::arg("out"), py::arg("threads"),
         "logsumexp (mode 0, shape (rows,)), softmax (1) or log_softmax (2, shape (rows, C)) of "
@@ -113,15 +111,10 @@ void register_building_blocks(py::module_& module) {
         "penalty",
         [](const py::array& w, int kind, double lam, double beta, bool with_gradient,
            bool accumulate, const py::object& out, int threads) {
-            if (w.dtype().equal(py::dtype::of<float>())) {
-                return run_penalty<float>(w, kind, lam, beta, with_gradient, accumulate, out,
-                                          threads);
-            }
-            if (w.dtype().equal(py::dtype::of<double>())) {
-                return run_penalty<double>(w, kind, lam, beta, with_gradient, accumulate, out,
-                                           threads);
-            }
-            throw py::type_error("w: expected float32 or float64");
+            return dispatch_storage(w, "w", [&](auto storage) {
+                return run_penalty<decltype(storage)>(w, kind, lam, beta, with_gradient,
+                                                      accumulate, out, threads);
+            });
         },
         py::arg("w"), py::arg("kind"), py::arg("lam"), py::arg("beta"), py::arg("with_gradient"),
         py::arg("accumulate"), py::arg("out"), py::arg("threads"),

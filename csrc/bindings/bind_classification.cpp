@@ -54,10 +54,12 @@ py::array_t<Real> hessian_buffer(ClassificationArgs<Real>& args,
 template <class Real>
 void run_hessian(const KernelTable& kernels, const ClassificationArgs<Real>& args,
                  const ReductionPlan& plan) {
-    const ClassificationKernel<Real> kernel = select_by_type<Real>(
-        kernels.softmax_cross_entropy_hessian_f32, kernels.softmax_cross_entropy_hessian_f64);
-    py::gil_scoped_release release;
-    kernel(args, plan);
+    const ClassificationKernel<Real> kernel = select_by_type<Real>(kernels.softmax_cross_entropy_hessian);
+    {
+        py::gil_scoped_release release;
+        kernel(args, plan);
+    }
+    check_allocation(plan);
 }
 
 template <class Real>
@@ -147,18 +149,19 @@ py::tuple run_classification(const py::array& logits, const py::array& labels,
     }
     args.gradient_scale = gradient_scale(reduction, summary.denominator);
 
-    std::vector<double> block_sums;
+    ReductionStorage block_sums;
     const ReductionPlan plan =
         make_reduction_plan(view.rows, view.columns, options.threads, block_sums);
     const KernelTable& kernels = active_kernels();
     if (options.with_hessian) run_hessian(kernels, args, plan);
     const ClassificationKernel<Real> kernel =
-        select_by_type<Real>(kernels.softmax_cross_entropy_f32, kernels.softmax_cross_entropy_f64);
+        select_by_type<Real>(kernels.softmax_cross_entropy);
     double total;
     {
         py::gil_scoped_release release;
         total = kernel(args, plan);
     }
+    check_allocation(plan);
     py::object value = row_losses;
     if (reduction == Reduction::sum) value = py::float_(total);
     if (reduction == Reduction::mean) {
@@ -169,13 +172,9 @@ py::tuple run_classification(const py::array& logits, const py::array& labels,
 
 py::tuple classification(const py::array& logits, const py::array& labels,
                          const ClassificationOptions& options) {
-    if (logits.dtype().equal(py::dtype::of<float>())) {
-        return run_classification<float>(logits, labels, options);
-    }
-    if (logits.dtype().equal(py::dtype::of<double>())) {
-        return run_classification<double>(logits, labels, options);
-    }
-    throw py::type_error("logits: expected float32 or float64");
+    return dispatch_storage(logits, "logits", [&](auto storage) {
+        return run_classification<decltype(storage)>(logits, labels, options);
+    });
 }
 
 }  // namespace

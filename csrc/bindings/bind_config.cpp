@@ -53,7 +53,7 @@ template <class Real, MathF32 KernelTable::*function_f32, MathF64 KernelTable::*
 py::array_t<Real> vector_math(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
     py::array_t<Real> output(input.size());
     const KernelTable& kernels = active_kernels();
-    const auto kernel = select_by_type<Real>(kernels.*function_f32, kernels.*function_f64);
+    const auto kernel = select_float_or_double<Real>(kernels.*function_f32, kernels.*function_f64);
     {
         py::gil_scoped_release release;
         kernel(input.data(), output.mutable_data(), input.size());

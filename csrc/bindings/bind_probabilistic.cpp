@@ -75,20 +75,19 @@ py::tuple run_sigmoid_bce(const py::array& logits, const py::object& targets,
         hessian = buffer;
     }
 
-    std::vector<double> block_sums;
+    ReductionStorage block_sums;
     const ReductionPlan plan = make_reduction_plan(elements, 1, threads, block_sums);
     const KernelTable& kernels = active_kernels();
-    const SigmoidBinaryKernel<Real> kernel = select_by_type<Real>(
-        kernels.sigmoid_binary_cross_entropy_f32, kernels.sigmoid_binary_cross_entropy_f64);
+    const SigmoidBinaryKernel<Real> kernel = select_by_type<Real>(kernels.sigmoid_binary_cross_entropy);
     double total;
     {
         py::gil_scoped_release release;
         if (with_hessian) {
-            select_by_type<Real>(kernels.sigmoid_binary_cross_entropy_hessian_f32,
-                                 kernels.sigmoid_binary_cross_entropy_hessian_f64)(args, plan);
+            select_by_type<Real>(kernels.sigmoid_binary_cross_entropy_hessian)(args, plan);
         }
         total = kernel(args, plan);
     }
+    check_allocation(plan);
     if (with_hessian) {
         return py::make_tuple(reduced_value<Real>(reduction, total, denominator, element_losses),
                               gradient, hessian);
@@ -106,17 +105,11 @@ void register_probabilistic(py::module_& module) {
            const py::object& pos_weight, const py::object& sample_weight,
            std::int64_t sample_size, int reduction, bool with_gradient, const py::object& out,
            int threads, bool with_hessian, const py::object& hessian_out) {
-            if (logits.dtype().equal(py::dtype::of<float>())) {
-                return run_sigmoid_bce<float>(logits, targets, weight, pos_weight, sample_weight,
-                                              sample_size, reduction, with_gradient, out, threads,
-                                              with_hessian, hessian_out);
-            }
-            if (logits.dtype().equal(py::dtype::of<double>())) {
-                return run_sigmoid_bce<double>(logits, targets, weight, pos_weight, sample_weight,
-                                               sample_size, reduction, with_gradient, out,
-                                               threads, with_hessian, hessian_out);
-            }
-            throw py::type_error("logits: expected float32 or float64");
+            return dispatch_storage(logits, "logits", [&](auto storage) {
+                return run_sigmoid_bce<decltype(storage)>(
+                    logits, targets, weight, pos_weight, sample_weight, sample_size, reduction,
+                    with_gradient, out, threads, with_hessian, hessian_out);
+            });
         },
         py::arg("logits"), py::arg("targets"), py::arg("weight"), py::arg("pos_weight"),
         py::arg("sample_weight"), py::arg("sample_size"), py::arg("reduction"),

@@ -32,7 +32,7 @@ template <class Real>
                                              std::int64_t elements, const double* parameters) {
     std::int64_t first = 0;
     while (first < elements &&
-           entry.target_in_domain(static_cast<double>(target[first]), parameters)) {
+           entry.target_in_domain(stored_value(target[first]), parameters)) {
         ++first;
     }
     py::tuple index(prediction.ndim());
@@ -42,7 +42,7 @@ template <class Real>
         index[static_cast<std::size_t>(axis)] = py::int_(extent ? rest % extent : 0);
         rest = extent ? rest / extent : 0;
     }
-    const double value = first < elements ? static_cast<double>(target[first]) : 0.0;
+    const double value = first < elements ? stored_value(target[first]) : 0.0;
     throw py::value_error("target: expected " + std::string(entry.target_domain(parameters)) +
                           ", got " + std::string(py::repr(py::float_(value))) + " at index " +
                           std::string(py::repr(index)));
@@ -116,14 +116,15 @@ py::tuple run_elementwise_loss(const ElementwiseLossEntry& entry, const py::arra
         throw py::value_error("out: a Hessian buffer needs return_hessian=True");
     }
 
-    std::vector<double> block_sums;
+    ReductionStorage block_sums;
     const ReductionPlan plan = make_reduction_plan(elements, 1, threads, block_sums);
-    const ElementwiseKernel<Real> kernel = select_by_type<Real>(entry.kernel_f32, entry.kernel_f64);
+    const ElementwiseKernel<Real> kernel = select_by_type<Real>(entry.kernels);
     double total;
     {
         py::gil_scoped_release release;
         total = kernel(args, plan);
     }
+    check_allocation(plan);
     if (target_out_of_domain) {
         raise_target_out_of_domain(entry, prediction, args.target, elements, args.parameters);
     }
@@ -141,19 +142,11 @@ void register_regression(py::module_& module) {
            std::int64_t sample_size, int reduction, bool with_gradient, bool with_hessian,
            const py::object& out, const py::object& hessian_out, int threads) {
             const ElementwiseLossEntry& entry = find_elementwise_loss(name);
-            if (prediction.dtype().equal(py::dtype::of<float>())) {
-                return run_elementwise_loss<float>(entry, prediction, target, weight, parameters,
-                                                   sample_weight, sample_size, reduction,
-                                                   with_gradient, with_hessian, out, hessian_out,
-                                                   threads);
-            }
-            if (prediction.dtype().equal(py::dtype::of<double>())) {
-                return run_elementwise_loss<double>(entry, prediction, target, weight, parameters,
-                                                    sample_weight, sample_size, reduction,
-                                                    with_gradient, with_hessian, out, hessian_out,
-                                                    threads);
-            }
-            throw py::type_error("prediction: expected float32 or float64");
+            return dispatch_storage(prediction, "prediction", [&](auto storage) {
+                return run_elementwise_loss<decltype(storage)>(
+                    entry, prediction, target, weight, parameters, sample_weight, sample_size,
+                    reduction, with_gradient, with_hessian, out, hessian_out, threads);
+            });
         },
         py::arg("name"), py::arg("prediction"), py::arg("target"), py::arg("weight"),
         py::arg("parameters"),

@@ -121,14 +121,15 @@ py::tuple run_row_loss(const RowLossEntry& entry, const py::array& input, const 
     }
     args.gradient_scale = gradient_scale(reduction, denominator);
 
-    std::vector<double> block_sums;
+    ReductionStorage block_sums;
     const ReductionPlan plan = make_reduction_plan(view.rows, view.columns, call.threads, block_sums);
-    const RowLossKernel<Real> kernel = select_by_type<Real>(entry.kernel_f32, entry.kernel_f64);
+    const RowLossKernel<Real> kernel = select_by_type<Real>(entry.kernels);
     double total;
     {
         py::gil_scoped_release release;
         total = kernel(args, plan);
     }
+    check_allocation(plan);
     return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses), gradient,
                           hessian);
 }
@@ -148,13 +149,9 @@ void register_row_losses(py::module_& module) {
             const RowLossCall call{parameters, class_weight, sample_weight, ignore_index,
                                    class_weight_in_mean, reduction, with_gradient, with_hessian,
                                    out, hessian_out, threads, batch_shape};
-            if (input.dtype().equal(py::dtype::of<float>())) {
-                return run_row_loss<float>(entry, input, second, call);
-            }
-            if (input.dtype().equal(py::dtype::of<double>())) {
-                return run_row_loss<double>(entry, input, second, call);
-            }
-            throw py::type_error("input: expected float32 or float64");
+            return dispatch_storage(input, "input", [&](auto storage) {
+                return run_row_loss<decltype(storage)>(entry, input, second, call);
+            });
         },
         py::arg("name"), py::arg("input"), py::arg("second"), py::arg("parameters"),
         py::arg("class_weight"), py::arg("sample_weight"), py::arg("ignore_index"),

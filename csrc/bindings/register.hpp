@@ -15,9 +15,10 @@ void register_probabilistic(pybind11::module_& module);
 void register_benchmark(pybind11::module_& module);
 void register_openmp_runtime(pybind11::module_& module);
 
-// Picks the float32 or float64 entry of a kernel table.
+// Picks the float32 or float64 entry of a kernel table (the math functions exposed for tests;
+// the loss kernels are KernelsByType, storage_types.hpp).
 template <class Real, class Float32Kernel, class Float64Kernel>
-auto select_by_type(Float32Kernel float32_kernel, Float64Kernel float64_kernel) {
+auto select_float_or_double(Float32Kernel float32_kernel, Float64Kernel float64_kernel) {
     if constexpr (sizeof(Real) == 4) {
         return float32_kernel;
     } else {

@@ -9,6 +9,10 @@
 #error "isa_avx2.cpp must be compiled with -mavx2 -mfma (CMakeLists.txt)"
 #endif
 
+#include <immintrin.h>
+
+#include <cstdint>
+
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
@@ -18,6 +22,21 @@ struct IsaTraits {
     static constexpr int vector_bytes = 32;
     // A fused multiply-add instruction (one rounding).
     static constexpr bool has_fma = true;
+    // IEEE half <-> float32 with F16C (VCVTPH2PS / VCVTPS2PH, round to nearest even): the
+    // leading multiple of 8 elements; returns how many were converted (the caller converts
+    // the rest as the baseline does, to the same bits).
+    static std::int64_t widen_float16(const std::uint16_t* input, float* output, std::int64_t count) {
+        std::int64_t i = 0;
+        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(output + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(input + i))));
+        return i;
+    }
+    static std::int64_t narrow_float16(const float* input, std::uint16_t* output, std::int64_t count) {
+        std::int64_t i = 0;
+        for (; i + 8 <= count; i += 8) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(output + i), _mm256_cvtps_ph(_mm256_loadu_ps(input + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+        return i;
+    }
 };
 
 }  // namespace

@@ -12,6 +12,8 @@
 #define FUSEDLOSS_BASELINE_HAS_FMA false
 #endif
 
+#include <cstdint>
+
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
@@ -21,6 +23,10 @@ struct IsaTraits {
     static constexpr int vector_bytes = 16;
     // A fused multiply-add instruction (one rounding): AArch64 has one, SSE2 has not.
     static constexpr bool has_fma = FUSEDLOSS_BASELINE_HAS_FMA;
+    // No half-precision conversion instructions assumed (SSE2 has none): the generic body
+    // converts every element with integer and float32 operations (low_precision.inl).
+    static std::int64_t widen_float16(const std::uint16_t*, float*, std::int64_t) { return 0; }
+    static std::int64_t narrow_float16(const float*, std::uint16_t*, std::int64_t) { return 0; }
 };
 
 }  // namespace

@@ -326,8 +326,10 @@ const char* elementwise_target_domain(const double* parameters) {
 // The table entry of one loss (regression_losses.inl lists them).
 template <template <class> class LossPolicy>
 constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
-    return ElementwiseLossEntry{name, &elementwise_loss<LossPolicy, float>,
-                                &elementwise_loss<LossPolicy, double>,
+    return ElementwiseLossEntry{name,
+                                kernels_by_type<ElementwiseArgs, ElementwiseKernel,
+                                                &elementwise_loss<LossPolicy, float>>(
+                                    &elementwise_loss<LossPolicy, double>),
                                 &elementwise_target_domain<LossPolicy>,
                                 &elementwise_target_in_domain<LossPolicy>,
                                 LossPolicy<double>::has_element_weight ? 1 : 0};

@@ -21,6 +21,7 @@
 #include "kernels/portable.inl"
 #include "kernels/vector_math.inl"
 #include "kernels/row_blocks.inl"
+#include "kernels/low_precision.inl"
 #include "kernels/row_softmax.inl"
 #include "kernels/softmax_cross_entropy_long_rows.inl"
 #include "kernels/softmax_cross_entropy_coefficients.inl"
@@ -91,16 +92,16 @@ void log1p_unit_interval_array_f64(const double* input, double* output, std::int
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
-    &softmax_cross_entropy<float>,
-    &softmax_cross_entropy<double>,
-    &row_softmax<float>,
-    &row_softmax<double>,
-    &penalty<float>,
-    &penalty<double>,
+    kernels_by_type<ClassificationArgs, ClassificationKernel, &softmax_cross_entropy<float>>(
+        &softmax_cross_entropy<double>),
+    KernelsByType<RowSoftmaxKernel>{&row_softmax<float>, &row_softmax<double>,
+                                    &staged_row_softmax<bfloat16_bits>,
+                                    &staged_row_softmax<float16_bits>},
+    kernels_by_type<PenaltyArgs, PenaltyKernel, &penalty<float>>(&penalty<double>),
     &exp_array_f32,
     &exp_array_f64,
-    &sigmoid_binary_cross_entropy<float>,
-    &sigmoid_binary_cross_entropy<double>,
+    kernels_by_type<SigmoidBinaryArgs, SigmoidBinaryKernel, &sigmoid_binary_cross_entropy<float>>(
+        &sigmoid_binary_cross_entropy<double>),
     &log_array_f32,
     &log_array_f64,
     &tanh_array_f32,
@@ -111,12 +112,18 @@ const KernelTable table = {
     &log1p_unit_interval_array_f64,
     elementwise_loss_entries,
     static_cast<int>(sizeof(elementwise_loss_entries) / sizeof(elementwise_loss_entries[0])),
-    &softmax_cross_entropy_hessian<float>,
-    &softmax_cross_entropy_hessian<double>,
-    &sigmoid_binary_cross_entropy_hessian<float>,
-    &sigmoid_binary_cross_entropy_hessian<double>,
+    kernels_by_type<ClassificationArgs, ClassificationKernel,
+                    &softmax_cross_entropy_hessian<float>, true>(
+        &softmax_cross_entropy_hessian<double>),
+    kernels_by_type<SigmoidBinaryArgs, SigmoidBinaryKernel,
+                    &sigmoid_binary_cross_entropy_hessian<float>, true>(
+        &sigmoid_binary_cross_entropy_hessian<double>),
     row_loss_entries,
     static_cast<int>(sizeof(row_loss_entries) / sizeof(row_loss_entries[0])),
+    static_cast<void (*)(const bfloat16_bits*, float*, std::int64_t)>(&widen_values),
+    static_cast<void (*)(const float*, bfloat16_bits*, std::int64_t)>(&narrow_values),
+    static_cast<void (*)(const float16_bits*, float*, std::int64_t)>(&widen_values),
+    static_cast<void (*)(const float*, float16_bits*, std::int64_t)>(&narrow_values),
 };
 }  // namespace
 

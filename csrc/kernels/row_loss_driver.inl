@@ -220,7 +220,9 @@ double row_loss(const RowLossArgs<Real>& args, const ReductionPlan& plan) {
 // The table entry of one loss (classification_losses.inl lists them).
 template <template <class> class LossPolicy>
 constexpr RowLossEntry row_loss_entry(const char* name) {
-    return RowLossEntry{name, &row_loss<LossPolicy, float>, &row_loss<LossPolicy, double>,
+    return RowLossEntry{name,
+                        kernels_by_type<RowLossArgs, RowLossKernel, &row_loss<LossPolicy, float>>(
+                            &row_loss<LossPolicy, double>),
                         LossPolicy<double>::takes_labels ? 1 : 0};
 }
 

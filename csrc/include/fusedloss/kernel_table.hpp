@@ -17,6 +17,29 @@ struct ReductionPlan {
     std::int64_t blocks;          // ceil(rows / rows_per_block)
     double* block_sums;           // `blocks` entries, owned by the caller
     int threads;                  // >= 1; 1 means no parallel region is opened
+    // Set to 1 by a kernel that could not allocate the scratch it needs (the 16-bit kernels'
+    // float32 tiles); its outputs are then incomplete and the binding raises MemoryError.
+    // Null: the caller does not look (the kernels that need no scratch never set it).
+    int* allocation_failed;
+};
+
+// The 16-bit storage types: the bits of a bfloat16 (ml_dtypes.bfloat16) and of an IEEE
+// half (numpy.float16). Their kernels read them into float32, compute as the float32 kernel,
+// and round the results back to nearest-even (csrc/kernels/low_precision.inl).
+struct bfloat16_bits {
+    std::uint16_t bits;
+};
+struct float16_bits {
+    std::uint16_t bits;
+};
+
+// One kernel of every storage type: `Kernel<float>` etc. are the function pointer types below.
+template <template <class> class Kernel>
+struct KernelsByType {
+    Kernel<float> f32;
+    Kernel<double> f64;
+    Kernel<bfloat16_bits> bf16;
+    Kernel<float16_bits> f16;
 };
 
 // Softmax cross-entropy and its options.
@@ -171,8 +194,7 @@ using PenaltyKernel = double (*)(const PenaltyArgs<Real>&, const ReductionPlan&)
 // kernels, whether a target may lie outside its domain, and that domain in words.
 struct ElementwiseLossEntry {
     const char* name;
-    ElementwiseKernel<float> kernel_f32;
-    ElementwiseKernel<double> kernel_f64;
+    KernelsByType<ElementwiseKernel> kernels;
     // The targets the loss takes, in words ("target >= 0"), for its error message.
     const char* (*target_domain)(const double* parameters);
     // Tests one target against that domain: finds the first bad element once the kernel
@@ -186,24 +208,19 @@ struct ElementwiseLossEntry {
 // and which second operand it takes (1: integer labels, 0: a float row per row).
 struct RowLossEntry {
     const char* name;
-    RowLossKernel<float> kernel_f32;
-    RowLossKernel<double> kernel_f64;
+    KernelsByType<RowLossKernel> kernels;
     int takes_labels;
 };
 
 struct KernelTable {
     const char* isa_name;
-    ClassificationKernel<float> softmax_cross_entropy_f32;
-    ClassificationKernel<double> softmax_cross_entropy_f64;
-    RowSoftmaxKernel<float> row_softmax_f32;
-    RowSoftmaxKernel<double> row_softmax_f64;
-    PenaltyKernel<float> penalty_f32;
-    PenaltyKernel<double> penalty_f64;
+    KernelsByType<ClassificationKernel> softmax_cross_entropy;
+    KernelsByType<RowSoftmaxKernel> row_softmax;
+    KernelsByType<PenaltyKernel> penalty;
     // The vectorised exp used inside the kernels, exposed for its accuracy tests.
     void (*exp_f32)(const float* input, float* output, std::int64_t count);
     void (*exp_f64)(const double* input, double* output, std::int64_t count);
-    SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_f32;
-    SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_f64;
+    KernelsByType<SigmoidBinaryKernel> sigmoid_binary_cross_entropy;
     // The vectorised log used inside the kernels, exposed for its accuracy tests.
     void (*log_f32)(const float* input, float* output, std::int64_t count);
     void (*log_f64)(const double* input, double* output, std::int64_t count);
@@ -221,13 +238,17 @@ struct KernelTable {
     int elementwise_loss_count;
     // Diagonal Hessians (return_hessian=True): each fills args.hessian and returns 0; the
     // bindings run it before the loss kernel of the same call (classification_hessians.inl).
-    ClassificationKernel<float> softmax_cross_entropy_hessian_f32;
-    ClassificationKernel<double> softmax_cross_entropy_hessian_f64;
-    SigmoidBinaryKernel<float> sigmoid_binary_cross_entropy_hessian_f32;
-    SigmoidBinaryKernel<double> sigmoid_binary_cross_entropy_hessian_f64;
+    KernelsByType<ClassificationKernel> softmax_cross_entropy_hessian;
+    KernelsByType<SigmoidBinaryKernel> sigmoid_binary_cross_entropy_hessian;
     // Every row-wise loss of the registry (classification_losses.inl), looked up by name.
     const RowLossEntry* row_losses;
     int row_loss_count;
+    // The 16-bit loads and stores of every 16-bit kernel (round to nearest even), exposed for
+    // their tests (tests/test_low_precision.py).
+    void (*widen_bfloat16)(const bfloat16_bits* input, float* output, std::int64_t count);
+    void (*narrow_bfloat16)(const float* input, bfloat16_bits* output, std::int64_t count);
+    void (*widen_float16)(const float16_bits* input, float* output, std::int64_t count);
+    void (*narrow_float16)(const float* input, float16_bits* output, std::int64_t count);
 };
 
 }  // namespace fusedloss

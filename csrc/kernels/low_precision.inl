@@ -1,0 +1,540 @@
+// The 16-bit kernels (bfloat16, float16): every kernel of the table, for 16-bit storage,
+// without a float32 copy of the input.
+//
+// A 16-bit kernel runs the float32 kernel's own code on tiles: each block of the plan is cut
+// into tiles of about 16K elements (whole rows: at least one); a tile's 16-bit inputs are
+// widened into a float32 scratch tile (64 KB: it stays in the core's L2), the float32 kernel
+// runs on it as on a small batch, and its gradient / Hessian / per-row losses are rounded to
+// nearest-even into the 16-bit outputs. Memory sees 16-bit reads and 16-bit writes only; the
+// float32 passes stay in cache. The results are those of the float32 kernel on the widened
+// inputs, rounded once (the tests compare exactly that), and the loss is summed in float64
+// per tile and per block in a fixed order: the same bits for any thread count.
+//
+// One generic adapter (staged_kernel) serves every kernel; what differs per argument struct
+// (which fields are 16-bit rows, which are per-row vectors) is said once, in TileStaging<Args>.
+
+namespace fusedloss {
+namespace FUSEDLOSS_ISA_NAMESPACE {
+namespace {
+
+// --- conversions -------------------------------------------------------------------------
+
+FUSEDLOSS_ALWAYS_INLINE float widen_bfloat16_value(std::uint16_t bits) {
+    return bit_cast_value<float>(static_cast<std::uint32_t>(bits) << 16);
+}
+
+// Round to nearest even; a NaN stays a NaN (quieted, sign and leading payload bits kept), a
+// finite value beyond the largest bfloat16 rounds to infinity, as IEEE rounding does.
+FUSEDLOSS_ALWAYS_INLINE std::uint16_t narrow_bfloat16_value(float value) {
+    const std::uint32_t bits = bit_cast_value<std::uint32_t>(value);
+    const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    const std::uint32_t quiet_nan = (bits >> 16) | 0x0040u;
+    const bool is_nan = (bits & 0x7fffffffu) > 0x7f800000u;
+    return static_cast<std::uint16_t>(is_nan ? quiet_nan : rounded);
+}
+
+// IEEE half -> float32, exact: the magnitude's bits moved into float32 position and scaled by
+// 2^112 (re-biases normals, normalises subnormals); infinities and NaNs get the float32
+// all-ones exponent, NaNs quieted with their payload kept -- the bits VCVTPH2PS gives.
+FUSEDLOSS_ALWAYS_INLINE float widen_float16_value(std::uint16_t half) {
+    const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
+    const std::uint32_t magnitude = static_cast<std::uint32_t>(half & 0x7fffu) << 13;
+    const float scaled = bit_cast_value<float>(magnitude) * 0x1p112f;
+    const bool special = (half & 0x7c00u) == 0x7c00u;
+    const bool is_nan = (half & 0x7fffu) > 0x7c00u;
+    const std::uint32_t special_bits = magnitude | 0x7f800000u | (is_nan ? 0x00400000u : 0u);
+    const std::uint32_t bits = special ? special_bits : bit_cast_value<std::uint32_t>(scaled);
+    return bit_cast_value<float>(bits | sign);
+}
+
+// float32 -> IEEE half, round to nearest even, the bits VCVTPS2PH gives: normals re-biased and
+// rounded on the integer bits; results in the half-subnormal range rounded by a float32 add
+// of 0.5 (whose ulp, 2^-24, is the half-subnormal step); >= 65520 rounds to infinity; a NaN
+// is quieted with its leading payload bits kept.
+FUSEDLOSS_ALWAYS_INLINE std::uint16_t narrow_float16_value(float value) {
+    const std::uint32_t bits = bit_cast_value<std::uint32_t>(value);
+    const std::uint32_t sign = (bits >> 16) & 0x8000u;
+    const std::uint32_t magnitude = bits & 0x7fffffffu;
+    const std::uint32_t normal =
+        (magnitude - (112u << 23) + 0x0fffu + ((magnitude >> 13) & 1u)) >> 13;
+    const float aligned = bit_cast_value<float>(magnitude) + 0.5f;
+    const std::uint32_t subnormal = bit_cast_value<std::uint32_t>(aligned) - 0x3f000000u;
+    const std::uint32_t nan = 0x7e00u | ((magnitude >> 13) & 0x03ffu);
+    std::uint32_t half = magnitude >= 0x38800000u ? normal : subnormal;  // 2^-14: smallest normal
+    half = magnitude >= 0x477ff000u ? 0x7c00u : half;                  // 65520: rounds to inf
+    half = magnitude > 0x7f800000u ? nan : half;
+    return static_cast<std::uint16_t>(half | sign);
+}
+
+// Bulk conversions (the tiles' loads and stores). bfloat16 uses integer work on every ISA
+// (AVX-512 BF16's VCVTNEPS2BF16 flushes subnormals, which these must keep); float16 uses F16C
+// where IsaTraits has it, the same bits as the scalar code above.
+FUSEDLOSS_ALWAYS_INLINE const std::uint16_t* storage_bits(const bfloat16_bits* values) {
+    return reinterpret_cast<const std::uint16_t*>(values);
+}
+FUSEDLOSS_ALWAYS_INLINE const std::uint16_t* storage_bits(const float16_bits* values) {
+    return reinterpret_cast<const std::uint16_t*>(values);
+}
+FUSEDLOSS_ALWAYS_INLINE std::uint16_t* storage_bits(bfloat16_bits* values) {
+    return reinterpret_cast<std::uint16_t*>(values);
+}
+FUSEDLOSS_ALWAYS_INLINE std::uint16_t* storage_bits(float16_bits* values) {
+    return reinterpret_cast<std::uint16_t*>(values);
+}
+
+void widen_values(const bfloat16_bits* input, float* output, std::int64_t count) {
+    const std::uint16_t* bits = storage_bits(input);
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = widen_bfloat16_value(bits[i]);
+}
+void narrow_values(const float* input, bfloat16_bits* output, std::int64_t count) {
+    std::uint16_t* bits = storage_bits(output);
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) bits[i] = narrow_bfloat16_value(input[i]);
+}
+void widen_values(const float16_bits* input, float* output, std::int64_t count) {
+    const std::uint16_t* bits = storage_bits(input);
+    const std::int64_t done = IsaTraits::widen_float16(bits, output, count);
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = done; i < count; ++i) output[i] = widen_float16_value(bits[i]);
+}
+void narrow_values(const float* input, float16_bits* output, std::int64_t count) {
+    std::uint16_t* bits = storage_bits(output);
+    const std::int64_t done = IsaTraits::narrow_float16(input, bits, count);
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = done; i < count; ++i) bits[i] = narrow_float16_value(input[i]);
+}
+
+// --- tiles -------------------------------------------------------------------------------
+
+// Elements per tile (the float32 tile of the input is 64 KB; a row longer than that is a
+// tile of its own).
+constexpr std::int64_t staged_tile_elements = 16384;
+
+// float32 scratch of one block, malloc'ed once per block (malloc: an extern "C" function, no
+// inline std code in a unit compiled per ISA). `ok` is false when an allocation failed.
+struct TileScratch {
+    float* values = nullptr;       // the input tile; the gradient is written over it
+    float* second = nullptr;       // a second float operand (targets), or the old gradient
+    float* hessian = nullptr;
+    float* losses = nullptr;       // per-row (per-element) losses, or logsumexp
+    float* weight = nullptr;       // a periodic weight, materialised for the tile
+    float* pos_weight = nullptr;
+    double* sample_weight = nullptr;  // per element, for the elementwise kernels
+    bool ok = true;
+
+    float* allocate_floats(std::int64_t count) {
+        void* memory = std::malloc(static_cast<std::size_t>(count) * sizeof(float));
+        if (memory == nullptr) ok = false;
+        return static_cast<float*>(memory);
+    }
+    double* allocate_doubles(std::int64_t count) {
+        void* memory = std::malloc(static_cast<std::size_t>(count) * sizeof(double));
+        if (memory == nullptr) ok = false;
+        return static_cast<double*>(memory);
+    }
+    ~TileScratch() {
+        std::free(values);
+        std::free(second);
+        std::free(hessian);
+        std::free(losses);
+        std::free(weight);
+        std::free(pos_weight);
+        std::free(sample_weight);
+    }
+};
+
+// Rows [first, end) of a (rows x columns) array with any row stride, widened into a
+// contiguous tile; and a contiguous tile narrowed into rows of a C-contiguous output.
+template <class Storage>
+void widen_rows(const Storage* input, std::int64_t row_stride, std::int64_t columns,
+                std::int64_t first, std::int64_t end, float* tile) {
+    for (std::int64_t row = first; row < end; ++row) {
+        widen_values(input + row * row_stride, tile + (row - first) * columns, columns);
+    }
+}
+template <class Storage>
+void narrow_rows(const float* tile, std::int64_t columns, std::int64_t first, std::int64_t end,
+                 Storage* output) {
+    narrow_values(tile, output + first * columns, (end - first) * columns);
+}
+
+// A periodic operand (element k reads pattern[k % length]) for elements [first, end),
+// widened into a tile the float32 kernel reads with period end - first.
+template <class Storage>
+void widen_periodic(const Storage* pattern, std::int64_t length, std::int64_t first,
+                    std::int64_t end, float* tile) {
+    std::int64_t position = first % length;
+    std::int64_t done = 0;
+    while (done < end - first) {
+        const std::int64_t run = end - first - done < length - position ? end - first - done
+                                                                        : length - position;
+        widen_values(pattern + position, tile + done, run);
+        done += run;
+        position = 0;
+    }
+}
+
+// Per-sample weights of elements [first, end) (sample_size elements share one), one per
+// element: the float32 kernel runs the tile with sample_size 1.
+FUSEDLOSS_ALWAYS_INLINE void sample_weight_per_element(const double* sample_weight,
+                                                   std::int64_t sample_size, std::int64_t first,
+                                                   std::int64_t end, double* tile) {
+    for (std::int64_t k = first; k < end; ++k) tile[k - first] = sample_weight[k / sample_size];
+}
+
+// What differs per argument struct: the units the plan blocks over, the units per tile, the
+// scratch a block needs, a tile's float32 arguments (load) and its outputs (store). `hessian_only`
+// is the *_hessian kernels' call: only args.hessian is written.
+template <template <class> class Args>
+struct TileStaging;
+
+template <>
+struct TileStaging<ClassificationArgs> {
+    template <class Storage>
+    static std::int64_t units(const ClassificationArgs<Storage>& args) { return args.rows; }
+    template <class Storage>
+    static std::int64_t unit_elements(const ClassificationArgs<Storage>& args) { return args.classes; }
+    template <class Storage>
+    static void allocate(const ClassificationArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
+        scratch.values = scratch.allocate_floats(tile * args.classes);
+        if (args.soft_targets != nullptr) scratch.second = scratch.allocate_floats(tile * args.classes);
+        if (args.hessian != nullptr) scratch.hessian = scratch.allocate_floats(tile * args.classes);
+        if (args.row_losses != nullptr) scratch.losses = scratch.allocate_floats(tile);
+    }
+    template <bool hessian_only, class Storage>
+    static ClassificationArgs<float> load(const ClassificationArgs<Storage>& args, std::int64_t first,
+                                          std::int64_t end, TileScratch& scratch) {
+        const std::int64_t classes = args.classes;
+        ClassificationArgs<float> tile{};
+        widen_rows(args.logits, args.logits_row_stride, classes, first, end, scratch.values);
+        tile.logits = scratch.values;
+        tile.rows = end - first;
+        tile.classes = classes;
+        tile.logits_row_stride = classes;
+        tile.labels = args.labels == nullptr ? nullptr : args.labels + first;
+        tile.has_ignore_index = args.has_ignore_index;
+        tile.ignore_index = args.ignore_index;
+        tile.class_weight = args.class_weight;
+        tile.sample_weight = args.sample_weight == nullptr ? nullptr : args.sample_weight + first;
+        tile.gradient_scale = args.gradient_scale;
+        if (args.soft_targets != nullptr) {
+            widen_rows(args.soft_targets, args.soft_targets_row_stride, classes, first, end,
+                       scratch.second);
+            tile.soft_targets = scratch.second;
+            tile.soft_targets_row_stride = classes;
+        }
+        tile.label_smoothing = args.label_smoothing;
+        tile.z_loss = args.z_loss;
+        tile.softcap = args.softcap;
+        tile.class_weight_total = args.class_weight_total;
+        if (hessian_only) {
+            tile.hessian = scratch.hessian;
+        } else {
+            tile.row_losses = args.row_losses == nullptr ? nullptr : scratch.losses;
+            tile.gradient = args.gradient == nullptr ? nullptr : scratch.values;
+            tile.argmax = args.argmax == nullptr ? nullptr : args.argmax + first;
+        }
+        return tile;
+    }
+    template <bool hessian_only, class Storage>
+    static void store(const ClassificationArgs<Storage>& args, const ClassificationArgs<float>& tile,
+                      std::int64_t first, std::int64_t end) {
+        if (hessian_only) {
+            narrow_rows(tile.hessian, args.classes, first, end, args.hessian);
+            return;
+        }
+        if (tile.row_losses != nullptr) narrow_values(tile.row_losses, args.row_losses + first, end - first);
+        if (tile.gradient != nullptr) narrow_rows(tile.gradient, args.classes, first, end, args.gradient);
+    }
+};
+
+template <>
+struct TileStaging<RowLossArgs> {
+    template <class Storage>
+    static std::int64_t units(const RowLossArgs<Storage>& args) { return args.rows; }
+    template <class Storage>
+    static std::int64_t unit_elements(const RowLossArgs<Storage>& args) { return args.classes; }
+    template <class Storage>
+    static void allocate(const RowLossArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
+        scratch.values = scratch.allocate_floats(tile * args.classes);
+        if (args.targets != nullptr) scratch.second = scratch.allocate_floats(tile * args.classes);
+        if (args.hessian != nullptr) scratch.hessian = scratch.allocate_floats(tile * args.classes);
+        if (args.row_losses != nullptr) scratch.losses = scratch.allocate_floats(tile);
+    }
+    template <bool hessian_only, class Storage>
+    static RowLossArgs<float> load(const RowLossArgs<Storage>& args, std::int64_t first,
+                                   std::int64_t end, TileScratch& scratch) {
+        const std::int64_t classes = args.classes;
+        RowLossArgs<float> tile{};
+        widen_rows(args.input, args.input_row_stride, classes, first, end, scratch.values);
+        tile.input = scratch.values;
+        tile.rows = end - first;
+        tile.classes = classes;
+        tile.input_row_stride = classes;
+        tile.labels = args.labels == nullptr ? nullptr : args.labels + first;
+        tile.has_ignore_index = args.has_ignore_index;
+        tile.ignore_index = args.ignore_index;
+        tile.class_weight = args.class_weight;
+        if (args.targets != nullptr) {
+            widen_rows(args.targets, args.targets_row_stride, classes, first, end, scratch.second);
+            tile.targets = scratch.second;
+            tile.targets_row_stride = classes;
+        }
+        tile.sample_weight = args.sample_weight == nullptr ? nullptr : args.sample_weight + first;
+        tile.gradient_scale = args.gradient_scale;
+        for (int i = 0; i < row_loss_parameter_count; ++i) tile.parameters[i] = args.parameters[i];
+        tile.row_losses = args.row_losses == nullptr ? nullptr : scratch.losses;
+        tile.gradient = args.gradient == nullptr ? nullptr : scratch.values;
+        tile.hessian = args.hessian == nullptr ? nullptr : scratch.hessian;
+        return tile;
+    }
+    template <bool hessian_only, class Storage>
+    static void store(const RowLossArgs<Storage>& args, const RowLossArgs<float>& tile,
+                      std::int64_t first, std::int64_t end) {
+        if (tile.row_losses != nullptr) narrow_values(tile.row_losses, args.row_losses + first, end - first);
+        if (tile.gradient != nullptr) narrow_rows(tile.gradient, args.classes, first, end, args.gradient);
+        if (tile.hessian != nullptr) narrow_rows(tile.hessian, args.classes, first, end, args.hessian);
+    }
+};
+
+template <>
+struct TileStaging<RowSoftmaxArgs> {
+    template <class Storage>
+    static std::int64_t units(const RowSoftmaxArgs<Storage>& args) { return args.rows; }
+    template <class Storage>
+    static std::int64_t unit_elements(const RowSoftmaxArgs<Storage>& args) { return args.classes; }
+    template <class Storage>
+    static void allocate(const RowSoftmaxArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
+        scratch.values = scratch.allocate_floats(tile * args.classes);
+        if (args.mode == row_logsumexp) scratch.losses = scratch.allocate_floats(tile);
+    }
+    template <bool hessian_only, class Storage>
+    static RowSoftmaxArgs<float> load(const RowSoftmaxArgs<Storage>& args, std::int64_t first,
+                                      std::int64_t end, TileScratch& scratch) {
+        RowSoftmaxArgs<float> tile{};
+        widen_rows(args.input, args.input_row_stride, args.classes, first, end, scratch.values);
+        tile.input = scratch.values;
+        tile.rows = end - first;
+        tile.classes = args.classes;
+        tile.input_row_stride = args.classes;
+        tile.mode = args.mode;
+        tile.output = args.mode == row_logsumexp ? scratch.losses : scratch.values;
+        return tile;
+    }
+    template <bool hessian_only, class Storage>
+    static void store(const RowSoftmaxArgs<Storage>& args, const RowSoftmaxArgs<float>& tile,
+                      std::int64_t first, std::int64_t end) {
+        if (args.mode == row_logsumexp) {
+            narrow_values(tile.output, args.output + first, end - first);
+        } else {
+            narrow_rows(tile.output, args.classes, first, end, args.output);
+        }
+    }
+};
+
+template <>
+struct TileStaging<ElementwiseArgs> {
+    template <class Storage>
+    static std::int64_t units(const ElementwiseArgs<Storage>& args) { return args.samples * args.sample_size; }
+    template <class Storage>
+    static std::int64_t unit_elements(const ElementwiseArgs<Storage>&) { return 1; }
+    template <class Storage>
+    static void allocate(const ElementwiseArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
+        scratch.values = scratch.allocate_floats(tile);
+        scratch.second = scratch.allocate_floats(tile);
+        if (args.hessian != nullptr) scratch.hessian = scratch.allocate_floats(tile);
+        if (args.element_losses != nullptr) scratch.losses = scratch.allocate_floats(tile);
+        if (args.element_weight != nullptr) scratch.weight = scratch.allocate_floats(tile);
+        if (args.sample_weight != nullptr) scratch.sample_weight = scratch.allocate_doubles(tile);
+    }
+    template <bool hessian_only, class Storage>
+    static ElementwiseArgs<float> load(const ElementwiseArgs<Storage>& args, std::int64_t first,
+                                       std::int64_t end, TileScratch& scratch) {
+        const std::int64_t count = end - first;
+        ElementwiseArgs<float> tile{};
+        widen_values(args.prediction + first, scratch.values, count);
+        widen_values(args.target + first, scratch.second, count);
+        tile.prediction = scratch.values;
+        tile.target = scratch.second;
+        tile.samples = count;
+        tile.sample_size = 1;
+        if (args.sample_weight != nullptr) {
+            sample_weight_per_element(args.sample_weight, args.sample_size, first, end, scratch.sample_weight);
+            tile.sample_weight = scratch.sample_weight;
+        }
+        tile.gradient_scale = args.gradient_scale;
+        for (int i = 0; i < elementwise_parameter_count; ++i) tile.parameters[i] = args.parameters[i];
+        tile.element_losses = args.element_losses == nullptr ? nullptr : scratch.losses;
+        tile.gradient = args.gradient == nullptr ? nullptr : scratch.values;
+        tile.hessian = args.hessian == nullptr ? nullptr : scratch.hessian;
+        tile.target_out_of_domain = args.target_out_of_domain;
+        if (args.element_weight != nullptr) {
+            widen_periodic(args.element_weight, args.element_weight_length, first, end, scratch.weight);
+            tile.element_weight = scratch.weight;
+            tile.element_weight_length = count;
+        }
+        return tile;
+    }
+    template <bool hessian_only, class Storage>
+    static void store(const ElementwiseArgs<Storage>& args, const ElementwiseArgs<float>& tile,
+                      std::int64_t first, std::int64_t end) {
+        const std::int64_t count = end - first;
+        if (tile.element_losses != nullptr) narrow_values(tile.element_losses, args.element_losses + first, count);
+        if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, count);
+        if (tile.hessian != nullptr) narrow_values(tile.hessian, args.hessian + first, count);
+    }
+};
+
+template <>
+struct TileStaging<SigmoidBinaryArgs> {
+    template <class Storage>
+    static std::int64_t units(const SigmoidBinaryArgs<Storage>& args) { return args.samples * args.sample_size; }
+    template <class Storage>
+    static std::int64_t unit_elements(const SigmoidBinaryArgs<Storage>&) { return 1; }
+    template <class Storage>
+    static void allocate(const SigmoidBinaryArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
+        scratch.values = scratch.allocate_floats(tile);
+        scratch.second = scratch.allocate_floats(tile);
+        if (args.hessian != nullptr) scratch.hessian = scratch.allocate_floats(tile);
+        if (args.element_losses != nullptr) scratch.losses = scratch.allocate_floats(tile);
+        if (args.weight != nullptr) scratch.weight = scratch.allocate_floats(tile);
+        if (args.pos_weight != nullptr) scratch.pos_weight = scratch.allocate_floats(tile);
+        if (args.sample_weight != nullptr) scratch.sample_weight = scratch.allocate_doubles(tile);
+    }
+    template <bool hessian_only, class Storage>
+    static SigmoidBinaryArgs<float> load(const SigmoidBinaryArgs<Storage>& args, std::int64_t first,
+                                         std::int64_t end, TileScratch& scratch) {
+        const std::int64_t count = end - first;
+        SigmoidBinaryArgs<float> tile{};
+        widen_values(args.logits + first, scratch.values, count);
+        widen_values(args.targets + first, scratch.second, count);
+        tile.logits = scratch.values;
+        tile.targets = scratch.second;
+        if (args.weight != nullptr) {
+            widen_periodic(args.weight, args.weight_length, first, end, scratch.weight);
+            tile.weight = scratch.weight;
+            tile.weight_length = count;
+        }
+        if (args.pos_weight != nullptr) {
+            widen_periodic(args.pos_weight, args.pos_weight_length, first, end, scratch.pos_weight);
+            tile.pos_weight = scratch.pos_weight;
+            tile.pos_weight_length = count;
+        }
+        tile.samples = count;
+        tile.sample_size = 1;
+        if (args.sample_weight != nullptr) {
+            sample_weight_per_element(args.sample_weight, args.sample_size, first, end, scratch.sample_weight);
+            tile.sample_weight = scratch.sample_weight;
+        }
+        tile.gradient_scale = args.gradient_scale;
+        if (hessian_only) {
+            tile.hessian = scratch.hessian;
+        } else {
+            tile.element_losses = args.element_losses == nullptr ? nullptr : scratch.losses;
+            tile.gradient = args.gradient == nullptr ? nullptr : scratch.values;
+        }
+        return tile;
+    }
+    template <bool hessian_only, class Storage>
+    static void store(const SigmoidBinaryArgs<Storage>& args, const SigmoidBinaryArgs<float>& tile,
+                      std::int64_t first, std::int64_t end) {
+        const std::int64_t count = end - first;
+        if (hessian_only) {
+            narrow_values(tile.hessian, args.hessian + first, count);
+            return;
+        }
+        if (tile.element_losses != nullptr) narrow_values(tile.element_losses, args.element_losses + first, count);
+        if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, count);
+    }
+};
+
+template <>
+struct TileStaging<PenaltyArgs> {
+    template <class Storage>
+    static std::int64_t units(const PenaltyArgs<Storage>& args) { return args.count; }
+    template <class Storage>
+    static std::int64_t unit_elements(const PenaltyArgs<Storage>&) { return 1; }
+    template <class Storage>
+    static void allocate(const PenaltyArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
+        scratch.values = scratch.allocate_floats(tile);
+        if (args.gradient != nullptr && args.accumulate) scratch.second = scratch.allocate_floats(tile);
+    }
+    template <bool hessian_only, class Storage>
+    static PenaltyArgs<float> load(const PenaltyArgs<Storage>& args, std::int64_t first,
+                                   std::int64_t end, TileScratch& scratch) {
+        const std::int64_t count = end - first;
+        PenaltyArgs<float> tile{};
+        widen_values(args.weights + first, scratch.values, count);
+        tile.weights = scratch.values;
+        tile.count = count;
+        tile.kind = args.kind;
+        tile.lam = args.lam;
+        tile.beta = args.beta;
+        tile.accumulate = args.accumulate;
+        if (args.gradient != nullptr) {
+            // Accumulating: the gradient's old values are read (widened) and the sum rounded once.
+            if (args.accumulate) widen_values(args.gradient + first, scratch.second, count);
+            tile.gradient = args.accumulate ? scratch.second : scratch.values;
+        }
+        return tile;
+    }
+    template <bool hessian_only, class Storage>
+    static void store(const PenaltyArgs<Storage>& args, const PenaltyArgs<float>& tile,
+                      std::int64_t first, std::int64_t end) {
+        if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, end - first);
+    }
+};
+
+// The 16-bit kernel made of the float32 kernel `kernel32`: blocks as the plan says, tiles
+// inside each block, the tile sums added in order. The *_hessian kernels pass hessian_only.
+template <template <class> class Args, class Storage, double (*kernel32)(const Args<float>&, const ReductionPlan&),
+          bool hessian_only = false>
+double staged_kernel(const Args<Storage>& args, const ReductionPlan& plan) {
+    using Staging = TileStaging<Args>;
+    const std::int64_t unit_elements = Staging::unit_elements(args) > 0 ? Staging::unit_elements(args) : 1;
+    const std::int64_t tile_units = staged_tile_elements / unit_elements > 0
+                                        ? staged_tile_elements / unit_elements
+                                        : 1;
+    return sum_over_blocks(Staging::units(args), plan, [&](std::int64_t first, std::int64_t end) {
+        TileScratch scratch;
+        Staging::allocate(args, end - first < tile_units ? end - first : tile_units, scratch);
+        if (!scratch.ok) {
+            if (plan.allocation_failed != nullptr) *plan.allocation_failed = 1;
+            return 0.0;
+        }
+        double total = 0.0;
+        for (std::int64_t tile_first = first; tile_first < end; tile_first += tile_units) {
+            const std::int64_t tile_end = end - tile_first < tile_units ? end : tile_first + tile_units;
+            const Args<float> tile = Staging::template load<hessian_only>(args, tile_first, tile_end, scratch);
+            double tile_sum = 0.0;
+            const ReductionPlan one_block{tile_end - tile_first, 1, &tile_sum, 1, nullptr};
+            total += kernel32(tile, one_block);
+            Staging::template store<hessian_only>(args, tile, tile_first, tile_end);
+        }
+        return total;
+    });
+}
+
+// A KernelsByType entry from the float32 and float64 kernels: the 16-bit ones are staged.
+template <template <class> class Args, template <class> class Kernel,
+          double (*kernel32)(const Args<float>&, const ReductionPlan&), bool hessian_only = false>
+constexpr KernelsByType<Kernel> kernels_by_type(Kernel<double> kernel64) {
+    return KernelsByType<Kernel>{kernel32, kernel64,
+                                 &staged_kernel<Args, bfloat16_bits, kernel32, hessian_only>,
+                                 &staged_kernel<Args, float16_bits, kernel32, hessian_only>};
+}
+
+// row_softmax returns nothing: its 16-bit kernels run the adapter on a float32 kernel that
+// returns 0 (building_blocks.inl defines it).
+template <class Real>
+double row_softmax_returning_zero(const RowSoftmaxArgs<Real>& args, const ReductionPlan& plan);
+
+template <class Storage>
+void staged_row_softmax(const RowSoftmaxArgs<Storage>& args, const ReductionPlan& plan) {
+    staged_kernel<RowSoftmaxArgs, Storage, &row_softmax_returning_zero<float>>(args, plan);
+}
+
+}  // namespace
+}  // namespace FUSEDLOSS_ISA_NAMESPACE
+}  // namespace fusedloss
