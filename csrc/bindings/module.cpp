@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, module) {
     fusedloss::bindings::register_probabilistic(module);
     fusedloss::bindings::register_benchmark(module);
     fusedloss::bindings::register_openmp_runtime(module);
+    fusedloss::bindings::register_low_precision(module);
 }

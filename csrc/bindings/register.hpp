@@ -14,6 +14,7 @@ void register_building_blocks(pybind11::module_& module);
 void register_probabilistic(pybind11::module_& module);
 void register_benchmark(pybind11::module_& module);
 void register_openmp_runtime(pybind11::module_& module);
+void register_low_precision(pybind11::module_& module);
 
 // Picks the float32 or float64 entry of a kernel table (the math functions exposed for tests;
 // the loss kernels are KernelsByType, storage_types.hpp).

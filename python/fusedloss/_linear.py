@@ -358,9 +358,8 @@ def _linear_cross_entropy(
     accumulate = check.check_flag(accumulate, "accumulate")
     return_hessian = check.check_flag(return_hessian, "return_hessian")
     return_grad = return_grad or return_hessian
-    check.reject_masked(labels, "labels")
-    label_array = np.asarray(labels)
-    if label_array.dtype.kind == "f":
+    label_array = check.as_array(labels, "labels")
+    if check.is_float_dtype(label_array.dtype):
         raise TypeError(
             "labels: linear_cross_entropy takes integer class indices, not soft targets (a float "
             f"array, dtype {label_array.dtype}): soft targets would be an (N, V) array, the very "
@@ -390,6 +389,11 @@ def _linear_cross_entropy(
                              f"linear_weight), got {bias.shape}")
         compute = np.result_type(compute, bias.dtype)
         result_dtype = np.result_type(result_dtype, b_result)
+    if compute.itemsize < 4:
+        # 16-bit operands: the two products run in float32 (NumPy's BLAS has no bfloat16 or
+        # float16 GEMM), chunk by chunk for the logits; the results are rounded to the input's
+        # dtype at the end (d_linear_weight accumulated in float32, as the SPEC asks).
+        compute = np.dtype(np.float32)
     batch_shape = x.shape[:-1]
     y = check.check_labels(label_array, batch_shape)
     rows = int(np.prod(batch_shape, dtype=np.int64))

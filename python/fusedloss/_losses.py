@@ -197,7 +197,7 @@ def _classification_inputs(
     x, result_dtype = check.as_class_rows(scores, name)
     classes = x.shape[-1]
     batch_shape = x.shape[:-1]
-    if allow_soft and np.asarray(labels).dtype.kind == "f":
+    if allow_soft and check.is_float_dtype(check.as_array(labels, "labels").dtype):
         y = check.check_soft_targets(labels, x.shape, x.dtype)
     else:
         y = check.check_labels(labels, batch_shape)

@@ -16,9 +16,8 @@ from .typing import (ArrayLike, FloatArray, HessianOut, Loss, LossAndGrad, LossG
 
 def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """`value` (a real array) converted to `dtype` and broadcast to `shape` (never enlarging it)."""
-    check.reject_masked(value, name)
-    array = np.asarray(value)
-    if array.dtype.kind not in "iubf":
+    array = check.as_array(value, name)
+    if array.dtype.kind not in "iubf" and not check.is_float_dtype(array.dtype):
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
     if array.dtype.kind == "f" and array.dtype.itemsize > 8:
         raise TypeError(f"{name}: expected float16, float32 or float64, got {array.dtype} (long "
@@ -384,11 +383,10 @@ def cross_entropy(
     eps = check.check_real(eps, "eps")
     if eps < 0:
         raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
-    check.reject_masked(labels, "labels")
-    label_array = np.asarray(labels)
+    label_array = check.as_array(labels, "labels")
     soft = None
     y = None
-    if label_array.dtype.kind == "f":
+    if check.is_float_dtype(label_array.dtype):
         if label_array.shape != p.shape:
             raise ValueError(
                 f"labels: soft targets (a float array) must have the shape of probs {p.shape}, "

@@ -11,6 +11,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from ._foreign import as_numpy, is_bfloat16
+
 REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 
 
@@ -73,10 +75,22 @@ def as_float(value: Any, name: str) -> float:
         ) from None
 
 
-def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
-    """Return (array computed in float32/float64, dtype of the result)."""
+def as_array(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)``, after the checks every array argument gets: no masked or Dask
+    array, and a DLPack object (a PyTorch tensor, a JAX array) taken as a view, not a copy."""
     reject_masked(value, name)
-    array = np.asarray(value)
+    return np.asarray(as_numpy(value, name))
+
+
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """A floating dtype: NumPy's, or ml_dtypes.bfloat16."""
+    return dtype.kind == "f" or (dtype.kind == "V" and is_bfloat16(dtype))
+
+
+def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
+    """Return (the array the kernels compute on, dtype of the result): float32, float64,
+    bfloat16 and float16 as they are (the 16-bit kernels read 16-bit), integers as float64."""
+    array = as_array(value, name)
     kind = array.dtype.kind
     if kind == "f":
         if array.dtype.itemsize > 8:
@@ -87,15 +101,15 @@ def as_float_array(value: Any, name: str) -> Tuple[np.ndarray, np.dtype]:
             )
         if not array.dtype.isnative:  # big-endian on this machine: the same values, swapped
             array = array.astype(array.dtype.newbyteorder("="))
-        if array.dtype == np.float16:
-            return array.astype(np.float32), array.dtype
+        return array, array.dtype
+    if kind == "V" and is_bfloat16(array.dtype):
         return array, array.dtype
     if kind in "iub":
         converted = array.astype(np.float64)
         return converted, converted.dtype
     raise TypeError(
-        f"{name}: expected a real numeric array (float32 or float64 run natively), "
-        f"got dtype {array.dtype}"
+        f"{name}: expected a real numeric array (float32, float64, bfloat16 and float16 run "
+        f"natively), got dtype {array.dtype}"
     )
 
 
@@ -191,8 +205,7 @@ def check_real(value: Any, name: str) -> float:
 
 def check_labels(labels: Any, batch_shape: Tuple[int, ...], name: str = "labels") -> np.ndarray:
     """Integer class indices of the batch shape, as a contiguous int64 vector."""
-    reject_masked(labels, name)
-    array = np.asarray(labels)
+    array = as_array(labels, name)
     if array.dtype.kind not in "iu":
         if array.dtype.kind == "f":
             raise TypeError(
@@ -230,8 +243,7 @@ def label_error(labels: np.ndarray, row: int, classes: int, batch_shape: Tuple[i
 def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optional[np.ndarray]:
     if weight is None:
         return None
-    reject_masked(weight, name)
-    array = np.asarray(weight)
+    array = as_array(weight, name)
     if array.dtype.kind not in "iuf" or array.dtype.kind == "c":
         raise TypeError(f"{name}: expected a real array, got dtype {array.dtype}")
     if array.shape != (length,):
@@ -245,9 +257,8 @@ def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optio
 def check_soft_targets(labels: Any, shape: Tuple[int, ...], dtype: np.dtype,
                        name: str = "labels") -> np.ndarray:
     """Soft targets (probabilities) of the logits' shape, converted to the compute dtype."""
-    reject_masked(labels, name)
-    array = np.asarray(labels)
-    if array.dtype.kind != "f":
+    array = as_array(labels, name)
+    if array.dtype.kind != "f" and not is_bfloat16(array.dtype):
         raise TypeError(f"{name}: expected a float array of soft targets, got dtype {array.dtype}")
     if array.shape != shape:
         raise ValueError(
@@ -299,6 +310,7 @@ def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dty
     if not return_grad:
         raise ValueError("out receives the gradient: pass return_grad=True to use it")
     reject_masked(out, "out")
+    out = as_numpy(out, "out")  # a PyTorch gradient buffer: filled in place
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
@@ -332,6 +344,8 @@ def check_out_aliasing(out: Optional[np.ndarray], first: Any, others: Tuple[Tupl
     or broadcast copy the kernels never see), so it is a ValueError."""
     if out is None:
         return
+    first = as_numpy(first, "the first argument")
+    others = tuple((name, as_numpy(value, name)) for name, value in others)
     if (isinstance(first, np.ndarray) and np.may_share_memory(out, first)
             and not _same_array(out, first)):
         raise ValueError(
@@ -382,6 +396,7 @@ def check_hessian_out(hess_out: Any, grad_out: Optional[np.ndarray], shape: Tupl
         raise type(error)(str(error).replace("out:", "out[1] (hess_out):", 1)) from None
     assert checked is not None
     for name, value in (("the first argument", first), ("grad_out", grad_out)) + others:
+        value = as_numpy(value, name)
         if isinstance(value, np.ndarray) and np.may_share_memory(checked, value):
             raise ValueError(f"out[1] (hess_out): overlaps {name}; expected a separate buffer")
     return checked
