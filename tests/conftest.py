@@ -27,6 +27,7 @@ CORE_CORRECTNESS_MODULES = frozenset({
     "test_hessians.py",
     "test_input_matrix.py",
     "test_long_rows.py",
+    "test_low_precision.py",
     "test_mean_squared_error.py",
     "test_multiclass_hinge.py",
     "test_multiclass_hinge_small_classes.py",

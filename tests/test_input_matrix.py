@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -187,7 +188,8 @@ def reference(name, x, **kwargs):
 
 def assert_matches(actual, expected, dtype):
     dtype = np.dtype(dtype)
-    rtol = {np.dtype(np.float16): 2e-3, np.dtype(np.float32): 2e-5}.get(dtype, 1e-12)
+    rtol = {np.dtype(np.float16): 2e-3, np.dtype(BFLOAT16): 1e-2,
+            np.dtype(np.float32): 2e-5}.get(dtype, 1e-12)
     assert len(actual) == len(expected)
     for got, want in zip(actual, expected):
         got = np.asarray(got)
@@ -209,8 +211,11 @@ def assert_same(actual, expected):
 
 # ------------------------------------------------------------------------------------- dtypes
 
-# NumPy's real numeric dtypes and the result dtype the spec asks for.
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+# NumPy's real numeric dtypes (and ml_dtypes' bfloat16) and the result dtype the spec asks for.
 ACCEPTED_DTYPES = {
+    "bfloat16": BFLOAT16,
     "int8": np.float64, "int16": np.float64, "int32": np.float64, "int64": np.float64,
     "uint8": np.float64, "uint16": np.float64, "uint32": np.float64, "uint64": np.float64,
     "bool": np.float64, "float16": np.float16, "float32": np.float32, "float64": np.float64,
@@ -220,7 +225,7 @@ ACCEPTED_DTYPES = {
 
 def cast_first_argument(name, dtype):
     x = data_for(name)
-    dtype = np.dtype(dtype)
+    dtype = BFLOAT16 if dtype == "bfloat16" else np.dtype(dtype)
     if dtype.kind == "b":
         return x > 0.5 if name == "cross_entropy" else x > 0
     if dtype.kind in "iu":
@@ -343,6 +348,47 @@ def test_other_arguments_real_dtypes(name, key, valid, dtype):
     converted = np.asarray(valid).astype(dtype) if dtype != "uint8" else np.ones_like(valid, dtype)
     expected = native(name, x, **{key: np.asarray(converted, dtype=np.float64)})
     assert_same(native(name, x, **{key: converted}), expected)
+
+
+# ------------------------------------------------------------------- 16-bit: float32, rounded once
+
+SIXTEEN_BIT = {"bf16": BFLOAT16, "f16": np.dtype(np.float16)}
+
+
+def _sixteen_bit_call(name, x, dtype, **kwargs):
+    """The call on x as given, its second float operand (where it has one) of x's dtype."""
+    if name == "softmax_kl_divergence":
+        teacher = np.linspace(-3.0, 2.0, x.size).reshape(x.shape)[::-1].copy()
+        kwargs["target_logits"] = teacher.astype(dtype).astype(x.dtype)
+    return native(name, x, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 37), (2, 3, 5), (40, 1), (0, 6), (2, 20000)],
+                         ids=lambda shape: "x".join(map(str, shape)))
+@pytest.mark.parametrize("dtype", list(SIXTEEN_BIT), ids=list(SIXTEEN_BIT))
+@pytest.mark.parametrize("name", NAMES)
+def test_sixteen_bit_results_are_the_float32_results_rounded_once(name, dtype, shape):
+    """SPEC "Low-precision": a 16-bit call reads 16-bit, computes as the float32 kernel on the
+    widened values and rounds each gradient / per-row loss once to nearest even: the same bits
+    as the float32 call on the upcast input, rounded (both conversions are NumPy's and
+    ml_dtypes', independent of the kernels'); the reduced loss is the float32 call's, in the
+    input dtype. (2 x 20000: rows longer than a 16K-element tile; 40 x 1: tiles of many rows.)"""
+    dtype = SIXTEEN_BIT[dtype]
+    x16 = data_for(name, shape).astype(dtype)
+    x32 = x16.astype(np.float32)
+    for reduction in ("none", "sum", "mean") if FUNCTIONS[name]["reduction"] else (None,):
+        extra = {} if reduction is None else {"reduction": reduction}
+        got = _sixteen_bit_call(name, x16, dtype, **extra)
+        want = _sixteen_bit_call(name, x32, dtype, **extra)
+        for index, (part16, part32) in enumerate(zip(got, want)):
+            part16, part32 = np.asarray(part16), np.asarray(part32)
+            assert part16.dtype == dtype, (index, part16.dtype)
+            if part16.ndim == 0:  # a reduced loss: float64 sums of the same float32 terms
+                with np.errstate(over="ignore"):  # (a float16 sum may round to inf, as it should)
+                    expected = float(part32.astype(dtype))
+                np.testing.assert_allclose(float(part16), expected, rtol=2 ** -7)
+                continue
+            np.testing.assert_array_equal(part16.view(np.uint16), part32.astype(dtype).view(np.uint16))
 
 
 # ------------------------------------------------------------------------------------- shapes
@@ -780,7 +826,8 @@ def test_out_without_return_grad(name):
         native(name, data_for(name), out=np.empty((ROWS, CLASSES)), return_grad=False)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16], ids=["f32", "f64", "f16"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, BFLOAT16],
+                         ids=["f32", "f64", "f16", "bf16"])
 @pytest.mark.parametrize("name", sorted(set(NAMES) - {"logsumexp"}))
 def test_out_is_first_argument_in_place(name, dtype):
     x = data_for(name).astype(dtype)

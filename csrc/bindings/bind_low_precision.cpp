@@ -123,7 +123,9 @@ py::array view_of(const DLTensor& tensor, bool read_only, py::capsule owner, con
     return array;
 }
 
-py::array array_from_dlpack(const py::capsule& capsule, const std::string& name) {
+// `legacy_read_only`: how to mark a tensor of a pre-1.0 capsule, which cannot say whether it
+// may be written (JAX arrays, immutable, come as such capsules): read-only for an `out=`.
+py::array array_from_dlpack(const py::capsule& capsule, const std::string& name, bool legacy_read_only) {
     const char* capsule_name = capsule.name();
     const std::string kind = capsule_name == nullptr ? "" : capsule_name;
     if (kind == "dltensor_versioned") {
@@ -149,7 +151,7 @@ py::array array_from_dlpack(const py::capsule& capsule, const std::string& name)
             auto* tensor = static_cast<DLManagedTensor*>(pointer);
             if (tensor->deleter != nullptr) tensor->deleter(tensor);
         });
-        return view_of(managed->dl_tensor, false, owner, name);
+        return view_of(managed->dl_tensor, legacy_read_only, owner, name);
     }
     throw py::type_error(name + ": __dlpack__ returned a capsule named '" + kind +
                          "' (expected an unused 'dltensor' or 'dltensor_versioned')");
@@ -193,9 +195,11 @@ py::array narrow(const py::array_t<float, py::array::c_style | py::array::forcec
 
 void register_low_precision(py::module_& module) {
     module.def("array_from_dlpack", &array_from_dlpack, py::arg("capsule"), py::arg("name"),
+               py::arg("legacy_read_only"),
                "A NumPy array over the memory of an unused DLPack capsule (no copy); read-only "
-               "where the producer flagged the tensor so. TypeError for a tensor off the CPU or "
-               "of a dtype with no NumPy equivalent.");
+               "where the producer flagged the tensor so, and for a pre-1.0 capsule when "
+               "legacy_read_only. TypeError for a tensor off the CPU or of a dtype with no NumPy "
+               "equivalent.");
     module.def("widen_16bit", &widen, py::arg("values"),
                "The kernels' bfloat16/float16 -> float32 conversion (tests).");
     module.def("narrow_16bit", &narrow, py::arg("values"), py::arg("dtype"),

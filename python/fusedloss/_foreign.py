@@ -26,7 +26,8 @@ def bfloat16_dtype() -> Optional[np.dtype]:
         import ml_dtypes
     except ImportError:
         return None
-    return np.dtype(ml_dtypes.bfloat16)
+    dtype: np.dtype = np.dtype(ml_dtypes.bfloat16)
+    return dtype
 
 
 def is_bfloat16(dtype: np.dtype) -> bool:
@@ -45,9 +46,11 @@ def _kind(value: Any) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
-def from_dlpack(value: Any, name: str) -> np.ndarray:
+def from_dlpack(value: Any, name: str, for_writing: bool = False) -> np.ndarray:
     """A NumPy array over ``value``'s memory, never a copy: TypeError for a tensor off the CPU,
-    or one its library can share only by copying."""
+    or one its library can share only by copying. ``for_writing`` (an ``out=``): the array is
+    read-only unless the producer declares the tensor writable (a DLPack 1.0 capsule without
+    the read-only flag: PyTorch's; JAX arrays, immutable, come without that declaration)."""
     from . import _backend
 
     device = value.__dlpack_device__()
@@ -69,12 +72,12 @@ def from_dlpack(value: Any, name: str) -> np.ndarray:
         ) from None
     if _backend.core is None:  # without the extension: NumPy's import (no bfloat16)
         return np.from_dlpack(value)
-    array: np.ndarray = _backend.core.array_from_dlpack(capsule, name)
+    array: np.ndarray = _backend.core.array_from_dlpack(capsule, name, for_writing)
     return array
 
 
-def as_numpy(value: Any, name: str) -> Any:
+def as_numpy(value: Any, name: str, for_writing: bool = False) -> Any:
     """``value`` itself, or the NumPy view of a DLPack object."""
     if is_dlpack_object(value):
-        return from_dlpack(value, name)
+        return from_dlpack(value, name, for_writing)
     return value

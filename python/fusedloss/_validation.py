@@ -310,7 +310,8 @@ def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dty
     if not return_grad:
         raise ValueError("out receives the gradient: pass return_grad=True to use it")
     reject_masked(out, "out")
-    out = as_numpy(out, "out")  # a PyTorch gradient buffer: filled in place
+    foreign = type(out).__name__ if not isinstance(out, np.ndarray) else None
+    out = as_numpy(out, "out", for_writing=True)  # a PyTorch gradient buffer: filled in place
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out: expected a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
@@ -320,6 +321,11 @@ def check_out(out: Any, return_grad: bool, shape: Tuple[int, ...], dtype: np.dty
     if not out.flags.c_contiguous:
         raise ValueError("out: expected a C-contiguous array")
     if not out.flags.writeable:
+        if foreign is not None:
+            raise ValueError(
+                f"out: expected a writeable array, got a {foreign} that is read-only or does not "
+                "declare itself writable through DLPack (JAX arrays are immutable); pass a NumPy "
+                "array or a writable tensor (a PyTorch CPU tensor)")
         raise ValueError("out: expected a writeable array, got a read-only one")
     if not out.flags.aligned:
         # The kernels store whole vectors of the item type: a misaligned float* store is
