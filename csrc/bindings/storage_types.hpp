@@ -23,8 +23,14 @@ struct npy_format_descriptor<fusedloss::float16_bits> {
 template <>
 struct npy_format_descriptor<fusedloss::bfloat16_bits> {
     static constexpr auto name = const_name("ml_dtypes.bfloat16");
+    // Looked up once (an import and a dtype construction cost microseconds per call); the
+    // reference is kept for the life of the process, as the module keeps the dtype alive.
     static pybind11::dtype dtype() {
-        return pybind11::dtype::from_args(module_::import("ml_dtypes").attr("bfloat16"));
+        static PyObject* cached = nullptr;
+        if (cached == nullptr) {
+            cached = pybind11::dtype::from_args(module_::import("ml_dtypes").attr("bfloat16")).release().ptr();
+        }
+        return reinterpret_borrow<pybind11::dtype>(cached);
     }
 };
 

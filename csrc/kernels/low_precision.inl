@@ -111,8 +111,22 @@ void narrow_values(const float* input, float16_bits* output, std::int64_t count)
 // tile of its own).
 constexpr std::int64_t staged_tile_elements = 16384;
 
-// float32 scratch of one block, malloc'ed once per block (malloc: an extern "C" function, no
-// inline std code in a unit compiled per ISA). `ok` is false when an allocation failed.
+// The float32 scratch of a thread: kept from call to call (a fresh 128 KB malloc per block was
+// an mmap, 32 page faults and an munmap per row of 32000 classes: the 16-bit kernel ran at half
+// the float32 one's speed), grown when a call needs more, freed when the thread ends; one
+// beyond scratch_cache_limit is freed after its block.
+constexpr std::size_t scratch_cache_limit = std::size_t(4) << 20;
+
+struct ThreadScratch {
+    void* memory = nullptr;
+    std::size_t bytes = 0;
+    ~ThreadScratch() { std::free(memory); }
+};
+
+thread_local ThreadScratch thread_scratch;
+
+// The float32 arrays of one block's tiles, carved from the thread's scratch: TileStaging's
+// allocate() is run twice, first to measure (`base` null), then to hand out.
 struct TileScratch {
     float* values = nullptr;       // the input tile; the gradient is written over it
     float* second = nullptr;       // a second float operand (targets), or the old gradient
@@ -121,28 +135,42 @@ struct TileScratch {
     float* weight = nullptr;       // a periodic weight, materialised for the tile
     float* pos_weight = nullptr;
     double* sample_weight = nullptr;  // per element, for the elementwise kernels
-    bool ok = true;
+    char* base = nullptr;
+    std::size_t used = 0;
 
+    void* take(std::size_t bytes) {
+        void* result = base == nullptr ? nullptr : base + used;
+        used += (bytes + 63) / 64 * 64;  // each array on its own cache lines
+        return result;
+    }
     float* allocate_floats(std::int64_t count) {
-        void* memory = std::malloc(static_cast<std::size_t>(count) * sizeof(float));
-        if (memory == nullptr) ok = false;
-        return static_cast<float*>(memory);
+        return static_cast<float*>(take(static_cast<std::size_t>(count) * sizeof(float)));
     }
     double* allocate_doubles(std::int64_t count) {
-        void* memory = std::malloc(static_cast<std::size_t>(count) * sizeof(double));
-        if (memory == nullptr) ok = false;
-        return static_cast<double*>(memory);
-    }
-    ~TileScratch() {
-        std::free(values);
-        std::free(second);
-        std::free(hessian);
-        std::free(losses);
-        std::free(weight);
-        std::free(pos_weight);
-        std::free(sample_weight);
+        return static_cast<double*>(take(static_cast<std::size_t>(count) * sizeof(double)));
     }
 };
+
+// Memory of at least `bytes` for this thread's tiles, or null when it cannot be allocated.
+// (malloc/free: extern "C" functions, no inline std code in a unit compiled per ISA.)
+char* thread_scratch_memory(std::size_t bytes) {
+    ThreadScratch& cache = thread_scratch;
+    if (cache.bytes < bytes) {
+        std::free(cache.memory);
+        cache.memory = std::malloc(bytes);
+        cache.bytes = cache.memory == nullptr ? 0 : bytes;
+    }
+    return static_cast<char*>(cache.memory);
+}
+
+void release_large_thread_scratch() {
+    ThreadScratch& cache = thread_scratch;
+    if (cache.bytes > scratch_cache_limit) {
+        std::free(cache.memory);
+        cache.memory = nullptr;
+        cache.bytes = 0;
+    }
+}
 
 // Rows [first, end) of a (rows x columns) array with any row stride, widened into a
 // contiguous tile; and a contiguous tile narrowed into rows of a C-contiguous output.
@@ -181,6 +209,25 @@ FUSEDLOSS_ALWAYS_INLINE void sample_weight_per_element(const double* sample_weig
                                                    std::int64_t sample_size, std::int64_t first,
                                                    std::int64_t end, double* tile) {
     for (std::int64_t k = first; k < end; ++k) tile[k - first] = sample_weight[k / sample_size];
+}
+
+// The samples of an elementwise tile [first, end): one sample of all its elements when there
+// are no sample weights (the driver's loops then run over the whole tile at once); else one
+// weight per element (the driver expands short samples into per-element weights anyway).
+FUSEDLOSS_ALWAYS_INLINE void set_tile_samples(const double* sample_weight, std::int64_t sample_size,
+                                              std::int64_t first, std::int64_t end, double* scratch,
+                                              std::int64_t& samples, std::int64_t& tile_sample_size,
+                                              const double*& tile_sample_weight) {
+    if (sample_weight == nullptr) {
+        samples = 1;
+        tile_sample_size = end - first;
+        tile_sample_weight = nullptr;
+        return;
+    }
+    sample_weight_per_element(sample_weight, sample_size, first, end, scratch);
+    samples = end - first;
+    tile_sample_size = 1;
+    tile_sample_weight = scratch;
 }
 
 // What differs per argument struct: the units the plan blocks over, the units per tile, the
@@ -357,12 +404,8 @@ struct TileStaging<ElementwiseArgs> {
         widen_values(args.target + first, scratch.second, count);
         tile.prediction = scratch.values;
         tile.target = scratch.second;
-        tile.samples = count;
-        tile.sample_size = 1;
-        if (args.sample_weight != nullptr) {
-            sample_weight_per_element(args.sample_weight, args.sample_size, first, end, scratch.sample_weight);
-            tile.sample_weight = scratch.sample_weight;
-        }
+        set_tile_samples(args.sample_weight, args.sample_size, first, end, scratch.sample_weight,
+                         tile.samples, tile.sample_size, tile.sample_weight);
         tile.gradient_scale = args.gradient_scale;
         for (int i = 0; i < elementwise_parameter_count; ++i) tile.parameters[i] = args.parameters[i];
         tile.element_losses = args.element_losses == nullptr ? nullptr : scratch.losses;
@@ -421,12 +464,8 @@ struct TileStaging<SigmoidBinaryArgs> {
             tile.pos_weight = scratch.pos_weight;
             tile.pos_weight_length = count;
         }
-        tile.samples = count;
-        tile.sample_size = 1;
-        if (args.sample_weight != nullptr) {
-            sample_weight_per_element(args.sample_weight, args.sample_size, first, end, scratch.sample_weight);
-            tile.sample_weight = scratch.sample_weight;
-        }
+        set_tile_samples(args.sample_weight, args.sample_size, first, end, scratch.sample_weight,
+                         tile.samples, tile.sample_size, tile.sample_weight);
         tile.gradient_scale = args.gradient_scale;
         if (hessian_only) {
             tile.hessian = scratch.hessian;
@@ -497,12 +536,16 @@ double staged_kernel(const Args<Storage>& args, const ReductionPlan& plan) {
                                         ? staged_tile_elements / unit_elements
                                         : 1;
     return sum_over_blocks(Staging::units(args), plan, [&](std::int64_t first, std::int64_t end) {
+        const std::int64_t block_tile = end - first < tile_units ? end - first : tile_units;
+        TileScratch measure;
+        Staging::allocate(args, block_tile, measure);
         TileScratch scratch;
-        Staging::allocate(args, end - first < tile_units ? end - first : tile_units, scratch);
-        if (!scratch.ok) {
+        scratch.base = thread_scratch_memory(measure.used);
+        if (scratch.base == nullptr) {
             if (plan.allocation_failed != nullptr) *plan.allocation_failed = 1;
             return 0.0;
         }
+        Staging::allocate(args, block_tile, scratch);
         double total = 0.0;
         for (std::int64_t tile_first = first; tile_first < end; tile_first += tile_units) {
             const std::int64_t tile_end = end - tile_first < tile_units ? end : tile_first + tile_units;
@@ -512,6 +555,7 @@ double staged_kernel(const Args<Storage>& args, const ReductionPlan& plan) {
             total += kernel32(tile, one_block);
             Staging::template store<hessian_only>(args, tile, tile_first, tile_end);
         }
+        release_large_thread_scratch();
         return total;
     });
 }

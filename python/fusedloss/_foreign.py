@@ -10,6 +10,7 @@ a bfloat16 array is met.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 import numpy as np
@@ -20,6 +21,7 @@ _DEVICE_NAMES = {2: "CUDA", 3: "CUDA host", 4: "OpenCL", 7: "Vulkan", 8: "Metal"
                  13: "CUDA managed", 14: "oneAPI"}
 
 
+@functools.lru_cache(maxsize=None)
 def bfloat16_dtype() -> Optional[np.dtype]:
     """ml_dtypes' bfloat16, or None without ml_dtypes."""
     try:

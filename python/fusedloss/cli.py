@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                             "softmax_cross_entropy, multiclass_hinge and cross_entropy; ELEMENTS for "
                             "the elementwise losses (mean_squared_error, huber_loss, ...); either for "
                             "sigmoid_binary_cross_entropy; NxDxV for linear_cross_entropy")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="input dtype (default: float32)")
+    bench.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "float16"], default="float32",
+                       help="input dtype (default: float32; bfloat16 is ml_dtypes')")
     bench.add_argument("--threads", type=_parse_threads, default=None, metavar="N[,N...]",
                        help="thread counts, one column set each, e.g. 1,2 (default: OpenMP's default)")
     bench.add_argument("--repeats", type=int, default=7, metavar="N",

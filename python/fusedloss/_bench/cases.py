@@ -173,10 +173,29 @@ def elementwise_inputs(entry: ElementwiseLoss, shape: Shape, dtype: np.dtype,
     raise ValueError(f"{entry.name}: no bench target inside its domain ({domain[0] if domain else ''})")
 
 
+# The dtypes `fusedloss bench --dtype` takes (bfloat16: ml_dtypes').
+BENCH_DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+def bench_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy dtype; the name "bfloat16" is ml_dtypes' bfloat16."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        import ml_dtypes
+
+        dtype = ml_dtypes.bfloat16
+    result: np.dtype = np.dtype(dtype)
+    return result
+
+
+# Relative tolerances of a fused result against the float64 reference of the same inputs: the
+# loss and the gradient are rounded once to the dtype (half an ulp), plus float32 arithmetic.
+RESULT_RTOL = {"float32": 1e-4, "float64": 1e-9, "bfloat16": 1e-2, "float16": 2e-3}
+
+
 def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Deterministic inputs for one case: ``(x, labels_or_target)``."""
     rng = np.random.default_rng(seed)
-    dtype = np.dtype(dtype)
+    dtype = bench_dtype(dtype)
     entry = elementwise_entry(loss)
     if entry is not None:
         return elementwise_inputs(entry, shape, dtype, rng)
@@ -203,7 +222,7 @@ def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0)
 
 def make_case(loss: str, shape: Shape, dtype: Any = np.float32, option: str = "plain", seed: int = 0) -> Case:
     """The inputs of ``loss`` at ``shape`` with ``option`` on (see :data:`OPTIONS`)."""
-    dtype = np.dtype(dtype)
+    dtype = bench_dtype(dtype)
     x, y = make_inputs(loss, shape, dtype, seed)
     case = Case(loss, tuple(shape), dtype, option, x, y)
     rng = np.random.default_rng(seed + 1)
@@ -287,9 +306,9 @@ def check_result(loss: str, fused: Sequence[Any], reference: Tuple[Any, np.ndarr
     """Raise ``AssertionError`` if the fused result differs from the reference beyond
     ``rtol``, by default the tolerance of ``dtype`` (gradients are compared relative to their
     largest entry)."""
-    dtype = np.dtype(dtype)
+    dtype = bench_dtype(dtype)
     if rtol is None:
-        rtol = 1e-4 if dtype == np.float32 else 1e-9
+        rtol = RESULT_RTOL[dtype.name]
     value, grad = fused[0], fused[1]
     ref_value, ref_grad = reference
     if np.asarray(grad).dtype != dtype:

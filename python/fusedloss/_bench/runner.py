@@ -50,10 +50,10 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _foreign
 from . import jax_peer as _jax_peer
 from .cases import (  # noqa: F401 (re-exported: the CLI, the tests and bench/ import them from here)
-    LARGE_SHAPES, LOSSES, OPTION_SHAPES, OPTIONS, SHAPE_KINDS, SHAPES, Case, Shape, check_case,
+    BENCH_DTYPES, LARGE_SHAPES, LOSSES, OPTION_SHAPES, OPTIONS, SHAPE_KINDS, SHAPES, Case, Shape, bench_dtype, check_case,
     check_result, elementwise_entry, fused_call, make_case, make_inputs, reference_call, row_entry, shape_fits,
 )
 
@@ -74,7 +74,8 @@ JAX_WORKER_COPIES = 4
 #: by this factor gets a note (it used more cores than asked for).
 JAX_CORES_SLACK = 1.15
 #: Tolerance of the peers' results against fusedloss's (see :func:`check_peer`).
-PEER_RTOL = {"float32": 1e-3, "float64": 1e-8}
+# (bfloat16/float16: PyTorch's 16-bit kernels round intermediate results to 16 bits too.)
+PEER_RTOL = {"float32": 1e-3, "float64": 1e-8, "bfloat16": 3e-2, "float16": 1e-2}
 
 # --------------------------------------------------------------------------- peers
 
@@ -95,16 +96,29 @@ def _jax_available() -> bool:
         return False
 
 
+def as_tensor(torch: Any, array: np.ndarray) -> Any:
+    """A PyTorch tensor over ``array``'s memory (bfloat16, which torch.from_numpy does not
+    take, through DLPack)."""
+    if array.dtype.kind == "V":  # ml_dtypes.bfloat16
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def as_array(tensor: Any) -> np.ndarray:
+    """A NumPy array over a CPU tensor's memory, bfloat16 included."""
+    return _foreign.from_dlpack(tensor.detach(), "tensor")
+
+
 def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
     """A forward+backward closure of the PyTorch CPU equivalent of the plain ``case``."""
     functional = torch.nn.functional
-    x = torch.from_numpy(case.x)
+    x = as_tensor(torch, case.x)
     loss = case.loss
     fn: Callable[[Any], Any]
     # An elementwise loss: the per-element loss of its registry entry (``entry.torch``), then
     # ``.mean()``; none where the entry names no PyTorch equivalent.
     if loss in ("softmax_cross_entropy", "multiclass_hinge", "cross_entropy"):
-        y = torch.from_numpy(case.y)
+        y = as_tensor(torch, case.y)
         if loss == "softmax_cross_entropy":
             fn = lambda t: functional.cross_entropy(t, y)  # noqa: E731
         elif loss == "multiclass_hinge":
@@ -112,14 +126,14 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
         else:
             fn = lambda t: functional.nll_loss(torch.log(t + 1e-7), y)  # noqa: E731
     elif loss == "sigmoid_binary_cross_entropy":
-        target = torch.from_numpy(case.y)
+        target = as_tensor(torch, case.y)
         fn = lambda t: functional.binary_cross_entropy_with_logits(t, target)  # noqa: E731
     elif (entry := elementwise_entry(loss) or row_entry(loss)) is not None:
         # A loss of a registry: its entry's per-element (or per-row) PyTorch formula, then
         # .mean() (the "mean" of an unweighted call); none where the entry names no equivalent.
         if entry.torch is None:
             return None
-        second = torch.from_numpy(case.y)
+        second = as_tensor(torch, case.y)
         formula, parameters = entry.torch, entry.defaults()
         fn = lambda t: formula(functional, t, second, *parameters).mean()  # noqa: E731
     else:
@@ -260,7 +274,7 @@ def run_benchmarks(
             raise ValueError(f"threads must be positive ints, got {t!r}")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    settings = Settings(names, np.dtype(dtype), thread_list, repeats, shapes, large, options, peers)
+    settings = Settings(names, bench_dtype(dtype), thread_list, repeats, shapes, large, options, peers)
     raw = raw if raw is not None else []
     notes = notes if notes is not None else []
     torch = _import_torch() if peers and not options else None
@@ -371,6 +385,8 @@ def _receive_jax_case(case: Case, fused: Sequence[Any], rows: Optional[int], pee
             continue
         try:
             grad = np.load(path)
+            if case.dtype.kind == "V":  # bfloat16, saved as its bits
+                grad = grad.view(case.dtype)
             os.remove(path)
         except (OSError, ValueError) as error:
             notes.append(f"{where}: JAX ({threads} thread(s)) gradient unreadable ({error}); not timed")
@@ -441,8 +457,13 @@ def _run_case(settings: Settings, loss: str, shape: Shape, is_large: bool, torch
     torch_run = torch_call(torch, case) if torch is not None else None
     if torch_run is not None:
         torch.set_num_threads(_threads_value(settings.threads[0]))
-        value, grad = torch_run()
-        grad = grad.detach().numpy()
+        try:
+            value, grad = torch_run()
+        except (NotImplementedError, RuntimeError) as error:  # e.g. no bfloat16 multi_margin_loss
+            notes.append(f"{where}: PyTorch has no CPU kernel for it in {dtype.name} ({error}); not timed")
+            torch_run = None
+    if torch_run is not None:
+        grad = as_array(grad)
         problem = check_peer("torch", case, fused, value.item(), grad if check_rows is None else grad[:check_rows], check_rows)
         if problem is not None:
             notes.append(f"{where}: PyTorch result differs from fusedloss's ({problem}); not timed")
