@@ -41,44 +41,46 @@ struct PointwiseLoss {
 // The element weights of a run [first, end): element k's is element_weight[k - first] (a
 // pointer into the periodic pattern, see elementwise_element_weighted_block); null, and never
 // read, where with_element_weight is false.
-template <bool with_element_weight, class Real>
-FUSEDLOSS_ALWAYS_INLINE double weighted_loss(double value, const Real* element_weight,
+template <bool with_element_weight, class Storage>
+FUSEDLOSS_ALWAYS_INLINE double weighted_loss(double value, const Storage* element_weight,
                                              std::int64_t index) {
-    if constexpr (with_element_weight) return static_cast<double>(element_weight[index]) * value;
+    if constexpr (with_element_weight) return static_cast<double>(load_value(element_weight[index])) * value;
     return value;
 }
-template <bool with_element_weight, class Real>
-FUSEDLOSS_ALWAYS_INLINE Real weighted_derivative(Real value, const Real* element_weight,
-                                                 std::int64_t index) {
-    if constexpr (with_element_weight) return element_weight[index] * value;
+template <bool with_element_weight, class Storage>
+FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> weighted_derivative(compute_type<Storage> value,
+                                                                  const Storage* element_weight,
+                                                                  std::int64_t index) {
+    if constexpr (with_element_weight) return load_value(element_weight[index]) * value;
     return value;
 }
 
 // One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
 // with_gradient and with_losses are compile-time: a run-time test here became a masked store
 // per vector.
-template <class Loss, class Real, bool with_gradient, bool with_losses, bool with_element_weight>
-FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Real>& args,
+template <class Loss, class Storage, bool with_gradient, bool with_losses, bool with_element_weight>
+FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                std::int64_t first, std::int64_t end,
-                                               double weight, const Real* element_weight) {
-    const Real* prediction = args.prediction;
-    const Real* target = args.target;
-    Real* gradient = args.gradient;
-    Real* element_losses = args.element_losses;
+                                               double weight, const Storage* element_weight) {
+    using Real = compute_type<Storage>;
+    const Storage* prediction = args.prediction;
+    const Storage* target = args.target;
+    Storage* gradient = args.gradient;
+    Storage* element_losses = args.element_losses;
     const Real gradient_factor = static_cast<Real>(weight * args.gradient_scale * Loss::gradient_unit);
     double sum = 0.0;
     FUSEDLOSS_SIMD_SUM(sum)
     for (std::int64_t k = first; k < end; ++k) {
-        const Real x = prediction[k];
-        const Real t = target[k];
+        const Real x = load_value(prediction[k]);
+        const Real t = load_value(target[k]);
         const double value =
             weighted_loss<with_element_weight>(loss.loss(x, t), element_weight, k - first);
         sum += value;
         if (with_gradient) {
-            gradient[k] = gradient_factor * weighted_derivative<with_element_weight>(
-                                                loss.gradient(x, t), element_weight, k - first);
+            gradient[k] = store_value<Storage>(gradient_factor * weighted_derivative<with_element_weight>(
+                                                loss.gradient(x, t), element_weight, k - first));
         }
-        if (with_losses) element_losses[k] = static_cast<Real>(weight * value);
+        if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
     }
     return weight * sum;
 }
@@ -86,32 +88,33 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const Elementwi
 // One sample weight per element, weights[k - first] for element k (a 1-d pred with
 // sample_weight, or the expanded weights of short samples): runs of a few elements would be
 // vector remainders, so the weights are read as a third stream in one SIMD loop.
-template <class Loss, class Real, bool with_gradient, bool with_losses, bool with_element_weight>
+template <class Loss, class Storage, bool with_gradient, bool with_losses, bool with_element_weight>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
-                                                             const ElementwiseArgs<Real>& args,
+                                                             const ElementwiseArgs<Storage>& args,
                                                              std::int64_t first, std::int64_t end,
                                                              const double* weights,
-                                                             const Real* element_weight) {
-    const Real* prediction = args.prediction;
-    const Real* target = args.target;
-    Real* gradient = args.gradient;
-    Real* element_losses = args.element_losses;
+                                                             const Storage* element_weight) {
+    using Real = compute_type<Storage>;
+    const Storage* prediction = args.prediction;
+    const Storage* target = args.target;
+    Storage* gradient = args.gradient;
+    Storage* element_losses = args.element_losses;
     const double gradient_scale = args.gradient_scale * Loss::gradient_unit;
     double sum = 0.0;
     FUSEDLOSS_SIMD_SUM(sum)
     for (std::int64_t k = first; k < end; ++k) {
-        const Real x = prediction[k];
-        const Real t = target[k];
+        const Real x = load_value(prediction[k]);
+        const Real t = load_value(target[k]);
         const double weight = weights[k - first];
         const double value =
             weighted_loss<with_element_weight>(loss.loss(x, t), element_weight, k - first);
         sum += weight * value;
         if (with_gradient) {
-            gradient[k] = static_cast<Real>(gradient_scale * weight) *
+            gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * weight) *
                           weighted_derivative<with_element_weight>(loss.gradient(x, t),
-                                                                   element_weight, k - first);
+                                                                   element_weight, k - first));
         }
-        if (with_losses) element_losses[k] = static_cast<Real>(weight * value);
+        if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
     }
     return sum;
 }
@@ -121,41 +124,42 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
 // gradient (out=pred). The loss loop itself is the same code with or without a Hessian, so the
 // loss and gradient are the same bits either way. Out of line: one copy per loss and dtype,
 // not one per variant of the loss loop that calls it (two for a loss with an element weight).
-template <class Loss, class Real, bool with_element_weight>
-FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Real>& args,
+template <class Loss, class Storage, bool with_element_weight>
+FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                  std::int64_t first, std::int64_t end,
                                                  const double* weights, double weight,
-                                                 const Real* element_weight) {
-    const Real* prediction = args.prediction;
-    const Real* target = args.target;
-    Real* hessian = args.hessian;
+                                                 const Storage* element_weight) {
+    using Real = compute_type<Storage>;
+    const Storage* prediction = args.prediction;
+    const Storage* target = args.target;
+    Storage* hessian = args.hessian;
     const double scale = args.gradient_scale * Loss::hessian_unit;
     if (weights != nullptr) {  // weights[k - first] for element k
         FUSEDLOSS_SIMD_LOOP
         for (std::int64_t k = first; k < end; ++k) {
-            hessian[k] = static_cast<Real>(scale * weights[k - first]) *
+            hessian[k] = store_value<Storage>(static_cast<Real>(scale * weights[k - first]) *
                          weighted_derivative<with_element_weight>(
-                             loss.hessian(prediction[k], target[k]), element_weight, k - first);
+                             loss.hessian(load_value(prediction[k]), load_value(target[k])), element_weight, k - first));
         }
         return;
     }
     const Real factor = static_cast<Real>(weight * scale);
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t k = first; k < end; ++k) {
-        const Real curvature = loss.hessian(prediction[k], target[k]);
-        hessian[k] = factor * weighted_derivative<with_element_weight>(curvature, element_weight,
-                                                                       k - first);
+        const Real curvature = loss.hessian(load_value(prediction[k]), load_value(target[k]));
+        hessian[k] = store_value<Storage>(factor * weighted_derivative<with_element_weight>(curvature, element_weight,
+                                                                       k - first));
     }
 }
 
 // True when every target of [first, end) lies in the loss's domain (one OR-reduced SIMD pass;
 // the block's targets are then in cache for the loss loop). Out of line, as the Hessian loop.
-template <class Loss, class Real>
-FUSEDLOSS_NEVER_INLINE bool targets_in_domain(const Loss& loss, const Real* target,
+template <class Loss, class Storage>
+FUSEDLOSS_NEVER_INLINE bool targets_in_domain(const Loss& loss, const Storage* target,
                                                std::int64_t first, std::int64_t end) {
     int outside = 0;
     FUSEDLOSS_SIMD_OR(outside)
-    for (std::int64_t k = first; k < end; ++k) outside |= loss.target_in_domain(target[k]) ? 0 : 1;
+    for (std::int64_t k = first; k < end; ++k) outside |= loss.target_in_domain(load_value(target[k])) ? 0 : 1;
     return outside == 0;
 }
 
@@ -166,26 +170,26 @@ constexpr std::int64_t short_sample_chunk = 1024;
 
 // The elements [first, end) of a block, split into the runs that share one sample weight;
 // element k's element weight (with_element_weight) is element_weight[k - first].
-template <class Loss, class Real, bool with_gradient, bool with_losses, bool with_element_weight>
-FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const ElementwiseArgs<Real>& args,
+template <class Loss, class Storage, bool with_gradient, bool with_losses, bool with_element_weight>
+FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                 std::int64_t first, std::int64_t end,
-                                                const Real* element_weight) {
+                                                const Storage* element_weight) {
     const bool with_hessian = with_gradient && args.hessian != nullptr;
     if (args.sample_weight == nullptr) {
         if (with_hessian) {
-            elementwise_hessian<Loss, Real, with_element_weight>(loss, args, first, end, nullptr,
+            elementwise_hessian<Loss, Storage, with_element_weight>(loss, args, first, end, nullptr,
                                                                  1.0, element_weight);
         }
-        return elementwise_run<Loss, Real, with_gradient, with_losses, with_element_weight>(
+        return elementwise_run<Loss, Storage, with_gradient, with_losses, with_element_weight>(
             loss, args, first, end, 1.0, element_weight);
     }
     if (args.sample_size == 1) {
         const double* weights = args.sample_weight + first;
         if (with_hessian) {
-            elementwise_hessian<Loss, Real, with_element_weight>(loss, args, first, end, weights,
+            elementwise_hessian<Loss, Storage, with_element_weight>(loss, args, first, end, weights,
                                                                  0.0, element_weight);
         }
-        return elementwise_weighted_elements<Loss, Real, with_gradient, with_losses,
+        return elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses,
                                              with_element_weight>(loss, args, first, end, weights,
                                                                   element_weight);
     }
@@ -208,13 +212,13 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
                 }
                 weights[k - chunk] = args.sample_weight[sample];
             }
-            const Real* chunk_element_weight =
+            const Storage* chunk_element_weight =
                 with_element_weight ? element_weight + (chunk - first) : nullptr;
             if (with_hessian) {
-                elementwise_hessian<Loss, Real, with_element_weight>(
+                elementwise_hessian<Loss, Storage, with_element_weight>(
                     loss, args, chunk, chunk_end, weights, 0.0, chunk_element_weight);
             }
-            block_sum += elementwise_weighted_elements<Loss, Real, with_gradient, with_losses,
+            block_sum += elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses,
                                                        with_element_weight>(
                 loss, args, chunk, chunk_end, weights, chunk_element_weight);
         }
@@ -227,14 +231,14 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
         const std::int64_t sample_end = (sample + 1) * args.sample_size;
         const std::int64_t run_end = sample_end < end ? sample_end : end;
         const double weight = args.sample_weight[sample];
-        const Real* run_element_weight = with_element_weight ? element_weight + (position - first)
+        const Storage* run_element_weight = with_element_weight ? element_weight + (position - first)
                                                              : nullptr;
         if (with_hessian) {
-            elementwise_hessian<Loss, Real, with_element_weight>(loss, args, position, run_end,
+            elementwise_hessian<Loss, Storage, with_element_weight>(loss, args, position, run_end,
                                                                  nullptr, weight,
                                                                  run_element_weight);
         }
-        block_sum += elementwise_run<Loss, Real, with_gradient, with_losses, with_element_weight>(
+        block_sum += elementwise_run<Loss, Storage, with_gradient, with_losses, with_element_weight>(
             loss, args, position, run_end, weight, run_element_weight);
         position = run_end;
     }
@@ -245,9 +249,9 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
 // element_weight[k % element_weight_length], as BCE's: a per-class weight is one short pattern
 // that stays in cache), so the block is walked in spans that end where the pattern does.
 // Out of line: only the losses that declare an element weight instantiate it.
-template <class Loss, class Real, bool with_gradient, bool with_losses>
+template <class Loss, class Storage, bool with_gradient, bool with_losses>
 FUSEDLOSS_NEVER_INLINE double elementwise_element_weighted_block(const Loss& loss,
-                                                                 const ElementwiseArgs<Real>& args,
+                                                                 const ElementwiseArgs<Storage>& args,
                                                                  std::int64_t first,
                                                                  std::int64_t end) {
     const std::int64_t period = args.element_weight_length;
@@ -257,15 +261,15 @@ FUSEDLOSS_NEVER_INLINE double elementwise_element_weighted_block(const Loss& los
         const std::int64_t phase = position % period;
         const std::int64_t pattern_end = position + (period - phase);
         const std::int64_t span_end = pattern_end < end ? pattern_end : end;
-        block_sum += elementwise_span<Loss, Real, with_gradient, with_losses, true>(
+        block_sum += elementwise_span<Loss, Storage, with_gradient, with_losses, true>(
             loss, args, position, span_end, args.element_weight + phase);
         position = span_end;
     }
     return block_sum;
 }
 
-template <class Loss, class Real, bool with_gradient, bool with_losses>
-double elementwise_block(const Loss& loss, const ElementwiseArgs<Real>& args, std::int64_t first,
+template <class Loss, class Storage, bool with_gradient, bool with_losses>
+double elementwise_block(const Loss& loss, const ElementwiseArgs<Storage>& args, std::int64_t first,
                          std::int64_t end) {
     if constexpr (Loss::has_target_domain) {
         if (!targets_in_domain(loss, args.target, first, end)) {
@@ -275,30 +279,31 @@ double elementwise_block(const Loss& loss, const ElementwiseArgs<Real>& args, st
     }
     if constexpr (Loss::has_element_weight) {
         if (args.element_weight != nullptr) {
-            return elementwise_element_weighted_block<Loss, Real, with_gradient, with_losses>(
+            return elementwise_element_weighted_block<Loss, Storage, with_gradient, with_losses>(
                 loss, args, first, end);
         }
     }
-    return elementwise_span<Loss, Real, with_gradient, with_losses, false>(loss, args, first, end,
+    return elementwise_span<Loss, Storage, with_gradient, with_losses, false>(loss, args, first, end,
                                                                           nullptr);
 }
 
 // The kernel of one loss: the float64 sum of its weighted losses, in the plan's fixed order.
-template <template <class> class LossPolicy, class Real>
-double elementwise_loss(const ElementwiseArgs<Real>& args, const ReductionPlan& plan) {
+template <template <class> class LossPolicy, class Storage>
+double elementwise_loss(const ElementwiseArgs<Storage>& args, const ReductionPlan& plan) {
+    using Real = compute_type<Storage>;  // float for the 16-bit storage types
     const LossPolicy<Real> loss(args.parameters);
     const std::int64_t elements = args.samples * args.sample_size;
     const bool losses = args.element_losses != nullptr;
     using Loss = LossPolicy<Real>;
     if (args.gradient != nullptr) {
         return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
-            return losses ? elementwise_block<Loss, Real, true, true>(loss, args, first, end)
-                          : elementwise_block<Loss, Real, true, false>(loss, args, first, end);
+            return losses ? elementwise_block<Loss, Storage, true, true>(loss, args, first, end)
+                          : elementwise_block<Loss, Storage, true, false>(loss, args, first, end);
         });
     }
     return sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
-        return losses ? elementwise_block<Loss, Real, false, true>(loss, args, first, end)
-                      : elementwise_block<Loss, Real, false, false>(loss, args, first, end);
+        return losses ? elementwise_block<Loss, Storage, false, true>(loss, args, first, end)
+                      : elementwise_block<Loss, Storage, false, false>(loss, args, first, end);
     });
 }
 
@@ -326,10 +331,14 @@ const char* elementwise_target_domain(const double* parameters) {
 // The table entry of one loss (regression_losses.inl lists them).
 template <template <class> class LossPolicy>
 constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
+    // Every storage type runs the driver natively: 16-bit loads widened and stores rounded in
+    // registers (low_precision.inl's load_value/store_value), no staging.
     return ElementwiseLossEntry{name,
-                                kernels_by_type<ElementwiseArgs, ElementwiseKernel,
-                                                &elementwise_loss<LossPolicy, float>>(
-                                    &elementwise_loss<LossPolicy, double>),
+                                KernelsByType<ElementwiseKernel>{
+                                    &elementwise_loss<LossPolicy, float>,
+                                    &elementwise_loss<LossPolicy, double>,
+                                    &elementwise_loss<LossPolicy, bfloat16_bits>,
+                                    &elementwise_loss<LossPolicy, float16_bits>},
                                 &elementwise_target_domain<LossPolicy>,
                                 &elementwise_target_in_domain<LossPolicy>,
                                 LossPolicy<double>::has_element_weight ? 1 : 0};

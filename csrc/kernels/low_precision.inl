@@ -66,6 +66,41 @@ FUSEDLOSS_ALWAYS_INLINE std::uint16_t narrow_float16_value(float value) {
     return static_cast<std::uint16_t>(half | sign);
 }
 
+// The storage types' values in the registers of a kernel that runs natively on them: 16-bit
+// loads widened to float32, stores rounded from the float32 result (a double result is first
+// rounded to float32, as the float32 kernel stores it: the same bits as that kernel's output
+// rounded once more). float and double are their own compute types.
+template <class Storage>
+struct ComputeType {
+    using type = Storage;
+};
+template <>
+struct ComputeType<bfloat16_bits> {
+    using type = float;
+};
+template <>
+struct ComputeType<float16_bits> {
+    using type = float;
+};
+template <class Storage>
+using compute_type = typename ComputeType<Storage>::type;
+
+FUSEDLOSS_ALWAYS_INLINE float load_value(float value) { return value; }
+FUSEDLOSS_ALWAYS_INLINE double load_value(double value) { return value; }
+FUSEDLOSS_ALWAYS_INLINE float load_value(bfloat16_bits value) { return widen_bfloat16_value(value.bits); }
+FUSEDLOSS_ALWAYS_INLINE float load_value(float16_bits value) { return widen_float16_value(value.bits); }
+
+template <class Storage, class Value>
+FUSEDLOSS_ALWAYS_INLINE Storage store_value(Value value) {
+    if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
+        return bfloat16_bits{narrow_bfloat16_value(static_cast<float>(value))};
+    } else if constexpr (std::is_same<Storage, float16_bits>::value) {
+        return float16_bits{narrow_float16_value(static_cast<float>(value))};
+    } else {
+        return static_cast<Storage>(value);
+    }
+}
+
 // Bulk conversions (the tiles' loads and stores). bfloat16 uses integer work on every ISA
 // (AVX-512 BF16's VCVTNEPS2BF16 flushes subnormals, which these must keep); float16 uses F16C
 // where IsaTraits has it, the same bits as the scalar code above.
