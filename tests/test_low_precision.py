@@ -280,15 +280,18 @@ def test_linear_cross_entropy_in_16bit_rounds_float32_products():
 
 # ------------------------------------------------------------------------------------- DLPack
 
-torch = pytest.importorskip("torch")
+def import_torch():
+    """PyTorch, the peers extra (CI installs it); the module's other tests run without it."""
+    return pytest.importorskip("torch")
 
 
 def torch_bytes(tensor):
-    return tensor.contiguous().view(torch.uint8).numpy()
+    return tensor.contiguous().view(import_torch().uint8).numpy()
 
 
 @pytest.mark.parametrize("torch_dtype", ["bfloat16", "float16", "float32", "float64"])
 def test_torch_tensors_in_and_gradient_buffer_filled_in_place(torch_dtype):
+    torch = import_torch()
     dtype = getattr(torch, torch_dtype)
     x = torch.randn(64, 33, dtype=torch.float32).to(dtype)
     y = torch.randint(0, 33, (64,))
@@ -302,6 +305,7 @@ def test_torch_tensors_in_and_gradient_buffer_filled_in_place(torch_dtype):
 
 
 def test_torch_tensor_in_place_and_aliasing_rules():
+    torch = import_torch()
     x = torch.randn(16, 10, dtype=torch.bfloat16)
     y = torch.randint(0, 10, (16,))
     expected = fusedloss.softmax_cross_entropy(x.clone(), y, return_grad=True)[1]
@@ -314,6 +318,7 @@ def test_torch_tensor_in_place_and_aliasing_rules():
 
 
 def test_torch_errors_name_the_problem():
+    torch = import_torch()
     needs_grad = torch.randn(3, 4, requires_grad=True)
     with pytest.raises(TypeError, match=r"logits: .*__dlpack__ .*detach"):
         fusedloss.softmax_cross_entropy(needs_grad, np.array([0, 1, 2]))
@@ -356,6 +361,7 @@ def test_a_256_mib_bfloat16_call_makes_no_float32_copy():
     """Issue 20: a PyTorch bfloat16 tensor in and its gradient buffer as out=: the call's own
     allocations (tracemalloc sees every NumPy array) stay far below the 512 MiB a float32 copy
     of the input would take."""
+    torch = import_torch()
     x = torch.randn(8192, 16384, dtype=torch.bfloat16)  # 256 MiB
     y = torch.randint(0, 16384, (8192,))
     grad = torch.empty_like(x)
@@ -372,6 +378,7 @@ def test_a_256_mib_bfloat16_call_makes_no_float32_copy():
 
 @pytest.mark.isa_independent
 def test_package_imports_and_runs_without_ml_dtypes():
+    import_torch()
     script = (
         "import sys; sys.modules['ml_dtypes'] = None\n"
         "import numpy as np, fusedloss\n"
