@@ -331,14 +331,17 @@ const char* elementwise_target_domain(const double* parameters) {
 // The table entry of one loss (regression_losses.inl lists them).
 template <template <class> class LossPolicy>
 constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
-    // Every storage type runs the driver natively: 16-bit loads widened and stores rounded in
-    // registers (low_precision.inl's load_value/store_value), no staging.
+    // bfloat16 runs the driver natively: loads widened (a shift) and stores rounded in registers
+    // (low_precision.inl's load_value/store_value). float16 runs the float32 kernel on staged
+    // tiles: their bulk conversions use F16C, where the per-element conversion in the loop
+    // (integer code: GCC does not vectorise F16C from scalar code) made MSE twice as slow.
     return ElementwiseLossEntry{name,
                                 KernelsByType<ElementwiseKernel>{
                                     &elementwise_loss<LossPolicy, float>,
                                     &elementwise_loss<LossPolicy, double>,
                                     &elementwise_loss<LossPolicy, bfloat16_bits>,
-                                    &elementwise_loss<LossPolicy, float16_bits>},
+                                    &staged_kernel<ElementwiseArgs, float16_bits,
+                                                   &elementwise_loss<LossPolicy, float>>},
                                 &elementwise_target_domain<LossPolicy>,
                                 &elementwise_target_in_domain<LossPolicy>,
                                 LossPolicy<double>::has_element_weight ? 1 : 0};

@@ -15,15 +15,17 @@ namespace {
 // to loss and derivative_sum, and writes their gradient. A function, not a lambda: GCC left
 // a lambda here out of line with its captures in memory, and its loop scalar for double
 // (the float64 hinge ran 2-3x slower).
-template <class Real, bool with_gradient, bool squared>
-FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Real* scores, std::int64_t begin, std::int64_t stop,
+// (Scores and gradient of any storage type: a bfloat16 row is read and written as it is,
+// computed in float32; see low_precision.inl.)
+template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>>
+FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Storage* scores, std::int64_t begin, std::int64_t stop,
                                            Real label_score, Real margin, Real row_scale,
-                                           Real* gradient, Real& loss, Real& derivative_sum) {
+                                           Storage* gradient, Real& loss, Real& derivative_sum) {
     Real range_loss = 0;
     Real range_derivative_sum = 0;
     FUSEDLOSS_SIMD_SUM(range_loss, range_derivative_sum)
     for (std::int64_t j = begin; j < stop; ++j) {
-        const Real difference = scores[j] - label_score + margin;
+        const Real difference = load_value(scores[j]) - label_score + margin;
         const Real term = difference <= Real(0) ? Real(0) : difference;
         Real derivative;
         if (squared) {
@@ -34,7 +36,7 @@ FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Real* scores, std::int64_t begi
             derivative = difference > Real(0) ? Real(1) : Real(0);
         }
         range_derivative_sum += derivative;
-        if (with_gradient) gradient[j] = derivative * row_scale;
+        if (with_gradient) gradient[j] = store_value<Storage>(derivative * row_scale);
     }
     loss += range_loss;
     derivative_sum += range_derivative_sum;
@@ -42,17 +44,17 @@ FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Real* scores, std::int64_t begi
 
 // The general row: the columns before and after the label, in two loops (no per-element label
 // test: a 64-bit compare that SSE2 lacks would keep the baseline loop scalar).
-template <class Real, bool with_gradient, bool squared>
-FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Real* scores, std::int64_t label, std::int64_t classes,
-                                         Real margin, Real row_scale, Real* gradient) {
-    const Real label_score = scores[label];
+template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>>
+FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t label, std::int64_t classes,
+                                         Real margin, Real row_scale, Storage* gradient) {
+    const Real label_score = load_value(scores[label]);
     Real loss = 0;
     Real derivative_sum = 0;
-    hinge_columns<Real, with_gradient, squared>(scores, 0, label, label_score, margin, row_scale,
-                                                gradient, loss, derivative_sum);
-    hinge_columns<Real, with_gradient, squared>(scores, label + 1, classes, label_score, margin,
-                                                row_scale, gradient, loss, derivative_sum);
-    if (with_gradient) gradient[label] = -derivative_sum * row_scale;
+    hinge_columns<Storage, with_gradient, squared>(scores, 0, label, label_score, margin, row_scale,
+                                                   gradient, loss, derivative_sum);
+    hinge_columns<Storage, with_gradient, squared>(scores, label + 1, classes, label_score, margin,
+                                                   row_scale, gradient, loss, derivative_sum);
+    if (with_gradient) gradient[label] = store_value<Storage>(-derivative_sum * row_scale);
     return static_cast<double>(loss);
 }
 
@@ -156,14 +158,15 @@ constexpr bool hinge_chunks_for_double = IsaTraits::vector_bytes >= 32;
 template <class Real, bool squared>
 struct MulticlassHingeLoss : RowLossPolicy {
     static constexpr bool has_small_class_tile = true;
+    static constexpr bool reads_bfloat16 = true;
     Real margin;
     explicit MulticlassHingeLoss(const double* parameters) : margin(static_cast<Real>(parameters[0])) {}
 
-    template <bool with_gradient>
-    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Real>& in, Real* gradient,
+    template <bool with_gradient, class Storage>
+    FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Storage>& in, Storage* gradient,
                                        double gradient_factor) const {
-        return hinge_row<Real, with_gradient, squared>(in.x, in.label, in.classes, margin,
-                                                       static_cast<Real>(gradient_factor), gradient);
+        return hinge_row<Storage, with_gradient, squared>(in.x, in.label, in.classes, margin,
+                                                          static_cast<Real>(gradient_factor), gradient);
     }
 
     template <bool with_gradient, int classes>

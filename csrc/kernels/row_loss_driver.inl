@@ -43,6 +43,11 @@ struct RowInput {
 struct RowLossPolicy {
     static constexpr bool takes_labels = true;
     static constexpr bool needs_scratch_row = false;
+    // A policy whose row() takes bfloat16 rows itself (a template on the row's storage type,
+    // computing in float32: the hinge): its bfloat16 kernel runs the driver on the bfloat16
+    // arrays (C above the small-C tiles, no Hessian). Any other runs the float32 kernel on
+    // staged tiles (low_precision.inl).
+    static constexpr bool reads_bfloat16 = false;
     // A policy with small-C tiles (tile<with_gradient>(const RowTile<Real>&, double* losses)):
     // used for C <= small_class_limit, where per-row SIMD loops of C elements are all remainder
     // (C = 10 float32 rows ran scalar: 150 ns a row against 16 ns at C = 16).
@@ -157,33 +162,36 @@ double row_loss_tiles(const Loss& loss, const RowLossArgs<Real>& args, std::int6
     return block_sum;
 }
 
-template <class Loss, class Real, bool with_gradient>
-double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int64_t first,
+// (Storage: the arrays' type; a 16-bit one only for a policy that reads_bfloat16, never with
+// small-C tiles or a Hessian: row_loss_16bit routes those to the staged kernel.)
+template <class Loss, class Storage, bool with_gradient>
+double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::int64_t first,
                       std::int64_t end) {
+    constexpr bool native_type = std::is_same<Storage, compute_type<Storage>>::value;
     const std::int64_t classes = args.classes;
-    if constexpr (Loss::has_small_class_tile) {
-        if (classes <= small_class_limit) return row_loss_tiles<Loss, Real, with_gradient>(loss, args, first, end);
+    if constexpr (Loss::has_small_class_tile && native_type) {
+        if (classes <= small_class_limit) return row_loss_tiles<Loss, Storage, with_gradient>(loss, args, first, end);
     }
-    const bool with_hessian = with_gradient && args.hessian != nullptr;
+    const bool with_hessian = native_type && with_gradient && args.hessian != nullptr;
     // (malloc, an extern "C" function: no inline std code in a unit compiled per ISA)
-    Real* scratch = with_gradient && Loss::needs_scratch_row
-                        ? static_cast<Real*>(std::malloc(static_cast<std::size_t>(classes) * sizeof(Real)))
+    Storage* scratch = with_gradient && Loss::needs_scratch_row
+                        ? static_cast<Storage*>(std::malloc(static_cast<std::size_t>(classes) * sizeof(Storage)))
                         : nullptr;
     double block_sum = 0.0;
     for (std::int64_t row = first; row < end; ++row) {
-        RowInput<Real> input{};
+        RowInput<Storage> input{};
         input.classes = classes;
         input.scratch = scratch;
         input.x = args.input + row * args.input_row_stride;
         input.next_x = row + 1 < args.rows ? input.x + args.input_row_stride : nullptr;
-        Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
+        Storage* gradient = with_gradient ? args.gradient + row * classes : nullptr;
         double weight = args.sample_weight != nullptr ? args.sample_weight[row] : 1.0;
         if constexpr (Loss::takes_labels) {
             input.label = args.labels[row];
             if (args.has_ignore_index && input.label == args.ignore_index) {
-                if (with_gradient) zero_row(gradient, classes);
-                if (with_hessian) zero_row(args.hessian + row * classes, classes);
-                if (args.row_losses != nullptr) args.row_losses[row] = Real(0);
+                if (with_gradient) zero_stored_row(gradient, classes);
+                if (with_hessian) zero_stored_row(args.hessian + row * classes, classes);
+                if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(0.0);
                 continue;
             }
             if (args.class_weight != nullptr) weight *= args.class_weight[input.label];
@@ -192,10 +200,12 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int6
             input.next_target = row + 1 < args.rows ? input.target + args.targets_row_stride : nullptr;
         }
         const double gradient_factor = weight * args.gradient_scale;
-        if (with_hessian) loss.hessian_row(input, args.hessian + row * classes, gradient_factor);
+        if constexpr (native_type) {
+            if (with_hessian) loss.hessian_row(input, args.hessian + row * classes, gradient_factor);
+        }
         const double weighted_loss =
             weight * loss.template row<with_gradient>(input, gradient, gradient_factor);
-        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
+        if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(weighted_loss);
         block_sum += weighted_loss;
     }
     std::free(scratch);
@@ -203,26 +213,39 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Real>& args, std::int6
 }
 
 // The kernel of one loss: the float64 sum of its weighted row losses, in the plan's fixed order.
-template <template <class> class LossPolicy, class Real>
-double row_loss(const RowLossArgs<Real>& args, const ReductionPlan& plan) {
-    using Loss = LossPolicy<Real>;
+template <template <class> class LossPolicy, class Storage>
+double row_loss(const RowLossArgs<Storage>& args, const ReductionPlan& plan) {
+    using Loss = LossPolicy<compute_type<Storage>>;
     const Loss loss(args.parameters);
     if (args.gradient != nullptr) {
         return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-            return row_loss_block<Loss, Real, true>(loss, args, first, end);
+            return row_loss_block<Loss, Storage, true>(loss, args, first, end);
         });
     }
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        return row_loss_block<Loss, Real, false>(loss, args, first, end);
+        return row_loss_block<Loss, Storage, false>(loss, args, first, end);
     });
+}
+
+// The 16-bit kernel of a loss: the driver on the bfloat16 arrays where the policy reads them
+// (reads_bfloat16, C above the small-C tiles, no Hessian), else the float32 kernel on staged
+// tiles (float16 always: F16C converts whole tiles faster than per-element code in the loop).
+template <template <class> class LossPolicy, class Storage>
+double row_loss_16bit(const RowLossArgs<Storage>& args, const ReductionPlan& plan) {
+    if constexpr (LossPolicy<float>::reads_bfloat16 && std::is_same<Storage, bfloat16_bits>::value) {
+        if (args.classes > small_class_limit && args.hessian == nullptr) return row_loss<LossPolicy, Storage>(args, plan);
+    }
+    return staged_kernel<RowLossArgs, Storage, &row_loss<LossPolicy, float>>(args, plan);
 }
 
 // The table entry of one loss (classification_losses.inl lists them).
 template <template <class> class LossPolicy>
 constexpr RowLossEntry row_loss_entry(const char* name) {
     return RowLossEntry{name,
-                        kernels_by_type<RowLossArgs, RowLossKernel, &row_loss<LossPolicy, float>>(
-                            &row_loss<LossPolicy, double>),
+                        KernelsByType<RowLossKernel>{&row_loss<LossPolicy, float>,
+                                                     &row_loss<LossPolicy, double>,
+                                                     &row_loss_16bit<LossPolicy, bfloat16_bits>,
+                                                     &row_loss_16bit<LossPolicy, float16_bits>},
                         LossPolicy<double>::takes_labels ? 1 : 0};
 }
 

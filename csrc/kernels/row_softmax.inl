@@ -7,30 +7,35 @@ namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real row_maximum(const Real* x, std::int64_t classes) {
+// The row helpers read x of any storage type (float, double, or 16-bit, widened by load_value)
+// and compute in its compute type (float for the 16-bit types).
+template <class Storage, class Real = compute_type<Storage>>
+FUSEDLOSS_ALWAYS_INLINE Real row_maximum(const Storage* x, std::int64_t classes) {
     Real maximum = -__builtin_huge_valf();
     FUSEDLOSS_SIMD_MAX(maximum)
-    for (std::int64_t j = 0; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
+    for (std::int64_t j = 0; j < classes; ++j) {
+        const Real value = load_value(x[j]);
+        maximum = value > maximum ? value : maximum;
+    }
     // The max reduction may drop NaN; the sum below brings it back into the row's result.
     return maximum;
 }
 
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp(const Real* x, Real shift, std::int64_t classes) {
+template <class Storage, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp(const Storage* x, Real shift, std::int64_t classes) {
     Real sum = 0;
     FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) sum += exp_value(x[j] - shift);
+    for (std::int64_t j = 0; j < classes; ++j) sum += exp_value(load_value(x[j]) - shift);
     return sum;
 }
 
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp(const Real* x, Real shift, Real* out,
+template <class Storage, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp(const Storage* x, Real shift, Real* out,
                                                std::int64_t classes) {
     Real sum = 0;
     FUSEDLOSS_SIMD_SUM(sum)
     for (std::int64_t j = 0; j < classes; ++j) {
-        const Real e = exp_value(x[j] - shift);
+        const Real e = exp_value(load_value(x[j]) - shift);
         out[j] = e;
         sum += e;
     }
@@ -38,22 +43,22 @@ FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp(const Real* x, Real shift, Real* 
 }
 
 // The same with x_j - shift <= 0 (or NaN) known, i.e. shift = the row's finite max.
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp_nonpositive(const Real* x, Real shift,
+template <class Storage, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp_nonpositive(const Storage* x, Real shift,
                                                             std::int64_t classes) {
     Real sum = 0;
     FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) sum += exp_nonpositive(x[j] - shift);
+    for (std::int64_t j = 0; j < classes; ++j) sum += exp_nonpositive(load_value(x[j]) - shift);
     return sum;
 }
 
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp_nonpositive(const Real* x, Real shift, Real* out,
+template <class Storage, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp_nonpositive(const Storage* x, Real shift, Real* out,
                                                            std::int64_t classes) {
     Real sum = 0;
     FUSEDLOSS_SIMD_SUM(sum)
     for (std::int64_t j = 0; j < classes; ++j) {
-        const Real e = exp_nonpositive(x[j] - shift);
+        const Real e = exp_nonpositive(load_value(x[j]) - shift);
         out[j] = e;
         sum += e;
     }
@@ -63,9 +68,11 @@ FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp_nonpositive(const Real* x, Real s
 // The exp pass of a row: sum_j exp(x_j - shift), each term stored in `out` when store is set
 // (out may be x: x_j is read before out_j is written). With shift the row's finite max,
 // every x_j - shift is <= 0 (or NaN): the cheaper exp_nonpositive.
-template <class Real, bool store>
-FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass(const Real* x, Real shift, bool shift_is_finite_max,
-                                              Real* out, std::int64_t classes) {
+template <class Storage, bool store>
+FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass(const Storage* x, compute_type<Storage> shift,
+                                                               bool shift_is_finite_max,
+                                                               compute_type<Storage>* out,
+                                                               std::int64_t classes) {
     if (store) {
         return shift_is_finite_max ? store_shifted_exp_nonpositive(x, shift, out, classes)
                                    : store_shifted_exp(x, shift, out, classes);
@@ -91,11 +98,13 @@ constexpr std::int64_t exp_piece_bytes = 2048;
 // tests/test_offset_accuracy.py bounds the error by 4 + log2(C) / 2 ulps.
 constexpr std::int64_t accurate_sum_piece = 256;
 
-template <class Real, bool store>
-FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass_prefetching(const Real* x, Real shift,
-                                                          bool shift_is_finite_max, Real* out,
-                                                          std::int64_t classes,
-                                                          const Real* next_row) {
+// (A 16-bit row is summed in the pieces of a float32 row, so that its S is the float32 kernel's
+// on the widened row, bit for bit; it prefetches the 16-bit bytes of the piece.)
+template <class Storage, bool store>
+FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass_prefetching(
+    const Storage* x, compute_type<Storage> shift, bool shift_is_finite_max,
+    compute_type<Storage>* out, std::int64_t classes, const Storage* next_row) {
+    using Real = compute_type<Storage>;
     constexpr std::int64_t piece = exp_piece_bytes / static_cast<std::int64_t>(sizeof(Real));
     // The pieces' sums are added in float64 (the accuracy of a long row's S, as
     // accurate_sum_piece below), rounded once.
@@ -103,9 +112,9 @@ FUSEDLOSS_ALWAYS_INLINE Real shifted_exp_pass_prefetching(const Real* x, Real sh
     for (std::int64_t begin = 0; begin < classes; begin += piece) {
         const std::int64_t count = classes - begin < piece ? classes - begin : piece;
         if (next_row != nullptr) {
-            prefetch_bytes(next_row + begin, count * static_cast<std::int64_t>(sizeof(Real)));
+            prefetch_bytes(next_row + begin, count * static_cast<std::int64_t>(sizeof(Storage)));
         }
-        sum += static_cast<double>(shifted_exp_pass<Real, store>(x + begin, shift, shift_is_finite_max,
+        sum += static_cast<double>(shifted_exp_pass<Storage, store>(x + begin, shift, shift_is_finite_max,
                                                                  store ? out + begin : out, count));
     }
     return static_cast<Real>(sum);
@@ -139,6 +148,13 @@ template <class Real>
 FUSEDLOSS_ALWAYS_INLINE void zero_row(Real* row, std::int64_t classes) {
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t j = 0; j < classes; ++j) row[j] = Real(0);
+}
+
+// The same for a row of any storage type (the 16-bit zero is all zero bits).
+template <class Storage>
+FUSEDLOSS_ALWAYS_INLINE void zero_stored_row(Storage* row, std::int64_t classes) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t j = 0; j < classes; ++j) row[j] = store_value<Storage>(0.0f);
 }
 
 }  // namespace

@@ -680,6 +680,75 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
     });
 }
 
+// bfloat16/float16 plain rows (labels, class and sample weights, ignore_index; C between the
+// small-C tiles and the long rows): softmax_cross_entropy_block's passes reading the 16-bit row
+// itself (the max and exp passes widen in registers), the exponentials kept in a float32 row of
+// the thread's scratch (in cache), the gradient rounded once into the 16-bit output: the float32
+// kernel's bits on the widened row, rounded, with half its memory traffic. Every other case runs
+// the float32 kernel on staged tiles (low_precision.inl).
+template <class Storage, bool with_gradient>
+double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args,
+                                         std::int64_t first, std::int64_t end,
+                                         float* exponentials) {
+    const std::int64_t classes = args.classes;
+    double block_sum = 0.0;
+    for (std::int64_t row = first; row < end; ++row) {
+        const Storage* x = args.logits + row * args.logits_row_stride;
+        Storage* gradient = with_gradient ? args.gradient + row * classes : nullptr;
+        const std::int64_t label = args.labels[row];
+        if (is_ignored(args, label)) {
+            if (with_gradient) {
+                FUSEDLOSS_SIMD_LOOP
+                for (std::int64_t j = 0; j < classes; ++j) gradient[j] = store_value<Storage>(0.0f);
+            }
+            if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(0.0f);
+            continue;
+        }
+        const double weight = row_weight(args, row, label);
+        const float maximum = row_maximum(x, classes);
+        const bool finite = is_finite_value(maximum);
+        const float shift = finite ? maximum : 0.0f;
+        const float label_logit = load_value(x[label]);  // read before the gradient may overwrite it
+        const Storage* next_row = row + 1 < args.rows ? x + args.logits_row_stride : nullptr;
+        const float sum = shifted_exp_pass_prefetching<Storage, with_gradient>(
+            x, shift, finite, exponentials, classes, next_row);
+        const double loss = label_loss(log_scalar(sum), label_logit, shift);
+        if (with_gradient) {
+            // As scale_row and the label's subtraction of the float32 kernel, in float32.
+            const float row_scale = static_cast<float>(weight * args.gradient_scale);
+            const float factor = row_scale / sum;
+            FUSEDLOSS_SIMD_LOOP
+            for (std::int64_t j = 0; j < classes; ++j) gradient[j] = store_value<Storage>(exponentials[j] * factor);
+            gradient[label] = store_value<Storage>(exponentials[label] * factor - row_scale);
+        }
+        const double weighted_loss = weight * loss;
+        if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(weighted_loss);
+        block_sum += weighted_loss;
+    }
+    return block_sum;
+}
+
+template <class Storage>
+double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, const ReductionPlan& plan) {
+    const bool plain = args.soft_targets == nullptr && args.label_smoothing == 0.0 &&
+                       args.z_loss == 0.0 && !(args.softcap > 0.0) && args.argmax == nullptr;
+    if (!plain || args.classes <= small_class_limit || args.classes >= long_row_classes) {
+        return staged_kernel<ClassificationArgs, Storage, &softmax_cross_entropy<float>>(args, plan);
+    }
+    return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+        if (args.gradient == nullptr) {
+            return softmax_cross_entropy_block_16bit<Storage, false>(args, first, end, nullptr);
+        }
+        float* exponentials = reinterpret_cast<float*>(
+            thread_scratch_memory(static_cast<std::size_t>(args.classes) * sizeof(float)));
+        if (exponentials == nullptr) {
+            if (plan.allocation_failed != nullptr) *plan.allocation_failed = 1;
+            return 0.0;
+        }
+        return softmax_cross_entropy_block_16bit<Storage, true>(args, first, end, exponentials);
+    });
+}
+
 }  // namespace
 }  // namespace FUSEDLOSS_ISA_NAMESPACE
 }  // namespace fusedloss

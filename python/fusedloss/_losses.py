@@ -71,7 +71,13 @@ def _kernel_out(out: Optional[np.ndarray], compute: np.ndarray, rows2d: np.ndarr
 # a (32, 10) call costs a few microseconds): 2-d aligned C-contiguous float32/float64 logits,
 # 1-d C-contiguous int64/int32 labels of matching length, the default options. Whatever is
 # not exactly that takes the full validation path, which gives the same results and errors.
-_FAST_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+_FAST_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)))
+
+
+def _is_fast_float(dtype: np.dtype) -> bool:
+    """float32/float64/float16, or a dtype named bfloat16 (by name: ml_dtypes is not imported
+    here; the kernel module checks that it is ml_dtypes' and refuses another)."""
+    return dtype in _FAST_FLOATS or (dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16")
 _FAST_LABELS = frozenset((np.dtype(np.int64), np.dtype(np.int32)))
 _INT64 = np.dtype(np.int64)
 
@@ -80,7 +86,7 @@ def _fast_rows_and_labels(x: Any, y: Any) -> Optional[Tuple[np.ndarray, np.ndarr
     """(logits, labels as a contiguous int64 vector) when (x, y) is the common case, else None."""
     if type(x) is not np.ndarray or type(y) is not np.ndarray:
         return None
-    if x.ndim != 2 or y.ndim != 1 or x.dtype not in _FAST_FLOATS or y.dtype not in _FAST_LABELS:
+    if x.ndim != 2 or y.ndim != 1 or not _is_fast_float(x.dtype) or y.dtype not in _FAST_LABELS:
         return None
     rows, classes = x.shape
     if rows == 0 or classes == 0 or y.shape[0] != rows:
@@ -152,7 +158,7 @@ def _is_common_elementwise(first: Any, second: Any, out: Any, reduction: Any) ->
     overlaps) itself, with the general checks' wording."""
     if not (type(first) is np.ndarray and type(second) is np.ndarray
             and (out is None or type(out) is np.ndarray)
-            and first.dtype in _FAST_FLOATS and second.dtype == first.dtype
+            and _is_fast_float(first.dtype) and second.dtype == first.dtype
             and second.shape == first.shape and first.ndim >= 1 and first.size > 0
             and type(reduction) is str and reduction in check.REDUCTIONS
             and _backend._state["backend"] == "native"):
