@@ -122,7 +122,12 @@ def _fast_result(value: Any, gradient: Optional[np.ndarray], dtype: np.dtype,
     """A kernel's value as the public functions return it: per-row or per-element losses as
     they are, a sum in the input's dtype (the fast paths never take PARTIAL_SUMS)."""
     if type(value) is not np.ndarray:
-        value = dtype.type(value)
+        if -65504.0 <= value <= 65504.0:  # (NaN goes below: no overflow, no warning)
+            value = dtype.type(value)
+        else:
+            # beyond float16's (or float32's) range: inf, as the general path rounds it, silently
+            with np.errstate(over="ignore"):
+                value = dtype.type(value)
     return (value, gradient) if return_grad else value
 
 
