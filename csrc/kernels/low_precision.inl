@@ -1,17 +1,19 @@
 // The 16-bit kernels (bfloat16, float16): every kernel of the table, for 16-bit storage,
-// without a float32 copy of the input.
+// without a float32 copy of the input. Each computes in float32 and rounds every stored result
+// once, to nearest even: its results are the float32 kernel's on the widened inputs, rounded
+// (the tests compare exactly that), and the loss is summed in float64 in a fixed order.
 //
-// A 16-bit kernel runs the float32 kernel's own code on tiles: each block of the plan is cut
-// into tiles of about 16K elements (whole rows: at least one); a tile's 16-bit inputs are
-// widened into a float32 scratch tile (64 KB: it stays in the core's L2), the float32 kernel
-// runs on it as on a small batch, and its gradient / Hessian / per-row losses are rounded to
-// nearest-even into the 16-bit outputs. Memory sees 16-bit reads and 16-bit writes only; the
-// float32 passes stay in cache. The results are those of the float32 kernel on the widened
-// inputs, rounded once (the tests compare exactly that), and the loss is summed in float64
-// per tile and per block in a fixed order: the same bits for any thread count.
-//
-// One generic adapter (staged_kernel) serves every kernel; what differs per argument struct
-// (which fields are 16-bit rows, which are per-row vectors) is said once, in TileStaging<Args>.
+// Two ways, both here:
+// - In the kernel's own loops (load_value / store_value below): a loop written as a template on
+//   its storage type widens each 16-bit load in the register and rounds each store. The
+//   elementwise driver, softmax-CE's plain rows and the hinge's rows do so for bfloat16.
+// - Staged tiles (staged_kernel below), for every other kernel and for float16: each block of
+//   the plan is cut into tiles of about 16K elements (whole rows: at least one); a tile's 16-bit
+//   inputs are widened into a per-thread float32 buffer (it stays in the core's L2), the float32
+//   kernel runs on it as on a small batch, and its gradient / Hessian / per-row losses are
+//   rounded into the 16-bit outputs. Memory sees 16-bit reads and writes only; the widening and
+//   rounding are extra passes over the tile in cache. What differs per argument struct (which
+//   fields are 16-bit rows, which are per-row vectors) is said once, in TileStaging<Args>.
 
 namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
