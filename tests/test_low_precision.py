@@ -393,3 +393,35 @@ def test_package_imports_and_runs_without_ml_dtypes():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1.099\n")  # float16 in, a float16 loss out
     assert "TypeError logits: a bfloat16 tensor needs the ml_dtypes package" in result.stdout
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+def test_dask_twins_and_numpy_backend_take_16bit(dtype):
+    """fusedloss.dask runs the same 16-bit kernels per chunk (bitwise the in-memory gradient,
+    the loss's exact float64 partial sums rounded once); the numpy backend computes in float64
+    and rounds to the same dtype."""
+    da = pytest.importorskip("dask.array")
+    import fusedloss.dask as fdask
+
+    dtype = DTYPES[dtype]
+    x = logits((64, 10), dtype)
+    y = np.arange(64) % 10
+    loss, grad = fusedloss.softmax_cross_entropy(x, y, return_grad=True)
+    dask_loss, dask_grad = fdask.softmax_cross_entropy(da.from_array(x, chunks=(16, 10)),
+                                                       da.from_array(y, chunks=16), return_grad=True)
+    dask_grad = dask_grad.compute()
+    assert dask_grad.dtype == dtype
+    assert np.array_equal(bits(dask_grad), bits(grad))
+    assert float(dask_loss.compute()) == float(loss)
+    p, t = logits((100,), dtype), logits((100,), dtype)
+    assert float(fdask.mean_squared_error(da.from_array(p, chunks=30), da.from_array(t, chunks=30)).compute()) \
+        == float(fusedloss.mean_squared_error(p, t))
+    previous = fusedloss.get_backend()
+    fusedloss.set_backend("numpy")
+    try:
+        reference_loss, reference_grad = fusedloss.softmax_cross_entropy(x, y, return_grad=True)
+    finally:
+        fusedloss.set_backend(previous)
+    assert reference_grad.dtype == dtype
+    np.testing.assert_allclose(reference_grad.astype(np.float32), grad.astype(np.float32), rtol=2 ** -7, atol=1e-7)
+    np.testing.assert_allclose(float(reference_loss), float(loss), rtol=2 ** -7)

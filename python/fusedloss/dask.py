@@ -145,7 +145,7 @@ def _delayed_pure(function: Callable[..., Any]) -> Delayed:
 
 def _result_dtype(dtype: np.dtype, name: str) -> np.dtype:
     dtype = np.dtype(dtype)
-    if dtype.kind == "f":
+    if check.is_float_dtype(dtype):  # float16/32/64, ml_dtypes' bfloat16: computed natively
         return dtype
     if dtype.kind in "iub":
         return np.dtype(np.float64)
@@ -156,7 +156,7 @@ def _as_dask(value: Any, name: str) -> "da.Array":
     if isinstance(value, da.Array):
         return value
     array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biuf" and not check.is_float_dtype(array.dtype):
         raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
     return _from_array(array, chunks=-1)
 
@@ -409,7 +409,7 @@ def _rowwise(
     batch_shape = x.shape[:-1]
     batch_chunks = x.chunks[:-1]
     label_dtype = labels.dtype if isinstance(labels, da.Array) else np.asarray(labels).dtype
-    soft = allow_soft and label_dtype.kind == "f"
+    soft = allow_soft and check.is_float_dtype(label_dtype)
     if soft:
         y = _aligned(labels, "labels", x.shape, x.chunks)
         y_ind = ind
@@ -1117,7 +1117,7 @@ def linear_cross_entropy(input: Any, linear_weight: Any, labels: Any, *, linear_
     batch_shape = x.shape[:-1]
     rows = int(np.prod(batch_shape, dtype=np.int64))
     label_dtype = labels.dtype if isinstance(labels, da.Array) else np.asarray(labels).dtype
-    if label_dtype.kind == "f":
+    if check.is_float_dtype(label_dtype):
         raise TypeError("labels: linear_cross_entropy takes integer class indices, not soft targets "
                         "(they would be an (N, V) array)")
     class_weight = None if weight is None else np.asarray(weight)
