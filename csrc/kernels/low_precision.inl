@@ -214,6 +214,10 @@ void release_large_thread_scratch() {
 template <class Storage>
 void widen_rows(const Storage* input, std::int64_t row_stride, std::int64_t columns,
                 std::int64_t first, std::int64_t end, float* tile) {
+    if (row_stride == columns) {  // contiguous rows: one loop (rows of 10 were all remainder)
+        widen_values(input + first * columns, tile, (end - first) * columns);
+        return;
+    }
     for (std::int64_t row = first; row < end; ++row) {
         widen_values(input + row * row_stride, tile + (row - first) * columns, columns);
     }
