@@ -336,6 +336,13 @@ def test_torch_errors_name_the_problem():
         fusedloss.softmax_cross_entropy(np.zeros((2, 3), np.float32), torch.zeros(2, dtype=torch.complex64))
 
 
+def run_python(script, timeout):
+    """``script`` in a child Python: its standard output (a non-zero exit fails the test)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.mark.isa_independent
 def test_jax_arrays_in_and_immutable_out_refused():
     """In a child process: an imported JAX makes every later os.fork() warn (the fork tests)."""
@@ -350,10 +357,9 @@ def test_jax_arrays_in_and_immutable_out_refused():
         "except ValueError as error:\n"
         "    print(error)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "out: expected a writeable array, got a ArrayImpl" in result.stdout
-    assert "(JAX arrays are immutable)" in result.stdout
+    output = run_python(script, timeout=300)
+    assert "out: expected a writeable array, got a ArrayImpl" in output
+    assert "(JAX arrays are immutable)" in output
 
 
 @pytest.mark.isa_independent
@@ -389,10 +395,9 @@ def test_package_imports_and_runs_without_ml_dtypes():
         "except TypeError as error:\n"
         "    print('TypeError', error)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("1.099\n")  # float16 in, a float16 loss out
-    assert "TypeError logits: a bfloat16 tensor needs the ml_dtypes package" in result.stdout
+    output = run_python(script, timeout=120)
+    assert output.startswith("1.099\n")  # float16 in, a float16 loss out
+    assert "TypeError logits: a bfloat16 tensor needs the ml_dtypes package" in output
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))

@@ -436,11 +436,6 @@ struct TileStaging<ElementwiseArgs> {
         if (args.element_weight != nullptr) scratch.weight = scratch.allocate_floats(tile);
         if (args.sample_weight != nullptr) scratch.sample_weight = scratch.allocate_doubles(tile);
     }
-    template <class Storage>
-    static void prefetch(const ElementwiseArgs<Storage>& args, std::int64_t first, std::int64_t end) {
-        prefetch_bytes(args.prediction + first, (end - first) * static_cast<std::int64_t>(sizeof(Storage)));
-        prefetch_bytes(args.target + first, (end - first) * static_cast<std::int64_t>(sizeof(Storage)));
-    }
     template <bool hessian_only, class Storage>
     static ElementwiseArgs<float> load(const ElementwiseArgs<Storage>& args, std::int64_t first,
                                        std::int64_t end, TileScratch& scratch) {
@@ -596,10 +591,6 @@ double staged_kernel(const Args<Storage>& args, const ReductionPlan& plan) {
         for (std::int64_t tile_first = first; tile_first < end; tile_first += tile_units) {
             const std::int64_t tile_end = end - tile_first < tile_units ? end : tile_first + tile_units;
             const Args<float> tile = Staging::template load<hessian_only>(args, tile_first, tile_end, scratch);
-            if constexpr (std::is_same<Args<float>, ElementwiseArgs<float>>::value) {
-                const std::int64_t next_end = tile_end + tile_units < end ? tile_end + tile_units : end;
-                if (tile_end < next_end) Staging::prefetch(args, tile_end, next_end);
-            }
             double tile_sum = 0.0;
             const ReductionPlan one_block{tile_end - tile_first, 1, &tile_sum, 1, nullptr};
             total += kernel32(tile, one_block);
