@@ -124,6 +124,7 @@ struct PinballLoss : PointwiseLoss {
 // HalfPoissonLoss less its constant. Targets >= 0.
 template <class Real>
 struct PoissonLoss : PointwiseLoss {
+    static constexpr bool compute_bound = true;
     static constexpr bool has_target_domain = true;
     static const char* target_domain(const double*) { return "target >= 0"; }
     explicit PoissonLoss(const double*) {}
@@ -143,6 +144,7 @@ struct PoissonLoss : PointwiseLoss {
 // raw + t exp(-raw): scikit-learn's HalfGammaLoss less its constant. Targets > 0.
 template <class Real>
 struct GammaLoss : PointwiseLoss {
+    static constexpr bool compute_bound = true;
     static constexpr bool has_target_domain = true;
     static const char* target_domain(const double*) { return "target > 0"; }
     explicit GammaLoss(const double*) {}
@@ -164,6 +166,7 @@ struct GammaLoss : PointwiseLoss {
 // Targets: any for p < 0, >= 0 for 1 < p < 2, > 0 for p > 2 (0 < p < 1 is rejected by Python).
 template <class Real>
 struct TweedieLoss : PointwiseLoss {
+    static constexpr bool compute_bound = true;
     static constexpr bool has_target_domain = true;
     static const char* target_domain(const double* parameters) {
         return parameters[0] < 0.0 ? "any target" : parameters[0] < 2.0 ? "target >= 0" : "target > 0";
@@ -199,6 +202,7 @@ struct TweedieLoss : PointwiseLoss {
 // HalfTweedieLoss at power 0 (normal errors, log link): (exp(raw) - t)^2 / 2.
 template <class Real>
 struct TweedieZeroPower : PointwiseLoss {
+    static constexpr bool compute_bound = true;
     explicit TweedieZeroPower(const double*) {}
     FUSEDLOSS_ALWAYS_INLINE double loss(Real raw, Real t) const {
         const double d = exp_value(static_cast<double>(raw)) - static_cast<double>(t);
@@ -339,6 +343,7 @@ struct AnyGamma {
 // Parameters: alpha, gamma (the registry's order). The `weight` operand is the driver's.
 template <class Real, class Modulation>
 struct SigmoidFocalLoss : PointwiseLoss {
+    static constexpr bool compute_bound = true;
     static constexpr bool has_element_weight = true;
     Real alpha, alpha_complement;
     // 1 for alpha >= 0, else 0 (alpha_t = 1). A Real, not a bool: GCC left every loop of the
