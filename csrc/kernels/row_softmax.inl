@@ -21,64 +21,27 @@ FUSEDLOSS_ALWAYS_INLINE Real row_maximum(const Storage* x, std::int64_t classes)
     return maximum;
 }
 
-template <class Storage, class Real>
-FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp(const Storage* x, Real shift, std::int64_t classes) {
-    Real sum = 0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) sum += exp_value(load_value(x[j]) - shift);
-    return sum;
-}
-
-template <class Storage, class Real>
-FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp(const Storage* x, Real shift, Real* out,
-                                               std::int64_t classes) {
-    Real sum = 0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) {
-        const Real e = exp_value(load_value(x[j]) - shift);
-        out[j] = e;
-        sum += e;
-    }
-    return sum;
-}
-
-// The same with x_j - shift <= 0 (or NaN) known, i.e. shift = the row's finite max.
-template <class Storage, class Real>
-FUSEDLOSS_ALWAYS_INLINE Real sum_of_shifted_exp_nonpositive(const Storage* x, Real shift,
-                                                            std::int64_t classes) {
-    Real sum = 0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) sum += exp_nonpositive(load_value(x[j]) - shift);
-    return sum;
-}
-
-template <class Storage, class Real>
-FUSEDLOSS_ALWAYS_INLINE Real store_shifted_exp_nonpositive(const Storage* x, Real shift, Real* out,
-                                                           std::int64_t classes) {
-    Real sum = 0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t j = 0; j < classes; ++j) {
-        const Real e = exp_nonpositive(load_value(x[j]) - shift);
-        out[j] = e;
-        sum += e;
-    }
-    return sum;
-}
-
-// The exp pass of a row: sum_j exp(x_j - shift), each term stored in `out` when store is set
-// (out may be x: x_j is read before out_j is written). With shift the row's finite max,
-// every x_j - shift is <= 0 (or NaN): the cheaper exp_nonpositive.
+// The exp pass of a piece of a row: lane[j % sum_lanes] += exp(x_j - shift), each term stored
+// in `out` when store is set (out may be x: x_j is read before out_j is written). With shift
+// the row's finite max, every x_j - shift is <= 0 (or NaN): the cheaper exp_nonpositive.
 template <class Storage, bool store>
-FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass(const Storage* x, compute_type<Storage> shift,
-                                                               bool shift_is_finite_max,
-                                                               compute_type<Storage>* out,
-                                                               std::int64_t classes) {
-    if (store) {
-        return shift_is_finite_max ? store_shifted_exp_nonpositive(x, shift, out, classes)
-                                   : store_shifted_exp(x, shift, out, classes);
+FUSEDLOSS_ALWAYS_INLINE void shifted_exp_pass(const Storage* x, compute_type<Storage> shift,
+                                              bool shift_is_finite_max, compute_type<Storage>* out,
+                                              std::int64_t classes, compute_type<Storage>* lane) {
+    using Real = compute_type<Storage>;
+    if (shift_is_finite_max) {
+        add_to_lanes(lane, classes, [&](std::int64_t j) {
+            const Real e = exp_nonpositive(load_value(x[j]) - shift);
+            if (store) out[j] = e;
+            return e;
+        });
+    } else {
+        add_to_lanes(lane, classes, [&](std::int64_t j) {
+            const Real e = exp_value(load_value(x[j]) - shift);
+            if (store) out[j] = e;
+            return e;
+        });
     }
-    return shift_is_finite_max ? sum_of_shifted_exp_nonpositive(x, shift, classes)
-                               : sum_of_shifted_exp(x, shift, classes);
 }
 
 // The exp pass of a row that is followed by `next_row` (null for the last): the row is walked in
@@ -87,8 +50,7 @@ FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass(const Storage* x,
 // it), so without this the memory bus idles during it and every row's max pass then waits on
 // memory; spread over the exp pass, the next row's reads overlap the exp (4096 x 1000 float32,
 // one thread: 2.85 -> 2.46 ms; 262144 x 1000, 1 GiB: 190 -> 165 ms). Prefetching a whole row
-// in one burst before the pass did not help (docs/performance-notes.md). The pieces' sums are
-// added in piece order whether or not there is a next row, so the result depends on C only.
+// in one burst before the pass did not help (docs/performance-notes.md).
 constexpr std::int64_t exp_piece_bytes = 2048;
 
 // Elements per piece of the option paths' row sums (S, sum_j a_j d_j, ...): each piece is a
@@ -98,6 +60,11 @@ constexpr std::int64_t exp_piece_bytes = 2048;
 // tests/test_offset_accuracy.py bounds the error by 4 + log2(C) / 2 ulps.
 constexpr std::int64_t accurate_sum_piece = 256;
 
+// S = sum_j exp(x_j - shift) over the row: each piece's terms go to float32 lanes (a piece is a
+// multiple of sum_lanes, so term j is in lane j % sum_lanes all along the row), the pieces'
+// lanes are added to float64 lanes (the accuracy of a long row's S, as accurate_sum_piece
+// below), and those are added as a tree once, at the end of the row: no horizontal sum per
+// piece. The order depends on C and the instruction set only, not on the next row.
 // (A 16-bit row is summed in the pieces of a float32 row, so that its S is the float32 kernel's
 // on the widened row, bit for bit; it prefetches the 16-bit bytes of the piece.)
 template <class Storage, bool store>
@@ -105,19 +72,22 @@ FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass_prefetching(
     const Storage* x, compute_type<Storage> shift, bool shift_is_finite_max,
     compute_type<Storage>* out, std::int64_t classes, const Storage* next_row) {
     using Real = compute_type<Storage>;
+    constexpr int lanes = sum_lanes<Real>;
     constexpr std::int64_t piece = exp_piece_bytes / static_cast<std::int64_t>(sizeof(Real));
-    // The pieces' sums are added in float64 (the accuracy of a long row's S, as
-    // accurate_sum_piece below), rounded once.
-    double sum = 0;
+    static_assert(piece % lanes == 0, "a piece must hold whole sets of lanes");
+    double row_lane[lanes] = {};
     for (std::int64_t begin = 0; begin < classes; begin += piece) {
         const std::int64_t count = classes - begin < piece ? classes - begin : piece;
         if (next_row != nullptr) {
             prefetch_bytes(next_row + begin, count * static_cast<std::int64_t>(sizeof(Storage)));
         }
-        sum += static_cast<double>(shifted_exp_pass<Storage, store>(x + begin, shift, shift_is_finite_max,
-                                                                 store ? out + begin : out, count));
+        Real lane[lanes] = {};
+        shifted_exp_pass<Storage, store>(x + begin, shift, shift_is_finite_max,
+                                         store ? out + begin : out, count, lane);
+        FUSEDLOSS_SIMD_LOOP
+        for (int l = 0; l < lanes; ++l) row_lane[l] += static_cast<double>(lane[l]);
     }
-    return static_cast<Real>(sum);
+    return static_cast<Real>(sum_of_lanes(row_lane, lanes));
 }
 
 // The row epilogue of every softmax kernel (rows, small-C tiles, long rows, options), written
