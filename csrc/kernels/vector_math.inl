@@ -108,16 +108,19 @@ FUSEDLOSS_ALWAYS_INLINE double exp_value(double x) {
 // n <= 0: a normal number). It is applied by a multiply, not by adding n to p's exponent field:
 // an integer add would also "scale" a NaN p and could turn its payload bits into a finite value
 // (R's NA_real_, 0x7FF00000000007A2, became a number), where NaN * 2^n stays NaN.
+// Below `lowest` the intermediate values are meaningless (2^n's bits wrap, r may be NaN for
+// d = -inf) and are not clamped: the final select replaces them with 0, and the kept lanes
+// (d >= lowest or NaN) compute exactly what a clamp would have left them (one blend fewer per
+// vector; floating-point exceptions are never inspected: -fno-trapping-math).
 FUSEDLOSS_ALWAYS_INLINE float exp_nonpositive(float d) {
     const float lowest = -86.0f;                          // exp(-86) = 4.5e-38 > FLT_MIN
     const float round_magic = 12583039.0f;                // 1.5 * 2^23 + 127
     const float log2e = 1.44269504088896341f;
     const float ln2_high = 0.693359375f;
     const float ln2_low = -2.12194440e-4f;
-    const float clamped = d < lowest ? lowest : d;        // keeps NaN
-    const float shifted = multiply_add(clamped, log2e, round_magic);
+    const float shifted = multiply_add(d, log2e, round_magic);
     const float n = shifted - round_magic;
-    float r = multiply_add(-n, ln2_high, clamped);
+    float r = multiply_add(-n, ln2_high, d);
     r = multiply_add(-n, ln2_low, r);
     const float p = exp_reduced_polynomial(r);
     const float power_of_two = bit_cast_value<float>(bit_cast_value<std::uint32_t>(shifted) << 23);
@@ -131,10 +134,9 @@ FUSEDLOSS_ALWAYS_INLINE double exp_nonpositive(double d) {
     const double log2e = 1.4426950408889634074;
     const double ln2_high = 6.93147180369123816490e-01;
     const double ln2_low = 1.90821492927058770002e-10;
-    const double clamped = d < lowest ? lowest : d;            // keeps NaN
-    const double shifted = multiply_add(clamped, log2e, round_magic);
+    const double shifted = multiply_add(d, log2e, round_magic);
     const double n = shifted - round_magic;
-    double r = multiply_add(-n, ln2_high, clamped);
+    double r = multiply_add(-n, ln2_high, d);
     r = multiply_add(-n, ln2_low, r);
     double p = 1.0 / 6227020800.0;
     p = multiply_add(p, r, 1.0 / 479001600.0);
