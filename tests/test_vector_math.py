@@ -155,3 +155,25 @@ def test_nonpositive_special_values_and_flush(isa, dtype):
     got = exp(d)
     assert got.shape == d.shape and np.all(np.diff(got) >= 0)
     assert exp(np.zeros(0, dtype)).shape == (0,)
+
+
+def test_expm1_small_f64_within_2_ulp(isa):
+    """The focal loss's expm1 on [-ln 2, 0] (its small-C tiles: 1 - p_y = -expm1(-ce)):
+    relative accuracy down to the tiniest arguments, where exp(x) - 1 would cancel."""
+    rng = np.random.default_rng(7)
+    ln2 = float(np.log(2.0))
+    x = np.concatenate([
+        -np.linspace(0.0, ln2, 20001),
+        -rng.uniform(0.0, ln2, 20000),
+        -np.logspace(-300, np.log10(ln2), 4000),
+        [-0.0, -5e-324, -np.finfo(np.float64).tiny],
+    ])
+    got = _core.expm1_small_f64(x)
+    true = np.expm1(x.astype(np.longdouble))
+    spacing = np.spacing(np.abs(true).astype(np.float64)).astype(np.longdouble)
+    nonzero = true != 0
+    error = np.asarray(np.abs(got[nonzero].astype(np.longdouble) - true[nonzero]) / spacing[nonzero],
+                       dtype=np.float64)
+    worst = int(np.argmax(error))
+    assert error[worst] <= 2.0, f"expm1_small_f64({x[nonzero][worst]!r}): {error[worst]:.2f} ulp"
+    assert got[x == 0].tolist() == [0.0] * int(np.sum(x == 0)) and np.isnan(_core.expm1_small_f64(np.array([np.nan])))[0]

@@ -61,6 +61,17 @@ py::array_t<Real> vector_math(const py::array_t<Real, py::array::c_style | py::a
     return output;
 }
 
+template <MathF64 KernelTable::*function>
+py::array_t<double> vector_math_f64(const py::array_t<double, py::array::c_style | py::array::forcecast>& input) {
+    py::array_t<double> output(input.size());
+    const auto kernel = active_kernels().*function;
+    {
+        py::gil_scoped_release release;
+        kernel(input.data(), output.mutable_data(), input.size());
+    }
+    return output;
+}
+
 }  // namespace
 
 void register_config(py::module_& module) {
@@ -124,6 +135,8 @@ void register_config(py::module_& module) {
     module.def("log1p_unit_interval_f64",
                &vector_math<double, &K::log1p_unit_interval_f32, &K::log1p_unit_interval_f64>,
                py::arg("x"), "The sigmoid losses' log(1 + x) for x in [0, 1], float64.");
+    module.def("expm1_small_f64", &vector_math_f64<&K::expm1_small_f64>, py::arg("x"),
+               "The focal loss's expm1(x) for x in [-ln 2, 0], float64.");
 }
 
 }  // namespace bindings

@@ -89,6 +89,12 @@ void log1p_unit_interval_array_f64(const double* input, double* output, std::int
     for (std::int64_t i = 0; i < count; ++i) output[i] = log1p_unit_interval(input[i]);
 }
 
+// Exposed for the accuracy tests of the focal loss's expm1 (tests/test_vector_math.py).
+void expm1_small_array_f64(const double* input, double* output, std::int64_t count) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t i = 0; i < count; ++i) output[i] = expm1_small_value(input[i]);
+}
+
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
@@ -114,6 +120,7 @@ const KernelTable table = {
     &exp_nonpositive_array_f64,
     &log1p_unit_interval_array_f32,
     &log1p_unit_interval_array_f64,
+    &expm1_small_array_f64,
     elementwise_loss_entries,
     static_cast<int>(sizeof(elementwise_loss_entries) / sizeof(elementwise_loss_entries[0])),
     kernels_by_type<ClassificationArgs, ClassificationKernel,

@@ -157,6 +157,30 @@ FUSEDLOSS_ALWAYS_INLINE double exp_nonpositive(double d) {
     return d < lowest ? 0.0 : result;
 }
 
+// expm1(x) for -ln 2 <= x <= 0 (or NaN), branch-free: x + x^2 q(x), q the Taylor series of
+// (e^x - 1 - x) / x^2 to degree 15 (truncation below 1e-19 of the result for |x| <= ln 2), so
+// that the result keeps full relative accuracy down to the smallest x (no 1 - e^x
+// cancellation). Outside that range the value is not meaningful (callers select it away).
+FUSEDLOSS_ALWAYS_INLINE double expm1_small_value(double x) {
+    double q = 1.0 / 355687428096000.0;  // 1 / 17!
+    q = multiply_add(q, x, 1.0 / 20922789888000.0);
+    q = multiply_add(q, x, 1.0 / 1307674368000.0);
+    q = multiply_add(q, x, 1.0 / 87178291200.0);
+    q = multiply_add(q, x, 1.0 / 6227020800.0);
+    q = multiply_add(q, x, 1.0 / 479001600.0);
+    q = multiply_add(q, x, 1.0 / 39916800.0);
+    q = multiply_add(q, x, 1.0 / 3628800.0);
+    q = multiply_add(q, x, 1.0 / 362880.0);
+    q = multiply_add(q, x, 1.0 / 40320.0);
+    q = multiply_add(q, x, 1.0 / 5040.0);
+    q = multiply_add(q, x, 1.0 / 720.0);
+    q = multiply_add(q, x, 1.0 / 120.0);
+    q = multiply_add(q, x, 1.0 / 24.0);
+    q = multiply_add(q, x, 1.0 / 6.0);
+    q = multiply_add(q, x, 0.5);
+    return multiply_add(q, x * x, x);
+}
+
 // Vectorisable tanh from exp_value, branch-free. For |u| >= 0.55 (tanh >= 0.5)
 // sign(u) * (1 - 2 / (exp(2|u|) + 1)): the subtraction cancels at most one bit there, so exp's
 // <= 1 ulp stays <= ~2 ulp; exp overflowing to +inf gives exactly +-1, NaN propagates. Below,

@@ -233,6 +233,8 @@ struct KernelTable {
     // The sigmoid losses' log(1 + e) for e in [0, 1], for its accuracy tests.
     void (*log1p_unit_interval_f32)(const float* input, float* output, std::int64_t count);
     void (*log1p_unit_interval_f64)(const double* input, double* output, std::int64_t count);
+    // The focal loss's expm1 of x in [-ln 2, 0] (its small-C tiles), for its accuracy tests.
+    void (*expm1_small_f64)(const double* input, double* output, std::int64_t count);
     // Every elementwise loss (regression_losses.inl), looked up by name once per process.
     const ElementwiseLossEntry* elementwise_losses;
     int elementwise_loss_count;
