@@ -405,6 +405,8 @@ def test_dask_twins_and_numpy_backend_take_16bit(dtype):
     """fusedloss.dask runs the same 16-bit kernels per chunk (bitwise the in-memory gradient,
     the loss's exact float64 partial sums rounded once); the numpy backend computes in float64
     and rounds to the same dtype."""
+    # dask comes with the `test` extra (CI runs this); only the sanitizer venv
+    # (scripts/sanitize.sh), which has no dask, skips it.
     da = pytest.importorskip("dask.array")
     import fusedloss.dask as fdask
 

@@ -49,11 +49,10 @@ py::dict build_config() {
 using MathF32 = void (*)(const float*, float*, std::int64_t);
 using MathF64 = void (*)(const double*, double*, std::int64_t);
 
-template <class Real, MathF32 KernelTable::*function_f32, MathF64 KernelTable::*function_f64>
-py::array_t<Real> vector_math(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
+template <class Real>
+py::array_t<Real> apply_math(void (*kernel)(const Real*, Real*, std::int64_t),
+                             const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
     py::array_t<Real> output(input.size());
-    const KernelTable& kernels = active_kernels();
-    const auto kernel = select_float_or_double<Real>(kernels.*function_f32, kernels.*function_f64);
     {
         py::gil_scoped_release release;
         kernel(input.data(), output.mutable_data(), input.size());
@@ -61,15 +60,16 @@ py::array_t<Real> vector_math(const py::array_t<Real, py::array::c_style | py::a
     return output;
 }
 
+template <class Real, MathF32 KernelTable::*function_f32, MathF64 KernelTable::*function_f64>
+py::array_t<Real> vector_math(const py::array_t<Real, py::array::c_style | py::array::forcecast>& input) {
+    const KernelTable& kernels = active_kernels();
+    return apply_math<Real>(select_float_or_double<Real>(kernels.*function_f32, kernels.*function_f64), input);
+}
+
+// A function the kernels have in float64 only.
 template <MathF64 KernelTable::*function>
 py::array_t<double> vector_math_f64(const py::array_t<double, py::array::c_style | py::array::forcecast>& input) {
-    py::array_t<double> output(input.size());
-    const auto kernel = active_kernels().*function;
-    {
-        py::gil_scoped_release release;
-        kernel(input.data(), output.mutable_data(), input.size());
-    }
-    return output;
+    return apply_math<double>(active_kernels().*function, input);
 }
 
 }  // namespace

@@ -148,6 +148,15 @@ struct SoftmaxFocalLoss : RowLossPolicy {
         double u;             // 1 - p_y
     };
 
+    // F'(ce) = u^gamma + gamma ce p u^(gamma - 1), focus = u^gamma. The second term tends to 0 at
+    // both ends (u -> 0: p ce ~ u; p -> 0: p ce -> 0); the test keeps 0 * inf out (ce = inf at
+    // p = 0, u^(gamma - 1) = inf at u = 0).
+    static FUSEDLOSS_ALWAYS_INLINE double slope(double ce, double p, double u, double focus,
+                                                double gamma) {
+        const double tail = p > 0.0 && u > 0.0 ? gamma * ce * p * (focus / u) : 0.0;
+        return focus + tail;
+    }
+
     // One libm call per row (plus a pow for a gamma other than 1 and 2): the rows of a small-C
     // batch are a few vectors each, so these scalar calls are much of their cost.
     Terms terms(double ce) const {
@@ -163,10 +172,7 @@ struct SoftmaxFocalLoss : RowLossPolicy {
         terms.u = u;
         const double focus = gamma == 2.0 ? u * u : (gamma == 1.0 ? u : ::pow(u, gamma));
         terms.loss = focus * ce;
-        // gamma ce p u^(gamma - 1) tends to 0 at both ends (u -> 0: p ce ~ u; p -> 0: p ce -> 0);
-        // the test keeps 0 * inf out (ce = inf at p = 0, u^(gamma - 1) = inf at u = 0).
-        const double tail = p > 0.0 && u > 0.0 ? gamma * ce * p * (focus / u) : 0.0;
-        terms.slope = focus + tail;
+        terms.slope = slope(ce, p, u, focus, gamma);
         terms.curvature_u2 = p > 0.0 ? gamma * p * focus * ((2.0 - ce) * u + (gamma - 1.0) * ce * p) : 0.0;
         if (ce != ce) terms.slope = terms.curvature_u2 = ce;  // NaN row: NaN gradient and Hessian
         return terms;
@@ -176,17 +182,17 @@ struct SoftmaxFocalLoss : RowLossPolicy {
     // (exp_value, expm1_small_value in double, both branches computed and one selected), where
     // a libm call per row was most of the tile's time (65536 x 3: 5 ms of libm for 218k rows);
     // another gamma takes terms() per row (a pow each). The same formulas as terms().
-    void tile_terms(const double* ce, std::int64_t rows, double* loss, double* slope) const {
+    void tile_terms(const double* ce, std::int64_t rows, double* loss, double* slopes) const {
         if (gamma != 1.0 && gamma != 2.0) {
             for (std::int64_t r = 0; r < rows; ++r) {
                 const Terms focal = terms(ce[r]);
                 loss[r] = focal.loss;
-                slope[r] = focal.slope;
+                slopes[r] = focal.slope;
             }
             return;
         }
         const double square = gamma == 2.0 ? 1.0 : 0.0;  // a double: the loop keeps its select
-        const double exponent = gamma;
+        const double exponent = gamma;  // a local: the stores below cannot alias it
         FUSEDLOSS_SIMD_LOOP
         for (std::int64_t r = 0; r < rows; ++r) {
             const double c = ce[r];
@@ -197,8 +203,7 @@ struct SoftmaxFocalLoss : RowLossPolicy {
             const double p = low ? p_exp : 1.0 - u_small;
             const double focus = square != 0.0 ? u * u : u;
             loss[r] = focus * c;
-            const double tail = p > 0.0 && u > 0.0 ? exponent * c * p * (focus / u) : 0.0;
-            slope[r] = c != c ? c : focus + tail;
+            slopes[r] = c != c ? c : slope(c, p, u, focus, exponent);
         }
     }
 

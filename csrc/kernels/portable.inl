@@ -60,13 +60,6 @@ FUSEDLOSS_ALWAYS_INLINE Sum sum_of_lanes(Sum* lane, int lanes) {
     return lane[0];
 }
 
-template <class Real, class Term>
-FUSEDLOSS_ALWAYS_INLINE Real lane_sum(std::int64_t count, Term term) {
-    Real lane[sum_lanes<Real>] = {};
-    add_to_lanes(lane, count, term);
-    return sum_of_lanes(lane, sum_lanes<Real>);
-}
-
 template <class To, class From>
 FUSEDLOSS_ALWAYS_INLINE To bit_cast_value(From value) {
     static_assert(sizeof(To) == sizeof(From), "bit_cast_value needs equal sizes");

@@ -63,7 +63,7 @@ constexpr std::int64_t accurate_sum_piece = 256;
 // S = sum_j exp(x_j - shift) over the row: each piece's terms go to float32 lanes (a piece is a
 // multiple of sum_lanes, so term j is in lane j % sum_lanes all along the row), the pieces'
 // lanes are added to float64 lanes (the accuracy of a long row's S, as accurate_sum_piece
-// below), and those are added as a tree once, at the end of the row: no horizontal sum per
+// above), and those are added as a tree once, at the end of the row: no horizontal sum per
 // piece. The order depends on C and the instruction set only, not on the next row.
 // (A 16-bit row is summed in the pieces of a float32 row, so that its S is the float32 kernel's
 // on the widened row, bit for bit; it prefetches the 16-bit bytes of the piece.)
