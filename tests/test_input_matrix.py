@@ -480,7 +480,7 @@ MISMATCHED = [
     ("mean_squared_error", "target", np.zeros((2, 5, 4)),
      r"target: expected a shape that broadcasts to pred's shape \(5, 4\), got \(2, 5, 4\)"),
     ("sigmoid_binary_cross_entropy", "targets", np.zeros((4, 4)),
-     r"targets: expected a shape that broadcasts to the logits' shape \(5, 4\), got \(4, 4\)"),
+     r"targets: expected a shape that broadcasts to logits' shape \(5, 4\), got \(4, 4\)"),
     ("sigmoid_binary_cross_entropy", "weight", np.zeros(3),
      r"weight: expected a shape that broadcasts to the logits' shape \(5, 4\), got \(3,\)"),
     ("sigmoid_binary_cross_entropy", "pos_weight", np.ones((5, 4, 1)),

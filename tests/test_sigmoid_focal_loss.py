@@ -321,14 +321,25 @@ def test_the_binding_checks_the_weight():
     call = _core.elementwise_loss
     args = ((0.25, 2.0), None, 8, 2, True, False, None, None, 1)
     with pytest.raises(ValueError, match="weight: the loss 'huber_loss' takes no element weight"):
-        call("huber_loss", x, x, np.ones(8), (1.0,), *args[1:])
+        call("huber_loss", x, x, np.ones(8), None, (1.0,), *args[1:])
     with pytest.raises(TypeError, match="weight: expected the dtype of prediction"):
-        call("sigmoid_focal_loss", x, x, np.ones(8, np.float32), *args)
+        call("sigmoid_focal_loss", x, x, np.ones(8, np.float32), None, *args)
     with pytest.raises(ValueError, match="weight: expected a C-contiguous array"):
-        call("sigmoid_focal_loss", x, x, np.ones(16)[::2], *args)
+        call("sigmoid_focal_loss", x, x, np.ones(16)[::2], None, *args)
     with pytest.raises(ValueError, match="weight: expected at least one entry"):
-        call("sigmoid_focal_loss", x, x, np.ones(0), *args)
+        call("sigmoid_focal_loss", x, x, np.ones(0), None, *args)
     buffer = np.zeros(8)
     with pytest.raises(ValueError, match="overlap"):
-        call("sigmoid_focal_loss", x, x, buffer, (0.25, 2.0), None, 8, 2, True, False, buffer,
+        call("sigmoid_focal_loss", x, x, buffer, None, (0.25, 2.0), None, 8, 2, True, False, buffer,
              None, 1)
+    # the element parameter (BCE's pos_weight): only for a loss that takes one, checked alike
+    with pytest.raises(ValueError, match="element_parameter: the loss 'sigmoid_focal_loss' takes none"):
+        call("sigmoid_focal_loss", x, x, None, np.ones(8), *args)
+    bce = ((), None, 8, 2, True, False, None, None, 1)
+    with pytest.raises(TypeError, match="element_parameter: expected the dtype of prediction"):
+        call("sigmoid_binary_cross_entropy", x, x, None, np.ones(8, np.float32), *bce)
+    with pytest.raises(ValueError, match="element_parameter: expected at least one entry"):
+        call("sigmoid_binary_cross_entropy", x, x, None, np.ones(0), *bce)
+    with pytest.raises(ValueError, match="overlap"):
+        call("sigmoid_binary_cross_entropy", x, x, None, buffer, (), None, 8, 2, True, False,
+             buffer, None, 1)

@@ -51,7 +51,7 @@ template <class Real>
 template <class Real>
 py::tuple run_elementwise_loss(const ElementwiseLossEntry& entry, const py::array& prediction,
                                const py::array& target, const py::object& element_weight,
-                               const py::tuple& parameters,
+                               const py::object& element_parameter, const py::tuple& parameters,
                                const py::object& sample_weight, std::int64_t sample_size,
                                int reduction_code, bool with_gradient, bool with_hessian,
                                const py::object& out, const py::object& hessian_out,
@@ -69,6 +69,10 @@ py::tuple run_elementwise_loss(const ElementwiseLossEntry& entry, const py::arra
         throw py::value_error("weight: the loss '" + std::string(entry.name) +
                               "' takes no element weight");
     }
+    if (!element_parameter.is_none() && !entry.takes_element_parameter) {
+        throw py::value_error("element_parameter: the loss '" + std::string(entry.name) +
+                              "' takes none");
+    }
     if (static_cast<int>(parameters.size()) > elementwise_parameter_count) {
         throw py::value_error("parameters: at most " + std::to_string(elementwise_parameter_count));
     }
@@ -80,6 +84,8 @@ py::tuple run_elementwise_loss(const ElementwiseLossEntry& entry, const py::arra
     args.target = static_cast<const Real*>(target.data());
     args.element_weight = periodic_operand<Real>(element_weight, prediction, "weight", "prediction",
                                                  args.element_weight_length);
+    args.element_parameter = periodic_operand<Real>(element_parameter, prediction, "element_parameter",
+                                                    "prediction", args.element_parameter_length);
     args.sample_size = sample_size;
     args.samples = elements / sample_size;
     args.sample_weight = optional_vector<double>(sample_weight, args.samples, "sample_weight");
@@ -99,7 +105,7 @@ py::tuple run_elementwise_loss(const ElementwiseLossEntry& entry, const py::arra
     py::object hessian = py::none();
     if (with_gradient) {
         auto buffer = gradient_buffer<Real>(out, shape, prediction,
-                                            {target, element_weight, sample_weight});
+                                            {target, element_weight, element_parameter, sample_weight});
         args.gradient = buffer.mutable_data();
         gradient = buffer;
     } else if (!out.is_none()) {
@@ -108,8 +114,8 @@ py::tuple run_elementwise_loss(const ElementwiseLossEntry& entry, const py::arra
     if (with_hessian) {
         // The Hessian may overwrite nothing that the kernel reads, nor the gradient.
         auto buffer = gradient_buffer<Real>(hessian_out, shape, py::array_t<Real>(0),
-                                            {prediction, target, element_weight, sample_weight,
-                                             gradient});
+                                            {prediction, target, element_weight, element_parameter,
+                                             sample_weight, gradient});
         args.hessian = buffer.mutable_data();
         hessian = buffer;
     } else if (!hessian_out.is_none()) {
@@ -138,24 +144,25 @@ void register_regression(py::module_& module) {
     module.def(
         "elementwise_loss",
         [](const std::string& name, const py::array& prediction, const py::array& target,
-           const py::object& weight, const py::tuple& parameters, const py::object& sample_weight,
+           const py::object& weight, const py::object& element_parameter,
+           const py::tuple& parameters, const py::object& sample_weight,
            std::int64_t sample_size, int reduction, bool with_gradient, bool with_hessian,
            const py::object& out, const py::object& hessian_out, int threads) {
             const ElementwiseLossEntry& entry = find_elementwise_loss(name);
             return dispatch_storage(prediction, "prediction", [&](auto storage) {
                 return run_elementwise_loss<decltype(storage)>(
-                    entry, prediction, target, weight, parameters, sample_weight, sample_size,
+                    entry, prediction, target, weight, element_parameter, parameters, sample_weight, sample_size,
                     reduction, with_gradient, with_hessian, out, hessian_out, threads);
             });
         },
         py::arg("name"), py::arg("prediction"), py::arg("target"), py::arg("weight"),
-        py::arg("parameters"),
+        py::arg("element_parameter"), py::arg("parameters"),
         py::arg("sample_weight"), py::arg("sample_size"), py::arg("reduction"),
         py::arg("with_gradient"), py::arg("with_hessian"), py::arg("out"), py::arg("hessian_out"),
         py::arg("threads"),
         "The elementwise loss `name` of two C-contiguous arrays of one shape and dtype. `weight` "
-        "(None, or only for a loss that takes one): a C-contiguous array of their dtype, periodic "
-        "(element k reads entry k % size). Returns (value, gradient or None, hessian or None); a "
+        "and `element_parameter` (BCE's pos_weight; each None, or only for a loss that takes it): "
+        "C-contiguous arrays of their dtype, periodic (element k reads entry k % size). Returns (value, gradient or None, hessian or None); a "
         "target outside the loss's domain raises ValueError naming the first one.");
     module.def(
         "elementwise_loss_names",

@@ -10,7 +10,6 @@ PYBIND11_MODULE(_core, module) {
     fusedloss::bindings::register_regression(module);
     fusedloss::bindings::register_row_losses(module);
     fusedloss::bindings::register_building_blocks(module);
-    fusedloss::bindings::register_probabilistic(module);
     fusedloss::bindings::register_benchmark(module);
     fusedloss::bindings::register_openmp_runtime(module);
     fusedloss::bindings::register_low_precision(module);

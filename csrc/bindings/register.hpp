@@ -11,7 +11,6 @@ void register_regression(pybind11::module_& module);
 void register_row_losses(pybind11::module_& module);
 void register_config(pybind11::module_& module);
 void register_building_blocks(pybind11::module_& module);
-void register_probabilistic(pybind11::module_& module);
 void register_benchmark(pybind11::module_& module);
 void register_openmp_runtime(pybind11::module_& module);
 void register_low_precision(pybind11::module_& module);

@@ -177,40 +177,6 @@ double softmax_cross_entropy_hessian(const ClassificationArgs<Real>& args,
     return 0.0;
 }
 
-// Sigmoid binary cross-entropy: d2/dx2 = w L sigmoid(x) sigmoid(-x) = w L e / (1 + e)^2 with
-// e = exp(-|x|), L = 1 + (p - 1) t (1 without pos_weight), times the sample weight and the
-// reduction's factor. The plan's "rows" are elements, as in the loss kernel.
-template <class Real>
-double sigmoid_binary_cross_entropy_hessian(const SigmoidBinaryArgs<Real>& args,
-                                            const ReductionPlan& plan) {
-    const std::int64_t elements = args.samples * args.sample_size;
-    sum_over_blocks(elements, plan, [&](std::int64_t first, std::int64_t end) {
-        for (std::int64_t k = first; k < end;) {
-            const std::int64_t sample = k / args.sample_size;
-            const std::int64_t stop_sample = (sample + 1) * args.sample_size;
-            const std::int64_t stop = stop_sample < end ? stop_sample : end;
-            const double sample_weight =
-                args.sample_weight != nullptr ? args.sample_weight[sample] : 1.0;
-            const Real factor = static_cast<Real>(sample_weight * args.gradient_scale);
-            for (; k < stop; ++k) {
-                const Real x = args.logits[k];
-                const Real absolute = x < Real(0) ? -x : x;
-                const Real e = exp_value(-absolute);
-                const Real u = Real(1) + e;
-                Real value = (e / u) / u;
-                if (args.pos_weight != nullptr) {
-                    const Real t = args.targets[k];
-                    value *= Real(1) + (args.pos_weight[k % args.pos_weight_length] - Real(1)) * t;
-                }
-                if (args.weight != nullptr) value *= args.weight[k % args.weight_length];
-                args.hessian[k] = factor * value;
-            }
-        }
-        return 0.0;
-    });
-    return 0.0;
-}
-
 }  // namespace
 }  // namespace FUSEDLOSS_ISA_NAMESPACE
 }  // namespace fusedloss

@@ -9,13 +9,15 @@
 //       // with has_target_domain = true: bool target_in_domain(Real t) const and
 //       // static const char* target_domain(const double* parameters) ("target >= 0")
 //       // with has_element_weight = true: the driver multiplies each element's loss, gradient
-//       // and Hessian by ElementwiseArgs::element_weight (sigmoid_focal_loss's `weight`)
+//       // and Hessian by ElementwiseArgs::element_weight (the sigmoid losses' `weight`)
+//       // with has_element_parameter = true: the same three with a third argument, the
+//       // element's ElementwiseArgs::element_parameter (BCE's `pos_weight`)
 //   };
 //
 // The driver owns the rest, once for every loss: the blocks of the deterministic reduction and
 // the threads that run them, the runs of elements that share one sample weight, the float64
 // sums, the stores of per-element losses, gradient and Hessian, the domain check, and the
-// periodic element weight of the losses that declare one.
+// periodic element operands (weight, parameter) of the losses that declare them.
 // The plan's "rows" are blocks of elements here (rows_per_block elements each), so that a 1-d
 // array parallelises like a 2-d one. Losses are summed in float64 (a float32 sum of 10^7
 // squares loses digits; the kernel is bound by memory, so the wider sum is free).
@@ -36,6 +38,10 @@ struct PointwiseLoss {
     // a loss that declares it gets the weighted loops: the other losses' instantiations, and
     // their speed, are those of a driver without it.
     static constexpr bool has_element_weight = false;
+    // A per-element parameter of the loss's own (BCE's `pos_weight`, periodic like the element
+    // weight): a loss that declares it defines loss/gradient/hessian(x, t, parameter) beside
+    // the two-argument ones (used where the call gives none).
+    static constexpr bool has_element_parameter = false;
     // A loss whose maths (exp, log, pow per element) costs more than its memory traffic. Its
     // bfloat16 calls run the float32 kernel on staged tiles, as float16 calls do, instead of a
     // third instantiation of the driver: the tile conversions run in cache beside the maths
@@ -44,30 +50,70 @@ struct PointwiseLoss {
     static constexpr bool compute_bound = false;
 };
 
-// The element weights of a run [first, end): element k's is element_weight[k - first] (a
-// pointer into the periodic pattern, see elementwise_element_weighted_block); null, and never
-// read, where with_element_weight is false.
-template <bool with_element_weight, class Storage>
-FUSEDLOSS_ALWAYS_INLINE double weighted_loss(double value, const Storage* element_weight,
-                                             std::int64_t index) {
-    if constexpr (with_element_weight) return static_cast<double>(load_value(element_weight[index])) * value;
+// The periodic per-element operands of a run [first, end): element k reads weight[k - first]
+// and parameter[k - first] (pointers into their patterns, see elementwise_periodic_block).
+// Which of them a run has is a compile-time fact: a loss that declares none keeps the loops,
+// and the speed, of a driver without them.
+template <class Storage, bool has_weight, bool has_parameter>
+struct ElementOperands {
+    static constexpr bool weighted = has_weight;
+    static constexpr bool parameterised = has_parameter;
+    const Storage* weight;
+    const Storage* parameter;
+    FUSEDLOSS_ALWAYS_INLINE ElementOperands advanced(std::int64_t offset) const {
+        return ElementOperands{has_weight ? weight + offset : nullptr,
+                               has_parameter ? parameter + offset : nullptr};
+    }
+};
+template <class Storage>
+using NoElementOperands = ElementOperands<Storage, false, false>;
+
+// The policy's maths of element index (of the run) with its operands: the element parameter
+// as the policy's third argument, the element weight times the result.
+template <class Loss, class Operands, class Real>
+FUSEDLOSS_ALWAYS_INLINE double element_loss(const Loss& loss, Real x, Real t,
+                                            const Operands& operands, std::int64_t index) {
+    double value;
+    if constexpr (Operands::parameterised) {
+        value = loss.loss(x, t, load_value(operands.parameter[index]));
+    } else {
+        value = loss.loss(x, t);
+    }
+    if constexpr (Operands::weighted) return static_cast<double>(load_value(operands.weight[index])) * value;
     return value;
 }
-template <bool with_element_weight, class Storage>
-FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> weighted_derivative(compute_type<Storage> value,
-                                                                  const Storage* element_weight,
-                                                                  std::int64_t index) {
-    if constexpr (with_element_weight) return load_value(element_weight[index]) * value;
+template <class Loss, class Operands, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real element_gradient(const Loss& loss, Real x, Real t,
+                                              const Operands& operands, std::int64_t index) {
+    Real value;
+    if constexpr (Operands::parameterised) {
+        value = loss.gradient(x, t, load_value(operands.parameter[index]));
+    } else {
+        value = loss.gradient(x, t);
+    }
+    if constexpr (Operands::weighted) return load_value(operands.weight[index]) * value;
+    return value;
+}
+template <class Loss, class Operands, class Real>
+FUSEDLOSS_ALWAYS_INLINE Real element_hessian(const Loss& loss, Real x, Real t,
+                                             const Operands& operands, std::int64_t index) {
+    Real value;
+    if constexpr (Operands::parameterised) {
+        value = loss.hessian(x, t, load_value(operands.parameter[index]));
+    } else {
+        value = loss.hessian(x, t);
+    }
+    if constexpr (Operands::weighted) return load_value(operands.weight[index]) * value;
     return value;
 }
 
 // One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
 // with_gradient and with_losses are compile-time: a run-time test here became a masked store
 // per vector.
-template <class Loss, class Storage, bool with_gradient, bool with_losses, bool with_element_weight>
+template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                std::int64_t first, std::int64_t end,
-                                               double weight, const Storage* element_weight) {
+                                               double weight, const Operands& operands) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -79,12 +125,11 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const Elementwi
     for (std::int64_t k = first; k < end; ++k) {
         const Real x = load_value(prediction[k]);
         const Real t = load_value(target[k]);
-        const double value =
-            weighted_loss<with_element_weight>(loss.loss(x, t), element_weight, k - first);
+        const double value = element_loss(loss, x, t, operands, k - first);
         sum += value;
         if (with_gradient) {
-            gradient[k] = store_value<Storage>(gradient_factor * weighted_derivative<with_element_weight>(
-                                                loss.gradient(x, t), element_weight, k - first));
+            gradient[k] = store_value<Storage>(gradient_factor *
+                                               element_gradient(loss, x, t, operands, k - first));
         }
         if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
     }
@@ -94,12 +139,12 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const Elementwi
 // One sample weight per element, weights[k - first] for element k (a 1-d pred with
 // sample_weight, or the expanded weights of short samples): runs of a few elements would be
 // vector remainders, so the weights are read as a third stream in one SIMD loop.
-template <class Loss, class Storage, bool with_gradient, bool with_losses, bool with_element_weight>
+template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
                                                              const ElementwiseArgs<Storage>& args,
                                                              std::int64_t first, std::int64_t end,
                                                              const double* weights,
-                                                             const Storage* element_weight) {
+                                                             const Operands& operands) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -112,13 +157,11 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
         const Real x = load_value(prediction[k]);
         const Real t = load_value(target[k]);
         const double weight = weights[k - first];
-        const double value =
-            weighted_loss<with_element_weight>(loss.loss(x, t), element_weight, k - first);
+        const double value = element_loss(loss, x, t, operands, k - first);
         sum += weight * value;
         if (with_gradient) {
             gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * weight) *
-                          weighted_derivative<with_element_weight>(loss.gradient(x, t),
-                                                                   element_weight, k - first));
+                                               element_gradient(loss, x, t, operands, k - first));
         }
         if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
     }
@@ -128,13 +171,13 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
 // The Hessian of [first, end): a loop of its own, run only when it is asked for and before the
 // loss loop of the same elements (still in cache), which may overwrite the prediction with the
 // gradient (out=pred). The loss loop itself is the same code with or without a Hessian, so the
-// loss and gradient are the same bits either way. Out of line: one copy per loss and dtype,
-// not one per variant of the loss loop that calls it (two for a loss with an element weight).
-template <class Loss, class Storage, bool with_element_weight>
+// loss and gradient are the same bits either way. Out of line: one copy per loss, dtype and
+// operands, not one per variant of the loss loop that calls it.
+template <class Loss, class Storage, class Operands>
 FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                  std::int64_t first, std::int64_t end,
                                                  const double* weights, double weight,
-                                                 const Storage* element_weight) {
+                                                 const Operands& operands) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -143,18 +186,17 @@ FUSEDLOSS_NEVER_INLINE void elementwise_hessian(const Loss& loss, const Elementw
     if (weights != nullptr) {  // weights[k - first] for element k
         FUSEDLOSS_SIMD_LOOP
         for (std::int64_t k = first; k < end; ++k) {
-            hessian[k] = store_value<Storage>(static_cast<Real>(scale * weights[k - first]) *
-                         weighted_derivative<with_element_weight>(
-                             loss.hessian(load_value(prediction[k]), load_value(target[k])), element_weight, k - first));
+            hessian[k] = store_value<Storage>(
+                static_cast<Real>(scale * weights[k - first]) *
+                element_hessian(loss, load_value(prediction[k]), load_value(target[k]), operands, k - first));
         }
         return;
     }
     const Real factor = static_cast<Real>(weight * scale);
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t k = first; k < end; ++k) {
-        const Real curvature = loss.hessian(load_value(prediction[k]), load_value(target[k]));
-        hessian[k] = store_value<Storage>(factor * weighted_derivative<with_element_weight>(curvature, element_weight,
-                                                                       k - first));
+        hessian[k] = store_value<Storage>(
+            factor * element_hessian(loss, load_value(prediction[k]), load_value(target[k]), operands, k - first));
     }
 }
 
@@ -175,29 +217,22 @@ constexpr std::int64_t short_sample_limit = 64;
 constexpr std::int64_t short_sample_chunk = 1024;
 
 // The elements [first, end) of a block, split into the runs that share one sample weight;
-// element k's element weight (with_element_weight) is element_weight[k - first].
-template <class Loss, class Storage, bool with_gradient, bool with_losses, bool with_element_weight>
+// element k's operands are at operands' pointers + (k - first).
+template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                 std::int64_t first, std::int64_t end,
-                                                const Storage* element_weight) {
+                                                const Operands& operands) {
     const bool with_hessian = with_gradient && args.hessian != nullptr;
     if (args.sample_weight == nullptr) {
-        if (with_hessian) {
-            elementwise_hessian<Loss, Storage, with_element_weight>(loss, args, first, end, nullptr,
-                                                                 1.0, element_weight);
-        }
-        return elementwise_run<Loss, Storage, with_gradient, with_losses, with_element_weight>(
-            loss, args, first, end, 1.0, element_weight);
+        if (with_hessian) elementwise_hessian(loss, args, first, end, nullptr, 1.0, operands);
+        return elementwise_run<Loss, Storage, with_gradient, with_losses>(loss, args, first, end, 1.0,
+                                                                          operands);
     }
     if (args.sample_size == 1) {
         const double* weights = args.sample_weight + first;
-        if (with_hessian) {
-            elementwise_hessian<Loss, Storage, with_element_weight>(loss, args, first, end, weights,
-                                                                 0.0, element_weight);
-        }
-        return elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses,
-                                             with_element_weight>(loss, args, first, end, weights,
-                                                                  element_weight);
+        if (with_hessian) elementwise_hessian(loss, args, first, end, weights, 0.0, operands);
+        return elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses>(
+            loss, args, first, end, weights, operands);
     }
     if (args.sample_size < short_sample_limit) {
         // Short samples ((N, 10) with sample_weight): runs of sample_size elements would run
@@ -218,15 +253,10 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
                 }
                 weights[k - chunk] = args.sample_weight[sample];
             }
-            const Storage* chunk_element_weight =
-                with_element_weight ? element_weight + (chunk - first) : nullptr;
-            if (with_hessian) {
-                elementwise_hessian<Loss, Storage, with_element_weight>(
-                    loss, args, chunk, chunk_end, weights, 0.0, chunk_element_weight);
-            }
-            block_sum += elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses,
-                                                       with_element_weight>(
-                loss, args, chunk, chunk_end, weights, chunk_element_weight);
+            const Operands chunk_operands = operands.advanced(chunk - first);
+            if (with_hessian) elementwise_hessian(loss, args, chunk, chunk_end, weights, 0.0, chunk_operands);
+            block_sum += elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses>(
+                loss, args, chunk, chunk_end, weights, chunk_operands);
         }
         return block_sum;
     }
@@ -237,41 +267,73 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
         const std::int64_t sample_end = (sample + 1) * args.sample_size;
         const std::int64_t run_end = sample_end < end ? sample_end : end;
         const double weight = args.sample_weight[sample];
-        const Storage* run_element_weight = with_element_weight ? element_weight + (position - first)
-                                                             : nullptr;
-        if (with_hessian) {
-            elementwise_hessian<Loss, Storage, with_element_weight>(loss, args, position, run_end,
-                                                                 nullptr, weight,
-                                                                 run_element_weight);
-        }
-        block_sum += elementwise_run<Loss, Storage, with_gradient, with_losses, with_element_weight>(
-            loss, args, position, run_end, weight, run_element_weight);
+        const Operands run_operands = operands.advanced(position - first);
+        if (with_hessian) elementwise_hessian(loss, args, position, run_end, nullptr, weight, run_operands);
+        block_sum += elementwise_run<Loss, Storage, with_gradient, with_losses>(
+            loss, args, position, run_end, weight, run_operands);
         position = run_end;
     }
     return block_sum;
 }
 
-// A block of a loss with an element weight: the weight is periodic (element k reads
-// element_weight[k % element_weight_length], as BCE's: a per-class weight is one short pattern
-// that stays in cache), so the block is walked in spans that end where the pattern does.
-// Out of line: only the losses that declare an element weight instantiate it.
-template <class Loss, class Storage, bool with_gradient, bool with_losses>
-FUSEDLOSS_NEVER_INLINE double elementwise_element_weighted_block(const Loss& loss,
-                                                                 const ElementwiseArgs<Storage>& args,
-                                                                 std::int64_t first,
-                                                                 std::int64_t end) {
-    const std::int64_t period = args.element_weight_length;
+// A block of a loss with element operands: each is periodic (element k reads
+// operand[k % length], as a per-class weight: one short pattern that stays in cache), so the
+// block is walked in spans that end where a pattern does.
+template <class Loss, class Storage, bool with_gradient, bool with_losses, bool has_weight,
+          bool has_parameter>
+double elementwise_periodic_spans(const Loss& loss, const ElementwiseArgs<Storage>& args,
+                                  std::int64_t first, std::int64_t end) {
+    using Operands = ElementOperands<Storage, has_weight, has_parameter>;
     double block_sum = 0.0;
     std::int64_t position = first;
     while (position < end) {
-        const std::int64_t phase = position % period;
-        const std::int64_t pattern_end = position + (period - phase);
-        const std::int64_t span_end = pattern_end < end ? pattern_end : end;
-        block_sum += elementwise_span<Loss, Storage, with_gradient, with_losses, true>(
-            loss, args, position, span_end, args.element_weight + phase);
+        std::int64_t span_end = end;
+        Operands operands{nullptr, nullptr};
+        if constexpr (has_weight) {
+            const std::int64_t phase = position % args.element_weight_length;
+            const std::int64_t pattern_end = position + (args.element_weight_length - phase);
+            if (pattern_end < span_end) span_end = pattern_end;
+            operands.weight = args.element_weight + phase;
+        }
+        if constexpr (has_parameter) {
+            const std::int64_t phase = position % args.element_parameter_length;
+            const std::int64_t pattern_end = position + (args.element_parameter_length - phase);
+            if (pattern_end < span_end) span_end = pattern_end;
+            operands.parameter = args.element_parameter + phase;
+        }
+        block_sum += elementwise_span<Loss, Storage, with_gradient, with_losses>(loss, args, position,
+                                                                                 span_end, operands);
         position = span_end;
     }
     return block_sum;
+}
+
+// Out of line: only the losses that declare an operand instantiate it, and only the operand
+// sets they declare (the binding refuses an operand a loss does not take).
+template <class Loss, class Storage, bool with_gradient, bool with_losses>
+FUSEDLOSS_NEVER_INLINE double elementwise_periodic_block(const Loss& loss,
+                                                         const ElementwiseArgs<Storage>& args,
+                                                         std::int64_t first, std::int64_t end) {
+    const bool weighted = args.element_weight != nullptr;
+    const bool parameterised = args.element_parameter != nullptr;
+    if constexpr (Loss::has_element_weight) {
+        if (weighted && !parameterised) {
+            return elementwise_periodic_spans<Loss, Storage, with_gradient, with_losses, true, false>(
+                loss, args, first, end);
+        }
+    }
+    if constexpr (Loss::has_element_parameter) {
+        if (parameterised && !weighted) {
+            return elementwise_periodic_spans<Loss, Storage, with_gradient, with_losses, false, true>(
+                loss, args, first, end);
+        }
+    }
+    if constexpr (Loss::has_element_weight && Loss::has_element_parameter) {
+        return elementwise_periodic_spans<Loss, Storage, with_gradient, with_losses, true, true>(
+            loss, args, first, end);
+    }
+    (void)weighted;
+    return 0.0;  // (not reached: see above)
 }
 
 template <class Loss, class Storage, bool with_gradient, bool with_losses>
@@ -283,14 +345,14 @@ double elementwise_block(const Loss& loss, const ElementwiseArgs<Storage>& args,
             return 0.0;
         }
     }
-    if constexpr (Loss::has_element_weight) {
-        if (args.element_weight != nullptr) {
-            return elementwise_element_weighted_block<Loss, Storage, with_gradient, with_losses>(
-                loss, args, first, end);
+    if constexpr (Loss::has_element_weight || Loss::has_element_parameter) {
+        if (args.element_weight != nullptr || args.element_parameter != nullptr) {
+            return elementwise_periodic_block<Loss, Storage, with_gradient, with_losses>(loss, args,
+                                                                                       first, end);
         }
     }
-    return elementwise_span<Loss, Storage, with_gradient, with_losses, false>(loss, args, first, end,
-                                                                          nullptr);
+    return elementwise_span<Loss, Storage, with_gradient, with_losses>(
+        loss, args, first, end, NoElementOperands<Storage>{nullptr, nullptr});
 }
 
 // The kernel of one loss: the float64 sum of its weighted losses, in the plan's fixed order.
@@ -355,7 +417,8 @@ constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
                                                    &elementwise_loss<LossPolicy, float>>},
                                 &elementwise_target_domain<LossPolicy>,
                                 &elementwise_target_in_domain<LossPolicy>,
-                                LossPolicy<double>::has_element_weight ? 1 : 0};
+                                LossPolicy<double>::has_element_weight ? 1 : 0,
+                                LossPolicy<double>::has_element_parameter ? 1 : 0};
 }
 
 }  // namespace

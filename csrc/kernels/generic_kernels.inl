@@ -29,7 +29,6 @@
 #include "kernels/elementwise_driver.inl"
 #include "kernels/regression_losses.inl"
 #include "kernels/building_blocks.inl"
-#include "kernels/sigmoid_binary_cross_entropy.inl"
 #include "kernels/classification_hessians.inl"
 #include "kernels/row_loss_driver.inl"
 #include "kernels/multiclass_hinge.inl"
@@ -110,8 +109,6 @@ const KernelTable table = {
     kernels_by_type<PenaltyArgs, PenaltyKernel, &penalty<float>>(&penalty<double>),
     &exp_array_f32,
     &exp_array_f64,
-    kernels_by_type<SigmoidBinaryArgs, SigmoidBinaryKernel, &sigmoid_binary_cross_entropy<float>>(
-        &sigmoid_binary_cross_entropy<double>),
     &log_array_f32,
     &log_array_f64,
     &tanh_array_f32,
@@ -126,9 +123,6 @@ const KernelTable table = {
     kernels_by_type<ClassificationArgs, ClassificationKernel,
                     &softmax_cross_entropy_hessian<float>, true>(
         &softmax_cross_entropy_hessian<double>),
-    kernels_by_type<SigmoidBinaryArgs, SigmoidBinaryKernel,
-                    &sigmoid_binary_cross_entropy_hessian<float>, true>(
-        &sigmoid_binary_cross_entropy_hessian<double>),
     row_loss_entries,
     static_cast<int>(sizeof(row_loss_entries) / sizeof(row_loss_entries[0])),
     static_cast<void (*)(const bfloat16_bits*, float*, std::int64_t)>(&widen_values),

@@ -172,7 +172,7 @@ struct TileScratch {
     float* hessian = nullptr;
     float* losses = nullptr;       // per-row (per-element) losses, or logsumexp
     float* weight = nullptr;       // a periodic weight, materialised for the tile
-    float* pos_weight = nullptr;
+    float* element_parameter = nullptr;  // a periodic per-element parameter (pos_weight)
     double* sample_weight = nullptr;  // per element, for the elementwise kernels
     char* base = nullptr;
     std::size_t used = 0;
@@ -436,6 +436,7 @@ struct TileStaging<ElementwiseArgs> {
         if (args.hessian != nullptr) scratch.hessian = scratch.allocate_floats(tile);
         if (args.element_losses != nullptr) scratch.losses = scratch.allocate_floats(tile);
         if (args.element_weight != nullptr) scratch.weight = scratch.allocate_floats(tile);
+        if (args.element_parameter != nullptr) scratch.element_parameter = scratch.allocate_floats(tile);
         if (args.sample_weight != nullptr) scratch.sample_weight = scratch.allocate_doubles(tile);
     }
     template <bool hessian_only, class Storage>
@@ -460,6 +461,12 @@ struct TileStaging<ElementwiseArgs> {
             tile.element_weight = scratch.weight;
             tile.element_weight_length = count;
         }
+        if (args.element_parameter != nullptr) {
+            widen_periodic(args.element_parameter, args.element_parameter_length, first, end,
+                           scratch.element_parameter);
+            tile.element_parameter = scratch.element_parameter;
+            tile.element_parameter_length = count;
+        }
         return tile;
     }
     template <bool hessian_only, class Storage>
@@ -469,65 +476,6 @@ struct TileStaging<ElementwiseArgs> {
         if (tile.element_losses != nullptr) narrow_values(tile.element_losses, args.element_losses + first, count);
         if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, count);
         if (tile.hessian != nullptr) narrow_values(tile.hessian, args.hessian + first, count);
-    }
-};
-
-template <>
-struct TileStaging<SigmoidBinaryArgs> {
-    template <class Storage>
-    static std::int64_t units(const SigmoidBinaryArgs<Storage>& args) { return args.samples * args.sample_size; }
-    template <class Storage>
-    static std::int64_t unit_elements(const SigmoidBinaryArgs<Storage>&) { return 1; }
-    template <class Storage>
-    static void allocate(const SigmoidBinaryArgs<Storage>& args, std::int64_t tile, TileScratch& scratch) {
-        scratch.values = scratch.allocate_floats(tile);
-        scratch.second = scratch.allocate_floats(tile);
-        if (args.hessian != nullptr) scratch.hessian = scratch.allocate_floats(tile);
-        if (args.element_losses != nullptr) scratch.losses = scratch.allocate_floats(tile);
-        if (args.weight != nullptr) scratch.weight = scratch.allocate_floats(tile);
-        if (args.pos_weight != nullptr) scratch.pos_weight = scratch.allocate_floats(tile);
-        if (args.sample_weight != nullptr) scratch.sample_weight = scratch.allocate_doubles(tile);
-    }
-    template <bool hessian_only, class Storage>
-    static SigmoidBinaryArgs<float> load(const SigmoidBinaryArgs<Storage>& args, std::int64_t first,
-                                         std::int64_t end, TileScratch& scratch) {
-        const std::int64_t count = end - first;
-        SigmoidBinaryArgs<float> tile{};
-        widen_values(args.logits + first, scratch.values, count);
-        widen_values(args.targets + first, scratch.second, count);
-        tile.logits = scratch.values;
-        tile.targets = scratch.second;
-        if (args.weight != nullptr) {
-            widen_periodic(args.weight, args.weight_length, first, end, scratch.weight);
-            tile.weight = scratch.weight;
-            tile.weight_length = count;
-        }
-        if (args.pos_weight != nullptr) {
-            widen_periodic(args.pos_weight, args.pos_weight_length, first, end, scratch.pos_weight);
-            tile.pos_weight = scratch.pos_weight;
-            tile.pos_weight_length = count;
-        }
-        set_tile_samples(args.sample_weight, args.sample_size, first, end, scratch.sample_weight,
-                         tile.samples, tile.sample_size, tile.sample_weight);
-        tile.gradient_scale = args.gradient_scale;
-        if (hessian_only) {
-            tile.hessian = scratch.hessian;
-        } else {
-            tile.element_losses = args.element_losses == nullptr ? nullptr : scratch.losses;
-            tile.gradient = args.gradient == nullptr ? nullptr : scratch.values;
-        }
-        return tile;
-    }
-    template <bool hessian_only, class Storage>
-    static void store(const SigmoidBinaryArgs<Storage>& args, const SigmoidBinaryArgs<float>& tile,
-                      std::int64_t first, std::int64_t end) {
-        const std::int64_t count = end - first;
-        if (hessian_only) {
-            narrow_values(tile.hessian, args.hessian + first, count);
-            return;
-        }
-        if (tile.element_losses != nullptr) narrow_values(tile.element_losses, args.element_losses + first, count);
-        if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, count);
     }
 };
 

@@ -218,6 +218,63 @@ struct TweedieZeroPower : PointwiseLoss {
     }
 };
 
+// ----------------------------------------------------------------------------- sigmoid BCE
+// PyTorch's binary_cross_entropy_with_logits per element, x a logit, t a target (any real),
+// p the element's pos_weight (absent: 1) and L = 1 + (p - 1) t (absent: exactly 1, not
+// 1 + 0 t, which is NaN for t = inf), in its stable form with e = exp(-|x|):
+//   loss = (1 - t) x + L (log1p(e) + max(-x, 0)),
+// its linear part evaluated as (1 - t) x for x >= 0 and -p t x below (the same value, without
+// the cancellation of its two terms);
+//   d/dx = (1 - t) - L sigmoid(-x) = L sigmoid(x) - p t,
+// the first form for x >= 0 and the second below, so that neither cancels needlessly;
+//   d2/dx2 = L sigmoid(x) sigmoid(-x) = L e / (1 + e)^2.
+// sigmoid(-|x|) = e / (1 + e): nothing overflows for any finite x. The element weight
+// (`weight`) is the driver's; `pos_weight` is the element parameter.
+template <class Real>
+struct SigmoidBinaryCrossEntropy : PointwiseLoss {
+    static constexpr bool compute_bound = true;
+    static constexpr bool has_element_weight = true;
+    static constexpr bool has_element_parameter = true;
+    explicit SigmoidBinaryCrossEntropy(const double*) {}
+    static FUSEDLOSS_ALWAYS_INLINE Real exp_of_minus_absolute(Real x) {
+        const Real absolute = x < Real(0) ? -x : x;
+        return exp_value(-absolute);
+    }
+    // sigmoid(-|x|) from e = exp(-|x|)
+    static FUSEDLOSS_ALWAYS_INLINE Real sigmoid_small(Real e) { return e / (Real(1) + e); }
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
+        const Real linear = x >= Real(0) ? (Real(1) - t) * x : -t * x;
+        return static_cast<double>(linear + log1p_unit_interval(exp_of_minus_absolute(x)));
+    }
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t, Real positive_weight) const {
+        const Real log_weight = Real(1) + (positive_weight - Real(1)) * t;
+        const Real linear = x >= Real(0) ? (Real(1) - t) * x : -(positive_weight * t) * x;
+        return static_cast<double>(
+            multiply_add(log_weight, log1p_unit_interval(exp_of_minus_absolute(x)), linear));
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
+        const Real small = sigmoid_small(exp_of_minus_absolute(x));
+        return x >= Real(0) ? (Real(1) - t) - small : small - t;
+    }
+    // multiply_add where both addends are products (L s - p t): spelled out, the SIMD body and
+    // the scalar remainder round alike (an element's last bit once depended on its position
+    // in a chunk, so a Dask chunk gave other gradients than the in-memory call).
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t, Real positive_weight) const {
+        const Real log_weight = Real(1) + (positive_weight - Real(1)) * t;
+        const Real small = sigmoid_small(exp_of_minus_absolute(x));
+        return x >= Real(0) ? multiply_add(-log_weight, small, Real(1) - t)
+                            : multiply_add(log_weight, small, -(positive_weight * t));
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real) const {
+        const Real e = exp_of_minus_absolute(x);
+        const Real u = Real(1) + e;
+        return (e / u) / u;
+    }
+    FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real t, Real positive_weight) const {
+        return hessian(x, t) * (Real(1) + (positive_weight - Real(1)) * t);
+    }
+};
+
 // ----------------------------------------------------------------------------- sigmoid focal
 // torchvision's sigmoid_focal_loss per element, x a logit, t a target (any real, as BCE's:
 // soft targets, not range-checked):
@@ -230,7 +287,7 @@ struct TweedieZeroPower : PointwiseLoss {
 //   loss' = a (ce' m + ce m'),  loss'' = a (s m + 2 ce' m' + ce m'').
 // Stable at any logit: p and 1 - p are sigmoid(x) and sigmoid(-x) from e = exp(-|x|) (neither
 // is 1 minus the other, which would leave nothing of a small 1 - p), ce is BCE's form without
-// cancellation ((1 - t) x for x >= 0, -t x below, as sigmoid_binary_cross_entropy.inl), and
+// cancellation ((1 - t) x for x >= 0, -t x below, as BCE above), and
 // p - t is p (1 - t) - (1 - p) t (for t = 1 the small 1 - p itself).
 
 // The per-element quantities every term shares (the compiler computes them once per element
@@ -390,6 +447,7 @@ using SigmoidFocalLossGamma2 = SigmoidFocalLoss<Real, IntegerGamma<Real, 2>>;
 // The table: the Python registry finds a kernel by its name here.
 const ElementwiseLossEntry elementwise_loss_entries[] = {
     elementwise_entry<SquaredError>("mean_squared_error"),
+    elementwise_entry<SigmoidBinaryCrossEntropy>("sigmoid_binary_cross_entropy"),
     elementwise_entry<AbsoluteError>("mean_absolute_error"),
     elementwise_entry<HuberLoss>("huber_loss"),
     elementwise_entry<SmoothL1Loss>("smooth_l1_loss"),

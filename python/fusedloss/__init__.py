@@ -19,7 +19,7 @@ from ._linear import linear_cross_entropy
 from ._losses import multiclass_hinge, softmax_cross_entropy
 from ._regression import *  # noqa: F401,F403 (every elementwise loss of the registry)
 from ._classification import *  # noqa: F401,F403 (every row-wise loss of the registry)
-from ._probabilistic import cross_entropy, sigmoid_binary_cross_entropy
+from ._probabilistic import cross_entropy
 from ._version import __version__
 from . import _classification, _regression
 

@@ -45,12 +45,6 @@ def softmax_cross_entropy(
     with_argmax: bool = False, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
     batch_shape: Optional[Tuple[int, ...]] = None,
 ) -> Tuple[_Value, Optional[_Array], Optional[_Array], Optional[_Array]]: ...  # value, grad, argmax, hess
-def sigmoid_binary_cross_entropy(
-    logits: _Array, targets: Optional[_Array], weight: Optional[_Array],
-    pos_weight: Optional[_Array], sample_weight: Optional[_Array], sample_size: int,
-    reduction: int, with_gradient: bool, out: Optional[_Array], threads: int,
-    with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-) -> Tuple[Any, ...]: ...  # (value, gradient[, hessian with with_hessian])
 def row_loss(
     name: str, input: _Array, second: _Array, parameters: Tuple[float, ...],
     class_weight: Optional[_Array], sample_weight: Optional[_Array], ignore_index: Optional[int],
@@ -61,7 +55,7 @@ def row_loss(
 def row_loss_names() -> List[str]: ...
 def elementwise_loss(
     name: str, prediction: _Array, target: _Array, weight: Optional[_Array],
-    parameters: Tuple[float, ...], sample_weight: Optional[_Array], sample_size: int,
+    element_parameter: Optional[_Array], parameters: Tuple[float, ...], sample_weight: Optional[_Array], sample_size: int,
     reduction: int, with_gradient: bool, with_hessian: bool, out: Optional[_Array],
     hessian_out: Optional[_Array], threads: int,
 ) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...

@@ -173,19 +173,6 @@ def _is_common_elementwise(first: Any, second: Any, out: Any, reduction: Any) ->
                 and second_flags.c_contiguous and second_flags.aligned)
 
 
-def _fast_elementwise(first: Any, second: Any, out: Any, threads: Any, return_grad: bool,
-                      reduction: Any, kernel: Any, middle: Tuple[Any, ...]) -> Any:
-    """Sigmoid BCE on the common case (_is_common_elementwise, no weights, ``threads`` as in
-    _fast_threads): ``kernel(first, second, *middle, sample size, reduction code, return_grad,
-    out, threads)``, which returns (value, gradient, ...); _NOT_FAST otherwise."""
-    count = _fast_threads(threads)
-    if count is None or not _is_common_elementwise(first, second, out, reduction):
-        return _NOT_FAST
-    value, gradient = kernel(first, second, *middle, first.size // first.shape[0],
-                             check.REDUCTIONS[reduction], return_grad, out, count)[:2]
-    return _fast_result(value, gradient, first.dtype, return_grad)
-
-
 class _ClassificationInputs(NamedTuple):
     x: np.ndarray
     result_dtype: np.dtype

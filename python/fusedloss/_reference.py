@@ -355,6 +355,22 @@ def tweedie_terms(raw: np.ndarray, t: np.ndarray, power: float) -> Terms:
     return loss, e2 - t * e1, (2.0 - power) * e2 - (1.0 - power) * t * e1
 
 
+def sigmoid_bce_terms(x: np.ndarray, t: np.ndarray, pos_weight: Optional[np.ndarray] = None) -> Terms:
+    """PyTorch's ``binary_cross_entropy_with_logits`` per element with ``p = pos_weight`` and
+    ``L = 1 + (p - 1) t``: ``(1 - t) x + L (log1p(exp(-|x|)) + max(-x, 0))``, its linear part
+    written without cancellation for ``x < 0`` (``-p t x``); gradient ``(1 - t) - L sigmoid(-x)
+    = L sigmoid(x) - p t``; Hessian ``L sigmoid(x) sigmoid(-x)``. Without ``pos_weight`` ``L``
+    is exactly 1 (not ``1 + 0 t``: NaN for ``t = inf``)."""
+    p = np.ones(()) if pos_weight is None else pos_weight
+    log_weight = np.ones(()) if pos_weight is None else 1.0 + (p - 1.0) * t
+    e = np.exp(-np.abs(x))
+    loss = np.where(x >= 0, (1.0 - t) * x, -(p * t) * x) + log_weight * np.log1p(e)
+    small = e / (1.0 + e)  # sigmoid(-|x|)
+    gradient = np.where(x >= 0, (1.0 - t) - log_weight * small, log_weight * small - p * t)
+    hessian = log_weight * (small / (1.0 + e))  # sigmoid(x) sigmoid(-x)
+    return tuple(np.broadcast_to(term, x.shape) for term in (loss, gradient, hessian))  # type: ignore[return-value]
+
+
 def sigmoid_focal_terms(x: np.ndarray, t: np.ndarray, alpha: float, gamma: float) -> Terms:
     """torchvision's ``sigmoid_focal_loss`` per element and its first two derivatives in ``x``:
     ``a ce q^gamma`` with ``ce`` BCE with logits, ``q = 1 - p_t``, ``a = alpha_t`` (1 for
@@ -404,13 +420,17 @@ def elementwise_loss(
     reduction: str = "mean",
     return_grad: bool = False,
     return_hessian: bool = False,
+    **operands: Optional[np.ndarray],
 ) -> Tuple[Value, Optional[np.ndarray], Optional[np.ndarray]]:
     """(value, gradient, Hessian) of the elementwise loss whose pointwise maths is `terms`
     (its gradient and Hessian in units of `unit`). `weight` (a loss that takes one, broadcast
-    to the prediction's shape) multiplies each element's loss, gradient and Hessian."""
+    to the prediction's shape) multiplies each element's loss, gradient and Hessian; the other
+    `operands` (BCE's ``pos_weight``), where given, go to `terms` as float64 keywords."""
     p = np.asarray(prediction, dtype=np.float64)
     t = np.broadcast_to(np.asarray(target, dtype=np.float64), p.shape)
-    losses, gradient, hessian = terms(p, t, *parameters)
+    given = {name: np.asarray(value, dtype=np.float64) for name, value in operands.items()
+             if value is not None}
+    losses, gradient, hessian = terms(p, t, *parameters, **given)
     if weight is not None:
         w = np.asarray(weight, dtype=np.float64)
         losses, gradient, hessian = losses * w, gradient * w, hessian * w
@@ -611,32 +631,13 @@ def sigmoid_binary_cross_entropy(
     return_grad: bool = False,
     return_hessian: bool = False,
 ) -> Tuple[Any, ...]:
-    """``return_hessian=True``: ``(value, gradient, hessian)``, the exact second derivative
-    ``w L sigmoid(x) sigmoid(-x)`` (``L = 1 + (pos_weight - 1) t``) per element."""
-    x = np.asarray(logits, dtype=np.float64)
-    t = np.broadcast_to(np.asarray(targets, dtype=np.float64), x.shape)
-    w = np.ones(()) if weight is None else np.asarray(weight, dtype=np.float64)
-    p = np.ones(()) if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
-    # Without pos_weight the log term's weight is exactly 1 (not 1 + 0 * t: NaN for t = inf).
-    log_weight = np.ones(()) if pos_weight is None else 1.0 + (p - 1.0) * t
-    with np.errstate(over="ignore", invalid="ignore"):
-        e = np.exp(-np.abs(x))
-        # (1 - t) x + L max(-x, 0), written without cancellation for x < 0
-        linear = np.where(x >= 0, (1.0 - t) * x, -(p * t) * x)
-        losses = np.broadcast_to(w * (linear + log_weight * np.log1p(e)), x.shape)
-    value, scale, element_weight = _elementwise_reduce(losses, sample_weight, reduction)
-    if not (return_grad or return_hessian):
-        return value, None
-    with np.errstate(invalid="ignore"):
-        sigmoid_small = e / (1.0 + e)  # sigmoid(-|x|)
-        derivative = w * np.where(x >= 0, (1.0 - t) - log_weight * sigmoid_small,
-                                  log_weight * sigmoid_small - p * t)
-    gradient = np.broadcast_to(derivative * element_weight * scale, x.shape).copy()
-    if not return_hessian:
-        return value, gradient
-    with np.errstate(invalid="ignore"):
-        second = w * log_weight * (sigmoid_small / (1.0 + e))  # sigmoid(x) sigmoid(-x)
-    return value, gradient, np.broadcast_to(second * element_weight * scale, x.shape).copy()
+    """``(value, gradient)``, with ``return_hessian=True`` ``(value, gradient, hessian)``: the
+    registry's elementwise reduction of :func:`sigmoid_bce_terms`."""
+    value, gradient, hessian = elementwise_loss(
+        sigmoid_bce_terms, logits, targets, weight=weight, sample_weight=sample_weight,
+        reduction=reduction, return_grad=return_grad, return_hessian=return_hessian,
+        pos_weight=pos_weight)
+    return (value, gradient, hessian) if return_hessian else (value, gradient)
 
 
 @_quiet

@@ -730,6 +730,7 @@ if TYPE_CHECKING:
     poisson_loss: Callable[..., DaskResult]
     gamma_loss: Callable[..., DaskResult]
     tweedie_loss: Callable[..., DaskResult]
+    sigmoid_binary_cross_entropy: Callable[..., DaskResult]
     sigmoid_focal_loss: Callable[..., DaskResult]
 for _entry in _fl._regression.ELEMENTWISE_LOSSES.values():
     globals()[_entry.name] = _elementwise_twin(_entry)
@@ -786,49 +787,6 @@ for _row_entry in _fl._classification.ROW_LOSSES.values():
     if _row_entry.name not in __all__:
         __all__.append(_row_entry.name)
 del _row_entry
-
-
-@overload
-def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
-                                 sample_weight: Any = None, reduction: str = "mean",
-                                 return_grad: Literal[False] = False, out: Any = None,
-                                 threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
-
-
-@overload
-def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
-                                 sample_weight: Any = None, reduction: str = "mean",
-                                 return_grad: Literal[True], out: Any = None,
-                                 threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
-
-
-@overload
-def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
-                                 sample_weight: Any = None, reduction: str = "mean",
-                                 return_grad: bool = False, out: Any = None,
-                                 threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
-
-
-@overload
-def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
-                                 sample_weight: Any = None, reduction: str = "mean",
-                                 return_grad: bool = False, out: Any = None,
-                                 threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
-
-
-def sigmoid_binary_cross_entropy(logits: Any, targets: Any, *, weight: Any = None, pos_weight: Any = None,
-                                 sample_weight: Any = None, reduction: str = "mean",
-                                 return_grad: bool = False, out: Any = None,
-                                 threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult:
-    """:func:`fusedloss.sigmoid_binary_cross_entropy` on Dask arrays (any chunking)."""
-    kwargs: Dict[str, Any] = dict(threads=threads)
-    return_hessian = check.check_flag(return_hessian, "return_hessian")
-    if return_hessian:
-        kwargs["return_hessian"] = return_grad = True
-    return _elementwise(_fl.sigmoid_binary_cross_entropy, "logits", logits, targets, "targets",
-                        sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                        out=out, operands={"weight": weight, "pos_weight": pos_weight},
-                        kwargs=kwargs, hessian=return_hessian)
 
 
 # ----------------------------------------------------------------------------- building blocks

@@ -90,12 +90,20 @@ struct ElementwiseArgs {
     // (Poisson: t < 0); the outputs are then unspecified and the caller finds and reports the
     // first such element. Null for losses that take any target.
     int* target_out_of_domain;
-    // Read only by a loss that declares an element weight (sigmoid_focal_loss's `weight`):
+    // Read only by a loss that declares an element weight (the sigmoid losses' `weight`):
     // element k's loss, gradient and Hessian are multiplied by
-    // element_weight[k % element_weight_length], a periodic pattern as SigmoidBinaryArgs's
-    // weight; null: no weight.
+    // element_weight[k % element_weight_length]; null: no weight. Periodic: the Python layer
+    // passes a weight that repeats along the leading axes (per class, or a scalar) as one
+    // period tiled to a short pattern that stays in cache, and materialises to the full size
+    // (length = elements) only one that varies along axis 0.
     const Real* element_weight;
     std::int64_t element_weight_length;  // >= 1 when element_weight is set
+    // Read only by a loss that declares an element parameter (BCE's `pos_weight`): element
+    // k's policy maths takes element_parameter[k % element_parameter_length] as a third
+    // argument; null: the policy's two-argument maths (the parameter absent). Periodic as the
+    // element weight.
+    const Real* element_parameter;
+    std::int64_t element_parameter_length;  // >= 1 when element_parameter is set
 };
 
 // The row-wise losses on the row driver (classification_losses.inl: softmax_focal_loss,
@@ -123,28 +131,6 @@ struct RowLossArgs {
     Real* gradient;                   // rows x classes, C-contiguous, or null; may alias input
     Real* hessian;                    // rows x classes, C-contiguous, or null (with gradient
                                       // only); aliases nothing
-};
-
-// Sigmoid binary cross-entropy: logits, targets, gradient and element losses are contiguous
-// with `samples * sample_size` elements. `weight` and `pos_weight` are periodic: element k
-// reads weight[k % weight_length]. The Python layer passes a weight that repeats along the
-// leading axes (per class, or a scalar) as one period tiled to a short pattern, and
-// materialises to the full size (weight_length = elements) only one that varies along axis 0.
-template <class Real>
-struct SigmoidBinaryArgs {
-    const Real* logits;
-    const Real* targets;
-    const Real* weight;               // weight_length entries, or null (all 1)
-    std::int64_t weight_length;       // >= 1 when weight is set
-    const Real* pos_weight;           // pos_weight_length entries, or null (all 1)
-    std::int64_t pos_weight_length;   // >= 1 when pos_weight is set
-    std::int64_t samples;
-    std::int64_t sample_size;
-    const double* sample_weight;      // samples entries, or null
-    double gradient_scale;
-    Real* element_losses;             // or null
-    Real* gradient;                   // or null; may alias logits
-    Real* hessian;                    // or null (the *_hessian kernel only); aliases nothing
 };
 
 // Row-wise building blocks along the last axis: logsumexp, softmax, log_softmax.
@@ -183,8 +169,6 @@ template <class Real>
 using RowLossKernel = double (*)(const RowLossArgs<Real>&, const ReductionPlan&);
 // Returns nothing: the results are in args.output.
 template <class Real>
-using SigmoidBinaryKernel = double (*)(const SigmoidBinaryArgs<Real>&, const ReductionPlan&);
-template <class Real>
 using RowSoftmaxKernel = void (*)(const RowSoftmaxArgs<Real>&, const ReductionPlan&);
 // Returns the penalty's value (lam times the float64 sum, fixed order).
 template <class Real>
@@ -202,6 +186,8 @@ struct ElementwiseLossEntry {
     int (*target_in_domain)(double target, const double* parameters);
     // 1 when the loss takes ElementwiseArgs::element_weight, else 0 (the binding then refuses one).
     int takes_element_weight;
+    // The same for ElementwiseArgs::element_parameter.
+    int takes_element_parameter;
 };
 
 // One row-wise loss of the table: its name (the Python registry's `kernel`), its two kernels,
@@ -220,7 +206,6 @@ struct KernelTable {
     // The vectorised exp used inside the kernels, exposed for its accuracy tests.
     void (*exp_f32)(const float* input, float* output, std::int64_t count);
     void (*exp_f64)(const double* input, double* output, std::int64_t count);
-    KernelsByType<SigmoidBinaryKernel> sigmoid_binary_cross_entropy;
     // The vectorised log used inside the kernels, exposed for its accuracy tests.
     void (*log_f32)(const float* input, float* output, std::int64_t count);
     void (*log_f64)(const double* input, double* output, std::int64_t count);
@@ -241,7 +226,6 @@ struct KernelTable {
     // Diagonal Hessians (return_hessian=True): each fills args.hessian and returns 0; the
     // bindings run it before the loss kernel of the same call (classification_hessians.inl).
     KernelsByType<ClassificationKernel> softmax_cross_entropy_hessian;
-    KernelsByType<SigmoidBinaryKernel> sigmoid_binary_cross_entropy_hessian;
     // Every row-wise loss of the registry (classification_losses.inl), looked up by name.
     const RowLossEntry* row_losses;
     int row_loss_count;

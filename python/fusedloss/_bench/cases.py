@@ -200,10 +200,6 @@ def make_inputs(loss: str, shape: Shape, dtype: Any = np.float32, seed: int = 0)
     entry = elementwise_entry(loss)
     if entry is not None:
         return elementwise_inputs(entry, shape, dtype, rng)
-    if loss == "sigmoid_binary_cross_entropy":
-        logits = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        targets = (rng.random(shape, dtype=np.float32) < 0.5).astype(dtype)
-        return logits, targets
     rows, classes = shape
     x = rng.standard_normal(shape, dtype=np.float32)
     row = row_entry(loss)

@@ -317,6 +317,7 @@ def _elementwise_function(jax: Any, optax: Any, loss: str, parameters: Tuple[flo
         "poisson_loss": lambda x, t: jnp.exp(x) - t * x,
         "gamma_loss": lambda x, t: x + t * jnp.exp(-x),
         "tweedie_loss": tweedie,
+        "sigmoid_binary_cross_entropy": lambda x, t: losses.sigmoid_binary_cross_entropy(x, t),
         "sigmoid_focal_loss": sigmoid_focal,
     }
     per_element = formulas.get(loss)
@@ -339,9 +340,6 @@ def loss_function(jax: Any, optax: Any, loss: str) -> Optional[Callable[[Any, An
     elif loss == "multiclass_hinge" and hasattr(losses, "multiclass_hinge_loss"):
         def fn(x: Any, y: Any) -> Any:
             return losses.multiclass_hinge_loss(x, y).mean()
-    elif loss == "sigmoid_binary_cross_entropy":
-        def fn(x: Any, y: Any) -> Any:
-            return losses.sigmoid_binary_cross_entropy(x, y).mean()
     elif loss == "cross_entropy":
         def fn(x: Any, y: Any) -> Any:
             return -jnp.take_along_axis(jnp.log(x + 1e-7), y[:, None], axis=-1).mean()

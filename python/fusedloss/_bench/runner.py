@@ -125,9 +125,6 @@ def torch_call(torch: Any, case: Case) -> Optional[Callable[[], Any]]:
             fn = lambda t: functional.multi_margin_loss(t, y)  # noqa: E731
         else:
             fn = lambda t: functional.nll_loss(torch.log(t + 1e-7), y)  # noqa: E731
-    elif loss == "sigmoid_binary_cross_entropy":
-        target = as_tensor(torch, case.y)
-        fn = lambda t: functional.binary_cross_entropy_with_logits(t, target)  # noqa: E731
     elif (entry := elementwise_entry(loss) or row_entry(loss)) is not None:
         # A loss of a registry: its entry's per-element (or per-row) PyTorch formula, then
         # .mean() (the "mean" of an unweighted call); none where the entry names no equivalent.
