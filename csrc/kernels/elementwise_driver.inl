@@ -109,11 +109,13 @@ FUSEDLOSS_ALWAYS_INLINE Real element_hessian(const Loss& loss, Real x, Real t,
 
 // One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
 // with_gradient and with_losses are compile-time: a run-time test here became a masked store
-// per vector.
+// per vector. Out of line, as the loop below: elementwise_span calls each from two places, and
+// inlined there they were two copies of every loss's loop (a quarter of each instruction
+// set's code, for no measurable speed: a call per run or chunk of >= 64 elements).
 template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
-                                               std::int64_t first, std::int64_t end,
-                                               double weight, const Operands& operands) {
+FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
+                                              std::int64_t first, std::int64_t end,
+                                              double weight, const Operands& operands) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -140,11 +142,11 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run(const Loss& loss, const Elementwi
 // sample_weight, or the expanded weights of short samples): runs of a few elements would be
 // vector remainders, so the weights are read as a third stream in one SIMD loop.
 template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_elements(const Loss& loss,
-                                                             const ElementwiseArgs<Storage>& args,
-                                                             std::int64_t first, std::int64_t end,
-                                                             const double* weights,
-                                                             const Operands& operands) {
+FUSEDLOSS_NEVER_INLINE double elementwise_weighted_elements(const Loss& loss,
+                                                            const ElementwiseArgs<Storage>& args,
+                                                            std::int64_t first, std::int64_t end,
+                                                            const double* weights,
+                                                            const Operands& operands) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
