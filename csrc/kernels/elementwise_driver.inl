@@ -42,6 +42,13 @@ struct PointwiseLoss {
     // weight): a loss that declares it defines loss/gradient/hessian(x, t, parameter) beside
     // the two-argument ones (used where the call gives none).
     static constexpr bool has_element_parameter = false;
+    // A loss whose maths starts with one costly function of x alone (the sigmoid losses'
+    // e = exp(-|x|)) may declare prepares = true and define Real prepare(Real x) const: the
+    // driver then computes it for a tile of elements in a loop of its own, and passes it as
+    // the last argument of loss() and gradient() (not hessian()). Two loops instead of one
+    // long dependent chain per element: the out-of-order core overlaps more of them (sigmoid
+    // focal, 65536 float32 elements in cache: see docs/performance-notes.md, stop 28).
+    static constexpr bool prepares = false;
     // A loss whose maths (exp, log, pow per element) costs more than its memory traffic. Its
     // bfloat16 calls run the float32 kernel on staged tiles, as float16 calls do, instead of a
     // third instantiation of the driver: the tile conversions run in cache beside the maths
@@ -70,26 +77,29 @@ using NoElementOperands = ElementOperands<Storage, false, false>;
 
 // The policy's maths of element index (of the run) with its operands: the element parameter
 // as the policy's third argument, the element weight times the result.
-template <class Loss, class Operands, class Real>
+// (`prepared`: the policy's prepare(x) of the element where it declares one, else nothing.)
+template <class Loss, class Operands, class Real, class... Prepared>
 FUSEDLOSS_ALWAYS_INLINE double element_loss(const Loss& loss, Real x, Real t,
-                                            const Operands& operands, std::int64_t index) {
+                                            const Operands& operands, std::int64_t index,
+                                            Prepared... prepared) {
     double value;
     if constexpr (Operands::parameterised) {
-        value = loss.loss(x, t, load_value(operands.parameter[index]));
+        value = loss.loss(x, t, load_value(operands.parameter[index]), prepared...);
     } else {
-        value = loss.loss(x, t);
+        value = loss.loss(x, t, prepared...);
     }
     if constexpr (Operands::weighted) return static_cast<double>(load_value(operands.weight[index])) * value;
     return value;
 }
-template <class Loss, class Operands, class Real>
+template <class Loss, class Operands, class Real, class... Prepared>
 FUSEDLOSS_ALWAYS_INLINE Real element_gradient(const Loss& loss, Real x, Real t,
-                                              const Operands& operands, std::int64_t index) {
+                                              const Operands& operands, std::int64_t index,
+                                              Prepared... prepared) {
     Real value;
     if constexpr (Operands::parameterised) {
-        value = loss.gradient(x, t, load_value(operands.parameter[index]));
+        value = loss.gradient(x, t, load_value(operands.parameter[index]), prepared...);
     } else {
-        value = loss.gradient(x, t);
+        value = loss.gradient(x, t, prepared...);
     }
     if constexpr (Operands::weighted) return load_value(operands.weight[index]) * value;
     return value;
@@ -112,10 +122,24 @@ FUSEDLOSS_ALWAYS_INLINE Real element_hessian(const Loss& loss, Real x, Real t,
 // per vector. Out of line, as the loop below: elementwise_span calls each from two places, and
 // inlined there they were two copies of every loss's loop (a quarter of each instruction
 // set's code, for no measurable speed: a call per run or chunk of >= 64 elements).
+// The elements of a tile of a loss that prepares (see PointwiseLoss::prepares), and the tile
+// size: 2 KiB of prepared values on the stack, in L1 with the tile's inputs.
+constexpr std::int64_t prepare_tile = 512;
+template <class Loss, class Storage>
+FUSEDLOSS_ALWAYS_INLINE void prepare_values(const Loss& loss, const Storage* prediction,
+                                            std::int64_t first, std::int64_t end,
+                                            compute_type<Storage>* prepared) {
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t k = first; k < end; ++k) prepared[k - first] = loss.prepare(load_value(prediction[k]));
+}
+
+// The sum of [first, end) in one SIMD loop; `prepared` (element k at prepared[k - first]) is
+// read only for a loss that prepares.
 template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
-                                              std::int64_t first, std::int64_t end,
-                                              double weight, const Operands& operands) {
+FUSEDLOSS_ALWAYS_INLINE double elementwise_run_loop(const Loss& loss, const ElementwiseArgs<Storage>& args,
+                                                    std::int64_t first, std::int64_t end,
+                                                    double weight, const Operands& operands,
+                                                    const compute_type<Storage>* prepared) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -127,26 +151,57 @@ FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const Elementwis
     for (std::int64_t k = first; k < end; ++k) {
         const Real x = load_value(prediction[k]);
         const Real t = load_value(target[k]);
-        const double value = element_loss(loss, x, t, operands, k - first);
-        sum += value;
-        if (with_gradient) {
-            gradient[k] = store_value<Storage>(gradient_factor *
-                                               element_gradient(loss, x, t, operands, k - first));
+        double value;
+        Real slope = Real(0);
+        if constexpr (Loss::prepares) {
+            value = element_loss(loss, x, t, operands, k - first, prepared[k - first]);
+            if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first, prepared[k - first]);
+        } else {
+            (void)prepared;
+            value = element_loss(loss, x, t, operands, k - first);
+            if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first);
         }
+        sum += value;
+        if (with_gradient) gradient[k] = store_value<Storage>(gradient_factor * slope);
         if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
     }
-    return weight * sum;
+    return sum;
+}
+
+// One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
+// with_gradient and with_losses are compile-time: a run-time test here became a masked store
+// per vector. Out of line, as the loop below: elementwise_span calls each from two places, and
+// inlined there they were two copies of every loss's loop (a quarter of each instruction
+// set's code, for no measurable speed: a call per run or chunk of >= 64 elements).
+template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
+FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
+                                              std::int64_t first, std::int64_t end,
+                                              double weight, const Operands& operands) {
+    if constexpr (Loss::prepares) {
+        compute_type<Storage> prepared[prepare_tile];
+        double sum = 0.0;
+        for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
+            const std::int64_t tile_end = end - tile < prepare_tile ? end : tile + prepare_tile;
+            prepare_values(loss, args.prediction, tile, tile_end, prepared);
+            sum += elementwise_run_loop<Loss, Storage, with_gradient, with_losses>(
+                loss, args, tile, tile_end, weight, operands.advanced(tile - first), prepared);
+        }
+        return weight * sum;
+    }
+    return weight * elementwise_run_loop<Loss, Storage, with_gradient, with_losses>(
+                        loss, args, first, end, weight, operands, nullptr);
 }
 
 // One sample weight per element, weights[k - first] for element k (a 1-d pred with
 // sample_weight, or the expanded weights of short samples): runs of a few elements would be
 // vector remainders, so the weights are read as a third stream in one SIMD loop.
 template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_NEVER_INLINE double elementwise_weighted_elements(const Loss& loss,
-                                                            const ElementwiseArgs<Storage>& args,
-                                                            std::int64_t first, std::int64_t end,
-                                                            const double* weights,
-                                                            const Operands& operands) {
+FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_loop(const Loss& loss,
+                                                         const ElementwiseArgs<Storage>& args,
+                                                         std::int64_t first, std::int64_t end,
+                                                         const double* weights,
+                                                         const Operands& operands,
+                                                         const compute_type<Storage>* prepared) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -159,15 +214,48 @@ FUSEDLOSS_NEVER_INLINE double elementwise_weighted_elements(const Loss& loss,
         const Real x = load_value(prediction[k]);
         const Real t = load_value(target[k]);
         const double weight = weights[k - first];
-        const double value = element_loss(loss, x, t, operands, k - first);
+        double value;
+        Real slope = Real(0);
+        if constexpr (Loss::prepares) {
+            value = element_loss(loss, x, t, operands, k - first, prepared[k - first]);
+            if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first, prepared[k - first]);
+        } else {
+            (void)prepared;
+            value = element_loss(loss, x, t, operands, k - first);
+            if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first);
+        }
         sum += weight * value;
         if (with_gradient) {
-            gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * weight) *
-                                               element_gradient(loss, x, t, operands, k - first));
+            gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * weight) * slope);
         }
         if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
     }
     return sum;
+}
+
+// One sample weight per element, weights[k - first] for element k (a 1-d pred with
+// sample_weight, or the expanded weights of short samples): runs of a few elements would be
+// vector remainders, so the weights are read as a third stream in one SIMD loop.
+template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
+FUSEDLOSS_NEVER_INLINE double elementwise_weighted_elements(const Loss& loss,
+                                                            const ElementwiseArgs<Storage>& args,
+                                                            std::int64_t first, std::int64_t end,
+                                                            const double* weights,
+                                                            const Operands& operands) {
+    if constexpr (Loss::prepares) {
+        compute_type<Storage> prepared[prepare_tile];
+        double sum = 0.0;
+        for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
+            const std::int64_t tile_end = end - tile < prepare_tile ? end : tile + prepare_tile;
+            prepare_values(loss, args.prediction, tile, tile_end, prepared);
+            sum += elementwise_weighted_loop<Loss, Storage, with_gradient, with_losses>(
+                loss, args, tile, tile_end, weights + (tile - first), operands.advanced(tile - first),
+                prepared);
+        }
+        return sum;
+    }
+    return elementwise_weighted_loop<Loss, Storage, with_gradient, with_losses>(
+        loss, args, first, end, weights, operands, nullptr);
 }
 
 // The Hessian of [first, end): a loop of its own, run only when it is asked for and before the
@@ -218,6 +306,37 @@ FUSEDLOSS_NEVER_INLINE bool targets_in_domain(const Loss& loss, const Storage* t
 constexpr std::int64_t short_sample_limit = 64;
 constexpr std::int64_t short_sample_chunk = 1024;
 
+// The sample weights of elements [first, first + count) into `tile` (count <= the chunk).
+// Each sample's run is written eight entries at a time (one or two vector stores): the up to
+// seven entries past a run are overwritten by the next run, the last run's by nobody (the tile
+// has room for them), so a sample of 10 is two groups of stores instead of ten element
+// iterations with a test each (BCE at 65536 x 10 with sample weights: -17 %).
+FUSEDLOSS_ALWAYS_INLINE void expand_sample_weights(const double* sample_weight,
+                                                   std::int64_t sample_size, std::int64_t first,
+                                                   std::int64_t count, double* tile) {
+    std::int64_t sample = first / sample_size;
+    std::int64_t run = sample_size - (first - sample * sample_size);
+    std::int64_t position = 0;
+    while (position < count) {
+        if (run > count - position) run = count - position;
+        const double value = sample_weight[sample];
+        double* destination = tile + position;
+        for (std::int64_t j = 0; j < run; j += 8) {
+            destination[j] = value;
+            destination[j + 1] = value;
+            destination[j + 2] = value;
+            destination[j + 3] = value;
+            destination[j + 4] = value;
+            destination[j + 5] = value;
+            destination[j + 6] = value;
+            destination[j + 7] = value;
+        }
+        position += run;
+        ++sample;
+        run = sample_size;
+    }
+}
+
 // The elements [first, end) of a block, split into the runs that share one sample weight;
 // element k's operands are at operands' pointers + (k - first).
 template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
@@ -242,19 +361,12 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
         // are expanded to one per element and the chunk runs as one SIMD loop. The gradient
         // is the same bits as the runs' (the factor w * scale * unit rounds alike: the units
         // are 1 and 2); the loss sums w_k l_k instead of w sum_k l_k.
-        double weights[short_sample_chunk];
+        // (+7: the overhang of the last sample's eight-entry stores, see expand_sample_weights)
+        double weights[short_sample_chunk + 7];
         double block_sum = 0.0;
         for (std::int64_t chunk = first; chunk < end; chunk += short_sample_chunk) {
             const std::int64_t chunk_end = end - chunk < short_sample_chunk ? end : chunk + short_sample_chunk;
-            std::int64_t sample = chunk / args.sample_size;
-            std::int64_t sample_end = (sample + 1) * args.sample_size;
-            for (std::int64_t k = chunk; k < chunk_end; ++k) {
-                if (k == sample_end) {
-                    ++sample;
-                    sample_end += args.sample_size;
-                }
-                weights[k - chunk] = args.sample_weight[sample];
-            }
+            expand_sample_weights(args.sample_weight, args.sample_size, chunk, chunk_end - chunk, weights);
             const Operands chunk_operands = operands.advanced(chunk - first);
             if (with_hessian) elementwise_hessian(loss, args, chunk, chunk_end, weights, 0.0, chunk_operands);
             block_sum += elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses>(

@@ -235,33 +235,35 @@ struct SigmoidBinaryCrossEntropy : PointwiseLoss {
     static constexpr bool compute_bound = true;
     static constexpr bool has_element_weight = true;
     static constexpr bool has_element_parameter = true;
+    static constexpr bool prepares = true;
     explicit SigmoidBinaryCrossEntropy(const double*) {}
+    // e = exp(-|x|), computed by the driver in a loop of its own (PointwiseLoss::prepares)
     static FUSEDLOSS_ALWAYS_INLINE Real exp_of_minus_absolute(Real x) {
         const Real absolute = x < Real(0) ? -x : x;
         return exp_value(-absolute);
     }
-    // sigmoid(-|x|) from e = exp(-|x|)
+    FUSEDLOSS_ALWAYS_INLINE Real prepare(Real x) const { return exp_of_minus_absolute(x); }
+    // sigmoid(-|x|) from e
     static FUSEDLOSS_ALWAYS_INLINE Real sigmoid_small(Real e) { return e / (Real(1) + e); }
-    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t, Real e) const {
         const Real linear = x >= Real(0) ? (Real(1) - t) * x : -t * x;
-        return static_cast<double>(linear + log1p_unit_interval(exp_of_minus_absolute(x)));
+        return static_cast<double>(linear + log1p_unit_interval(e));
     }
-    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t, Real positive_weight) const {
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t, Real positive_weight, Real e) const {
         const Real log_weight = Real(1) + (positive_weight - Real(1)) * t;
         const Real linear = x >= Real(0) ? (Real(1) - t) * x : -(positive_weight * t) * x;
-        return static_cast<double>(
-            multiply_add(log_weight, log1p_unit_interval(exp_of_minus_absolute(x)), linear));
+        return static_cast<double>(multiply_add(log_weight, log1p_unit_interval(e), linear));
     }
-    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
-        const Real small = sigmoid_small(exp_of_minus_absolute(x));
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t, Real e) const {
+        const Real small = sigmoid_small(e);
         return x >= Real(0) ? (Real(1) - t) - small : small - t;
     }
     // multiply_add where both addends are products (L s - p t): spelled out, the SIMD body and
     // the scalar remainder round alike (an element's last bit once depended on its position
     // in a chunk, so a Dask chunk gave other gradients than the in-memory call).
-    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t, Real positive_weight) const {
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t, Real positive_weight, Real e) const {
         const Real log_weight = Real(1) + (positive_weight - Real(1)) * t;
-        const Real small = sigmoid_small(exp_of_minus_absolute(x));
+        const Real small = sigmoid_small(e);
         return x >= Real(0) ? multiply_add(-log_weight, small, Real(1) - t)
                             : multiply_add(log_weight, small, -(positive_weight * t));
     }
@@ -303,10 +305,15 @@ struct SigmoidFocalTerms {
     Real q_slope;      // q' = (1 - 2t) s
 };
 
+// e = exp(-|x|): the driver's prepared value (PointwiseLoss::prepares).
 template <class Real>
-FUSEDLOSS_ALWAYS_INLINE SigmoidFocalTerms<Real> sigmoid_focal_terms(Real x, Real t) {
+FUSEDLOSS_ALWAYS_INLINE Real sigmoid_focal_prepare(Real x) {
     const Real absolute = x < Real(0) ? -x : x;
-    const Real e = exp_value(-absolute);
+    return exp_value(-absolute);
+}
+
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE SigmoidFocalTerms<Real> sigmoid_focal_terms(Real x, Real t, Real e) {
     const Real large = Real(1) / (Real(1) + e);  // sigmoid(|x|)
     const Real small = e * large;                // sigmoid(-|x|): one division for both
     SigmoidFocalTerms<Real> terms;  // a NaN x or t makes every term NaN
@@ -402,6 +409,7 @@ template <class Real, class Modulation>
 struct SigmoidFocalLoss : PointwiseLoss {
     static constexpr bool compute_bound = true;
     static constexpr bool has_element_weight = true;
+    static constexpr bool prepares = true;
     Real alpha, alpha_complement;
     // 1 for alpha >= 0, else 0 (alpha_t = 1). A Real, not a bool: GCC left every loop of the
     // loss scalar for a select on a bool member (20 ns an element instead of 1-3).
@@ -415,18 +423,19 @@ struct SigmoidFocalLoss : PointwiseLoss {
     FUSEDLOSS_ALWAYS_INLINE Real alpha_factor(Real t) const {
         return alpha_weighted != Real(0) ? alpha * t + alpha_complement * (Real(1) - t) : Real(1);
     }
-    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t) const {
-        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t);
+    FUSEDLOSS_ALWAYS_INLINE Real prepare(Real x) const { return sigmoid_focal_prepare(x); }
+    FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t, Real e) const {
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t, e);
         return static_cast<double>(alpha_factor(t) * (terms.ce * modulation.value(terms)));
     }
-    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t) const {
-        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t);
+    FUSEDLOSS_ALWAYS_INLINE Real gradient(Real x, Real t, Real e) const {
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t, e);
         Real slope = terms.ce_slope * modulation.value(terms);
         if constexpr (!Modulation::constant) slope = slope + terms.ce * modulation.first(terms);
         return alpha_factor(t) * slope;
     }
     FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real t) const {
-        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t);
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t, sigmoid_focal_prepare(x));
         Real curvature = terms.variance * modulation.value(terms);
         if constexpr (!Modulation::constant) {
             curvature = curvature + Real(2) * terms.ce_slope * modulation.first(terms) +
