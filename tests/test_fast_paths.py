@@ -322,3 +322,79 @@ def test_probabilistic_fast_path_errors():
     x, t = _bce_inputs(rng, (5, 3), np.float32)
     assert type(fusedloss.sigmoid_binary_cross_entropy(x, t, reduction=PARTIAL_SUMS)) is np.float64
     assert type(fusedloss.cross_entropy(probs, labels, reduction=PARTIAL_SUMS)) is np.float64
+
+
+# The row-wise losses of the registry (focal, distillation) have the same fast path: 2-d
+# C-contiguous float rows with 1-d integer labels, or with targets of their shape and dtype.
+ROW_ENTRIES = sorted(fusedloss._classification.ROW_LOSSES)
+
+
+def _row_inputs(entry, dtype, rows=300, classes=37, seed=13):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, classes)) * 3).astype(dtype)
+    if entry.takes_labels:
+        return x, rng.integers(0, classes, rows)
+    return x, (rng.standard_normal((rows, classes)) * 3).astype(dtype)
+
+
+@pytest.mark.parametrize("name", ROW_ENTRIES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [None, 1, 2])
+@pytest.mark.parametrize("use_out", [False, True, "first"])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_registry_row_losses_fast_path_is_the_validated_path(name, dtype, threads, use_out, reduction):
+    entry = fusedloss._classification.ROW_LOSSES[name]
+    x, second = _row_inputs(entry, dtype)
+    # the validated path, forced by a list for the second argument
+    slow_loss, slow_grad = entry.function(x, second.tolist(), reduction=reduction, return_grad=True)
+    work = x.copy()
+    out = None if use_out is False else (work if use_out == "first" else np.full_like(x, np.nan))
+    fast_loss, fast_grad = entry.function(work, second, reduction=reduction, return_grad=True,
+                                          out=out, threads=threads)
+    if out is not None:
+        assert fast_grad is out
+    assert type(fast_loss) is type(slow_loss) and np.asarray(fast_loss).dtype == dtype
+    assert np.shape(fast_loss) == np.shape(slow_loss)
+    assert np.asarray(fast_loss).tobytes() == np.asarray(slow_loss).tobytes()
+    assert fast_grad.tobytes() == slow_grad.tobytes()
+    only = entry.function(x, second, reduction=reduction)
+    assert np.asarray(only).tobytes() == np.asarray(slow_loss).tobytes()
+    # the reference, as a check that cannot pass by both paths being wrong alike
+    ref_loss, ref_grad, _ = _reference.row_loss(
+        entry.terms, x.astype(np.float64), second if entry.takes_labels else second.astype(np.float64),
+        entry.defaults(), takes_labels=entry.takes_labels,
+        ignore_index=-100 if entry.takes_labels else None,
+        class_weight_in_mean=entry.class_weight_in_mean, reduction=reduction, return_grad=True)
+    rtol, atol = tolerances(dtype, float(np.max(np.abs(ref_grad))))
+    np.testing.assert_allclose(fast_loss, ref_loss, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(fast_grad, ref_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", ROW_ENTRIES)
+def test_registry_row_losses_fast_path_errors_match_validated_path(name):
+    entry = fusedloss._classification.ROW_LOSSES[name]
+    x, second = _row_inputs(entry, np.float32, rows=6, classes=4)
+    buffer = np.zeros(48, np.float32)
+    first = buffer[:24].reshape(6, 4)
+    overlapping = buffer[2:26].reshape(6, 4)
+    messages = []
+    for operand in (second, second.tolist()):  # the fast path, then the validated one
+        with pytest.raises(ValueError) as error:
+            entry.function(first, operand, return_grad=True, out=overlapping)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and "overlaps the first argument" in messages[0]
+    for bad_out, message in ((np.zeros((4, 6), np.float32), "out: expected shape"),
+                             (np.zeros((6, 4), np.float64), "out: expected dtype")):
+        with pytest.raises(ValueError, match=message):
+            entry.function(x, second, return_grad=True, out=bad_out)
+    for bad in (0, -1, 2.0, True, "2"):
+        with pytest.raises((TypeError, ValueError), match="threads"):
+            entry.function(x, second, threads=bad)
+    if entry.takes_labels:
+        bad_labels = [np.array([0, 1, 2, 7, 0, 1]), [0, 1, 2, 7, 0, 1]]
+        errors = []
+        for labels in bad_labels:
+            with pytest.raises(ValueError, match="label 7 at row 3 is out of range") as error:
+                entry.function(x, labels, return_grad=True, out=np.zeros_like(x), threads=1)
+            errors.append(str(error.value))
+        assert errors[0] == errors[1]

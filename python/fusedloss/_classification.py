@@ -12,8 +12,11 @@ the test tables (``tests/test_classification_losses.py`` parametrises over :data
 Every row-wise loss has the conventions of the classification losses (SPEC "Conventions" and
 "More losses"): logits ``(..., C)``, the batch shape ``(...)`` for labels, ``sample_weight``
 one per row, ``reduction``, ``return_grad``, ``return_hessian``, ``out``, ``threads``; with
-labels also ``weight`` (per class) and ``ignore_index``. The kernel raises its own errors (a
-label outside ``[0, C)`` names its value and row).
+labels also ``weight`` (per class) and ``ignore_index``. One path per call: a cheap check of
+the common case (2-d C-contiguous rows, 1-d integer labels or targets of their shape, no
+weights) goes straight to the kernel; anything else is validated and converted, then runs the
+same kernel (or the NumPy reference). The kernel raises its own errors (a label outside
+``[0, C)`` names its value and row), in the validated path's words.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
-from ._losses import _finish, _kernel_out, softmax_cross_entropy
+from ._losses import (_NOT_FAST, _fast_classification, _fast_result, _fast_threads, _finish,
+                      _is_common_elementwise, _kernel_out, softmax_cross_entropy)
 from ._regression import (Parameter, RegistryEntry, _check_outs, signature_parameters,
                           two_arguments, with_conventions)
 from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction
@@ -119,11 +123,49 @@ def row_loss(entry: RowLoss) -> Callable[[_F], _F]:
     return decorate
 
 
+def _fast_call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...],
+               ignore_index: Any, reduction: str, return_grad: bool, out: Any, threads: Any) -> Any:
+    """The common case, checked with a few attribute reads as softmax_cross_entropy's (2-d
+    aligned C-contiguous float rows; 1-d int64/int32 labels of their length, or targets of
+    their shape and dtype; no weights; an int ignore_index): straight to the kernel, which
+    checks `out`, the labels and the threads with the validated path's words. _NOT_FAST
+    otherwise (a (32, 10) focal call took 17 us through the validated path, 4 us here)."""
+    kernel = entry.kernel_name(parameters)
+    if kernel == "softmax_cross_entropy":
+        return _NOT_FAST  # that function's own fast path, through the validated one here
+    code = check.REDUCTIONS[reduction]
+    core = _backend.core
+    if entry.takes_labels:
+        if not (type(ignore_index) is int and -0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF):
+            return _NOT_FAST
+
+        def run(x: np.ndarray, y: np.ndarray, kernel_out: Any, count: int) -> Any:
+            return core.row_loss(  # type: ignore[union-attr]
+                kernel, x, y, parameters, None, None, ignore_index, entry.class_weight_in_mean,
+                code, return_grad, False, kernel_out, None, count, None)
+
+        return _fast_classification(first, second, out, threads, return_grad, run, (), ())
+    count = _fast_threads(threads)
+    if count is None or not _is_common_elementwise(first, second, out, reduction) or first.ndim != 2:
+        return _NOT_FAST
+    value, gradient, _ = core.row_loss(  # type: ignore[union-attr]
+        kernel, first, second, parameters, None, None, None, entry.class_weight_in_mean, code,
+        return_grad, False, out, None, count, None)
+    return _fast_result(value, gradient, first.dtype, return_grad)
+
+
 def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...], weight: Any,
           sample_weight: Any, ignore_index: Any, reduction: Any, return_grad: Any,
           return_hessian: Any, out: Any, threads: Any) -> LossResult:
     return_grad = check.check_flag(return_grad, "return_grad")
     return_hessian = check.check_flag(return_hessian, "return_hessian")
+    if (weight is None and sample_weight is None and not return_hessian
+            and type(reduction) is str and reduction in check.REDUCTIONS
+            and _backend._state["backend"] == "native"):
+        result = _fast_call(entry, first, second, parameters, ignore_index, reduction,
+                            return_grad, out, threads)
+        if result is not _NOT_FAST:
+            return cast(LossResult, result)
     return_grad = return_grad or return_hessian
     x, result_dtype = check.as_class_rows(first, entry.first)
     classes = x.shape[-1]

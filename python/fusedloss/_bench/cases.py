@@ -13,7 +13,9 @@ the registry gets its bench rows without an edit here. So do the row-wise losses
 registry (:data:`fusedloss._classification.ROW_LOSSES`: focal, distillation): softmax
 cross-entropy's shapes, its ``sample_weight`` option, labels or a teacher's logits, the
 entry's default parameters and :func:`fusedloss._reference.row_loss`. The other
-classification losses have their own tables.
+classification losses have their own tables; so does sigmoid BCE, an elementwise entry timed
+at ``(rows, classes)`` shapes with its per-class ``weight`` / ``pos_weight`` options (its
+inputs, call and reference are the registry's).
 """
 
 from __future__ import annotations
