@@ -16,7 +16,7 @@ labels also ``weight`` (per class) and ``ignore_index``. One path per call: a ch
 the common case (2-d C-contiguous rows, 1-d integer labels or targets of their shape, no
 weights) goes straight to the kernel; anything else is validated and converted, then runs the
 same kernel (or the NumPy reference). The kernel raises its own errors (a label outside
-``[0, C)`` names its value and row), in the validated path's words.
+``[0, C)`` names its value and row).
 """
 
 from __future__ import annotations
@@ -127,9 +127,10 @@ def _fast_call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float,
                ignore_index: Any, reduction: str, return_grad: bool, out: Any, threads: Any) -> Any:
     """The common case, checked with a few attribute reads as softmax_cross_entropy's (2-d
     aligned C-contiguous float rows; 1-d int64/int32 labels of their length, or targets of
-    their shape and dtype; no weights; an int ignore_index): straight to the kernel, which
-    checks `out`, the labels and the threads with the validated path's words. _NOT_FAST
-    otherwise (a (32, 10) focal call took 17 us through the validated path, 4 us here)."""
+    their shape and dtype; no weights; an int ignore_index): straight to the kernel module,
+    which checks `out`, the labels and the threads itself (the same messages, except that an
+    `out` overlapping the second operand is not named there). _NOT_FAST otherwise (a (32, 10)
+    focal call took 17 us through the validated path, 4.7 us here)."""
     kernel = entry.kernel_name(parameters)
     if kernel == "softmax_cross_entropy":
         return _NOT_FAST  # that function's own fast path, through the validated one here
