@@ -117,11 +117,6 @@ FUSEDLOSS_ALWAYS_INLINE Real element_hessian(const Loss& loss, Real x, Real t,
     return value;
 }
 
-// One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
-// with_gradient and with_losses are compile-time: a run-time test here became a masked store
-// per vector. Out of line, as the loop below: elementwise_span calls each from two places, and
-// inlined there they were two copies of every loss's loop (a quarter of each instruction
-// set's code, for no measurable speed: a call per run or chunk of >= 64 elements).
 // The elements of a tile of a loss that prepares (see PointwiseLoss::prepares), and the tile
 // size: 2 KiB of prepared values on the stack, in L1 with the tile's inputs.
 constexpr std::int64_t prepare_tile = 512;

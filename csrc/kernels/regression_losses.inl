@@ -230,6 +230,14 @@ struct TweedieZeroPower : PointwiseLoss {
 //   d2/dx2 = L sigmoid(x) sigmoid(-x) = L e / (1 + e)^2.
 // sigmoid(-|x|) = e / (1 + e): nothing overflows for any finite x. The element weight
 // (`weight`) is the driver's; `pos_weight` is the element parameter.
+// e = exp(-|x|), the start of both sigmoid losses' maths: their prepared value
+// (PointwiseLoss::prepares), computed by the driver in a loop of its own.
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real exp_of_minus_absolute(Real x) {
+    const Real absolute = x < Real(0) ? -x : x;
+    return exp_value(-absolute);
+}
+
 template <class Real>
 struct SigmoidBinaryCrossEntropy : PointwiseLoss {
     static constexpr bool compute_bound = true;
@@ -237,11 +245,6 @@ struct SigmoidBinaryCrossEntropy : PointwiseLoss {
     static constexpr bool has_element_parameter = true;
     static constexpr bool prepares = true;
     explicit SigmoidBinaryCrossEntropy(const double*) {}
-    // e = exp(-|x|), computed by the driver in a loop of its own (PointwiseLoss::prepares)
-    static FUSEDLOSS_ALWAYS_INLINE Real exp_of_minus_absolute(Real x) {
-        const Real absolute = x < Real(0) ? -x : x;
-        return exp_value(-absolute);
-    }
     FUSEDLOSS_ALWAYS_INLINE Real prepare(Real x) const { return exp_of_minus_absolute(x); }
     // sigmoid(-|x|) from e
     static FUSEDLOSS_ALWAYS_INLINE Real sigmoid_small(Real e) { return e / (Real(1) + e); }
@@ -304,13 +307,6 @@ struct SigmoidFocalTerms {
     Real q;            // 1 - p_t
     Real q_slope;      // q' = (1 - 2t) s
 };
-
-// e = exp(-|x|): the driver's prepared value (PointwiseLoss::prepares).
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE Real sigmoid_focal_prepare(Real x) {
-    const Real absolute = x < Real(0) ? -x : x;
-    return exp_value(-absolute);
-}
 
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE SigmoidFocalTerms<Real> sigmoid_focal_terms(Real x, Real t, Real e) {
@@ -423,7 +419,7 @@ struct SigmoidFocalLoss : PointwiseLoss {
     FUSEDLOSS_ALWAYS_INLINE Real alpha_factor(Real t) const {
         return alpha_weighted != Real(0) ? alpha * t + alpha_complement * (Real(1) - t) : Real(1);
     }
-    FUSEDLOSS_ALWAYS_INLINE Real prepare(Real x) const { return sigmoid_focal_prepare(x); }
+    FUSEDLOSS_ALWAYS_INLINE Real prepare(Real x) const { return exp_of_minus_absolute(x); }
     FUSEDLOSS_ALWAYS_INLINE double loss(Real x, Real t, Real e) const {
         const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t, e);
         return static_cast<double>(alpha_factor(t) * (terms.ce * modulation.value(terms)));
@@ -435,7 +431,7 @@ struct SigmoidFocalLoss : PointwiseLoss {
         return alpha_factor(t) * slope;
     }
     FUSEDLOSS_ALWAYS_INLINE Real hessian(Real x, Real t) const {
-        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t, sigmoid_focal_prepare(x));
+        const SigmoidFocalTerms<Real> terms = sigmoid_focal_terms(x, t, exp_of_minus_absolute(x));
         Real curvature = terms.variance * modulation.value(terms);
         if constexpr (!Modulation::constant) {
             curvature = curvature + Real(2) * terms.ce_slope * modulation.first(terms) +
