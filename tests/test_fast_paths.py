@@ -398,3 +398,22 @@ def test_registry_row_losses_fast_path_errors_match_validated_path(name):
                 entry.function(x, labels, return_grad=True, out=np.zeros_like(x), threads=1)
             errors.append(str(error.value))
         assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("name", ROW_ENTRIES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_registry_row_losses_fast_path_16bit_is_the_validated_path(name, dtype):
+    if dtype == "bfloat16":
+        dtype = pytest.importorskip("ml_dtypes").bfloat16
+    entry = fusedloss._classification.ROW_LOSSES[name]
+    x, second = _row_inputs(entry, np.float32, rows=64, classes=12)
+    x = x.astype(dtype)
+    second = second if entry.takes_labels else second.astype(dtype)
+    # validated: the labels as a list, or the targets in Fortran order
+    slow_second = second.tolist() if entry.takes_labels else np.asfortranarray(second)
+    slow_loss, slow_grad = entry.function(x, slow_second, return_grad=True)
+    out = np.empty_like(x)
+    fast_loss, fast_grad = entry.function(x, second, return_grad=True, out=out)
+    assert fast_grad is out and fast_grad.dtype == x.dtype and type(fast_loss) is type(slow_loss)
+    assert np.asarray(fast_loss).tobytes() == np.asarray(slow_loss).tobytes()
+    assert fast_grad.tobytes() == slow_grad.tobytes()
