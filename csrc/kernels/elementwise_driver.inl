@@ -128,18 +128,26 @@ FUSEDLOSS_ALWAYS_INLINE void prepare_values(const Loss& loss, const Storage* pre
     for (std::int64_t k = first; k < end; ++k) prepared[k - first] = loss.prepare(load_value(prediction[k]));
 }
 
-// The sum of [first, end) in one SIMD loop; `prepared` (element k at prepared[k - first]) is
-// read only for a loss that prepares.
-template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_ALWAYS_INLINE double elementwise_run_loop(const Loss& loss, const ElementwiseArgs<Storage>& args,
-                                                    std::int64_t first, std::int64_t end,
-                                                    double weight, const Operands& operands,
-                                                    const compute_type<Storage>* prepared) {
+// The loss loop of [first, end), in one SIMD loop. Its elements share `weight` (per_element
+// false: returns the sum of their losses, which the caller multiplies by the weight), or
+// element k has weights[k - first] (per_element: a 1-d pred with sample_weight, or the
+// expanded weights of short samples, read as a third stream; returns the weighted sum).
+// `prepared` (element k at prepared[k - first]) is read only for a loss that prepares.
+// with_gradient and with_losses are compile-time: a run-time test here became a masked store
+// per vector.
+template <class Loss, class Storage, bool with_gradient, bool with_losses, bool per_element,
+          class Operands>
+FUSEDLOSS_ALWAYS_INLINE double elementwise_loop(const Loss& loss, const ElementwiseArgs<Storage>& args,
+                                                std::int64_t first, std::int64_t end,
+                                                double weight, const double* weights,
+                                                const Operands& operands,
+                                                const compute_type<Storage>* prepared) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
     Storage* gradient = args.gradient;
     Storage* element_losses = args.element_losses;
+    const double gradient_scale = args.gradient_scale * Loss::gradient_unit;
     const Real gradient_factor = static_cast<Real>(weight * args.gradient_scale * Loss::gradient_unit);
     double sum = 0.0;
     FUSEDLOSS_SIMD_SUM(sum)
@@ -156,101 +164,48 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_run_loop(const Loss& loss, const Elem
             value = element_loss(loss, x, t, operands, k - first);
             if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first);
         }
-        sum += value;
-        if (with_gradient) gradient[k] = store_value<Storage>(gradient_factor * slope);
-        if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
+        if constexpr (per_element) {
+            const double element_weight = weights[k - first];
+            sum += element_weight * value;
+            if (with_gradient) gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * element_weight) * slope);
+            if (with_losses) element_losses[k] = store_value<Storage>(element_weight * value);
+        } else {
+            (void)weights;
+            (void)gradient_scale;
+            sum += value;
+            if (with_gradient) gradient[k] = store_value<Storage>(gradient_factor * slope);
+            if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
+        }
     }
     return sum;
 }
 
-// One run of elements [first, end) that shares `weight`: returns weight * sum of the losses.
-// with_gradient and with_losses are compile-time: a run-time test here became a masked store
-// per vector. Out of line, as the loop below: elementwise_span calls each from two places, and
+// The loss loop of [first, end) with its prepared values, tile by tile where the loss
+// prepares: returns weight * sum of the losses (per_element false), or the sum of the
+// weighted losses. Out of line: elementwise_span runs each variant from two places, and
 // inlined there they were two copies of every loss's loop (a quarter of each instruction
 // set's code, for no measurable speed: a call per run or chunk of >= 64 elements).
-template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
+template <class Loss, class Storage, bool with_gradient, bool with_losses, bool per_element,
+          class Operands>
 FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                               std::int64_t first, std::int64_t end,
-                                              double weight, const Operands& operands) {
-    if constexpr (Loss::prepares) {
-        compute_type<Storage> prepared[prepare_tile];
-        double sum = 0.0;
-        for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
-            const std::int64_t tile_end = end - tile < prepare_tile ? end : tile + prepare_tile;
-            prepare_values(loss, args.prediction, tile, tile_end, prepared);
-            sum += elementwise_run_loop<Loss, Storage, with_gradient, with_losses>(
-                loss, args, tile, tile_end, weight, operands.advanced(tile - first), prepared);
-        }
-        return weight * sum;
-    }
-    return weight * elementwise_run_loop<Loss, Storage, with_gradient, with_losses>(
-                        loss, args, first, end, weight, operands, nullptr);
-}
-
-// One sample weight per element, weights[k - first] for element k (a 1-d pred with
-// sample_weight, or the expanded weights of short samples): runs of a few elements would be
-// vector remainders, so the weights are read as a third stream in one SIMD loop.
-template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_ALWAYS_INLINE double elementwise_weighted_loop(const Loss& loss,
-                                                         const ElementwiseArgs<Storage>& args,
-                                                         std::int64_t first, std::int64_t end,
-                                                         const double* weights,
-                                                         const Operands& operands,
-                                                         const compute_type<Storage>* prepared) {
-    using Real = compute_type<Storage>;
-    const Storage* prediction = args.prediction;
-    const Storage* target = args.target;
-    Storage* gradient = args.gradient;
-    Storage* element_losses = args.element_losses;
-    const double gradient_scale = args.gradient_scale * Loss::gradient_unit;
+                                              double weight, const double* weights,
+                                              const Operands& operands) {
     double sum = 0.0;
-    FUSEDLOSS_SIMD_SUM(sum)
-    for (std::int64_t k = first; k < end; ++k) {
-        const Real x = load_value(prediction[k]);
-        const Real t = load_value(target[k]);
-        const double weight = weights[k - first];
-        double value;
-        Real slope = Real(0);
-        if constexpr (Loss::prepares) {
-            value = element_loss(loss, x, t, operands, k - first, prepared[k - first]);
-            if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first, prepared[k - first]);
-        } else {
-            (void)prepared;
-            value = element_loss(loss, x, t, operands, k - first);
-            if (with_gradient) slope = element_gradient(loss, x, t, operands, k - first);
-        }
-        sum += weight * value;
-        if (with_gradient) {
-            gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * weight) * slope);
-        }
-        if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
-    }
-    return sum;
-}
-
-// One sample weight per element, weights[k - first] for element k (a 1-d pred with
-// sample_weight, or the expanded weights of short samples): runs of a few elements would be
-// vector remainders, so the weights are read as a third stream in one SIMD loop.
-template <class Loss, class Storage, bool with_gradient, bool with_losses, class Operands>
-FUSEDLOSS_NEVER_INLINE double elementwise_weighted_elements(const Loss& loss,
-                                                            const ElementwiseArgs<Storage>& args,
-                                                            std::int64_t first, std::int64_t end,
-                                                            const double* weights,
-                                                            const Operands& operands) {
     if constexpr (Loss::prepares) {
         compute_type<Storage> prepared[prepare_tile];
-        double sum = 0.0;
         for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
             const std::int64_t tile_end = end - tile < prepare_tile ? end : tile + prepare_tile;
             prepare_values(loss, args.prediction, tile, tile_end, prepared);
-            sum += elementwise_weighted_loop<Loss, Storage, with_gradient, with_losses>(
-                loss, args, tile, tile_end, weights + (tile - first), operands.advanced(tile - first),
-                prepared);
+            sum += elementwise_loop<Loss, Storage, with_gradient, with_losses, per_element>(
+                loss, args, tile, tile_end, weight, per_element ? weights + (tile - first) : nullptr,
+                operands.advanced(tile - first), prepared);
         }
-        return sum;
+    } else {
+        sum = elementwise_loop<Loss, Storage, with_gradient, with_losses, per_element>(
+            loss, args, first, end, weight, weights, operands, nullptr);
     }
-    return elementwise_weighted_loop<Loss, Storage, with_gradient, with_losses>(
-        loss, args, first, end, weights, operands, nullptr);
+    return per_element ? sum : weight * sum;
 }
 
 // The Hessian of [first, end): a loop of its own, run only when it is asked for and before the
@@ -341,14 +296,14 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
     const bool with_hessian = with_gradient && args.hessian != nullptr;
     if (args.sample_weight == nullptr) {
         if (with_hessian) elementwise_hessian(loss, args, first, end, nullptr, 1.0, operands);
-        return elementwise_run<Loss, Storage, with_gradient, with_losses>(loss, args, first, end, 1.0,
-                                                                          operands);
+        return elementwise_run<Loss, Storage, with_gradient, with_losses, false>(
+            loss, args, first, end, 1.0, nullptr, operands);
     }
     if (args.sample_size == 1) {
         const double* weights = args.sample_weight + first;
         if (with_hessian) elementwise_hessian(loss, args, first, end, weights, 0.0, operands);
-        return elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses>(
-            loss, args, first, end, weights, operands);
+        return elementwise_run<Loss, Storage, with_gradient, with_losses, true>(
+            loss, args, first, end, 0.0, weights, operands);
     }
     if (args.sample_size < short_sample_limit) {
         // Short samples ((N, 10) with sample_weight): runs of sample_size elements would run
@@ -364,8 +319,8 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
             expand_sample_weights(args.sample_weight, args.sample_size, chunk, chunk_end - chunk, weights);
             const Operands chunk_operands = operands.advanced(chunk - first);
             if (with_hessian) elementwise_hessian(loss, args, chunk, chunk_end, weights, 0.0, chunk_operands);
-            block_sum += elementwise_weighted_elements<Loss, Storage, with_gradient, with_losses>(
-                loss, args, chunk, chunk_end, weights, chunk_operands);
+            block_sum += elementwise_run<Loss, Storage, with_gradient, with_losses, true>(
+                loss, args, chunk, chunk_end, 0.0, weights, chunk_operands);
         }
         return block_sum;
     }
@@ -378,8 +333,8 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_span(const Loss& loss, const Elementw
         const double weight = args.sample_weight[sample];
         const Operands run_operands = operands.advanced(position - first);
         if (with_hessian) elementwise_hessian(loss, args, position, run_end, nullptr, weight, run_operands);
-        block_sum += elementwise_run<Loss, Storage, with_gradient, with_losses>(
-            loss, args, position, run_end, weight, run_operands);
+        block_sum += elementwise_run<Loss, Storage, with_gradient, with_losses, false>(
+            loss, args, position, run_end, weight, nullptr, run_operands);
         position = run_end;
     }
     return block_sum;

@@ -368,7 +368,8 @@ def sigmoid_bce_terms(x: np.ndarray, t: np.ndarray, pos_weight: Optional[np.ndar
     small = e / (1.0 + e)  # sigmoid(-|x|)
     gradient = np.where(x >= 0, (1.0 - t) - log_weight * small, log_weight * small - p * t)
     hessian = log_weight * (small / (1.0 + e))  # sigmoid(x) sigmoid(-x)
-    return tuple(np.broadcast_to(term, x.shape) for term in (loss, gradient, hessian))  # type: ignore[return-value]
+    return (np.broadcast_to(loss, x.shape), np.broadcast_to(gradient, x.shape),
+            np.broadcast_to(hessian, x.shape))
 
 
 def sigmoid_focal_terms(x: np.ndarray, t: np.ndarray, alpha: float, gamma: float) -> Terms:
