@@ -1,11 +1,11 @@
 """Every row-wise loss of the registry (fusedloss._classification.ROW_LOSSES: the focal and
-distillation losses), with every convention of the classification losses, against independent
+distillation losses, the multiclass hinge, the cross-entropy of probabilities), with every convention of the classification losses, against independent
 oracles: finite differences of the float64 reference, PyTorch's formulas with autograd (double
 backward for the Hessian diagonal), known values, and softmax_cross_entropy itself (the focal
 loss at gamma 0, bit for bit).
 
 A new row-wise loss gets these by its registry entry; its `examples` are the parameter values
-swept here."""
+swept here, in each form of its second operand (labels, or labels and soft targets)."""
 
 from __future__ import annotations
 
@@ -21,23 +21,68 @@ try:  # a peer: only the PyTorch comparisons need it (CI installs it; without it
 except ImportError:  # pragma: no cover - exercised without the peers extra
     torch = None
 
-CASES = [pytest.param(entry, parameters, id=f"{name}{list(parameters)}")
-         for name, entry in ROW_LOSSES.items() for parameters in entry.examples]
+def _flag(value):
+    return bool(value) if isinstance(value, float) and value in (0.0, 1.0) else value
+
+
+def _torch_soft_cross_entropy(F, p, targets, eps):
+    terms = targets * (p + eps).log()
+    return -terms.where(targets != 0, terms.new_zeros(())).sum(-1)
+
+
+class Form:
+    """One registry entry with its second operand in one form: labels, or rows of targets (a
+    teacher's logits; the soft targets of an entry whose labels may be soft)."""
+
+    def __init__(self, entry, soft=False):
+        self.entry, self.soft = entry, soft
+        self.takes_labels = entry.takes_labels and not soft
+        self.terms = entry.soft_terms if soft else entry.terms
+        self.function = entry.function
+        # PyTorch's formula of the soft form: -sum_j t_j log(p_j + eps), 0 where t_j = 0
+        self.torch = _torch_soft_cross_entropy if soft else entry.torch
+        self.name = entry.name + (" (soft)" if soft else "")
+
+    def __getattr__(self, name):
+        return getattr(self.entry, name)
+
+    @property
+    def takes_class_weight(self):
+        return self.takes_labels and self.entry.class_weight
+
+    @property
+    def takes_ignore_index(self):
+        return self.takes_labels and self.entry.ignores
+
+
+FORMS = [Form(entry, soft) for entry in ROW_LOSSES.values()
+         for soft in ((False, True) if entry.soft_kernel is not None else (False,))]
+CASES = [pytest.param(form, parameters, id=f"{form.name}{list(parameters)}")
+         for form in FORMS for parameters in form.examples]
 LABEL_CASES = [case for case in CASES if case.values[0].takes_labels]
+# The offset and huge-logit checks: losses of logits (not of probabilities).
+LOGIT_CASES = [case for case in CASES if not case.values[0].probabilities]
 
 
 def keywords(entry, parameters):
-    return {p.name: value for p, value in zip(entry.parameters, parameters)}
+    return {p.name: _flag(value) if p.flag else value for p, value in zip(entry.parameters, parameters)}
 
 
 def inputs(entry, shape, dtype, seed=0, offset=0.0, scale=2.0):
-    """(logits, second operand): labels with an ignored row or a teacher's logits."""
+    """(first operand, second operand): logits (or rows of probabilities), and labels with an
+    ignored row where the loss ignores one, or a teacher's logits, or soft targets."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape) * scale + offset
+    if entry.probabilities:
+        x = np.exp(x - x.max(axis=-1, keepdims=True))
+        x /= x.sum(axis=-1, keepdims=True)
     if entry.takes_labels:
         second = rng.integers(0, shape[-1], size=shape[:-1])
-        if second.size > 2:
+        if second.size > 2 and entry.takes_ignore_index:
             second.reshape(-1)[1] = -100  # an ignored row
+    elif entry.soft:
+        second = rng.uniform(0.0, 1.0, shape) * (rng.random(shape) < 0.7)  # some t_j = 0
+        second = (second / np.maximum(second.sum(axis=-1, keepdims=True), 1e-300)).astype(dtype)
     else:
         second = (rng.standard_normal(shape) * scale + offset).astype(dtype)
     return x.astype(dtype), second
@@ -48,7 +93,7 @@ def reference(entry, parameters, x, second, *, weight=None, sample_weight=None, 
     return _reference.row_loss(
         entry.terms, x.astype(np.float64), operand, parameters, takes_labels=entry.takes_labels,
         weight=weight, sample_weight=sample_weight,
-        ignore_index=-100 if entry.takes_labels else None,
+        ignore_index=-100 if entry.takes_ignore_index else None,
         class_weight_in_mean=entry.class_weight_in_mean, **options)
 
 
@@ -76,7 +121,7 @@ def test_matches_the_float64_reference(entry, parameters, dtype, reduction, weig
     options = {}
     if weighted:
         options["sample_weight"] = rng.uniform(0.2, 2.0, int(np.prod(shape[:-1])))
-        if entry.takes_labels:
+        if entry.takes_class_weight:
             options["weight"] = rng.uniform(0.2, 2.0, shape[-1])
     kw = keywords(entry, parameters)
     loss, grad, hess = entry.function(x, second, reduction=reduction, return_hessian=True, **options, **kw)
@@ -97,7 +142,7 @@ def test_reference_gradient_and_hessian_are_the_derivatives(entry, parameters):
         second = second.copy()
         second[1] = 2  # no ignored row here
     value, g, h = reference(entry, parameters, x, second, reduction="sum", return_hessian=True)
-    step = 1e-5
+    step = 1e-6 if entry.probabilities else 1e-5  # (probabilities: 1/p^2 curvature near small p)
     numeric_g = np.zeros_like(x)
     numeric_h = np.zeros_like(x)
     for index in np.ndindex(x.shape):
@@ -130,8 +175,11 @@ def test_matches_pytorch_and_its_double_backward(entry, parameters, dtype):
     other = torch.tensor(second) if entry.takes_labels else torch.tensor(second.astype(np.float64))
     per_row = entry.torch(torch.nn.functional, xt, other, *parameters)
     (first,) = torch.autograd.grad(per_row.sum(), xt, create_graph=True)
-    diagonal = np.stack([torch.autograd.grad(first[:, j].sum(), xt, retain_graph=True)[0][:, j].numpy()
-                         for j in range(x.shape[1])], axis=1)
+    if first.requires_grad:
+        diagonal = np.stack([torch.autograd.grad(first[:, j].sum(), xt, retain_graph=True)[0][:, j].numpy()
+                             for j in range(x.shape[1])], axis=1)
+    else:  # a piecewise linear loss (the plain hinge): autograd's gradient is a constant
+        diagonal = np.zeros(x.shape)
     close(loss, per_row.detach().numpy(), dtype)
     close(grad, first.detach().numpy(), dtype)
     close(hess, diagonal, dtype)
@@ -198,12 +246,12 @@ def test_empty_and_nothing_to_average(entry, parameters):
     x, second = inputs(entry, (3, 4), np.float64)
     loss, grad, hess = entry.function(x, second, sample_weight=np.zeros(3), return_hessian=True, **kw)
     assert float(loss) == 0.0 and not grad.any() and not hess.any()
-    if entry.takes_labels:  # every row ignored: 0, not NaN
+    if entry.takes_ignore_index:  # every row ignored: 0, not NaN
         loss, grad = entry.function(x, np.full(3, -100), return_grad=True, **kw)
         assert float(loss) == 0.0 and not grad.any()
 
 
-@pytest.mark.parametrize("entry,parameters", CASES)
+@pytest.mark.parametrize("entry,parameters", LOGIT_CASES)
 @pytest.mark.parametrize("offset", [1e2, -1e4, 1e6, -1e8, 1e8])
 def test_float32_at_large_offsets(entry, parameters, offset):
     """Logits u + offset (u ~ N(0, 3^2)): the float32 loss and gradient agree with the float64
@@ -223,7 +271,7 @@ def test_float32_at_large_offsets(entry, parameters, offset):
     np.testing.assert_allclose(grad, g, rtol=1e-5, atol=16 * 2.0**-24 * term)
 
 
-@pytest.mark.parametrize("entry,parameters", CASES)
+@pytest.mark.parametrize("entry,parameters", LOGIT_CASES)
 def test_stable_at_huge_logits(entry, parameters):
     """Logits of size 1e4 (probabilities of exactly 0 and 1 in every format): finite results,
     equal to the float64 reference."""
@@ -241,7 +289,7 @@ def test_stable_at_huge_logits(entry, parameters):
 @pytest.mark.parametrize("shape", [(64, 10), (33, 3), (8, 5000), (3, 4, 7)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_focal_gamma_zero_is_softmax_cross_entropy_bit_for_bit(shape, dtype):
-    x, y = inputs(ROW_LOSSES["softmax_focal_loss"], shape, dtype, seed=21)
+    x, y = inputs(Form(ROW_LOSSES["softmax_focal_loss"]), shape, dtype, seed=21)
     rng = np.random.default_rng(4)
     options = dict(weight=rng.uniform(0.5, 2, shape[-1]), sample_weight=rng.uniform(0.5, 2, y.size))
     for reduction in ("mean", "sum", "none"):
@@ -329,7 +377,7 @@ def test_bad_labels_name_value_and_row_and_write_nothing(backend):
 
 
 def test_inputs_are_never_written():
-    for entry in ROW_LOSSES.values():
+    for entry in FORMS:
         x, second = inputs(entry, (20, 9), np.float64)
         x.flags.writeable = False
         if not entry.takes_labels:
@@ -352,7 +400,7 @@ def test_first_two_arguments_by_name():
     """The documented names work as keywords (``logits=``, ``labels=``, ``target_logits=``),
     with Python's errors for a missing, doubled or extra argument."""
     for name, entry in ROW_LOSSES.items():
-        x, second = inputs(entry, (6, 5), np.float64)
+        x, second = inputs(Form(entry), (6, 5), np.float64)
         expected = entry.function(x, second, return_grad=True)
         for call in (lambda: entry.function(**{entry.first: x, entry.second: second}, return_grad=True),
                      lambda: entry.function(x, **{entry.second: second}, return_grad=True)):

@@ -133,15 +133,18 @@ def _row_loss_row(entry):
 
 
 FUNCTIONS.update({name: _elementwise_row(entry) for name, entry in ELEMENTWISE_LOSSES.items()})
-FUNCTIONS.update({name: _row_loss_row(entry) for name, entry in ROW_LOSSES.items()})
+# (the hinge's and the cross-entropy of probabilities' rows above call them with their
+# options: margin and squared, soft targets)
+FUNCTIONS.update({name: _row_loss_row(entry) for name, entry in ROW_LOSSES.items()
+                  if name not in FUNCTIONS})
 NAMES = sorted(FUNCTIONS)
 LOSSES = [name for name in NAMES if FUNCTIONS[name]["reduction"]]
 WITH_GRAD = [name for name in NAMES if FUNCTIONS[name]["grad"]]
 ROW_FUNCTIONS = [name for name in NAMES if FUNCTIONS[name]["kind"] == "rows"]
-LABEL_LOSSES = ["softmax_cross_entropy", "multiclass_hinge", "cross_entropy"] + [
+LABEL_LOSSES = ["softmax_cross_entropy"] + [
     name for name, entry in ROW_LOSSES.items() if entry.takes_labels]
 IGNORE_INDEX_LOSSES = ["softmax_cross_entropy"] + [
-    name for name, entry in ROW_LOSSES.items() if entry.takes_labels]
+    name for name, entry in ROW_LOSSES.items() if entry.takes_ignore_index]
 FIRST_ARGUMENT = {"softmax_cross_entropy": "logits", "multiclass_hinge": "scores",
                   "cross_entropy": "probs", "sigmoid_binary_cross_entropy": "logits",
                   "softmax": "x", "log_softmax": "x",
@@ -994,7 +997,7 @@ def test_flag_like_values_accepted(name, value):
     (lambda: fusedloss.cross_entropy(PROBS, LABELS, eps=-1e-3), ValueError,
      "eps: expected a finite number >= 0, got -0.001"),
     (lambda: fusedloss.cross_entropy(PROBS, LABELS, eps=np.inf), ValueError,
-     "eps: expected a finite number, got inf"),
+     "eps: expected a finite number >= 0, got inf"),
     (lambda: fusedloss.l2_penalty(X, [1.0]), TypeError, "lam: expected a real number, got list"),
     (lambda: fusedloss.elastic_net_penalty(X, 1.0, -0.5), ValueError,
      "beta: expected a finite number >= 0, got -0.5"),

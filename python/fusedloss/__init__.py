@@ -16,17 +16,15 @@ from ._building_blocks import (
 )
 from ._config import config, show_config
 from ._linear import linear_cross_entropy
-from ._losses import multiclass_hinge, softmax_cross_entropy
+from ._losses import softmax_cross_entropy
 from ._regression import *  # noqa: F401,F403 (every elementwise loss of the registry)
 from ._classification import *  # noqa: F401,F403 (every row-wise loss of the registry)
-from ._probabilistic import cross_entropy
 from ._version import __version__
 from . import _classification, _regression
 
 __all__ = [
     "__version__",
     "config",
-    "cross_entropy",
     "elastic_net_penalty",
     "get_backend",
     "l1_penalty",
@@ -34,10 +32,8 @@ __all__ = [
     "linear_cross_entropy",
     "log_softmax",
     "logsumexp",
-    "multiclass_hinge",
     "set_backend",
     "show_config",
-    "sigmoid_binary_cross_entropy",
     "softmax",
     "softmax_cross_entropy",
 ]

@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, Union, cast, overload
 
 import numpy as np
 
 from . import _backend, _reference
 from . import _validation as check
 from ._losses import (_NOT_FAST, _fast_classification, _fast_result, _fast_threads, _finish,
-                      _is_common_elementwise, _kernel_out, softmax_cross_entropy)
+                      _is_common_elementwise, _is_fast_float, _kernel_out, softmax_cross_entropy)
 from ._regression import (Parameter, RegistryEntry, _check_outs, signature_parameters,
                           two_arguments, with_conventions)
-from .typing import ArrayLike, FloatArray, Loss, LossAndGrad, Reduction
+from .typing import (ArrayLike, FloatArray, HessianOut, Loss, LossAndGrad, LossGradHess, Reduction,
+                     Scalar)
 
-__all__ = ["softmax_focal_loss", "softmax_kl_divergence"]
+__all__ = ["cross_entropy", "multiclass_hinge", "softmax_focal_loss", "softmax_kl_divergence"]
 
 LossResult = Union[np.floating, np.ndarray, Tuple[Any, ...]]
 _Result = Union[Loss, LossAndGrad, Tuple[Loss, FloatArray, FloatArray]]
@@ -60,12 +61,17 @@ class RowLoss(RegistryEntry):
 
     ``terms(rows, second, *parameters)`` is the float64 per-row (loss, gradient, Hessian) of the
     counted rows (``second``: their labels, or their rows of targets). ``takes_labels``: the
-    second operand is integer labels (with ``weight`` per class and ``ignore_index``), else a
-    float array of the first's shape. ``class_weight_in_mean``: "mean" divides by the summed
-    ``weight[y_i]`` (softmax-CE's rule, torch's), else by the rows (or summed sample weights).
+    second operand is integer labels, else a float array of the first's shape. With labels,
+    ``class_weight`` says whether the loss takes ``weight`` (one per class, scaling row i by
+    ``weight[y_i]``) and ``ignores`` whether it takes ``ignore_index``; ``soft_kernel`` and
+    ``soft_terms``, where given, are the kernel and float64 terms of a second form of the
+    second operand: float "labels" of the first's shape are soft targets (the cross-entropy of
+    probabilities). ``class_weight_in_mean``: "mean" divides by the summed ``weight[y_i]``
+    (softmax-CE's rule, torch's), else by the rows (or summed sample weights).
     ``kernel(*parameters)`` names the C++ kernel (``"softmax_cross_entropy"``: that function
     runs the call, e.g. the focal loss at gamma 0). ``torch(F, x, second, *parameters)``
-    returns PyTorch's per-row losses (tests and bench).
+    returns PyTorch's per-row losses (tests and bench). ``probabilities``: the first argument
+    holds probabilities, not logits (the tests draw it so, and do not shift it by offsets).
     """
 
     name: str
@@ -73,6 +79,11 @@ class RowLoss(RegistryEntry):
     second: str
     terms: Callable[..., _reference.Terms]
     takes_labels: bool = True
+    class_weight: bool = True
+    ignores: bool = True
+    soft_kernel: Optional[str] = None
+    soft_terms: Optional[Callable[..., _reference.Terms]] = None
+    probabilities: bool = False
     class_weight_in_mean: bool = True
     parameters: Tuple[Parameter, ...] = ()
     kernel: Optional[Callable[..., str]] = None
@@ -80,6 +91,14 @@ class RowLoss(RegistryEntry):
     # Parameter values the tests and bench sweep (each a tuple of this loss's parameters).
     examples: Tuple[Tuple[float, ...], ...] = ((),)
     function: Optional[Callable[..., Any]] = field(default=None, compare=False)
+
+    @property
+    def takes_class_weight(self) -> bool:
+        return self.takes_labels and self.class_weight
+
+    @property
+    def takes_ignore_index(self) -> bool:
+        return self.takes_labels and self.ignores
 
 
 #: Every row-wise loss by name, in the order they were registered.
@@ -103,16 +122,19 @@ def row_loss(entry: RowLoss) -> Callable[[_F], _F]:
                      threads: Any = None, **keywords: Any) -> Any:
             first, second = two_arguments(registered, positional, keywords)
             unknown = [key for key in keywords if key not in names]
-            if not registered.takes_labels:
-                unknown = (["weight"] if weight is not _ABSENT else []) + (
-                    ["ignore_index"] if ignore_index is not _ABSENT else []) + unknown
+            unknown = (["weight"] if weight is not _ABSENT and not registered.takes_class_weight else []) + (
+                ["ignore_index"] if ignore_index is not _ABSENT and not registered.takes_ignore_index
+                else []) + unknown
             if unknown:
                 raise TypeError(f"{entry.name}() got an unexpected keyword argument {unknown[0]!r}")
-            values = (tuple(parameter.check(keywords.get(parameter.name, parameter.default))
-                            for parameter in parameters) if keywords else default_values)
+            values = (tuple(parameter.check(keywords[parameter.name]) if parameter.name in keywords
+                            else parameter.default for parameter in parameters)
+                      if keywords else default_values)
+            if registered.takes_ignore_index:
+                ignore_index = -100 if ignore_index is _ABSENT else ignore_index
             return _call(registered, first, second, values,
                          None if weight is _ABSENT else weight, sample_weight,
-                         -100 if ignore_index is _ABSENT else ignore_index, reduction,
+                         None if ignore_index is _ABSENT else ignore_index, reduction,
                          return_grad, return_hessian, out, threads)
 
         with_conventions(function, _CONVENTIONS)
@@ -136,8 +158,10 @@ def _fast_call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float,
         return _NOT_FAST  # that function's own fast path, through the validated one here
     code = check.REDUCTIONS[reduction]
     core = _backend.core
-    if entry.takes_labels:
-        if not (type(ignore_index) is int and -0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF):
+    soft = entry.soft_kernel is not None and type(second) is np.ndarray and _is_fast_float(second.dtype)
+    if entry.takes_labels and not soft:
+        if entry.takes_ignore_index and not (
+                type(ignore_index) is int and -0x8000000000000000 <= ignore_index <= 0x7FFFFFFFFFFFFFFF):
             return _NOT_FAST
 
         def run(x: np.ndarray, y: np.ndarray, kernel_out: Any, count: int) -> Any:
@@ -150,8 +174,8 @@ def _fast_call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float,
     if count is None or not _is_common_elementwise(first, second, out, reduction) or first.ndim != 2:
         return _NOT_FAST
     value, gradient, _ = core.row_loss(  # type: ignore[union-attr]
-        kernel, first, second, parameters, None, None, None, entry.class_weight_in_mean, code,
-        return_grad, False, out, None, count, None)
+        entry.soft_kernel if soft else kernel, first, second, parameters, None, None, None,
+        entry.class_weight_in_mean, code, return_grad, False, out, None, count, None)
     return _fast_result(value, gradient, first.dtype, return_grad)
 
 
@@ -174,14 +198,22 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
     rows = int(np.prod(batch_shape, dtype=np.int64))
     class_weight = None
     ignore: Optional[int] = None
-    if entry.takes_labels:
+    # The form of the second operand: labels, or rows of targets (always, or as the soft form
+    # of labels given as floats).
+    soft = (entry.soft_kernel is not None
+            and check.is_float_dtype(check.as_array(second, entry.second).dtype))
+    takes_labels = entry.takes_labels and not soft
+    if takes_labels:
         operand = check.check_labels(second, batch_shape, entry.second)
-        class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
-        ignore = check.check_ignore_index(ignore_index)
+        if entry.takes_class_weight:
+            class_weight = check.check_weight_vector(weight, classes, "weight", "one weight per class")
+        if entry.takes_ignore_index:
+            ignore = check.check_ignore_index(ignore_index)
     else:
         targets, _ = check.as_float_array(second, entry.second)
         if targets.shape != x.shape:
-            raise ValueError(f"{entry.second}: expected the shape of {entry.first} {x.shape}, "
+            form = "soft targets (a float array) must have" if soft else "expected"
+            raise ValueError(f"{entry.second}: {form} the shape of {entry.first} {x.shape}, "
                              f"got {targets.shape}")
         operand = targets.astype(x.dtype, copy=False)
     row_weight = check.check_weight_vector(sample_weight, rows, "sample_weight", "one weight per row")
@@ -191,7 +223,9 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
     out, hess_out = _check_outs(out, return_grad, return_hessian, first, others, x.shape,
                                 result_dtype)
 
-    kernel = entry.kernel_name(parameters)
+    kernel = entry.soft_kernel if soft else entry.kernel_name(parameters)
+    terms = entry.soft_terms if soft else entry.terms
+    assert kernel is not None and terms is not None
     if kernel == "softmax_cross_entropy":
         # The loss equals softmax cross-entropy at these parameters: run that function, so
         # that it is the same bits (its small-C and long-row paths included).
@@ -204,20 +238,22 @@ def _call(entry: RowLoss, first: Any, second: Any, parameters: Tuple[float, ...]
     hessian = None
     if _backend.use_native() and x.size:
         rows2d = check.as_rows(x)
-        second_kernel = operand if entry.takes_labels else check.as_rows(operand)
+        second_kernel = operand if takes_labels else check.as_rows(operand)
         value, gradient, hessian = _backend.core.row_loss(  # type: ignore[union-attr]
             kernel, rows2d, second_kernel, parameters, class_weight, row_weight, ignore,
             entry.class_weight_in_mean, reduction_code, return_grad, bool(return_hessian),
             _kernel_out(out, x, rows2d), _kernel_out(hess_out, x, rows2d), thread_count,
             batch_shape)
     else:
-        if entry.takes_labels:
-            invalid = (operand != ignore) & ((operand < 0) | (operand >= classes))
+        if takes_labels:
+            invalid = (operand < 0) | (operand >= classes)
+            if ignore is not None:
+                invalid &= operand != ignore
             if invalid.any():
                 raise check.label_error(operand, int(np.argmax(invalid)), classes, batch_shape,
                                         entry.second)
         value, gradient, hessian = _reference.row_loss(
-            entry.terms, x, operand, parameters, takes_labels=entry.takes_labels,
+            terms, x, operand, parameters, takes_labels=takes_labels,
             weight=class_weight, sample_weight=row_weight, ignore_index=ignore,
             class_weight_in_mean=entry.class_weight_in_mean,
             reduction=check.reduction_name(reduction), return_grad=return_grad,
@@ -313,3 +349,243 @@ def softmax_kl_divergence(
     """
     raise AssertionError("replaced by @row_loss")
 
+
+def _torch_hinge(F: Any, x: Any, labels: Any, margin: float, squared: float) -> Any:
+    # The formula, not F.multi_margin_loss (fusedloss's divided by C): PyTorch has no double
+    # backward for that function, and the tests take the Hessian from one.
+    terms = (x - x.gather(-1, labels.unsqueeze(-1)) + margin).clamp(min=0.0)
+    terms = terms.masked_fill(F.one_hot(labels, x.shape[-1]).bool(), 0.0)  # no term at y
+    return (terms**2 if squared else terms).sum(-1)
+
+
+def _torch_cross_entropy(F: Any, p: Any, labels: Any, eps: float) -> Any:
+    return -(p.gather(-1, labels.unsqueeze(-1)).squeeze(-1) + eps).log()
+
+
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> LossGradHess: ...
+@overload
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = ..., squared: bool = ..., weight: Optional[ArrayLike] = ...,
+    sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: bool, out: Any = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, LossGradHess]: ...
+@row_loss(RowLoss(
+    "multiclass_hinge", "scores", "labels", _reference.multiclass_hinge_terms,
+    ignores=False, class_weight_in_mean=False,
+    parameters=(Parameter("margin"), Parameter("squared", flag=True)),
+    kernel=lambda margin, squared: "multiclass_hinge_squared" if squared else "multiclass_hinge",
+    torch=_torch_hinge,
+    examples=((1.0, 0.0), (1.0, 1.0), (0.5, 1.0), (2.0, 0.0)),
+))
+def multiclass_hinge(
+    scores: ArrayLike, labels: ArrayLike, *, margin: float = 1.0, squared: bool = False,
+    weight: Optional[ArrayLike] = None, sample_weight: Optional[ArrayLike] = None,
+    reduction: Reduction = "mean", return_grad: bool = False, out: Any = None,
+    threads: Optional[int] = None, return_hessian: bool = False,
+) -> Any:
+    r"""Multiclass hinge loss (Weston-Watkins multiclass SVM).
+
+    ``loss_i = sum_{j != y_i} max(0, s_ij - s_{i,y_i} + margin)`` (each term squared when
+    ``squared=True``). Gradient: for ``j != y_i`` ``1[term > 0]`` (squared: ``2 * term``);
+    for ``j = y_i`` minus the sum of the others. Not divided by ``C``: PyTorch's
+    ``F.multi_margin_loss`` equals this loss divided by ``C``. ``weight`` ``(C,)`` scales row
+    ``i`` by ``weight[y_i]``; ``"mean"`` divides by ``N`` (or the summed ``sample_weight``).
+
+    Shapes: ``scores`` ``(..., C)``, ``labels`` ``(...)`` (any integer dtype, in ``[0, C)``);
+    ``weight`` ``(C,)``, ``sample_weight`` ``(N,)`` per row (``N`` rows in all). Returns the loss
+    (a NumPy scalar, or per-row losses of the batch shape for ``reduction="none"``), then with
+    ``return_grad=True`` its gradient with the scores' shape (``out`` receives it; it may be
+    ``scores`` itself).
+
+    ``return_hessian=True`` (implies the gradient) appends the diagonal of the Hessian of the
+    returned loss w.r.t. the scores: 0 for the plain hinge (piecewise linear); with
+    ``squared=True`` ``2`` at each active term ``j != y_i`` (``s_ij - s_{i,y_i} + margin > 0``)
+    and ``2 x`` (the number of active terms) at the label, times the row weight and the
+    reduction's factor (not divided by ``C``, as the loss). ``out`` is then a pair
+    ``(grad_out, hess_out)`` (either may be None).
+
+    >>> import numpy as np, fusedloss
+    >>> s = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
+    >>> fusedloss.multiclass_hinge(s, [0, 1, 2], reduction="none").round(4).tolist()
+    [2.9, 0.0, 12.9]
+    >>> loss, grad = fusedloss.multiclass_hinge(s[:1], [0], return_grad=True)
+    >>> round(float(loss), 4), grad.tolist()
+    (2.9, [[-1.0, 1.0, 0.0]])
+    """
+    raise AssertionError("replaced by @row_loss")
+
+
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Scalar: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> FloatArray: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction, return_grad: Literal[False] = ..., return_hessian: Literal[False] = ..., out: None = ...,
+    threads: Optional[int] = ...,
+) -> Loss: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: Literal[True], return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Loss, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool, return_hessian: Literal[False] = ..., out: Optional[FloatArray] = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["mean", "sum"] = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[Scalar, FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Literal["none"], return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: Literal[True], out: Optional[HessianOut] = ...,
+    threads: Optional[int] = ...,
+) -> LossGradHess: ...
+@overload
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = ..., sample_weight: Optional[ArrayLike] = ...,
+    reduction: Reduction = ..., return_grad: bool = ..., return_hessian: bool, out: Any = ...,
+    threads: Optional[int] = ...,
+) -> Union[Loss, LossAndGrad, LossGradHess]: ...
+@row_loss(RowLoss(
+    "cross_entropy", "probs", "labels", _reference.cross_entropy_terms,
+    class_weight=False, ignores=False, class_weight_in_mean=False, probabilities=True,
+    soft_kernel="cross_entropy_soft_targets", soft_terms=_reference.cross_entropy_soft_terms,
+    parameters=(Parameter("eps", low=0.0),),
+    torch=_torch_cross_entropy,
+    examples=((1e-7,), (0.0,), (0.25,)),
+))
+def cross_entropy(
+    probs: ArrayLike, labels: ArrayLike, *, eps: float = 1e-7,
+    sample_weight: Optional[ArrayLike] = None, reduction: Reduction = "mean",
+    return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
+    return_hessian: bool = False,
+) -> Any:
+    r"""Cross-entropy of given probabilities (no softmax inside).
+
+    ``loss_i = -sum_j t_ij log(p_ij + eps)``, ``t`` one-hot from integer ``labels`` or given
+    soft targets. Gradient w.r.t. ``p``: ``-t / (p + eps)`` (0 where ``t = 0``), times the row's
+    sample weight and the reduction's factor.
+
+    Shapes: ``probs`` ``(..., C)``; ``labels`` integer ``(...)`` (the batch shape), or float
+    with ``probs``' shape (soft targets, used as given; terms with ``t_ij = 0`` count 0).
+    ``sample_weight`` ``(N,)`` per row; ``"mean"`` is ``sum_i w_i l_i / sum_i w_i`` (``N``
+    unweighted; 0 when the denominator is 0). ``eps`` must be finite and ``>= 0``.
+
+    ``return_hessian=True`` (implies the gradient) appends the diagonal of the Hessian w.r.t.
+    ``p``: ``t / (p + eps)**2`` (0 where ``t = 0``; there is no clipping, so no flat region),
+    times the row's sample weight and the reduction's factor; ``out`` is then a pair
+    ``(grad_out, hess_out)`` (either may be None).
+
+    >>> import numpy as np, fusedloss
+    >>> p = np.array([0.1, 0.05, 0.6, 0, 0.05, 0.1, 0, 0.1, 0, 0])
+    >>> round(float(fusedloss.cross_entropy(p, 2)), 6)
+    0.510825
+    >>> round(float(fusedloss.cross_entropy(p[[0, 1, 7, 3, 4, 5, 6, 2, 8, 9]], 2)), 6)
+    2.302584
+    """
+    raise AssertionError("replaced by @row_loss")

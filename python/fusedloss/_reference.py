@@ -239,55 +239,6 @@ def _softmax_hessian(softmax: np.ndarray, lse: np.ndarray, target_weight: np.nda
     return result
 
 
-@_quiet
-def multiclass_hinge(
-    scores: np.ndarray,
-    labels: np.ndarray,
-    *,
-    margin: float = 1.0,
-    squared: bool = False,
-    weight: Optional[np.ndarray] = None,
-    sample_weight: Optional[np.ndarray] = None,
-    reduction: str = "mean",
-    return_grad: bool = False,
-    return_hessian: bool = False,
-) -> Tuple[Any, ...]:
-    """``return_hessian=True``: ``(value, gradient, hessian)``, the diagonal Hessian: 0 for the
-    plain hinge (piecewise linear); squared, 2 at each active term ``j != y`` (``d_j > 0``) and
-    2 x (the number of active terms) at the label, times the row weight and the reduction's
-    factor."""
-    s = np.asarray(scores, dtype=np.float64)
-    classes = s.shape[-1]
-    rows = s.reshape(-1, classes)
-    y = np.asarray(labels).reshape(-1).astype(np.int64)
-    index = np.arange(rows.shape[0])
-    is_label = np.zeros(rows.shape, dtype=bool)
-    is_label[index, y] = True
-    difference = rows - rows[index, y][:, None] + margin
-    terms = np.where(is_label, 0.0, np.maximum(difference, 0.0))  # maximum propagates NaN
-    losses = (terms**2 if squared else terms).sum(axis=1)
-    row_weight = np.ones(rows.shape[0])
-    if weight is not None:
-        row_weight = row_weight * np.asarray(weight, dtype=np.float64)[y]
-    if sample_weight is not None:
-        row_weight = row_weight * np.asarray(sample_weight, dtype=np.float64)
-    denominator = float(sample_weight.sum()) if sample_weight is not None else float(rows.shape[0])
-    value, scale = _reduce((row_weight * losses).reshape(s.shape[:-1]), denominator, reduction)
-    if not (return_grad or return_hessian):
-        return value, None
-    derivative = 2.0 * terms if squared else np.where(is_label, 0.0, (difference > 0).astype(np.float64))
-    derivative[index, y] = -derivative.sum(axis=1)
-    gradient = (derivative * (row_weight * scale)[:, None]).reshape(s.shape)
-    if not return_hessian:
-        return value, gradient
-    second: np.ndarray = np.zeros(rows.shape)
-    if squared:
-        active = (~is_label) & (difference > 0)
-        second = 2.0 * active
-        second[index, y] = 2.0 * active.sum(axis=1)
-    return value, gradient, (second * (row_weight * scale)[:, None]).reshape(s.shape)
-
-
 # ----------------------------------------------------------------------------- elementwise
 # Each elementwise loss is its pointwise maths in float64 -- (loss, gradient, Hessian) of one
 # element, d = pred - target -- and `elementwise_loss` applies the weights and the reduction,
@@ -492,6 +443,47 @@ def softmax_kl_terms(x: np.ndarray, target_logits: np.ndarray, temperature: floa
     return losses, (p - q) / temperature, p * (1.0 - p) / temperature**2
 
 
+def multiclass_hinge_terms(x: np.ndarray, labels: np.ndarray, margin: float, squared: float) -> Terms:
+    """sum_{j != y} max(0, d_j), d_j = x_j - x_y + margin (each term squared when `squared`).
+    Gradient: 1[d_j > 0] (squared: 2 max(0, d_j)) for j != y, minus their sum at y; Hessian 0
+    (piecewise linear), squared 2 at each active term and 2 x (their number) at y."""
+    rows = np.arange(x.shape[0])
+    is_label = np.zeros(x.shape, dtype=bool)
+    is_label[rows, labels] = True
+    difference = x - x[rows, labels][:, None] + margin
+    terms = np.where(is_label, 0.0, np.maximum(difference, 0.0))  # maximum propagates NaN
+    active = (~is_label) & (difference > 0)
+    if squared:
+        losses = (terms**2).sum(axis=1)
+        derivative = 2.0 * terms
+        hessian = 2.0 * active
+        hessian[rows, labels] = 2.0 * active.sum(axis=1)
+    else:
+        losses = terms.sum(axis=1)
+        derivative = active.astype(np.float64)
+        hessian = np.zeros(x.shape)
+    derivative[rows, labels] = -derivative.sum(axis=1)
+    return losses, derivative, hessian
+
+
+def cross_entropy_terms(p: np.ndarray, labels: np.ndarray, eps: float) -> Terms:
+    """-log(p_y + eps): gradient -1 / (p_y + eps) and Hessian 1 / (p_y + eps)^2 at the label,
+    0 elsewhere (no clipping, so no flat region)."""
+    targets = np.zeros(p.shape)
+    targets[np.arange(p.shape[0]), labels] = 1.0
+    return cross_entropy_soft_terms(p, targets, eps)
+
+
+def cross_entropy_soft_terms(p: np.ndarray, targets: np.ndarray, eps: float) -> Terms:
+    """-sum_j t_j log(p_j + eps); a term with t_j = 0 counts 0 (0 log 0 = 0, gradient 0)."""
+    shifted = p + eps
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        losses = -np.where(targets == 0, 0.0, targets * np.log(shifted)).sum(axis=1)
+        gradient = np.where(targets == 0, 0.0, -targets / shifted)
+        hessian = np.where(targets == 0, 0.0, targets / shifted**2)
+    return losses, gradient, hessian
+
+
 @_quiet
 def row_loss(
     terms: Callable[..., Terms],
@@ -543,6 +535,39 @@ def row_loss(
     grad = (gradient * factor).reshape(x.shape) if return_grad or return_hessian else None
     hess = (hessian * factor).reshape(x.shape) if return_hessian else None
     return value, grad, hess
+
+
+def multiclass_hinge(
+    scores: np.ndarray, labels: np.ndarray, *, margin: float = 1.0, squared: bool = False,
+    weight: Optional[np.ndarray] = None, sample_weight: Optional[np.ndarray] = None,
+    reduction: str = "mean", return_grad: bool = False, return_hessian: bool = False,
+) -> Tuple[Any, ...]:
+    """The Weston-Watkins hinge (row_loss on multiclass_hinge_terms): ``(value, gradient)``, or
+    ``(value, gradient, hessian)`` with ``return_hessian``; "mean" divides by N or the summed
+    sample weights (not the class weights)."""
+    value, gradient, hessian = row_loss(
+        multiclass_hinge_terms, np.asarray(scores, np.float64), np.asarray(labels),
+        (margin, float(squared)), takes_labels=True, weight=weight, sample_weight=sample_weight,
+        class_weight_in_mean=False, reduction=reduction, return_grad=return_grad,
+        return_hessian=return_hessian)
+    return (value, gradient, hessian) if return_hessian else (value, gradient)
+
+
+def cross_entropy(
+    probs: np.ndarray, labels: Optional[np.ndarray] = None, *, targets: Optional[np.ndarray] = None,
+    eps: float = 1e-7, sample_weight: Optional[np.ndarray] = None, reduction: str = "mean",
+    return_grad: bool = False, return_hessian: bool = False,
+) -> Tuple[Any, ...]:
+    """Integer ``labels`` (batch shape) or soft ``targets`` (probs' shape), exactly one:
+    row_loss on cross_entropy_terms or cross_entropy_soft_terms, ``(value, gradient)`` or
+    ``(value, gradient, hessian)``; "mean" divides by N or the summed sample weights."""
+    soft = targets is not None
+    value, gradient, hessian = row_loss(
+        cross_entropy_soft_terms if soft else cross_entropy_terms,
+        np.asarray(probs, np.float64), np.asarray(targets if soft else labels), (eps,),
+        takes_labels=not soft, sample_weight=sample_weight, class_weight_in_mean=False,
+        reduction=reduction, return_grad=return_grad, return_hessian=return_hessian)
+    return (value, gradient, hessian) if return_hessian else (value, gradient)
 
 
 def mean_squared_error(
@@ -642,48 +667,6 @@ def sigmoid_binary_cross_entropy(
 
 
 @_quiet
-def cross_entropy(
-    probs: np.ndarray,
-    labels: Optional[np.ndarray] = None,
-    *,
-    targets: Optional[np.ndarray] = None,
-    eps: float = 1e-7,
-    sample_weight: Optional[np.ndarray] = None,
-    reduction: str = "mean",
-    return_grad: bool = False,
-    return_hessian: bool = False,
-) -> Tuple[Any, ...]:
-    """Integer ``labels`` (batch shape) or soft ``targets`` (probs' shape), exactly one.
-    ``return_hessian=True``: ``(value, gradient, hessian)``, the diagonal Hessian
-    ``t / (p + eps)^2`` (0 where ``t = 0``) times the row weight and the reduction's factor."""
-    p = np.asarray(probs, dtype=np.float64)
-    classes = p.shape[-1]
-    rows = p.reshape(-1, classes)
-    if targets is None:
-        y = np.asarray(labels).reshape(-1).astype(np.int64)
-        t = np.zeros(rows.shape)
-        t[np.arange(rows.shape[0]), y] = 1.0
-    else:
-        t = np.asarray(targets, dtype=np.float64).reshape(rows.shape)
-    shifted = rows + eps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(t == 0, 0.0, t * np.log(shifted))
-    losses = -terms.sum(axis=1)
-    row_weight = np.ones(rows.shape[0]) if sample_weight is None else np.asarray(
-        sample_weight, dtype=np.float64)
-    value, scale = _reduce((row_weight * losses).reshape(p.shape[:-1]), float(row_weight.sum()),
-                           reduction)
-    if not (return_grad or return_hessian):
-        return value, None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gradient = np.where(t == 0, 0.0, -t / shifted) * (row_weight * scale)[:, None]
-    if not return_hessian:
-        return value, gradient.reshape(p.shape)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        hessian = np.where(t == 0, 0.0, t / shifted**2) * (row_weight * scale)[:, None]
-    return value, gradient.reshape(p.shape), hessian.reshape(p.shape)
-
-
 def linear_cross_entropy(
     x: np.ndarray,
     linear_weight: np.ndarray,

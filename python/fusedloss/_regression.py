@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Literal, Optional, Tuple, TypeVar, Union, cast, overload
 
@@ -33,7 +34,6 @@ import numpy as np
 
 from . import _backend, _reference
 from ._losses import _fast_result, _fast_threads, _finish, _is_common_elementwise
-from ._probabilistic import _broadcast_operand, _periodic_operand
 from . import _validation as check
 from .typing import (ArrayLike, FloatArray, HessianOut, Loss, LossAndGrad, LossGradHess, Reduction,
                      Scalar)
@@ -76,8 +76,9 @@ _CONVENTIONS = """
 @dataclass(frozen=True)
 class Parameter:
     """A loss parameter: a finite real number in [low, high] (open ends as flagged), optionally
-    outside the open interval ``excluded`` (Tweedie's power). ``default`` comes from the public
-    function's signature."""
+    outside the open interval ``excluded`` (Tweedie's power); or, with ``flag``, a bool (passed
+    on as 1.0 or 0.0: the hinge's ``squared``). ``default`` comes from the public function's
+    signature."""
 
     name: str
     low: float = -math.inf
@@ -86,8 +87,14 @@ class Parameter:
     high_open: bool = False
     excluded: Optional[Tuple[float, float]] = None
     default: float = 0.0
+    flag: bool = False
 
     def check(self, value: Any) -> float:
+        if self.flag:
+            return 1.0 if check.check_flag(value, self.name) else 0.0
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{self.name}: expected a real number, got {type(value).__name__} "
+                            f"{reprlib.repr(value)}")
         number = check.real_number(value, self.name)
         bad = (not math.isfinite(number)
                or (number <= self.low if self.low_open else number < self.low)
@@ -98,6 +105,8 @@ class Parameter:
         return number
 
     def describe(self) -> str:
+        if self.flag:
+            return "a bool"
         if math.isinf(self.low) and math.isinf(self.high):
             text = "a finite number"
         elif math.isinf(self.high):
@@ -108,6 +117,59 @@ class Parameter:
         if self.excluded is not None:
             text += f" outside ({self.excluded[0]:g}, {self.excluded[1]:g})"
         return text
+
+
+# ----------------------------------------------------------------------------- element operands
+# The broadcast and periodic forms of the element operands (``weight``, ``pos_weight``).
+
+
+def _broadcast_operand(value: ArrayLike, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """`value` (a real array) converted to `dtype` and broadcast to `shape` (never enlarging it)."""
+    array = check.as_array(value, name)
+    if array.dtype.kind not in "iubf" and not check.is_float_dtype(array.dtype):
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        raise TypeError(f"{name}: expected float16, float32 or float64, got {array.dtype} (long "
+                        "double: float64 would silently drop its extra precision)")
+    try:
+        broadcast_shape = np.broadcast_shapes(array.shape, shape)
+    except ValueError:
+        broadcast_shape = None
+    if broadcast_shape != shape:
+        raise ValueError(
+            f"{name}: expected a shape that broadcasts to the logits' shape {shape}, "
+            f"got {array.shape}"
+        )
+    return array.astype(dtype, copy=False)
+
+
+# Shortest pattern handed to the kernel for a periodic weight: the kernel walks the elements in
+# chunks that end where the pattern does, so a period of C = 10 is tiled to >= 1024 entries.
+_MIN_PATTERN = 1024
+
+
+def _periodic_operand(array: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:
+    """`array` (broadcastable to `shape`) as the kernel's periodic form: a contiguous 1-d pattern
+    whose entry ``k % len(pattern)`` is element ``k`` (row-major) of the broadcast array.
+
+    Axes where `array` has length 1 (or that it lacks) repeat it; past the first axis where it
+    varies, it is written out once. A per-class ``(C,)`` or ``(1, ..., C)`` weight is a period
+    of ``C``, a scalar a period of 1; only one that varies along axis 0 is materialised to the
+    full shape.
+    """
+    padded = (1,) * (len(shape) - array.ndim) + array.shape
+    varying = [axis for axis, length in enumerate(padded) if length != 1]
+    if not varying:
+        period = array.reshape(1)
+    else:
+        first = varying[0]
+        period = np.broadcast_to(array.reshape(padded[first:]), shape[first:]).reshape(-1)
+    if period.size < _MIN_PATTERN:
+        period = np.tile(period, -(-_MIN_PATTERN // period.size))
+    return check.as_contiguous(period)
+
+
+# ----------------------------------------------------------------------------- the registry
 
 
 class RegistryEntry:

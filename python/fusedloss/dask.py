@@ -552,89 +552,6 @@ def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sampl
                     extras=extras, fold=fold, return_hessian=return_hessian)
 
 
-@overload
-def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
-                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
-                     return_grad: Literal[False] = False, out: Any = None, threads: Optional[int] = None,
-                     return_hessian: Literal[False] = False) -> "da.Array": ...
-
-
-@overload
-def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
-                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
-                     return_grad: Literal[True], out: Any = None, threads: Optional[int] = None,
-                     return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
-
-
-@overload
-def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
-                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
-                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
-                     return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
-
-
-@overload
-def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
-                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
-                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
-                     return_hessian: bool = False) -> DaskResult: ...
-
-
-def multiclass_hinge(scores: Any, labels: Any, *, margin: float = 1.0, squared: bool = False,
-                     weight: Any = None, sample_weight: Any = None, reduction: str = "mean",
-                     return_grad: bool = False, out: Any = None, threads: Optional[int] = None,
-                     return_hessian: bool = False) -> DaskResult:
-    """:func:`fusedloss.multiclass_hinge` on Dask arrays (``"mean"`` divides by N or Σ w)."""
-    weight = None if weight is None else np.asarray(weight)
-    kwargs: Dict[str, Any] = dict(margin=margin, squared=squared, weight=weight, threads=threads)
-    fold = weight is not None
-    return_hessian = check.check_flag(return_hessian, "return_hessian")
-    if return_hessian:
-        kwargs["return_hessian"] = return_grad = True
-    return _rowwise(_fl.multiclass_hinge, "scores", scores, labels, allow_soft=False,
-                    sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs, per_row=_no_row_weights, fold=fold,
-                    extras=(None,) if return_hessian else (), return_hessian=return_hessian)
-
-
-@overload
-def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
-                  reduction: str = "mean", return_grad: Literal[False] = False, out: Any = None,
-                  threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
-
-
-@overload
-def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
-                  reduction: str = "mean", return_grad: Literal[True], out: Any = None,
-                  threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
-
-
-@overload
-def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
-                  reduction: str = "mean", return_grad: bool = False, out: Any = None,
-                  threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
-
-
-@overload
-def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
-                  reduction: str = "mean", return_grad: bool = False, out: Any = None,
-                  threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
-
-
-def cross_entropy(probs: Any, labels: Any, *, eps: float = 1e-7, sample_weight: Any = None,
-                  reduction: str = "mean", return_grad: bool = False, out: Any = None,
-                  threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult:
-    """:func:`fusedloss.cross_entropy` (given probabilities) on Dask arrays."""
-    kwargs: Dict[str, Any] = dict(eps=eps, threads=threads)
-    return_hessian = check.check_flag(return_hessian, "return_hessian")
-    if return_hessian:
-        kwargs["return_hessian"] = return_grad = True
-    return _rowwise(_fl.cross_entropy, "probs", probs, labels, allow_soft=True,
-                    sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs, per_row=_no_row_weights,
-                    extras=(None,) if return_hessian else (), return_hessian=return_hessian)
-
-
 # ----------------------------------------------------------------------------- elementwise
 
 
@@ -764,7 +681,8 @@ def _row_twin(entry: Any) -> Callable[..., DaskResult]:
         # Integer labels use weight[y_i] only as a row weight: folded into the per-row weights
         # of the gradient call (bitwise the in-memory gradient, see _call_block).
         return _rowwise(entry.function, entry.first, first, second,
-                        allow_soft=not entry.takes_labels, sample_weight=sample_weight,
+                        allow_soft=not entry.takes_labels or entry.soft_kernel is not None,
+                        sample_weight=sample_weight,
                         reduction=reduction, return_grad=return_grad, out=out, kwargs=kwargs,
                         per_row=per_row, extras=(None,) if return_hessian else (),
                         fold=entry.takes_labels and weight is not None,
@@ -777,9 +695,11 @@ def _row_twin(entry: Any) -> Callable[..., DaskResult]:
     return twin
 
 
-# One twin per registered row-wise loss (softmax_focal_loss, softmax_kl_divergence), declared
-# for type checkers as the elementwise twins above are.
+# One twin per registered row-wise loss, declared for type checkers as the elementwise twins
+# above are.
 if TYPE_CHECKING:
+    multiclass_hinge: Callable[..., DaskResult]
+    cross_entropy: Callable[..., DaskResult]
     softmax_focal_loss: Callable[..., DaskResult]
     softmax_kl_divergence: Callable[..., DaskResult]
 for _row_entry in _fl._classification.ROW_LOSSES.values():

@@ -12,8 +12,10 @@ in its target domain (:func:`elementwise_inputs`), its default parameters, and
 the registry gets its bench rows without an edit here. So do the row-wise losses of the
 registry (:data:`fusedloss._classification.ROW_LOSSES`: focal, distillation): softmax
 cross-entropy's shapes, its ``sample_weight`` option, labels or a teacher's logits, the
-entry's default parameters and :func:`fusedloss._reference.row_loss`. The other
-classification losses have their own tables; so does sigmoid BCE, an elementwise entry timed
+entry's default parameters and :func:`fusedloss._reference.row_loss`. The classification
+losses of :data:`_CLASSIFICATION` have their own tables (the hinge's and the cross-entropy of
+probabilities' options and peers, which differ from softmax-CE's); so does sigmoid BCE, an
+elementwise entry timed
 at ``(rows, classes)`` shapes with its per-class ``weight`` / ``pos_weight`` options (its
 inputs, call and reference are the registry's).
 """
@@ -50,7 +52,8 @@ def _table(classification: Dict[str, Any], elementwise: Any) -> Dict[str, Any]:
     table.update({name: list(elementwise) if isinstance(elementwise, list) else elementwise
                   for name in ELEMENTWISE_LOSSES})
     table.update({name: classification[name] for name in ("sigmoid_binary_cross_entropy", "cross_entropy")})
-    table.update({name: classification["softmax_cross_entropy"] for name in ROW_LOSSES})
+    table.update({name: classification["softmax_cross_entropy"] for name in ROW_LOSSES
+                  if name not in table})
     return table
 
 
@@ -89,7 +92,7 @@ OPTIONS: Dict[str, Tuple[str, ...]] = _table({
     # (the row-wise losses of the registry get softmax-CE's entry of each table; their options
     # are set after the table)
 }, ELEMENTWISE_OPTIONS)
-OPTIONS.update({name: ("sample_weight",) for name in ROW_LOSSES})
+OPTIONS.update({name: ("sample_weight",) for name in ROW_LOSSES if name not in _CLASSIFICATION})
 #: The shape kinds each loss is timed at (``--shape``): ELEMENTS is a 1-D shape, ROWSxCLASSES 2-D.
 SHAPE_KINDS: Dict[str, str] = _table({
     "softmax_cross_entropy": "ROWSxCLASSES",
@@ -105,8 +108,9 @@ def elementwise_entry(loss: str) -> Optional[ElementwiseLoss]:
 
 
 def row_entry(loss: str) -> Optional[RowLoss]:
-    """The registry entry of a row-wise loss, ``None`` for another loss."""
-    return ROW_LOSSES.get(loss)
+    """The registry entry of a row-wise loss timed by the registry's generic cases, ``None``
+    for another loss (those of :data:`_CLASSIFICATION` have their own cases and peers)."""
+    return None if loss in _CLASSIFICATION else ROW_LOSSES.get(loss)
 
 
 def shape_fits(loss: str, shape: Shape) -> bool:
