@@ -224,6 +224,31 @@ def test_every_option_is_the_float32_call_rounded_once(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("rows", [3, 9, 13])
+def test_long_16bit_rows_are_the_float32_call_rounded_once_for_any_threads(dtype, rows):
+    """C >= 32768 (the chunked long-row path): 16-bit rows are read natively, their
+    exponentials kept in float32 (one thread, or each thread on whole rows: 9 and 13 rows for
+    2 and 3 threads), or staged (3 rows shared by 2-3 threads). Every way gives the float32
+    call on the upcast rows, rounded once: chunks, an ignored row, a label in the last chunk,
+    class and sample weights, per-row losses and the mean."""
+    dtype = DTYPES[dtype]
+    classes = 40_003
+    x = logits((rows, classes), dtype)
+    y = RNG.integers(0, classes, rows)
+    y[1] = -100
+    y[2] = classes - 1
+    weights = dict(weight=RNG.uniform(0.5, 2, classes), sample_weight=RNG.uniform(0.1, 1, rows))
+    for threads in (1, 2, 3):
+        for reduction, options in (("none", weights), ("mean", {})):
+            assert_float32_rounded(fusedloss.softmax_cross_entropy, (x, y),
+                                   dict(return_grad=True, reduction=reduction, threads=threads, **options))
+    # the loss alone is the loss of the gradient call
+    for threads in (1, 2):
+        assert bits(fusedloss.softmax_cross_entropy(x, y, reduction="none", threads=threads)).tobytes() == \
+            bits(fusedloss.softmax_cross_entropy(x, y, reduction="none", return_grad=True)[0]).tobytes()
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
 def test_penalty_accumulates_into_a_16bit_gradient_rounding_once(dtype):
     dtype = DTYPES[dtype]
     w = logits((5000,), dtype)

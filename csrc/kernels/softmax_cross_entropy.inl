@@ -623,29 +623,6 @@ double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
     });
 }
 
-// C >= long_row_classes: the chunked long-row path, with its per-row-slot buffers (state, and
-// per chunk its max and its sum). Returns false, computing nothing, when they cannot be
-// allocated: the row path then runs.
-template <class Real>
-bool softmax_cross_entropy_long_rows_if_memory(const ClassificationArgs<Real>& args,
-                                               const ReductionPlan& plan, double* total) {
-    const std::int64_t chunks = (args.classes + long_row_chunk - 1) / long_row_chunk;
-    const std::int64_t group = long_row_group(args.rows, args.classes, plan.threads);
-    auto* states = static_cast<LongRowState<Real>*>(
-        std::malloc(static_cast<std::size_t>(2 * group) * sizeof(LongRowState<Real>)));
-    auto* chunk_values = static_cast<Real*>(
-        std::malloc(static_cast<std::size_t>(4 * group * chunks) * sizeof(Real)));
-    const bool allocated = states != nullptr && chunk_values != nullptr;
-    if (allocated) {
-        *total = args.gradient != nullptr
-            ? softmax_cross_entropy_long_rows<Real, true>(args, plan, group, states, chunk_values)
-            : softmax_cross_entropy_long_rows<Real, false>(args, plan, group, states, chunk_values);
-    }
-    std::free(states);
-    std::free(chunk_values);
-    return allocated;
-}
-
 template <class Real>
 double softmax_cross_entropy(const ClassificationArgs<Real>& args, const ReductionPlan& plan) {
     const bool has_options = args.soft_targets != nullptr || args.label_smoothing != 0.0 ||
@@ -681,7 +658,8 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
 }
 
 // bfloat16/float16 plain rows (labels, class and sample weights, ignore_index; C between the
-// small-C tiles and the long rows): softmax_cross_entropy_block's passes reading the 16-bit row
+// small-C tiles and the long rows; long rows too where each thread takes whole rows, in
+// softmax_cross_entropy_long_rows.inl): softmax_cross_entropy_block's passes reading the 16-bit row
 // itself (the max and exp passes widen in registers), the exponentials kept in a float32 row of
 // the thread's scratch (in cache), the gradient rounded once into the 16-bit output: the float32
 // kernel's bits on the widened row, rounded, with half its memory traffic. Every other case runs
@@ -732,6 +710,12 @@ template <class Storage>
 double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, const ReductionPlan& plan) {
     const bool plain = args.soft_targets == nullptr && args.label_smoothing == 0.0 &&
                        args.z_loss == 0.0 && !(args.softcap > 0.0) && args.argmax == nullptr;
+    if (plain && args.classes >= long_row_classes &&
+        (plan.threads <= 1 || long_rows_on_own_threads(args.rows, args.classes, sizeof(Storage), plan.threads))) {
+        double total = 0.0;
+        if (softmax_cross_entropy_long_rows_if_memory(args, plan, &total)) return total;
+        // (its row buffers could not be allocated: the staged kernel below)
+    }
     if (!plain || args.classes <= small_class_limit || args.classes >= long_row_classes) {
         return staged_kernel<ClassificationArgs, Storage, &softmax_cross_entropy<float>>(args, plan);
     }
