@@ -25,14 +25,14 @@
 #include "kernels/row_softmax.inl"
 #include "kernels/softmax_cross_entropy_long_rows.inl"
 #include "kernels/softmax_cross_entropy_coefficients.inl"
+#include "kernels/row_loss_driver.inl"
+#include "kernels/multiclass_hinge.inl"
+#include "kernels/classification_losses.inl"
 #include "kernels/softmax_cross_entropy.inl"
 #include "kernels/elementwise_driver.inl"
 #include "kernels/regression_losses.inl"
 #include "kernels/building_blocks.inl"
 #include "kernels/classification_hessians.inl"
-#include "kernels/row_loss_driver.inl"
-#include "kernels/multiclass_hinge.inl"
-#include "kernels/classification_losses.inl"
 // clang-format on
 
 namespace fusedloss {

@@ -8,9 +8,11 @@
 // The shift uses m only when it is finite: a row of -inf gives lse = -inf, a row holding +inf
 // gives lse = +inf (as SciPy / PyTorch), and NaN anywhere in a row makes that row NaN.
 //
-// Four row paths, chosen by shape and options in softmax_cross_entropy() at the end:
-//   softmax_cross_entropy_block           plain rows (labels, weights, ignore_index)
-//   softmax_cross_entropy_small_block     C <= 16: tiles of rows, with or without options
+// The row paths, chosen by shape and options in softmax_cross_entropy() at the end:
+//   plain rows and their small-C tiles (labels, weights, ignore_index): the row driver on the
+//     policy SoftmaxCrossEntropyRows (classification_losses.inl: the label-softmax rows the
+//     focal loss shares, F(ce) = ce)
+//   softmax_cross_entropy_small_block     C <= 16 with options: tiles of rows
 //   softmax_cross_entropy_labels_options_block   labels with smoothing / z-loss / argmax
 //   softmax_cross_entropy_options_block   soft targets or softcap
 // and, for C >= long_row_classes, the chunked long-row path (softmax_cross_entropy_long_rows.inl).
@@ -33,85 +35,6 @@ FUSEDLOSS_ALWAYS_INLINE void write_ignored_row(const ClassificationArgs<Real>& a
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE bool is_ignored(const ClassificationArgs<Real>& args, std::int64_t label) {
     return args.has_ignore_index && label == args.ignore_index;
-}
-
-template <class Real, bool with_gradient>
-double softmax_cross_entropy_block(const ClassificationArgs<Real>& args, std::int64_t first,
-                                   std::int64_t end) {
-    const std::int64_t classes = args.classes;
-    double block_sum = 0.0;
-    for (std::int64_t row = first; row < end; ++row) {
-        const Real* x = args.logits + row * args.logits_row_stride;
-        Real* gradient = with_gradient ? args.gradient + row * classes : nullptr;
-        const std::int64_t label = args.labels[row];
-        if (is_ignored(args, label)) {
-            write_ignored_row(args, row, gradient, classes);
-            continue;
-        }
-        const double weight = row_weight(args, row, label);
-        const Real maximum = row_maximum(x, classes);
-        const bool finite = is_finite_value(maximum);
-        const Real shift = finite ? maximum : Real(0);
-        const Real label_logit = x[label];  // read before the gradient may overwrite it
-        const Real* next_row = row + 1 < args.rows ? x + args.logits_row_stride : nullptr;
-        const Real sum = shifted_exp_pass_prefetching<Real, with_gradient>(x, shift, finite, gradient,
-                                                                           classes, next_row);
-        const double loss = label_loss(log_scalar(sum), label_logit, shift);
-        if (with_gradient) {
-            const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
-            scale_row(gradient, row_scale / sum, classes);
-            gradient[label] -= row_scale;
-        }
-        const double weighted_loss = weight * loss;
-        if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(weighted_loss);
-        block_sum += weighted_loss;
-    }
-    return block_sum;
-}
-
-// Few classes (C <= small_class_limit): per-row SIMD loops of C elements are mostly remainder
-// and reduction epilogues, so the rows are processed in tiles of `small_class_tile` rows and
-// the exp runs as one flat SIMD loop over the whole tile (rows x C contiguous values): (1) per
-// row, max and the shifted values x_j - shift are written to the work tile (the gradient rows,
-// or a stack buffer without a gradient; x_j is read before it is overwritten when the gradient
-// is the logits), (2) one flat exp over the tile, (3) per row the sum (in index order, so the
-// result does not depend on the thread count), one flat vectorised log over the tile's sums,
-// (4) per row the loss and the scaled gradient row.
-constexpr std::int64_t small_class_limit = 16;
-constexpr std::int64_t small_class_tile = 128;
-
-// What steps (1)-(3) leave per row of a tile for step (4).
-template <class Real>
-struct SmallTileRows {
-    Real shift[small_class_tile];
-    Real label_logit[small_class_tile];
-    Real smoothing_sum[small_class_tile];  // sum_j w_j (x_j - shift), with label smoothing
-    Real sum[small_class_tile];            // S
-    Real log_sum[small_class_tile];        // log S
-};
-
-// The row's max, and with `argmax` (not null) np.argmax: the first index of the maximum (a
-// strict > keeps the first), or the first NaN, which the row's NaN sum reveals in step (4) (a
-// NaN x[0] keeps the max NaN and the index 0). Tracked in the max loop: two selects per class,
-// where a bitmask of matches cost a vector OR reduction whose scalar-to-vector moves stalled
-// store forwarding (+136 % over plain at 65536 x 10). The index select is written with a mask:
-// as a ?: GCC made it a branch, which random rows mispredict.
-template <class Real, bool find_argmax>
-FUSEDLOSS_ALWAYS_INLINE Real small_row_maximum(const Real* x, std::int64_t classes,
-                                               std::int64_t* argmax) {
-    Real maximum = x[0];
-    if (find_argmax && argmax != nullptr) {
-        std::int64_t first_maximum = 0;
-        for (std::int64_t j = 1; j < classes; ++j) {
-            const std::int64_t greater = -static_cast<std::int64_t>(x[j] > maximum);
-            first_maximum = (j & greater) | (first_maximum & ~greater);
-            maximum = x[j] > maximum ? x[j] : maximum;
-        }
-        *argmax = first_maximum;
-    } else {
-        for (std::int64_t j = 1; j < classes; ++j) maximum = x[j] > maximum ? x[j] : maximum;
-    }
-    return maximum;
 }
 
 // Step (1) for row r of the tile: its shift, label logit, w_j = x_j - shift in the work row and,
@@ -150,29 +73,6 @@ FUSEDLOSS_ALWAYS_INLINE bool small_tile_shift_row(const ClassificationArgs<Real>
     return finite;
 }
 
-// Steps (2) and (3): the flat exp over the tile, each row's sum in index order, their logs.
-template <class Real>
-FUSEDLOSS_ALWAYS_INLINE void small_tile_exp_and_sums(Real* work, std::int64_t tile_rows,
-                                                     std::int64_t classes, bool all_finite,
-                                                     SmallTileRows<Real>& rows) {
-    const std::int64_t count = tile_rows * classes;
-    if (all_finite) {
-        FUSEDLOSS_SIMD_LOOP
-        for (std::int64_t k = 0; k < count; ++k) work[k] = exp_nonpositive(work[k]);
-    } else {
-        FUSEDLOSS_SIMD_LOOP
-        for (std::int64_t k = 0; k < count; ++k) work[k] = exp_value(work[k]);
-    }
-    for (std::int64_t r = 0; r < tile_rows; ++r) {
-        const Real* w = work + r * classes;
-        Real sum = 0;
-        for (std::int64_t j = 0; j < classes; ++j) sum += w[j];
-        rows.sum[r] = sum;
-    }
-    FUSEDLOSS_SIMD_LOOP
-    for (std::int64_t r = 0; r < tile_rows; ++r) rows.log_sum[r] = log_value(rows.sum[r]);
-}
-
 // Step (4) with options (label smoothing, z-loss): the row's loss; the gradient row from e_j.
 template <class Real, bool with_gradient>
 FUSEDLOSS_ALWAYS_INLINE double small_tile_options_row(const ClassificationArgs<Real>& args,
@@ -199,35 +99,17 @@ FUSEDLOSS_ALWAYS_INLINE double small_tile_options_row(const ClassificationArgs<R
     return coefficients.loss;
 }
 
-// Step (4) without options: the row's weighted loss; the gradient row from e_j.
-template <class Real, bool with_gradient>
-FUSEDLOSS_ALWAYS_INLINE double small_tile_plain_row(const ClassificationArgs<Real>& args,
-                                                    std::int64_t row, std::int64_t label, Real* w,
-                                                    std::int64_t classes,
-                                                    const SmallTileRows<Real>& rows,
-                                                    std::int64_t r) {
-    const double weight = row_weight(args, row, label);
-    const double loss = label_loss(rows.log_sum[r], rows.label_logit[r], rows.shift[r]);
-    if (with_gradient) {
-        const Real row_scale = static_cast<Real>(weight * args.gradient_scale);
-        const Real factor = row_scale / rows.sum[r];
-        for (std::int64_t j = 0; j < classes; ++j) w[j] *= factor;
-        w[label] -= row_scale;
-    }
-    return weight * loss;
-}
-
-// fixed_classes > 0: C known at compile time (the per-row loops are unrolled); 0: args.classes.
-// options: integer labels with label smoothing / z-loss / argmax (the row coefficients of
-// softmax_cross_entropy_coefficients.inl); no softcap, no soft targets. Without options the
-// argmax is not looked for (the options instantiation serves return_argmax alone too: with no
-// option set its coefficients reduce to the plain row's, bit for bit).
-template <class Real, bool with_gradient, int fixed_classes, bool options>
+// Few classes (C <= small_class_limit) with options: integer labels with label smoothing /
+// z-loss / argmax (the row coefficients of softmax_cross_entropy_coefficients.inl); no softcap,
+// no soft targets. The tile steps of row_softmax.inl (small_tile_exp_and_sums), as the plain
+// rows' tiles (classification_losses.inl, label_softmax_tile). fixed_classes > 0: C known at
+// compile time (the per-row loops are unrolled); 0: args.classes.
+template <class Real, bool with_gradient, int fixed_classes>
 double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, std::int64_t first,
                                          std::int64_t end) {
     const std::int64_t classes = fixed_classes > 0 ? fixed_classes : args.classes;
     const LabelOptions label_constants = label_options(args, KeepRounding::in_double);
-    const bool smoothing = options && label_constants.smoothing;
+    const bool smoothing = label_constants.smoothing;
     // The class weights as Real, 1 where absent: no per-element null test in the row loops.
     Real smoothing_weights[small_class_limit];
     for (std::int64_t j = 0; j < classes && j < small_class_limit; ++j) {
@@ -242,7 +124,7 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
         Real* work = with_gradient ? args.gradient + tile * classes : scratch;
         bool all_finite = true;
         for (std::int64_t r = 0; r < tile_rows; ++r) {
-            all_finite = small_tile_shift_row<Real, fixed_classes, options>(
+            all_finite = small_tile_shift_row<Real, fixed_classes, true>(
                              args, tile + r, classes, work + r * classes, smoothing,
                              smoothing_weights, rows, r) &&
                          all_finite;
@@ -252,7 +134,7 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
             const std::int64_t row = tile + r;
             const std::int64_t label = args.labels[row];
             Real* w = work + r * classes;
-            if (options && args.argmax != nullptr && rows.sum[r] != rows.sum[r]) {
+            if (args.argmax != nullptr && rows.sum[r] != rows.sum[r]) {
                 // A NaN sum of exponentials means a NaN logit (exp(x_j - shift) is NaN only
                 // there, the other terms are >= 0 or +inf): np.argmax is the first NaN, read
                 // from the work row before it is scaled.
@@ -264,10 +146,8 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
                 write_ignored_row(args, row, with_gradient ? w : nullptr, classes);
                 continue;
             }
-            const double loss =
-                options ? small_tile_options_row<Real, with_gradient>(args, label_constants, row, label, w,
-                                                                      classes, smoothing_weights, rows, r)
-                        : small_tile_plain_row<Real, with_gradient>(args, row, label, w, classes, rows, r);
+            const double loss = small_tile_options_row<Real, with_gradient>(
+                args, label_constants, row, label, w, classes, smoothing_weights, rows, r);
             if (args.row_losses != nullptr) args.row_losses[row] = static_cast<Real>(loss);
             block_sum += loss;
         }
@@ -275,19 +155,19 @@ double softmax_cross_entropy_small_block(const ClassificationArgs<Real>& args, s
     return block_sum;
 }
 
-template <class Real, bool with_gradient, bool options>
+template <class Real, bool with_gradient>
 double softmax_cross_entropy_small(const ClassificationArgs<Real>& args, std::int64_t first,
                                    std::int64_t end) {
     switch (args.classes) {
 #define FUSEDLOSS_SMALL_CASE(c) \
-    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c, options>(args, first, end);
+    case c: return softmax_cross_entropy_small_block<Real, with_gradient, c>(args, first, end);
         FUSEDLOSS_SMALL_CASE(2) FUSEDLOSS_SMALL_CASE(3) FUSEDLOSS_SMALL_CASE(4)
         FUSEDLOSS_SMALL_CASE(5) FUSEDLOSS_SMALL_CASE(6) FUSEDLOSS_SMALL_CASE(7)
         FUSEDLOSS_SMALL_CASE(8) FUSEDLOSS_SMALL_CASE(9) FUSEDLOSS_SMALL_CASE(10)
         FUSEDLOSS_SMALL_CASE(11) FUSEDLOSS_SMALL_CASE(12) FUSEDLOSS_SMALL_CASE(13)
         FUSEDLOSS_SMALL_CASE(14) FUSEDLOSS_SMALL_CASE(15) FUSEDLOSS_SMALL_CASE(16)
 #undef FUSEDLOSS_SMALL_CASE
-        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0, options>(args, first, end);
+        default: return softmax_cross_entropy_small_block<Real, with_gradient, 0>(args, first, end);
     }
 }
 
@@ -612,7 +492,7 @@ double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
     const bool labels_only = args.soft_targets == nullptr && !(args.softcap > 0.0);
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
         if (labels_only && args.classes <= small_class_limit) {
-            return softmax_cross_entropy_small<Real, with_gradient, true>(args, first, end);
+            return softmax_cross_entropy_small<Real, with_gradient>(args, first, end);
         }
         if (labels_only) {
             return args.class_weight != nullptr
@@ -633,33 +513,31 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
         if (args.gradient != nullptr) return softmax_cross_entropy_options<Real, true>(args, plan);
         return softmax_cross_entropy_options<Real, false>(args, plan);
     }
-    if (args.classes <= small_class_limit) {
-        if (args.gradient != nullptr) {
-            return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-                return softmax_cross_entropy_small<Real, true, false>(args, first, end);
-            });
-        }
-        return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-            return softmax_cross_entropy_small<Real, false, false>(args, first, end);
-        });
-    }
     double total = 0.0;
     if (args.classes >= long_row_classes && softmax_cross_entropy_long_rows_if_memory(args, plan, &total)) {
         return total;
     }
-    if (args.gradient != nullptr) {
-        return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-            return softmax_cross_entropy_block<Real, true>(args, first, end);
-        });
-    }
-    return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        return softmax_cross_entropy_block<Real, false>(args, first, end);
-    });
+    // The plain rows and small-C tiles: the row driver on SoftmaxCrossEntropyRows
+    // (classification_losses.inl), the focal loss's rows with F(ce) = ce.
+    RowLossArgs<Real> rows{};
+    rows.input = args.logits;
+    rows.rows = args.rows;
+    rows.classes = args.classes;
+    rows.input_row_stride = args.logits_row_stride;
+    rows.labels = args.labels;
+    rows.has_ignore_index = args.has_ignore_index;
+    rows.ignore_index = args.ignore_index;
+    rows.class_weight = args.class_weight;
+    rows.sample_weight = args.sample_weight;
+    rows.gradient_scale = args.gradient_scale;
+    rows.row_losses = args.row_losses;
+    rows.gradient = args.gradient;
+    return row_loss<SoftmaxCrossEntropyRows, Real>(rows, plan);
 }
 
 // bfloat16/float16 plain rows (labels, class and sample weights, ignore_index; C between the
 // small-C tiles and the long rows; long rows too where each thread takes whole rows, in
-// softmax_cross_entropy_long_rows.inl): softmax_cross_entropy_block's passes reading the 16-bit row
+// softmax_cross_entropy_long_rows.inl): the plain rows' passes (label_softmax_row) reading the 16-bit row
 // itself (the max and exp passes widen in registers), the exponentials kept in a float32 row of
 // the thread's scratch (in cache), the gradient rounded once into the 16-bit output: the float32
 // kernel's bits on the widened row, rounded, with half its memory traffic. Every other case runs
