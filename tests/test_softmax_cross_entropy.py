@@ -134,10 +134,12 @@ def test_equal_logits_give_log_c(isa, classes, dtype):
     assert_close(grad, reference(x, y, reduction="none")[1], dtype)
 
 
-@pytest.mark.parametrize("classes", [1, 2, 7, 8, 9, 1000, 32003])
+# (C <= 32: the small-C tiles, C known at compile time up to 16; 31 / 32 / 33: the options'
+# tiles, the plain tiles and the row path end there, row_softmax.inl)
+@pytest.mark.parametrize("classes", [1, 2, 7, 8, 9, 17, 24, 31, 32, 33, 1000, 32003])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_class_counts_match_reference(isa, classes, dtype):
-    x, y = make(3, classes, dtype, seed=classes)
+    x, y = make(3 if classes > 33 else 300, classes, dtype, seed=classes)
     for reduction in REDUCTIONS:
         check_against_reference(x, y, dtype, reduction)
 
@@ -726,10 +728,10 @@ def test_argmax_is_numpys_with_ties_nan_and_inf_around_the_search_blocks(classes
             np.testing.assert_array_equal(argmax, np.argmax(x, axis=1))
 
 
-@pytest.mark.parametrize("classes", [2, 3, 7, 8, 9, 16])
+@pytest.mark.parametrize("classes", [2, 3, 7, 8, 9, 16, 17, 31])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_argmax_on_the_small_class_tiles(classes, dtype, isa):
-    """C <= 16 (the tile kernel): the first maximum, or the first NaN found through the row's
+    """C <= 31 (the options' tile kernel): the first maximum, or the first NaN found through the row's
     NaN sum, also in ignored rows, with the gradient written over the logits (out=logits)."""
     rng = np.random.default_rng(100 + classes)
     rows = 300  # more than one 128-row tile

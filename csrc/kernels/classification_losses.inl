@@ -179,6 +179,7 @@ FUSEDLOSS_ALWAYS_INLINE void label_softmax_tile(const Policy& policy, const RowT
 template <class Real>
 struct SoftmaxCrossEntropyRows : RowLossPolicy {
     static constexpr bool has_small_class_tile = true;
+    static constexpr std::int64_t tile_class_limit = small_class_limit;
     static constexpr bool sums_tiles = true;
     static constexpr bool identity_terms = true;  // label_softmax_tile: no tile_terms
     explicit SoftmaxCrossEntropyRows(const double*) {}
@@ -221,6 +222,7 @@ struct SoftmaxCrossEntropyRows : RowLossPolicy {
 template <class Real>
 struct SoftmaxFocalLoss : RowLossPolicy {
     static constexpr bool has_small_class_tile = true;
+    static constexpr std::int64_t tile_class_limit = small_class_limit;
     static constexpr bool sums_tiles = true;
     static constexpr bool identity_terms = false;
     double gamma;
@@ -329,6 +331,7 @@ struct SoftmaxKLDivergence : RowLossPolicy {
     // e^b_j kept for the gradient pass: a third exp per element cost 25-30 % at C = 1000.
     static constexpr bool needs_scratch_row = true;
     static constexpr bool has_small_class_tile = true;
+    static constexpr std::int64_t tile_class_limit = small_class_limit - 1;
     double inverse_temperature;
     Real scale;  // 1 / T in the input's type
     explicit SoftmaxKLDivergence(const double* parameters)
@@ -463,7 +466,7 @@ struct SoftmaxKLDivergence : RowLossPolicy {
         return sums.weighted / sums.teacher - ::log(sums.teacher) + ::log(sums.student);
     }
 
-    // C <= small_class_limit: the row loops above would run as vector remainders; here a and b
+    // C <= tile_class_limit: the row loops above would run as vector remainders; here a and b
     // of every row go to tiles, one flat exp covers each tile, and the rows' sums follow.
     template <bool with_gradient>
     void tile(const RowTile<Real>& tile, double* losses) const {

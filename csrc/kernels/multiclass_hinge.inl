@@ -179,7 +179,8 @@ struct MulticlassHingeLoss : RowLossPolicy {
         }
     }
 
-    // C <= 16 (the driver's tiles; the hinge has no ignored rows): the chunked rows, C known.
+    // C <= 16 (the driver's tiles, tile_class_limit; the hinge has no ignored rows): the chunked
+    // rows, C known. (Its rows are no slower above: up to 32 its tiles measured 3-4 % slower.)
     template <bool with_gradient>
     void tile(const RowTile<Real>& tile, double* losses) const {
         if (sizeof(Real) == 4 || hinge_chunks_for_double) {

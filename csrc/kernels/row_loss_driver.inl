@@ -49,9 +49,12 @@ struct RowLossPolicy {
     // staged tiles (low_precision.inl).
     static constexpr bool reads_bfloat16 = false;
     // A policy with small-C tiles (tile<with_gradient>(const RowTile<Real>&, double* losses)):
-    // used for C <= small_class_limit, where per-row SIMD loops of C elements are all remainder
+    // used for C <= tile_class_limit, where per-row SIMD loops of C elements are all remainder
     // (C = 10 float32 rows ran scalar: 150 ns a row against 16 ns at C = 16).
     static constexpr bool has_small_class_tile = false;
+    // The largest C its tiles take (<= small_class_limit, row_softmax.inl): the C up to which
+    // they were measured faster than its rows.
+    static constexpr std::int64_t tile_class_limit = 16;
     // A tile policy that weighs, stores and sums its rows' losses itself (RowTile::sum).
     static constexpr bool sums_tiles = false;
 };
@@ -210,7 +213,8 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::i
     constexpr bool native_type = std::is_same<Storage, compute_type<Storage>>::value;
     const std::int64_t classes = args.classes;
     if constexpr (Loss::has_small_class_tile && native_type) {
-        if (classes <= small_class_limit) return row_loss_tiles<Loss, Storage, with_gradient>(loss, args, first, end);
+        static_assert(Loss::tile_class_limit <= small_class_limit, "a tile holds at most small_class_limit classes");
+        if (classes <= Loss::tile_class_limit) return row_loss_tiles<Loss, Storage, with_gradient>(loss, args, first, end);
     }
     const bool with_hessian = native_type && with_gradient && args.hessian != nullptr;
     // (malloc, an extern "C" function: no inline std code in a unit compiled per ISA)
@@ -273,7 +277,9 @@ double row_loss(const RowLossArgs<Storage>& args, const ReductionPlan& plan) {
 template <template <class> class LossPolicy, class Storage>
 double row_loss_16bit(const RowLossArgs<Storage>& args, const ReductionPlan& plan) {
     if constexpr (LossPolicy<float>::reads_bfloat16 && std::is_same<Storage, bfloat16_bits>::value) {
-        if (args.classes > small_class_limit && args.hessian == nullptr) return row_loss<LossPolicy, Storage>(args, plan);
+        if (args.classes > LossPolicy<float>::tile_class_limit && args.hessian == nullptr) {
+            return row_loss<LossPolicy, Storage>(args, plan);
+        }
     }
     return staged_kernel<RowLossArgs, Storage, &row_loss<LossPolicy, float>>(args, plan);
 }

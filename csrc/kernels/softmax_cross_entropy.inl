@@ -491,7 +491,7 @@ double softmax_cross_entropy_options(const ClassificationArgs<Real>& args,
                                      const ReductionPlan& plan) {
     const bool labels_only = args.soft_targets == nullptr && !(args.softcap > 0.0);
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        if (labels_only && args.classes <= small_class_limit) {
+        if (labels_only && args.classes < small_class_limit) {  // (C = 32: rows, row_softmax.inl)
             return softmax_cross_entropy_small<Real, with_gradient>(args, first, end);
         }
         if (labels_only) {
