@@ -1,5 +1,6 @@
-"""Every row-wise loss of the registry (fusedloss._classification.ROW_LOSSES: the focal and
-distillation losses, the multiclass hinge, the cross-entropy of probabilities), with every convention of the classification losses, against independent
+"""Every row-wise loss of the registry (fusedloss._classification.ROW_LOSSES: softmax
+cross-entropy with its options, the focal and distillation losses, the multiclass hinge, the
+cross-entropy of probabilities), with every convention of the classification losses, against independent
 oracles: finite differences of the float64 reference, PyTorch's formulas with autograd (double
 backward for the Hessian diagonal), known values, and softmax_cross_entropy itself (the focal
 loss at gamma 0, bit for bit).
@@ -13,22 +14,13 @@ import numpy as np
 import pytest
 
 import fusedloss
-from fusedloss import _core, _reference
+from fusedloss import _core
 from fusedloss._classification import ROW_LOSSES
 
 try:  # a peer: only the PyTorch comparisons need it (CI installs it; without it they skip)
     import torch
 except ImportError:  # pragma: no cover - exercised without the peers extra
     torch = None
-
-def _flag(value):
-    return bool(value) if isinstance(value, float) and value in (0.0, 1.0) else value
-
-
-def _torch_soft_cross_entropy(F, p, targets, eps):
-    terms = targets * (p + eps).log()
-    return -terms.where(targets != 0, terms.new_zeros(())).sum(-1)
-
 
 class Form:
     """One registry entry with its second operand in one form: labels, or rows of targets (a
@@ -37,10 +29,7 @@ class Form:
     def __init__(self, entry, soft=False):
         self.entry, self.soft = entry, soft
         self.takes_labels = entry.takes_labels and not soft
-        self.terms = entry.soft_terms if soft else entry.terms
         self.function = entry.function
-        # PyTorch's formula of the soft form: -sum_j t_j log(p_j + eps), 0 where t_j = 0
-        self.torch = _torch_soft_cross_entropy if soft else entry.torch
         self.name = entry.name + (" (soft)" if soft else "")
 
     def __getattr__(self, name):
@@ -65,7 +54,7 @@ LOGIT_CASES = [case for case in CASES if not case.values[0].probabilities]
 
 
 def keywords(entry, parameters):
-    return {p.name: _flag(value) if p.flag else value for p, value in zip(entry.parameters, parameters)}
+    return {p.name: p.public(value) for p, value in zip(entry.parameters, parameters)}
 
 
 def inputs(entry, shape, dtype, seed=0, offset=0.0, scale=2.0):
@@ -90,11 +79,10 @@ def inputs(entry, shape, dtype, seed=0, offset=0.0, scale=2.0):
 
 def reference(entry, parameters, x, second, *, weight=None, sample_weight=None, **options):
     operand = second if entry.takes_labels else second.astype(np.float64)
-    return _reference.row_loss(
-        entry.terms, x.astype(np.float64), operand, parameters, takes_labels=entry.takes_labels,
-        weight=weight, sample_weight=sample_weight,
-        ignore_index=-100 if entry.takes_ignore_index else None,
-        class_weight_in_mean=entry.class_weight_in_mean, **options)
+    return entry.entry.run_reference(
+        x.astype(np.float64), operand, parameters, soft=entry.soft, weight=weight,
+        sample_weight=sample_weight, ignore_index=-100 if entry.takes_ignore_index else None,
+        **options)
 
 
 def tolerance(dtype):
@@ -267,7 +255,8 @@ def test_float32_at_large_offsets(entry, parameters, offset):
     np.testing.assert_allclose(loss, value, rtol=2e-6, atol=4e-7 * spread)
     # KL's gradient is p_j / T - q_j / T, two float32 values of up to 1 / T each: a few of
     # their ulps (the focal gradient's scale is its slope, about 1)
-    term = 1.0 if entry.takes_labels else 1.0 / parameters[0]
+    temperature = dict(zip((p.name for p in entry.parameters), parameters)).get("temperature", 1.0)
+    term = 1.0 / temperature
     np.testing.assert_allclose(grad, g, rtol=1e-5, atol=16 * 2.0**-24 * term)
 
 

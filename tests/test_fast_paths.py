@@ -361,11 +361,10 @@ def test_registry_row_losses_fast_path_is_the_validated_path(name, dtype, thread
     only = entry.function(x, second, reduction=reduction)
     assert np.asarray(only).tobytes() == np.asarray(slow_loss).tobytes()
     # the reference, as a check that cannot pass by both paths being wrong alike
-    ref_loss, ref_grad, _ = _reference.row_loss(
-        entry.terms, x.astype(np.float64), second if entry.takes_labels else second.astype(np.float64),
-        entry.defaults(), takes_labels=entry.takes_labels,
-        ignore_index=-100 if entry.takes_labels else None,
-        class_weight_in_mean=entry.class_weight_in_mean, reduction=reduction, return_grad=True)
+    ref_loss, ref_grad, _ = entry.run_reference(
+        x.astype(np.float64), second if entry.takes_labels else second.astype(np.float64),
+        entry.defaults(), ignore_index=-100 if entry.takes_labels else None,
+        reduction=reduction, return_grad=True)
     rtol, atol = tolerances(dtype, float(np.max(np.abs(ref_grad))))
     np.testing.assert_allclose(fast_loss, ref_loss, rtol=rtol, atol=atol)
     np.testing.assert_allclose(fast_grad, ref_grad, rtol=rtol, atol=atol)

@@ -475,7 +475,7 @@ MISMATCHED = [
     ("multiclass_hinge", "labels", np.int64(1), r"labels: expected shape \(5,\).*got \(\)"),
     ("cross_entropy", "labels", np.zeros(6, int), r"labels: expected shape \(5,\).*got \(6,\)"),
     ("cross_entropy", "labels", np.zeros((5, 3)),
-     r"labels: soft targets .* shape of probs \(5, 4\), got \(5, 3\)"),
+     r"labels: expected integer class indices .* soft targets of the probs' shape \(5, 4\), got .*\(5, 3\)"),
     ("softmax_cross_entropy", "labels", np.zeros((5, 3)),
      r"logits' shape \(5, 4\), got a float array of shape \(5, 3\)"),
     ("mean_squared_error", "target", np.zeros((5, 3)),

@@ -39,8 +39,8 @@ def error_calls():
     for call in (
         lambda: fusedloss.softmax_cross_entropy(X, BAD_LABELS, return_grad=True),  # kernel
         lambda: fusedloss.cross_entropy(np.abs(X), LABELS, threads=0),  # Python validation
-        lambda: _core.softmax_cross_entropy(X[0], LABELS, None, None, -100, 2, True, None, 0,
-                                            0.0, 0.0, 0.0, False),  # C++ bindings
+        lambda: _core.row_loss("softmax_cross_entropy", X[0], LABELS, (), None, None, -100, True,
+                               2, True, False, None, None, 0, None),  # C++ bindings
         lambda: fusedloss.sigmoid_binary_cross_entropy(X, X, out=OUT[:, :2], return_grad=True),
         lambda: fusedloss.softmax(X.astype(complex)),
     ):

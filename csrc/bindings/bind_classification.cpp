@@ -1,5 +1,6 @@
-// The binding of softmax cross-entropy and its options (the other row-wise losses run on the
-// row driver: bind_row_losses.cpp).
+// Softmax cross-entropy and its options, as the binding of the row-wise losses runs it
+// (row_loss("softmax_cross_entropy", ...), bind_row_losses.cpp): its options kernel takes its own
+// arguments (ClassificationArgs), the other row-wise losses run on the row driver.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -167,50 +168,35 @@ py::tuple run_classification(const py::array& logits, const py::array& labels,
     if (reduction == Reduction::mean) {
         value = py::float_(summary.denominator != 0.0 ? total / summary.denominator : 0.0);
     }
-    return py::make_tuple(value, gradient, argmax_result, hessian);
-}
-
-py::tuple classification(const py::array& logits, const py::array& labels,
-                         const ClassificationOptions& options) {
-    return dispatch_storage(logits, "logits", [&](auto storage) {
-        return run_classification<decltype(storage)>(logits, labels, options);
-    });
+    return py::make_tuple(value, gradient, hessian, argmax_result);
 }
 
 }  // namespace
 
-void register_classification(py::module_& module) {
-    module.def(
-        "softmax_cross_entropy",
-        [](const py::array& logits, const py::array& labels, const py::object& weight,
-           const py::object& sample_weight, const py::object& ignore_index, int reduction,
-           bool with_gradient, const py::object& out, int threads, double label_smoothing,
-           double z_loss, double softcap, bool with_argmax, bool with_hessian,
-           const py::object& hessian_out, const py::object& batch_shape) {
-            const bool soft = !labels.dtype().equal(py::dtype::of<std::int64_t>());
-            ClassificationOptions options{weight, sample_weight, ignore_index, reduction,
-                                          with_gradient, out, threads};
-            if (soft) options.soft_targets = labels;
-            options.label_smoothing = label_smoothing;
-            options.z_loss = z_loss;
-            options.softcap = softcap;
-            options.with_argmax = with_argmax;
-            options.with_hessian = with_hessian;
-            options.hessian_out = hessian_out;
-            options.batch_shape = batch_shape;
-            return classification(logits, labels, options);
-        },
-        py::arg("logits"), py::arg("labels"), py::arg("weight"), py::arg("sample_weight"),
-        py::arg("ignore_index"), py::arg("reduction"), py::arg("with_gradient"), py::arg("out"),
-        py::arg("threads"), py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0,
-        py::arg("softcap") = 0.0, py::arg("with_argmax") = false,
-        py::arg("with_hessian") = false, py::arg("hessian_out") = py::none(),
-        py::arg("batch_shape") = py::none(),
-        "Softmax cross-entropy on (rows, classes) logits and int64 labels, or soft targets of "
-        "the logits' shape and dtype. Returns (value, gradient or None, argmax or None, hessian "
-        "or None): value is a float (sum/mean) or the per-row losses. An out-of-range label "
-        "raises ValueError (its value, row and, given batch_shape, batch index) before anything "
-        "is written. softcap 0 means off.");
+py::tuple softmax_cross_entropy_call(const py::array& logits, const py::array& second,
+                                     const py::tuple& parameters, const py::object& class_weight,
+                                     const py::object& sample_weight, const py::object& ignore_index,
+                                     int reduction, bool with_gradient, bool with_hessian,
+                                     const py::object& out, const py::object& hessian_out,
+                                     int threads, const py::object& batch_shape, bool with_argmax) {
+    if (parameters.size() > 3) {
+        throw py::value_error("parameters: softmax_cross_entropy takes (label_smoothing, z_loss, softcap)");
+    }
+    double values[3] = {0.0, 0.0, 0.0};  // a parameter not given is off
+    for (std::size_t i = 0; i < parameters.size(); ++i) values[i] = parameters[i].cast<double>();
+    ClassificationOptions options{class_weight, sample_weight, ignore_index, reduction,
+                                  with_gradient, out, threads};
+    if (!second.dtype().equal(py::dtype::of<std::int64_t>())) options.soft_targets = second;
+    options.label_smoothing = values[0];
+    options.z_loss = values[1];
+    options.softcap = values[2];
+    options.with_argmax = with_argmax;
+    options.with_hessian = with_hessian;
+    options.hessian_out = hessian_out;
+    options.batch_shape = batch_shape;
+    return dispatch_storage(logits, "logits", [&](auto storage) {
+        return run_classification<decltype(storage)>(logits, second, options);
+    });
 }
 
 }  // namespace bindings

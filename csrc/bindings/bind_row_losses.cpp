@@ -1,6 +1,7 @@
 // The binding of every row-wise loss of the registry (csrc/kernels/classification_losses.inl):
 // one function, `row_loss(name, ...)`, that finds the loss's kernel by name in the active kernel
-// table. A new row-wise loss needs no binding of its own.
+// table (softmax cross-entropy, whose options kernel takes its own arguments, through
+// bind_classification.cpp). A new row-wise loss needs no binding of its own.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -15,6 +16,9 @@
 namespace fusedloss {
 namespace bindings {
 namespace {
+
+// Softmax cross-entropy's kernel has its own arguments and options (bind_classification.cpp).
+constexpr const char* softmax_cross_entropy_name = "softmax_cross_entropy";
 
 const RowLossEntry& find_row_loss(const std::string& name) {
     const KernelTable& kernels = active_kernels();
@@ -131,7 +135,7 @@ py::tuple run_row_loss(const RowLossEntry& entry, const py::array& input, const 
     }
     check_allocation(plan);
     return py::make_tuple(reduced_value<Real>(reduction, total, denominator, row_losses), gradient,
-                          hessian);
+                          hessian, py::none());
 }
 
 }  // namespace
@@ -144,7 +148,14 @@ void register_row_losses(py::module_& module) {
            const py::object& sample_weight, const py::object& ignore_index,
            bool class_weight_in_mean, int reduction, bool with_gradient, bool with_hessian,
            const py::object& out, const py::object& hessian_out, int threads,
-           const py::object& batch_shape) {
+           const py::object& batch_shape, bool with_argmax) {
+            if (name == softmax_cross_entropy_name) {
+                return softmax_cross_entropy_call(
+                    input, py::reinterpret_borrow<py::array>(second), parameters, class_weight,
+                    sample_weight, ignore_index, reduction, with_gradient, with_hessian, out,
+                    hessian_out, threads, batch_shape, with_argmax);
+            }
+            if (with_argmax) throw py::value_error("with_argmax: only softmax_cross_entropy");
             const RowLossEntry& entry = find_row_loss(name);
             const RowLossCall call{parameters, class_weight, sample_weight, ignore_index,
                                    class_weight_in_mean, reduction, with_gradient, with_hessian,
@@ -157,16 +168,19 @@ void register_row_losses(py::module_& module) {
         py::arg("class_weight"), py::arg("sample_weight"), py::arg("ignore_index"),
         py::arg("class_weight_in_mean"), py::arg("reduction"), py::arg("with_gradient"),
         py::arg("with_hessian"), py::arg("out"), py::arg("hessian_out"), py::arg("threads"),
-        py::arg("batch_shape"),
+        py::arg("batch_shape"), py::arg("with_argmax") = false,
         "The row-wise loss `name` of (rows, classes) input and its second operand: int64 labels "
         "(rows,) or a float array of the input's shape and dtype, as the kernel takes. Returns "
-        "(value, gradient or None, hessian or None); value is a float (sum/mean) or the per-row "
-        "losses. A bad label raises ValueError before anything is written.");
+        "(value, gradient or None, hessian or None, argmax or None); value is a float (sum/mean) "
+        "or the per-row losses. A bad label raises ValueError before anything is written. "
+        "softmax_cross_entropy takes (label_smoothing, z_loss, softcap; softcap 0: off) and "
+        "with_argmax.");
     module.def(
         "row_loss_names",
         []() {
             const KernelTable& kernels = active_kernels();
             py::list names;
+            names.append(softmax_cross_entropy_name);
             for (int i = 0; i < kernels.row_loss_count; ++i) names.append(kernels.row_losses[i].name);
             return names;
         },

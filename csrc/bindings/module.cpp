@@ -6,7 +6,6 @@
 PYBIND11_MODULE(_core, module) {
     module.doc() = "fusedloss compiled kernels (private: use the fusedloss package)";
     fusedloss::bindings::register_config(module);
-    fusedloss::bindings::register_classification(module);
     fusedloss::bindings::register_regression(module);
     fusedloss::bindings::register_row_losses(module);
     fusedloss::bindings::register_building_blocks(module);

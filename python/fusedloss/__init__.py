@@ -16,7 +16,6 @@ from ._building_blocks import (
 )
 from ._config import config, show_config
 from ._linear import linear_cross_entropy
-from ._losses import softmax_cross_entropy
 from ._regression import *  # noqa: F401,F403 (every elementwise loss of the registry)
 from ._classification import *  # noqa: F401,F403 (every row-wise loss of the registry)
 from ._version import __version__
@@ -35,7 +34,6 @@ __all__ = [
     "set_backend",
     "show_config",
     "softmax",
-    "softmax_cross_entropy",
 ]
 __all__ += _regression.__all__ + _classification.__all__
 

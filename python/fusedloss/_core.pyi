@@ -38,20 +38,13 @@ def penalty(
     w: _Array, kind: int, lam: float, beta: float, with_gradient: bool, accumulate: bool,
     out: Optional[_Array], threads: int,
 ) -> Tuple[float, Optional[_Array]]: ...
-def softmax_cross_entropy(
-    logits: _Array, labels: _Array, weight: Optional[_Array], sample_weight: Optional[_Array],
-    ignore_index: Optional[int], reduction: int, with_gradient: bool, out: Optional[_Array],
-    threads: int, label_smoothing: float = 0.0, z_loss: float = 0.0, softcap: float = 0.0,
-    with_argmax: bool = False, with_hessian: bool = False, hessian_out: Optional[_Array] = None,
-    batch_shape: Optional[Tuple[int, ...]] = None,
-) -> Tuple[_Value, Optional[_Array], Optional[_Array], Optional[_Array]]: ...  # value, grad, argmax, hess
 def row_loss(
     name: str, input: _Array, second: _Array, parameters: Tuple[float, ...],
     class_weight: Optional[_Array], sample_weight: Optional[_Array], ignore_index: Optional[int],
     class_weight_in_mean: bool, reduction: int, with_gradient: bool, with_hessian: bool,
     out: Optional[_Array], hessian_out: Optional[_Array], threads: int,
-    batch_shape: Optional[Tuple[int, ...]],
-) -> Tuple[_Value, Optional[_Array], Optional[_Array]]: ...  # value, grad, hess
+    batch_shape: Optional[Tuple[int, ...]], with_argmax: bool = False,
+) -> Tuple[_Value, Optional[_Array], Optional[_Array], Optional[_Array]]: ...  # value, grad, hess, argmax
 def row_loss_names() -> List[str]: ...
 def elementwise_loss(
     name: str, prediction: _Array, target: _Array, weight: Optional[_Array],

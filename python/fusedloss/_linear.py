@@ -553,14 +553,15 @@ def _native(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y: np.ndarray
                 def kernel(index: int, block: slice, chunk_start: int = start, rows_logits: np.ndarray = logits) -> None:
                     first, last = chunk_start + block.start, chunk_start + block.stop
                     part = rows_logits[block]
-                    results[index] = core.softmax_cross_entropy(
-                        part, y[first:last], class_weight,
-                        None if row_weight is None else row_weight[first:last], ignore,
-                        chunk_reduction, return_grad, part if return_grad else None, 1, smoothing,
-                        z_lambda, 0.0 if cap is None else cap, return_argmax)
+                    results[index] = core.row_loss(
+                        "softmax_cross_entropy", part, y[first:last],
+                        (smoothing, z_lambda, 0.0 if cap is None else cap), class_weight,
+                        None if row_weight is None else row_weight[first:last], ignore, True,
+                        chunk_reduction, return_grad, False, part if return_grad else None,
+                        None, 1, None, return_argmax)
 
                 _parallel(pool, [(lambda i, blk: lambda: kernel(i, blk))(i, blk) for i, blk in enumerate(row_blocks)])
-                for block, (value, _, block_argmax, _) in zip(row_blocks, results):
+                for block, (value, _, _, block_argmax) in zip(row_blocks, results):
                     if losses is not None:
                         losses[start + block.start:start + block.stop] = value
                     else:

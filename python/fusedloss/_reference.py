@@ -193,6 +193,26 @@ def softmax_cross_entropy(
     return value, gradient.reshape(x.shape)
 
 
+def softmax_cross_entropy_rows(
+    x: np.ndarray, second: np.ndarray, parameters: Tuple[float, ...] = (), *, takes_labels: bool,
+    weight: Optional[np.ndarray] = None, sample_weight: Optional[np.ndarray] = None,
+    ignore_index: Optional[int] = None, reduction: str = "mean", return_grad: bool = False,
+    return_hessian: bool = False,
+) -> Tuple[Value, Optional[np.ndarray], Optional[np.ndarray]]:
+    """softmax_cross_entropy as the registry calls a reference (row_loss's arguments, without
+    terms): parameters (label_smoothing, z_loss, softcap; 0 off), labels or soft targets."""
+    smoothing, z_loss, softcap = (tuple(parameters) + (0.0, 0.0, 0.0))[:3]
+    second = np.asarray(second)
+    if not takes_labels:
+        second = second.astype(np.float64)
+    result = softmax_cross_entropy(
+        x, second, weight=weight, sample_weight=sample_weight,
+        ignore_index=-100 if ignore_index is None else ignore_index, reduction=reduction,
+        return_grad=return_grad or return_hessian, label_smoothing=smoothing, z_loss=z_loss,
+        softcap=softcap or None, return_hessian=return_hessian)
+    return result[0], result[1], result[2] if return_hessian else None
+
+
 def _softmax_hessian_terms(softmax: np.ndarray, lse: np.ndarray, target_weight: np.ndarray,
                            z_weight: np.ndarray, z_loss: float, tanh: Optional[np.ndarray],
                            softcap: Optional[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

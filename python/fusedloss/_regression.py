@@ -77,8 +77,9 @@ _CONVENTIONS = """
 class Parameter:
     """A loss parameter: a finite real number in [low, high] (open ends as flagged), optionally
     outside the open interval ``excluded`` (Tweedie's power); or, with ``flag``, a bool (passed
-    on as 1.0 or 0.0: the hinge's ``squared``). ``default`` comes from the public function's
-    signature."""
+    on as 1.0 or 0.0: the hinge's ``squared``). ``off``: ``None`` is accepted and turns the
+    option off, passed on as this value (softmax-CE's ``softcap``, off as 0.0). ``default``
+    comes from the public function's signature."""
 
     name: str
     low: float = -math.inf
@@ -88,8 +89,11 @@ class Parameter:
     excluded: Optional[Tuple[float, float]] = None
     default: float = 0.0
     flag: bool = False
+    off: Optional[float] = None
 
     def check(self, value: Any) -> float:
+        if value is None and self.off is not None:
+            return self.off
         if self.flag:
             return 1.0 if check.check_flag(value, self.name) else 0.0
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -117,6 +121,12 @@ class Parameter:
         if self.excluded is not None:
             text += f" outside ({self.excluded[0]:g}, {self.excluded[1]:g})"
         return text
+
+    def public(self, value: float) -> Any:
+        """The keyword value that gives ``value`` (a bool for a flag, None for ``off``)."""
+        if self.off is not None and value == self.off:
+            return None
+        return bool(value) if self.flag else value
 
 
 # ----------------------------------------------------------------------------- element operands
@@ -192,7 +202,7 @@ def signature_parameters(entry: RegistryEntry, signature_function: Callable[...,
     """The entry's parameters with the defaults of the public signature they decorate (the
     signature is their one source)."""
     defaults = {name: p.default for name, p in inspect.signature(signature_function).parameters.items()}
-    return tuple(Parameter(**{**parameter.__dict__, "default": float(defaults[parameter.name])})
+    return tuple(Parameter(**{**parameter.__dict__, "default": parameter.check(defaults[parameter.name])})
                  for parameter in entry.parameters)
 
 

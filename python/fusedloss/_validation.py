@@ -255,15 +255,16 @@ def check_weight_vector(weight: Any, length: int, name: str, what: str) -> Optio
 
 
 def check_soft_targets(labels: Any, shape: Tuple[int, ...], dtype: np.dtype,
-                       name: str = "labels") -> np.ndarray:
-    """Soft targets (probabilities) of the logits' shape, converted to the compute dtype."""
+                       name: str = "labels", first: str = "logits") -> np.ndarray:
+    """Soft targets (probabilities) of the shape of the first argument (``first``: its name),
+    converted to the compute dtype."""
     array = as_array(labels, name)
     if array.dtype.kind != "f" and not is_bfloat16(array.dtype):
         raise TypeError(f"{name}: expected a float array of soft targets, got dtype {array.dtype}")
     if array.shape != shape:
         raise ValueError(
             f"{name}: expected integer class indices of the batch shape {shape[:-1]} or float "
-            f"soft targets of the logits' shape {shape}, got a float array of shape {array.shape}"
+            f"soft targets of the {first}' shape {shape}, got a float array of shape {array.shape}"
         )
     return array.astype(dtype, copy=False)
 

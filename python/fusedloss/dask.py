@@ -493,65 +493,6 @@ def _no_row_weights(soft: bool) -> None:
     return None
 
 
-@overload
-def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
-                          softcap: Optional[float] = None, reduction: str = "mean",
-                          return_grad: Literal[False] = False, return_argmax: Literal[False] = False, out: Any = None,
-                          threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
-
-
-@overload
-def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
-                          softcap: Optional[float] = None, reduction: str = "mean",
-                          return_grad: Literal[True], return_argmax: Literal[False] = False, out: Any = None,
-                          threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
-
-
-@overload
-def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
-                          softcap: Optional[float] = None, reduction: str = "mean",
-                          return_grad: bool = False, return_argmax: Literal[False] = False, out: Any = None,
-                          threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
-
-
-@overload
-def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
-                          softcap: Optional[float] = None, reduction: str = "mean",
-                          return_grad: bool = False, return_argmax: bool = False, out: Any = None,
-                          threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
-
-
-def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
-                          softcap: Optional[float] = None, reduction: str = "mean",
-                          return_grad: bool = False, return_argmax: bool = False, out: Any = None,
-                          threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult:
-    """:func:`fusedloss.softmax_cross_entropy` on Dask arrays (see the module docstring);
-    ``return_hessian=True`` returns ``(loss, grad, hess[, argmax])``."""
-    weight = None if weight is None else np.asarray(weight)
-    classes = logits.shape[-1] if np.ndim(logits) else 1
-    return_hessian = check.check_flag(return_hessian, "return_hessian")
-    kwargs = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                  z_loss=z_loss, softcap=softcap, return_argmax=return_argmax, threads=threads)
-    extras: Tuple[Any, ...] = (np.dtype(np.int64),) if return_argmax else ()
-    if return_hessian:
-        kwargs["return_hessian"] = True
-        return_grad = True
-        extras = (None,) + extras
-    # Integer labels without smoothing use weight[y_i] only as a row weight: fold it into the
-    # per-row weights of the gradient call (bitwise the in-memory gradient, see _call_block).
-    fold = weight is not None and label_smoothing == 0.0
-    return _rowwise(_fl.softmax_cross_entropy, "logits", logits, labels, allow_soft=True,
-                    sample_weight=sample_weight, reduction=reduction, return_grad=return_grad,
-                    out=out, kwargs=kwargs,
-                    per_row=_class_rows(weight, ignore_index, classes),
-                    extras=extras, fold=fold, return_hessian=return_hessian)
-
-
 # ----------------------------------------------------------------------------- elementwise
 
 
@@ -672,20 +613,28 @@ def _row_twin(entry: Any) -> Callable[..., DaskResult]:
         if weight is not None:
             kwargs["weight"] = weight = np.asarray(weight)
         return_hessian = check.check_flag(return_hessian, "return_hessian")
+        # the extra results of a block after (loss, grad): the Hessian, then the argmax
+        extras: Tuple[Any, ...] = (
+            (np.dtype(np.int64),) if entry.argmax and check.check_flag(
+                keywords.get("return_argmax", False), "return_argmax") else ())
         if return_hessian:
             kwargs["return_hessian"] = return_grad = True
+            extras = (None,) + extras
         per_row: Callable[[bool], Any] = _no_row_weights
         if entry.takes_labels and entry.class_weight_in_mean:
             classes = first.shape[-1] if np.ndim(first) else 1
             per_row = _class_rows(weight, keywords.get("ignore_index", -100), classes)
-        # Integer labels use weight[y_i] only as a row weight: folded into the per-row weights
-        # of the gradient call (bitwise the in-memory gradient, see _call_block).
+        # Integer labels that use weight[y_i] only as a row weight (not softmax-CE's label
+        # smoothing): folded into the per-row weights of the gradient call (bitwise the
+        # in-memory gradient, see _call_block).
+        values = tuple(keywords.get(parameter.name, parameter.default) for parameter in entry.parameters)
         return _rowwise(entry.function, entry.first, first, second,
                         allow_soft=not entry.takes_labels or entry.soft_kernel is not None,
                         sample_weight=sample_weight,
                         reduction=reduction, return_grad=return_grad, out=out, kwargs=kwargs,
-                        per_row=per_row, extras=(None,) if return_hessian else (),
-                        fold=entry.takes_labels and weight is not None,
+                        per_row=per_row, extras=extras,
+                        fold=(entry.takes_labels and weight is not None
+                              and entry.scales_rows_by_class_weight(values)),
                         return_hessian=return_hessian)
 
     twin.__name__ = twin.__qualname__ = entry.name
@@ -698,6 +647,44 @@ def _row_twin(entry: Any) -> Callable[..., DaskResult]:
 # One twin per registered row-wise loss, declared for type checkers as the elementwise twins
 # above are.
 if TYPE_CHECKING:
+    # softmax-CE's results narrowed by its literals, as the in-memory function's
+    @overload
+    def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                              ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                              softcap: Optional[float] = None, reduction: str = "mean",
+                              return_grad: Literal[False] = False, return_argmax: Literal[False] = False, out: Any = None,
+                              threads: Optional[int] = None, return_hessian: Literal[False] = False) -> "da.Array": ...
+
+
+    @overload
+    def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                              ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                              softcap: Optional[float] = None, reduction: str = "mean",
+                              return_grad: Literal[True], return_argmax: Literal[False] = False, out: Any = None,
+                              threads: Optional[int] = None, return_hessian: Literal[False] = False) -> Tuple["da.Array", "da.Array"]: ...
+
+
+    @overload
+    def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                              ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                              softcap: Optional[float] = None, reduction: str = "mean",
+                              return_grad: bool = False, return_argmax: Literal[False] = False, out: Any = None,
+                              threads: Optional[int] = None, return_hessian: Literal[True]) -> Tuple["da.Array", "da.Array", "da.Array"]: ...
+
+
+    @overload
+    def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                              ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                              softcap: Optional[float] = None, reduction: str = "mean",
+                              return_grad: bool = False, return_argmax: bool = False, out: Any = None,
+                              threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
+
+    def softmax_cross_entropy(logits: Any, labels: Any, *, weight: Any = None, sample_weight: Any = None,
+                              ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                              softcap: Optional[float] = None, reduction: str = "mean",
+                              return_grad: bool = False, return_argmax: bool = False, out: Any = None,
+                              threads: Optional[int] = None, return_hessian: bool = False) -> DaskResult: ...
+
     multiclass_hinge: Callable[..., DaskResult]
     cross_entropy: Callable[..., DaskResult]
     softmax_focal_loss: Callable[..., DaskResult]

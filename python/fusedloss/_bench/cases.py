@@ -289,11 +289,9 @@ def reference_call(loss: str, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Tu
         return value, grad
     row = row_entry(loss)
     if row is not None:
-        value, grad, _ = _reference.row_loss(
-            row.terms, x, y, row.defaults(), takes_labels=row.takes_labels,
-            ignore_index=-100 if row.takes_labels else None,
-            class_weight_in_mean=row.class_weight_in_mean, reduction="mean", return_grad=True,
-            **kwargs)
+        value, grad, _ = row.run_reference(
+            x, y, row.defaults(), ignore_index=-100 if row.takes_labels else None,
+            reduction="mean", return_grad=True, **kwargs)
         assert grad is not None
         return value, grad
     fn = getattr(_reference, loss)
