@@ -159,6 +159,14 @@ def logits(shape, dtype, scale=3.0):
     return (RNG.standard_normal(shape) * scale).astype(dtype)
 
 
+def far_below(x, start, stop):
+    """x with columns [start, stop) 83-87 below their row's maximum: exp(x_j - max) is then
+    above the kernels' flush threshold and exp(x_j - max) / S, the gradient, subnormal."""
+    top = x.astype(np.float32).max(axis=-1, keepdims=True)
+    x[..., start:stop] = (top - 83.0 + RNG.uniform(-4.0, 0.0, x[..., start:stop].shape)).astype(x.dtype)
+    return x
+
+
 CASES = {
     "ce_options": lambda d: (fusedloss.softmax_cross_entropy,
                              (logits((33, 19), d), np.r_[RNG.integers(0, 19, 32), -100]),
@@ -171,6 +179,17 @@ CASES = {
     "ce_soft_targets": lambda d: (fusedloss.softmax_cross_entropy,
                                   (logits((6, 40), d), RNG.dirichlet(np.ones(40), 6).astype(d)),
                                   dict(return_grad=True, reduction="sum")),
+    # the plain native rows: the gradient rounded by AVX-512 BF16 where the CPU has it, by the
+    # integer rule from a group of 32 that holds a subnormal float32 on (logits 83-87 below
+    # the row's maximum: e_j / S falls below 2^-126) and in the row's last elements (C = 1000)
+    "ce_plain_rows": lambda d: (fusedloss.softmax_cross_entropy,
+                                (far_below(logits((37, 1000), d, 1.0), 600, 700),
+                                 np.r_[RNG.integers(0, 1000, 36), -100]),
+                                dict(return_grad=True, reduction="sum")),
+    "ce_plain_rows_weighted": lambda d: (fusedloss.softmax_cross_entropy,
+                                         (logits((9, 4099), d), RNG.integers(0, 4099, 9)),
+                                         dict(return_grad=True, weight=RNG.uniform(0.5, 2, 4099),
+                                              reduction="none", threads=2)),
     "ce_long_rows": lambda d: (fusedloss.softmax_cross_entropy,
                                (logits((3, 50000), d), np.array([0, 49999, 7])),
                                dict(return_hessian=True)),

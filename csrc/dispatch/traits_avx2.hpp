@@ -37,6 +37,8 @@ struct IsaTraits {
         }
         return i;
     }
+    // bfloat16 rounding in hardware (AVX-512 BF16): none here, the integer rule does it.
+    static std::int64_t narrow_scaled_bfloat16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
 };
 
 }  // namespace

@@ -27,6 +27,8 @@ struct IsaTraits {
     // converts every element with integer and float32 operations (low_precision.inl).
     static std::int64_t widen_float16(const std::uint16_t*, float*, std::int64_t) { return 0; }
     static std::int64_t narrow_float16(const float*, std::uint16_t*, std::int64_t) { return 0; }
+    // bfloat16 rounding in hardware (AVX-512 BF16): none here, the integer rule does it.
+    static std::int64_t narrow_scaled_bfloat16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
 };
 
 }  // namespace
