@@ -196,6 +196,12 @@ CASES = {
     "hinge_weighted": lambda d: (fusedloss.multiclass_hinge,
                                  (logits((25, 9), d), RNG.integers(0, 9, 25)),
                                  dict(squared=True, weight=RNG.uniform(0.5, 2, 9), return_hessian=True)),
+    # rows of three 2048-column tiles, labels in the first, middle and last and at their edges
+    # (the gradient rounded by AVX-512 BF16 where the CPU has it)
+    "hinge_tiles": lambda d: (fusedloss.multiclass_hinge,
+                              (logits((6, 4500), d), np.array([0, 2100, 4499, 2047, 2048, 4096])),
+                              dict(squared=True, sample_weight=RNG.uniform(0.5, 2, 6), return_grad=True,
+                                   reduction="none")),
     "bce_weights": lambda d: (fusedloss.sigmoid_binary_cross_entropy,
                               (logits((17, 5), d), RNG.uniform(0, 1, (17, 5)).astype(d)),
                               dict(weight=RNG.uniform(0.5, 2, 5).astype(d),
@@ -210,6 +216,15 @@ CASES = {
                                 (logits((7, 3, 1000), d), logits((7, 3, 1000), d)),
                                 dict(delta=0.5, sample_weight=RNG.uniform(0, 1, 7),
                                      return_hessian=True, reduction="none")),
+    # the elementwise driver's bfloat16 gradient, rounded by AVX-512 BF16 where the CPU has it
+    # and by the integer rule from a group of 32 holding a subnormal float32 (2 (p - t) / N
+    # of values near 1e-35), with per-element sample weights (rows of 7)
+    "mse_subnormal_gradients": lambda d: (fusedloss.mean_squared_error,
+                                          (logits((3001,), d, 1e-35), logits((3001,), d, 1e-35)),
+                                          dict(return_grad=True)),
+    "mse_short_samples": lambda d: (fusedloss.mean_squared_error,
+                                    (logits((500, 7), d), logits((500, 7), d)),
+                                    dict(return_grad=True, sample_weight=RNG.uniform(0, 1, 500))),
     "poisson": lambda d: (fusedloss.poisson_loss,
                           (logits((300,), d, 1.0), RNG.poisson(2.0, 300).astype(d)),
                           dict(return_hessian=True)),

@@ -39,6 +39,8 @@ struct IsaTraits {
     }
     // bfloat16 rounding in hardware (AVX-512 BF16): none here, the integer rule does it.
     static std::int64_t narrow_scaled_bfloat16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
+    static constexpr bool may_round_bfloat16_in_hardware = false;
+    static bool rounds_bfloat16_in_hardware() { return false; }
 };
 
 }  // namespace

@@ -34,6 +34,18 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) std::int64_t narrow_scale
         if ((_mm512_fpclass_ps_mask(low, subnormal) | _mm512_fpclass_ps_mask(high, subnormal)) != 0) break;
         _mm512_storeu_si512(output + i, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
     }
+    const std::int64_t left = count - i;
+    if (left > 0 && left < 32) {  // the last few, masked (the lanes past the end read and write nothing)
+        const __mmask32 lanes = static_cast<__mmask32>((std::uint64_t{1} << left) - 1);
+        const __mmask16 low_lanes = static_cast<__mmask16>(lanes);
+        const __mmask16 high_lanes = static_cast<__mmask16>(lanes >> 16);
+        const __m512 low = _mm512_mul_ps(_mm512_maskz_loadu_ps(low_lanes, input + i), scale);
+        const __m512 high = _mm512_mul_ps(_mm512_maskz_loadu_ps(high_lanes, input + i + 16), scale);
+        constexpr int subnormal = 0x20;
+        if ((_mm512_fpclass_ps_mask(low, subnormal) | _mm512_fpclass_ps_mask(high, subnormal)) != 0) return i;
+        _mm512_mask_storeu_epi16(output + i, lanes, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
+        return count;
+    }
     return i;
 }
 
@@ -65,6 +77,16 @@ struct IsaTraits {
     // the leading elements, in hardware where the CPU has AVX-512 BF16 (a quarter of a
     // bfloat16 softmax-CE row's time in cache was its integer rounding); returns how many (the
     // caller rounds the rest by the integer rule, to the same bits).
+    // Whether narrow_scaled_bfloat16 may round anything (a kernel that must stage its values
+    // for it keeps its other path elsewhere), and whether it does on this CPU.
+    static constexpr bool may_round_bfloat16_in_hardware = true;
+    static bool rounds_bfloat16_in_hardware() {
+#if defined(__GNUC__) || defined(__clang__)
+        return cpu_has_avx512_bf16;
+#else
+        return false;
+#endif
+    }
     static std::int64_t narrow_scaled_bfloat16(const float* input, float factor, std::uint16_t* output,
                                                std::int64_t count) {
 #if defined(__GNUC__) || defined(__clang__)

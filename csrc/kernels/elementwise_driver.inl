@@ -135,13 +135,16 @@ FUSEDLOSS_ALWAYS_INLINE void prepare_values(const Loss& loss, const Storage* pre
 // `prepared` (element k at prepared[k - first]) is read only for a loss that prepares.
 // with_gradient and with_losses are compile-time: a run-time test here became a masked store
 // per vector.
+// `rounded_later`: the gradient's values go to rounded_later[k - first] in float32 instead,
+// for the caller to round in bulk (bfloat16 with AVX-512 BF16, see elementwise_run).
 template <class Loss, class Storage, bool with_gradient, bool with_losses, bool per_element,
           class Operands>
 FUSEDLOSS_ALWAYS_INLINE double elementwise_loop(const Loss& loss, const ElementwiseArgs<Storage>& args,
                                                 std::int64_t first, std::int64_t end,
                                                 double weight, const double* weights,
                                                 const Operands& operands,
-                                                const compute_type<Storage>* prepared) {
+                                                const compute_type<Storage>* prepared,
+                                                compute_type<Storage>* rounded_later = nullptr) {
     using Real = compute_type<Storage>;
     const Storage* prediction = args.prediction;
     const Storage* target = args.target;
@@ -167,13 +170,26 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_loop(const Loss& loss, const Elementw
         if constexpr (per_element) {
             const double element_weight = weights[k - first];
             sum += element_weight * value;
-            if (with_gradient) gradient[k] = store_value<Storage>(static_cast<Real>(gradient_scale * element_weight) * slope);
+            if (with_gradient) {
+                const Real scaled = static_cast<Real>(gradient_scale * element_weight) * slope;
+                if (rounded_later != nullptr) {
+                    rounded_later[k - first] = scaled;
+                } else {
+                    gradient[k] = store_value<Storage>(scaled);
+                }
+            }
             if (with_losses) element_losses[k] = store_value<Storage>(element_weight * value);
         } else {
             (void)weights;
             (void)gradient_scale;
             sum += value;
-            if (with_gradient) gradient[k] = store_value<Storage>(gradient_factor * slope);
+            if (with_gradient) {
+                if (rounded_later != nullptr) {
+                    rounded_later[k - first] = gradient_factor * slope;
+                } else {
+                    gradient[k] = store_value<Storage>(gradient_factor * slope);
+                }
+            }
             if (with_losses) element_losses[k] = store_value<Storage>(weight * value);
         }
     }
@@ -192,6 +208,25 @@ FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const Elementwis
                                               double weight, const double* weights,
                                               const Operands& operands) {
     double sum = 0.0;
+    if constexpr (std::is_same<Storage, bfloat16_bits>::value && with_gradient && !Loss::prepares &&
+                  IsaTraits::may_round_bfloat16_in_hardware) {
+        // The gradient in float32 tiles, then rounded by the hardware (the integer rounding was
+        // most of a bfloat16 MSE element's work in cache).
+        if (IsaTraits::rounds_bfloat16_in_hardware()) {
+            float tile_gradient[prepare_tile];
+            for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
+                const std::int64_t tile_end = end - tile < prepare_tile ? end : tile + prepare_tile;
+                sum += elementwise_loop<Loss, Storage, with_gradient, with_losses, per_element>(
+                    loss, args, tile, tile_end, weight, per_element ? weights + (tile - first) : nullptr,
+                    operands.advanced(tile - first), nullptr, tile_gradient);
+                const std::int64_t count = tile_end - tile;
+                const std::int64_t done = IsaTraits::narrow_scaled_bfloat16(
+                    tile_gradient, 1.0f, storage_bits(args.gradient + tile), count);
+                for (std::int64_t j = done; j < count; ++j) args.gradient[tile + j] = store_value<Storage>(tile_gradient[j]);
+            }
+            return per_element ? sum : weight * sum;
+        }
+    }
     if constexpr (Loss::prepares) {
         compute_type<Storage> prepared[prepare_tile];
         for (std::int64_t tile = first; tile < end; tile += prepare_tile) {

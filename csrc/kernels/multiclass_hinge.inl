@@ -17,10 +17,13 @@ namespace {
 // (the float64 hinge ran 2-3x slower).
 // (Scores and gradient of any storage type: a bfloat16 row is read and written as it is,
 // computed in float32; see low_precision.inl.)
-template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>>
+// The gradient goes to gradient[j] as Out (the scores' storage type; or float: a tile of
+// float32 values that the caller rounds to bfloat16 in bulk).
+template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>,
+          class Out = Storage>
 FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Storage* scores, std::int64_t begin, std::int64_t stop,
                                            Real label_score, Real margin, Real row_scale,
-                                           Storage* gradient, Real& loss, Real& derivative_sum) {
+                                           Out* gradient, Real& loss, Real& derivative_sum) {
     Real range_loss = 0;
     Real range_derivative_sum = 0;
     FUSEDLOSS_SIMD_SUM(range_loss, range_derivative_sum)
@@ -36,24 +39,65 @@ FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Storage* scores, std::int64_t b
             derivative = difference > Real(0) ? Real(1) : Real(0);
         }
         range_derivative_sum += derivative;
-        if (with_gradient) gradient[j] = store_value<Storage>(derivative * row_scale);
+        if (with_gradient) gradient[j] = store_value<Out>(derivative * row_scale);
     }
     loss += range_loss;
     derivative_sum += range_derivative_sum;
 }
 
-// The general row: the columns before and after the label, in two loops (no per-element label
-// test: a 64-bit compare that SSE2 lacks would keep the baseline loop scalar).
+// The general row, in tiles of hinge_tile_columns: in each, the columns before and after the
+// label in two loops (no per-element label test: a 64-bit compare that SSE2 lacks would keep
+// the baseline loop scalar). Every storage type sums in the same tiles, so a bfloat16 row is
+// the float32 row's bits, rounded. A bfloat16 gradient tile goes through float32 in L1 and is
+// rounded by the hardware where the CPU has AVX-512 BF16 (the integer rounding was most of a
+// bfloat16 element's work). 8 KiB of float32 tile, in L1.
+constexpr std::int64_t hinge_tile_columns = 2048;
+
 template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>>
 FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t label, std::int64_t classes,
                                          Real margin, Real row_scale, Storage* gradient) {
     const Real label_score = load_value(scores[label]);
     Real loss = 0;
     Real derivative_sum = 0;
-    hinge_columns<Storage, with_gradient, squared>(scores, 0, label, label_score, margin, row_scale,
-                                                   gradient, loss, derivative_sum);
-    hinge_columns<Storage, with_gradient, squared>(scores, label + 1, classes, label_score, margin,
-                                                   row_scale, gradient, loss, derivative_sum);
+    constexpr bool may_round_later = std::is_same<Storage, bfloat16_bits>::value && with_gradient &&
+                                     IsaTraits::may_round_bfloat16_in_hardware;
+    bool round_in_hardware = false;
+    if constexpr (may_round_later) round_in_hardware = IsaTraits::rounds_bfloat16_in_hardware();
+    float rounded_later[may_round_later ? hinge_tile_columns : 1];
+    for (std::int64_t begin = 0; begin < classes; begin += hinge_tile_columns) {
+        const std::int64_t count = classes - begin < hinge_tile_columns ? classes - begin : hinge_tile_columns;
+        // (columns counted from the tile's first, in the scores and the gradient alike)
+        const Storage* tile_scores = scores + begin;
+        Storage* tile_gradient = with_gradient ? gradient + begin : nullptr;
+        const std::int64_t label_column = label - begin;  // may lie outside the tile
+        const std::int64_t before = label_column < count ? label_column : count;
+        const std::int64_t after = label_column + 1 > 0 ? label_column + 1 : 0;
+        if constexpr (may_round_later) {
+          if (round_in_hardware) {
+            if (before > 0) {
+                hinge_columns<Storage, true, squared>(tile_scores, 0, before, label_score, margin,
+                                                      row_scale, rounded_later, loss, derivative_sum);
+            }
+            if (after < count) {
+                hinge_columns<Storage, true, squared>(tile_scores, after, count, label_score, margin,
+                                                      row_scale, rounded_later, loss, derivative_sum);
+            }
+            if (label_column >= 0 && label_column < count) rounded_later[label_column] = 0.0f;  // (set below)
+            const std::int64_t done = IsaTraits::narrow_scaled_bfloat16(
+                rounded_later, 1.0f, storage_bits(tile_gradient), count);
+            for (std::int64_t j = done; j < count; ++j) tile_gradient[j] = store_value<Storage>(rounded_later[j]);
+            continue;
+          }
+        }
+        if (before > 0) {
+            hinge_columns<Storage, with_gradient, squared>(tile_scores, 0, before, label_score, margin,
+                                                           row_scale, tile_gradient, loss, derivative_sum);
+        }
+        if (after < count) {
+            hinge_columns<Storage, with_gradient, squared>(tile_scores, after, count, label_score, margin,
+                                                           row_scale, tile_gradient, loss, derivative_sum);
+        }
+    }
     if (with_gradient) gradient[label] = store_value<Storage>(-derivative_sum * row_scale);
     return static_cast<double>(loss);
 }
