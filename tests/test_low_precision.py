@@ -222,6 +222,11 @@ CASES = {
     "mse_subnormal_gradients": lambda d: (fusedloss.mean_squared_error,
                                           (logits((3001,), d, 1e-35), logits((3001,), d, 1e-35)),
                                           dict(return_grad=True)),
+    # arrays from memory (>= 2**21 elements): float16 natively too, its gradient rounded by F16C
+    # (2 (p - t) / N below float16's smallest normal: subnormal results)
+    "mse_large": lambda d: (fusedloss.mean_squared_error,
+                            (logits((3, 700_001), d), logits((3, 700_001), d)),
+                            dict(return_grad=True, sample_weight=RNG.uniform(0.5, 2, 3))),
     "mse_short_samples": lambda d: (fusedloss.mean_squared_error,
                                     (logits((500, 7), d), logits((500, 7), d)),
                                     dict(return_grad=True, sample_weight=RNG.uniform(0, 1, 500))),

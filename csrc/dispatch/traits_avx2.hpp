@@ -22,6 +22,8 @@ struct IsaTraits {
     static constexpr int vector_bytes = 32;
     // A fused multiply-add instruction (one rounding).
     static constexpr bool has_fma = true;
+    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_float16).
+    static constexpr bool has_f16c = true;
     // IEEE half <-> float32 with F16C (VCVTPH2PS / VCVTPS2PH, round to nearest even): the
     // leading multiple of 8 elements; returns how many were converted (the caller converts
     // the rest as the baseline does, to the same bits).

@@ -57,6 +57,8 @@ struct IsaTraits {
     static constexpr int vector_bytes = 64;
     // A fused multiply-add instruction (one rounding).
     static constexpr bool has_fma = true;
+    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_float16).
+    static constexpr bool has_f16c = true;
     // (The maskz forms: the unmasked ones read an undefined register, which GCC 12 warns of.)
     // IEEE half <-> float32 with F16C (VCVTPH2PS / VCVTPS2PH, round to nearest even): the
     // leading multiple of 16 elements; returns how many were converted (the caller converts

@@ -208,21 +208,17 @@ FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const Elementwis
                                               double weight, const double* weights,
                                               const Operands& operands) {
     double sum = 0.0;
-    if constexpr (std::is_same<Storage, bfloat16_bits>::value && with_gradient && !Loss::prepares &&
-                  IsaTraits::may_round_bfloat16_in_hardware) {
+    if constexpr (with_gradient && !Loss::prepares && may_store_tiles_in_hardware<Storage>) {
         // The gradient in float32 tiles, then rounded by the hardware (the integer rounding was
-        // most of a bfloat16 MSE element's work in cache).
-        if (IsaTraits::rounds_bfloat16_in_hardware()) {
+        // most of a 16-bit MSE element's work in cache).
+        if (stores_tiles_in_hardware<Storage>()) {
             float tile_gradient[prepare_tile];
             for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
                 const std::int64_t tile_end = end - tile < prepare_tile ? end : tile + prepare_tile;
                 sum += elementwise_loop<Loss, Storage, with_gradient, with_losses, per_element>(
                     loss, args, tile, tile_end, weight, per_element ? weights + (tile - first) : nullptr,
                     operands.advanced(tile - first), nullptr, tile_gradient);
-                const std::int64_t count = tile_end - tile;
-                const std::int64_t done = IsaTraits::narrow_scaled_bfloat16(
-                    tile_gradient, 1.0f, storage_bits(args.gradient + tile), count);
-                for (std::int64_t j = done; j < count; ++j) args.gradient[tile + j] = store_value<Storage>(tile_gradient[j]);
+                store_tile(tile_gradient, args.gradient + tile, tile_end - tile);
             }
             return per_element ? sum : weight * sum;
         }
@@ -495,25 +491,43 @@ const char* elementwise_target_domain(const double* parameters) {
     }
 }
 
+// float16 of a memory-bound loss: natively (loads widened in the loop by integer code, which
+// vectorises; the gradient rounded from float32 tiles by F16C) when its arrays come from
+// memory, where the loop overlaps their reads with its arithmetic (MSE, 1e7 elements: 7.2 ->
+// 4.8 ms); on staged tiles (F16C's bulk widening, cheaper than the loop's) when they fit in
+// cache (1e6: 0.32 ms staged, 0.46 native).
+constexpr std::int64_t float16_native_elements = 2 * 1024 * 1024;
+
+template <template <class> class LossPolicy>
+double elementwise_float16(const ElementwiseArgs<float16_bits>& args, const ReductionPlan& plan) {
+    if (args.samples * args.sample_size < float16_native_elements) {
+        return staged_kernel<ElementwiseArgs, float16_bits, &elementwise_loss<LossPolicy, float>>(args, plan);
+    }
+    return elementwise_loss<LossPolicy, float16_bits>(args, plan);
+}
+
 // The table entry of one loss (regression_losses.inl lists them).
 template <template <class> class LossPolicy>
 constexpr ElementwiseLossEntry elementwise_entry(const char* name) {
     // bfloat16 runs the driver natively (memory-bound losses): loads widened (a shift) and
-    // stores rounded in registers (low_precision.inl's load_value/store_value). float16, and
-    // bfloat16 for a compute-bound loss, run the float32 kernel on staged tiles: their bulk
-    // conversions use F16C, where the per-element conversion in the loop (integer code: GCC
-    // does not vectorise F16C from scalar code) made MSE twice as slow.
+    // the gradient rounded in registers or from float32 tiles in hardware (low_precision.inl's
+    // load_value / store_value / store_tile). A compute-bound loss runs the float32 kernel on
+    // staged tiles.
     constexpr ElementwiseKernel<bfloat16_bits> bfloat16_kernel =
         LossPolicy<float>::compute_bound
             ? &staged_kernel<ElementwiseArgs, bfloat16_bits, &elementwise_loss<LossPolicy, float>>
             : &elementwise_loss<LossPolicy, bfloat16_bits>;
+    // float16 natively from memory where the ISA has F16C for the gradient's tiles (the
+    // baseline's per-element rounding was twice as slow as the staged tiles).
+    constexpr ElementwiseKernel<float16_bits> float16_kernel =
+        LossPolicy<float>::compute_bound || !IsaTraits::has_f16c
+            ? &staged_kernel<ElementwiseArgs, float16_bits, &elementwise_loss<LossPolicy, float>>
+            : &elementwise_float16<LossPolicy>;
     return ElementwiseLossEntry{name,
                                 KernelsByType<ElementwiseKernel>{
                                     &elementwise_loss<LossPolicy, float>,
                                     &elementwise_loss<LossPolicy, double>,
-                                    bfloat16_kernel,
-                                    &staged_kernel<ElementwiseArgs, float16_bits,
-                                                   &elementwise_loss<LossPolicy, float>>},
+                                    bfloat16_kernel, float16_kernel},
                                 &elementwise_target_domain<LossPolicy>,
                                 &elementwise_target_in_domain<LossPolicy>,
                                 LossPolicy<double>::has_element_weight ? 1 : 0,

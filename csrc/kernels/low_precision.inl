@@ -5,9 +5,11 @@
 //
 // Two ways, both here:
 // - In the kernel's own loops (load_value / store_value below): a loop written as a template on
-//   its storage type widens each 16-bit load in the register and rounds each store. The
-//   elementwise driver, softmax-CE's plain rows and the hinge's rows do so for bfloat16.
-// - Staged tiles (staged_kernel below), for every other kernel and for float16: each block of
+//   its storage type widens each 16-bit load in the register and rounds each store (or its
+//   stores in bulk from a float32 tile in L1, in hardware: store_tile). The elementwise driver,
+//   softmax-CE's plain rows and the hinge's rows do so for bfloat16, the elementwise driver for
+//   float16 too where the ISA has F16C.
+// - Staged tiles (staged_kernel below), for every other kernel: each block of
 //   the plan is cut into tiles of about 16K elements (whole rows: at least one); a tile's 16-bit
 //   inputs are widened into a per-thread float32 buffer (it stays in the core's L2), the float32
 //   kernel runs on it as on a small batch, and its gradient / Hessian / per-row losses are
@@ -142,6 +144,35 @@ FUSEDLOSS_NEVER_INLINE void narrow_values(const float* input, float16_bits* outp
     const std::int64_t done = IsaTraits::narrow_float16(input, bits, count);
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t i = done; i < count; ++i) bits[i] = narrow_float16_value(input[i]);
+}
+
+// A 16-bit kernel's gradient (or other output) rounded in bulk from a float32 tile in L1,
+// in hardware: bfloat16 by AVX-512 BF16 where the CPU has it, float16 by F16C. The in-loop
+// rounding by the integer rule was most of a memory-bound 16-bit element's work. Whether this
+// ISA can (compile time: the kernel keeps its other path only there) and this CPU does:
+template <class Storage>
+constexpr bool may_store_tiles_in_hardware =
+    std::is_same<Storage, bfloat16_bits>::value ? IsaTraits::may_round_bfloat16_in_hardware
+    : std::is_same<Storage, float16_bits>::value ? IsaTraits::has_f16c
+                                                 : false;
+
+template <class Storage>
+FUSEDLOSS_ALWAYS_INLINE bool stores_tiles_in_hardware() {
+    if constexpr (std::is_same<Storage, bfloat16_bits>::value) return IsaTraits::rounds_bfloat16_in_hardware();
+    return may_store_tiles_in_hardware<Storage>;
+}
+
+// output[j] = Storage(values[j]) for j < count, the same bits as store_value: the hardware's
+// leading part, the integer rule for the rest.
+template <class Storage>
+FUSEDLOSS_ALWAYS_INLINE void store_tile(const float* values, Storage* output, std::int64_t count) {
+    std::int64_t done;
+    if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
+        done = IsaTraits::narrow_scaled_bfloat16(values, 1.0f, storage_bits(output), count);
+    } else {
+        done = IsaTraits::narrow_float16(values, storage_bits(output), count);
+    }
+    for (std::int64_t j = done; j < count; ++j) output[j] = store_value<Storage>(values[j]);
 }
 
 // --- tiles -------------------------------------------------------------------------------
