@@ -26,27 +26,33 @@ namespace {
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) std::int64_t narrow_scaled_bfloat16_bf16(
     const float* input, float factor, std::uint16_t* output, std::int64_t count) {
     const __m512 scale = _mm512_set1_ps(factor);
+    constexpr int subnormal = 0x20;  // VFPCLASSPS: denormal
+    // Whole groups unmasked (masking every group was 5-10 % slower), the last few masked (the
+    // lanes past the end read and write nothing).
     std::int64_t i = 0;
-    for (; i + 32 <= count; i += 32) {
-        const __m512 low = _mm512_mul_ps(_mm512_loadu_ps(input + i), scale);
-        const __m512 high = _mm512_mul_ps(_mm512_loadu_ps(input + i + 16), scale);
-        constexpr int subnormal = 0x20;  // VFPCLASSPS: denormal
-        if ((_mm512_fpclass_ps_mask(low, subnormal) | _mm512_fpclass_ps_mask(high, subnormal)) != 0) break;
-        _mm512_storeu_si512(output + i, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
-    }
-    const std::int64_t left = count - i;
-    if (left > 0 && left < 32) {  // the last few, masked (the lanes past the end read and write nothing)
-        const __mmask32 lanes = static_cast<__mmask32>((std::uint64_t{1} << left) - 1);
-        const __mmask16 low_lanes = static_cast<__mmask16>(lanes);
-        const __mmask16 high_lanes = static_cast<__mmask16>(lanes >> 16);
-        const __m512 low = _mm512_mul_ps(_mm512_maskz_loadu_ps(low_lanes, input + i), scale);
-        const __m512 high = _mm512_mul_ps(_mm512_maskz_loadu_ps(high_lanes, input + i + 16), scale);
-        constexpr int subnormal = 0x20;
+    for (; i < count; i += 32) {
+        const std::int64_t left = count - i;
+        __m512 low, high;
+        __mmask32 lanes = ~__mmask32{0};
+        if (left >= 32) {
+            low = _mm512_loadu_ps(input + i);
+            high = _mm512_loadu_ps(input + i + 16);
+        } else {
+            lanes = static_cast<__mmask32>((std::uint64_t{1} << left) - 1);
+            low = _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes), input + i);
+            high = _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes >> 16), input + i + 16);
+        }
+        low = _mm512_mul_ps(low, scale);
+        high = _mm512_mul_ps(high, scale);
         if ((_mm512_fpclass_ps_mask(low, subnormal) | _mm512_fpclass_ps_mask(high, subnormal)) != 0) return i;
-        _mm512_mask_storeu_epi16(output + i, lanes, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
-        return count;
+        const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
+        if (left >= 32) {
+            _mm512_storeu_si512(output + i, rounded);
+        } else {
+            _mm512_mask_storeu_epi16(output + i, lanes, rounded);
+        }
     }
-    return i;
+    return count;
 }
 
 const bool cpu_has_avx512_bf16 = __builtin_cpu_supports("avx512bf16");
@@ -75,10 +81,6 @@ struct IsaTraits {
         }
         return i;
     }
-    // output_j = bfloat16(input_j * factor) (a float32 product, rounded to nearest even) for
-    // the leading elements, in hardware where the CPU has AVX-512 BF16 (a quarter of a
-    // bfloat16 softmax-CE row's time in cache was its integer rounding); returns how many (the
-    // caller rounds the rest by the integer rule, to the same bits).
     // Whether narrow_scaled_bfloat16 may round anything (a kernel that must stage its values
     // for it keeps its other path elsewhere), and whether it does on this CPU.
     static constexpr bool may_round_bfloat16_in_hardware = true;
@@ -89,6 +91,10 @@ struct IsaTraits {
         return false;
 #endif
     }
+    // output_j = bfloat16(input_j * factor) (a float32 product, rounded to nearest even) for
+    // the leading elements, in hardware where the CPU has AVX-512 BF16 (a quarter of a
+    // bfloat16 softmax-CE row's time in cache was its integer rounding); returns how many (the
+    // caller rounds the rest by the integer rule, to the same bits).
     static std::int64_t narrow_scaled_bfloat16(const float* input, float factor, std::uint16_t* output,
                                                std::int64_t count) {
 #if defined(__GNUC__) || defined(__clang__)

@@ -218,7 +218,7 @@ FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const Elementwis
                 sum += elementwise_loop<Loss, Storage, with_gradient, with_losses, per_element>(
                     loss, args, tile, tile_end, weight, per_element ? weights + (tile - first) : nullptr,
                     operands.advanced(tile - first), nullptr, tile_gradient);
-                store_tile(tile_gradient, args.gradient + tile, tile_end - tile);
+                store_tile(tile_gradient, 1.0f, args.gradient + tile, tile_end - tile);
             }
             return per_element ? sum : weight * sum;
         }

@@ -162,17 +162,20 @@ FUSEDLOSS_ALWAYS_INLINE bool stores_tiles_in_hardware() {
     return may_store_tiles_in_hardware<Storage>;
 }
 
-// output[j] = Storage(values[j]) for j < count, the same bits as store_value: the hardware's
-// leading part, the integer rule for the rest.
+// output[j] = Storage(values[j] * factor) (a float32 product) for j < count, the same bits as
+// store_value: the hardware's leading part where it has it (float16's F16C does not scale:
+// only factor 1), the integer rule for the rest.
 template <class Storage>
-FUSEDLOSS_ALWAYS_INLINE void store_tile(const float* values, Storage* output, std::int64_t count) {
-    std::int64_t done;
+FUSEDLOSS_ALWAYS_INLINE void store_tile(const float* values, float factor, Storage* output,
+                                        std::int64_t count) {
+    std::int64_t done = 0;
     if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
-        done = IsaTraits::narrow_scaled_bfloat16(values, 1.0f, storage_bits(output), count);
-    } else {
-        done = IsaTraits::narrow_float16(values, storage_bits(output), count);
+        done = IsaTraits::narrow_scaled_bfloat16(values, factor, storage_bits(output), count);
+    } else if constexpr (std::is_same<Storage, float16_bits>::value) {
+        if (factor == 1.0f) done = IsaTraits::narrow_float16(values, storage_bits(output), count);
     }
-    for (std::int64_t j = done; j < count; ++j) output[j] = store_value<Storage>(values[j]);
+    FUSEDLOSS_SIMD_LOOP
+    for (std::int64_t j = done; j < count; ++j) output[j] = store_value<Storage>(values[j] * factor);
 }
 
 // --- tiles -------------------------------------------------------------------------------

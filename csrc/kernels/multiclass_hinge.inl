@@ -59,10 +59,9 @@ FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t lab
     const Real label_score = load_value(scores[label]);
     Real loss = 0;
     Real derivative_sum = 0;
-    constexpr bool may_round_later = std::is_same<Storage, bfloat16_bits>::value && with_gradient &&
-                                     IsaTraits::may_round_bfloat16_in_hardware;
+    constexpr bool may_round_later = with_gradient && may_store_tiles_in_hardware<Storage>;
     bool round_in_hardware = false;
-    if constexpr (may_round_later) round_in_hardware = IsaTraits::rounds_bfloat16_in_hardware();
+    if constexpr (may_round_later) round_in_hardware = stores_tiles_in_hardware<Storage>();
     float rounded_later[may_round_later ? hinge_tile_columns : 1];
     for (std::int64_t begin = 0; begin < classes; begin += hinge_tile_columns) {
         const std::int64_t count = classes - begin < hinge_tile_columns ? classes - begin : hinge_tile_columns;
@@ -83,9 +82,7 @@ FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t lab
                                                       row_scale, rounded_later, loss, derivative_sum);
             }
             if (label_column >= 0 && label_column < count) rounded_later[label_column] = 0.0f;  // (set below)
-            const std::int64_t done = IsaTraits::narrow_scaled_bfloat16(
-                rounded_later, 1.0f, storage_bits(tile_gradient), count);
-            for (std::int64_t j = done; j < count; ++j) tile_gradient[j] = store_value<Storage>(rounded_later[j]);
+            store_tile(rounded_later, 1.0f, tile_gradient, count);
             continue;
           }
         }

@@ -573,12 +573,7 @@ double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args
             // As scale_row and the label's subtraction of the float32 kernel, in float32.
             const float row_scale = static_cast<float>(weight * args.gradient_scale);
             const float factor = row_scale / sum;
-            std::int64_t done = 0;
-            if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
-                done = IsaTraits::narrow_scaled_bfloat16(exponentials, factor, storage_bits(gradient), classes);
-            }
-            FUSEDLOSS_SIMD_LOOP
-            for (std::int64_t j = done; j < classes; ++j) gradient[j] = store_value<Storage>(exponentials[j] * factor);
+            store_tile(exponentials, factor, gradient, classes);
             gradient[label] = store_value<Storage>(exponentials[label] * factor - row_scale);
         }
         const double weighted_loss = weight * loss;

@@ -180,12 +180,7 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
         } else {
             // As the float32 kernel's scale and label subtraction, then rounded once.
             const Real* e = exponentials + begin;
-            std::int64_t done = 0;
-            if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
-                done = IsaTraits::narrow_scaled_bfloat16(e, factor, storage_bits(gradient), count);
-            }
-            FUSEDLOSS_SIMD_LOOP
-            for (std::int64_t j = done; j < count; ++j) gradient[j] = store_value<Storage>(e[j] * factor);
+            store_tile(e, factor, gradient, count);
             if (has_label) {
                 gradient[state.label - begin] = store_value<Storage>(e[state.label - begin] * factor - state.row_scale);
             }
