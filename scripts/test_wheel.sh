@@ -17,7 +17,10 @@ set -euo pipefail
 
 PYTHON=${1:-python3}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${WORK:-$(mktemp -d -t fusedloss-wheel.XXXXXX)}
+if [[ -z "${WORK:-}" ]]; then
+  WORK=$(mktemp -d -t fusedloss-wheel.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT  # (WORK=dir given: kept)
+fi
 START=$(date +%s)
 echo "== work dir: $WORK"
 

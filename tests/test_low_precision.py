@@ -319,6 +319,27 @@ def test_in_place_read_only_and_unaligned_16bit_inputs(dtype):
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("loss, classes", [("softmax_cross_entropy", 1000), ("softmax_cross_entropy", 37),
+                                           ("multiclass_hinge", 4500), ("multiclass_hinge", 40)])
+def test_native_16bit_rows_without_gradient_and_in_place(dtype, loss, classes):
+    """The rows read natively (bfloat16; float16 widened by F16C first, row by row for
+    softmax-CE and in tiles for the hinge, where the ISA has F16C): the loss alone is the
+    gradient call's loss bit for bit, both are the float32 call rounded, and a gradient written
+    over its own input (out=x) is the same gradient. C = 37, 40: a widened tail past the last
+    whole vector; 4500: three hinge tiles."""
+    function = getattr(fusedloss, loss)
+    x = logits((23, classes), DTYPES[dtype])
+    y = RNG.integers(0, classes, 23)
+    losses, grad = function(x, y, return_grad=True, reduction="none")
+    assert bits(function(x, y, reduction="none")).tobytes() == bits(losses).tobytes()
+    assert_float32_rounded(function, (x, y), dict(reduction="none"))
+    assert_float32_rounded(function, (x, y), dict(return_grad=True, reduction="sum"))
+    in_place = x.copy()
+    function(in_place, y, return_grad=True, reduction="none", out=in_place)
+    assert bits(in_place).tobytes() == bits(grad).tobytes()
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
 def test_16bit_results_are_the_same_for_any_thread_count(dtype):
     x = logits((512, 300), DTYPES[dtype])
     y = RNG.integers(0, 300, 512)

@@ -22,7 +22,7 @@ struct IsaTraits {
     static constexpr int vector_bytes = 32;
     // A fused multiply-add instruction (one rounding).
     static constexpr bool has_fma = true;
-    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_float16).
+    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_scaled_float16).
     static constexpr bool has_f16c = true;
     // IEEE half <-> float32 with F16C (VCVTPH2PS / VCVTPS2PH, round to nearest even): the
     // leading multiple of 8 elements; returns how many were converted (the caller converts
@@ -32,10 +32,15 @@ struct IsaTraits {
         for (; i + 8 <= count; i += 8) _mm256_storeu_ps(output + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(input + i))));
         return i;
     }
-    static std::int64_t narrow_float16(const float* input, std::uint16_t* output, std::int64_t count) {
+    // output_j = half(input_j * factor) (a float32 product, then VCVTPS2PH): a gradient tile
+    // scaled and rounded in one pass (factor 1 for a plain conversion).
+    static std::int64_t narrow_scaled_float16(const float* input, float factor, std::uint16_t* output,
+                                              std::int64_t count) {
+        const __m256 scale = _mm256_set1_ps(factor);
         std::int64_t i = 0;
         for (; i + 8 <= count; i += 8) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(output + i), _mm256_cvtps_ph(_mm256_loadu_ps(input + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256 values = _mm256_mul_ps(_mm256_loadu_ps(input + i), scale);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(output + i), _mm256_cvtps_ph(values, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         }
         return i;
     }

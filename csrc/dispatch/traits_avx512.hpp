@@ -63,7 +63,7 @@ struct IsaTraits {
     static constexpr int vector_bytes = 64;
     // A fused multiply-add instruction (one rounding).
     static constexpr bool has_fma = true;
-    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_float16).
+    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_scaled_float16).
     static constexpr bool has_f16c = true;
     // (The maskz forms: the unmasked ones read an undefined register, which GCC 12 warns of.)
     // IEEE half <-> float32 with F16C (VCVTPH2PS / VCVTPS2PH, round to nearest even): the
@@ -74,10 +74,15 @@ struct IsaTraits {
         for (; i + 16 <= count; i += 16) _mm512_storeu_ps(output + i, _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(input + i))));
         return i;
     }
-    static std::int64_t narrow_float16(const float* input, std::uint16_t* output, std::int64_t count) {
+    // output_j = half(input_j * factor) (a float32 product, then VCVTPS2PH): a gradient tile
+    // scaled and rounded in one pass (factor 1 for a plain conversion).
+    static std::int64_t narrow_scaled_float16(const float* input, float factor, std::uint16_t* output,
+                                              std::int64_t count) {
+        const __m512 scale = _mm512_set1_ps(factor);
         std::int64_t i = 0;
         for (; i + 16 <= count; i += 16) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(output + i), _mm512_maskz_cvtps_ph(0xffff, _mm512_loadu_ps(input + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m512 values = _mm512_mul_ps(_mm512_loadu_ps(input + i), scale);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(output + i), _mm512_maskz_cvtps_ph(0xffff, values, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         }
         return i;
     }

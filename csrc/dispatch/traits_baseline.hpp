@@ -23,12 +23,12 @@ struct IsaTraits {
     static constexpr int vector_bytes = 16;
     // A fused multiply-add instruction (one rounding): AArch64 has one, SSE2 has not.
     static constexpr bool has_fma = FUSEDLOSS_BASELINE_HAS_FMA;
-    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_float16).
+    // F16C (IEEE half <-> float32 conversions in hardware: widen_float16 / narrow_scaled_float16).
     static constexpr bool has_f16c = false;
     // No half-precision conversion instructions assumed (SSE2 has none): the generic body
     // converts every element with integer and float32 operations (low_precision.inl).
     static std::int64_t widen_float16(const std::uint16_t*, float*, std::int64_t) { return 0; }
-    static std::int64_t narrow_float16(const float*, std::uint16_t*, std::int64_t) { return 0; }
+    static std::int64_t narrow_scaled_float16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
     // bfloat16 rounding in hardware (AVX-512 BF16): none here, the integer rule does it.
     static std::int64_t narrow_scaled_bfloat16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
     static constexpr bool may_round_bfloat16_in_hardware = false;

@@ -97,12 +97,13 @@ void expm1_small_array_f64(const double* input, double* output, std::int64_t cou
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
-    // bfloat16's plain rows natively; float16 widens in bulk with F16C (staged), which is
-    // faster than its conversion written per element (see softmax_cross_entropy_16bit).
+    // The 16-bit plain rows natively (float16 where F16C rounds its gradient rows), the other
+    // cases staged (see softmax_cross_entropy_16bit).
     KernelsByType<ClassificationKernel>{
         &softmax_cross_entropy<float>, &softmax_cross_entropy<double>,
         &softmax_cross_entropy_16bit<bfloat16_bits>,
-        &staged_kernel<ClassificationArgs, float16_bits, &softmax_cross_entropy<float>>},
+        IsaTraits::has_f16c ? &softmax_cross_entropy_16bit<float16_bits>
+                            : &staged_kernel<ClassificationArgs, float16_bits, &softmax_cross_entropy<float>>},
     KernelsByType<RowSoftmaxKernel>{&row_softmax<float>, &row_softmax<double>,
                                     &staged_row_softmax<bfloat16_bits>,
                                     &staged_row_softmax<float16_bits>},

@@ -141,7 +141,7 @@ FUSEDLOSS_NEVER_INLINE void widen_values(const float16_bits* input, float* outpu
 }
 FUSEDLOSS_NEVER_INLINE void narrow_values(const float* input, float16_bits* output, std::int64_t count) {
     std::uint16_t* bits = storage_bits(output);
-    const std::int64_t done = IsaTraits::narrow_float16(input, bits, count);
+    const std::int64_t done = IsaTraits::narrow_scaled_float16(input, 1.0f, bits, count);
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t i = done; i < count; ++i) bits[i] = narrow_float16_value(input[i]);
 }
@@ -163,8 +163,8 @@ FUSEDLOSS_ALWAYS_INLINE bool stores_tiles_in_hardware() {
 }
 
 // output[j] = Storage(values[j] * factor) (a float32 product) for j < count, the same bits as
-// store_value: the hardware's leading part where it has it (float16's F16C does not scale:
-// only factor 1), the integer rule for the rest.
+// store_value: the hardware's leading part where it has it (AVX-512 BF16, F16C), the integer
+// rule for the rest.
 template <class Storage>
 FUSEDLOSS_ALWAYS_INLINE void store_tile(const float* values, float factor, Storage* output,
                                         std::int64_t count) {
@@ -172,7 +172,7 @@ FUSEDLOSS_ALWAYS_INLINE void store_tile(const float* values, float factor, Stora
     if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
         done = IsaTraits::narrow_scaled_bfloat16(values, factor, storage_bits(output), count);
     } else if constexpr (std::is_same<Storage, float16_bits>::value) {
-        if (factor == 1.0f) done = IsaTraits::narrow_float16(values, storage_bits(output), count);
+        done = IsaTraits::narrow_scaled_float16(values, factor, storage_bits(output), count);
     }
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t j = done; j < count; ++j) output[j] = store_value<Storage>(values[j] * factor);

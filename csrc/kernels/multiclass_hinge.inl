@@ -47,53 +47,77 @@ FUSEDLOSS_ALWAYS_INLINE void hinge_columns(const Storage* scores, std::int64_t b
 
 // The general row, in tiles of hinge_tile_columns: in each, the columns before and after the
 // label in two loops (no per-element label test: a 64-bit compare that SSE2 lacks would keep
-// the baseline loop scalar). Every storage type sums in the same tiles, so a bfloat16 row is
-// the float32 row's bits, rounded. A bfloat16 gradient tile goes through float32 in L1 and is
-// rounded by the hardware where the CPU has AVX-512 BF16 (the integer rounding was most of a
-// bfloat16 element's work). 8 KiB of float32 tile, in L1.
+// the baseline loop scalar). Every storage type sums in the same tiles, so a 16-bit row is
+// the float32 row's bits, rounded. A 16-bit gradient tile goes through float32 in L1 and is
+// rounded by the hardware where the CPU can (AVX-512 BF16, F16C: the integer rounding was most
+// of a 16-bit element's work); a float16 tile of scores is widened by F16C into float32 in L1
+// first (its per-element widening in integer code cost more than the whole float32 element:
+// float16 1024 x 32000, one thread, 14.7 ms against 9.7 ms for float32). 8 KiB tiles, in L1.
 constexpr std::int64_t hinge_tile_columns = 2048;
 
 template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>>
 FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t label, std::int64_t classes,
-                                         Real margin, Real row_scale, Storage* gradient) {
+                                         Real margin, Real row_scale, Storage* gradient,
+                                         const Storage* next_row) {
     const Real label_score = load_value(scores[label]);
     Real loss = 0;
     Real derivative_sum = 0;
     constexpr bool may_round_later = with_gradient && may_store_tiles_in_hardware<Storage>;
+    constexpr bool widens_tiles = std::is_same<Storage, float16_bits>::value && IsaTraits::has_f16c;
     bool round_in_hardware = false;
     if constexpr (may_round_later) round_in_hardware = stores_tiles_in_hardware<Storage>();
     float rounded_later[may_round_later ? hinge_tile_columns : 1];
+    float widened[widens_tiles ? hinge_tile_columns : 1];
     for (std::int64_t begin = 0; begin < classes; begin += hinge_tile_columns) {
         const std::int64_t count = classes - begin < hinge_tile_columns ? classes - begin : hinge_tile_columns;
         // (columns counted from the tile's first, in the scores and the gradient alike)
-        const Storage* tile_scores = scores + begin;
         Storage* tile_gradient = with_gradient ? gradient + begin : nullptr;
         const std::int64_t label_column = label - begin;  // may lie outside the tile
         const std::int64_t before = label_column < count ? label_column : count;
         const std::int64_t after = label_column + 1 > 0 ? label_column + 1 : 0;
-        if constexpr (may_round_later) {
-          if (round_in_hardware) {
+        // The tile's two ranges, from scores of type Tile (the row's, or the widened float32
+        // tile), the gradient into Out (the row's, or the float32 tile rounded afterwards).
+        const auto columns = [&](const auto* tile_scores, auto* out) {
+            using Tile = std::remove_cv_t<std::remove_pointer_t<decltype(tile_scores)>>;
+            using Out = std::remove_pointer_t<decltype(out)>;
+            constexpr bool writes = with_gradient;
             if (before > 0) {
-                hinge_columns<Storage, true, squared>(tile_scores, 0, before, label_score, margin,
-                                                      row_scale, rounded_later, loss, derivative_sum);
+                hinge_columns<Tile, writes, squared, Real, Out>(tile_scores, 0, before, label_score, margin,
+                                                                row_scale, out, loss, derivative_sum);
             }
             if (after < count) {
-                hinge_columns<Storage, true, squared>(tile_scores, after, count, label_score, margin,
-                                                      row_scale, rounded_later, loss, derivative_sum);
+                hinge_columns<Tile, writes, squared, Real, Out>(tile_scores, after, count, label_score, margin,
+                                                                row_scale, out, loss, derivative_sum);
             }
-            if (label_column >= 0 && label_column < count) rounded_later[label_column] = 0.0f;  // (set below)
-            store_tile(rounded_later, 1.0f, tile_gradient, count);
-            continue;
-          }
+        };
+        // The next tile's scores (this row's, or the next row's first), fetched while this
+        // one is computed: a tile widened in one loop would otherwise wait for memory there.
+        if constexpr (widens_tiles) {
+            const std::int64_t next_begin = begin + count;
+            const Storage* next = next_begin < classes ? scores + next_begin : next_row;
+            const std::int64_t next_count = next_begin < classes ? classes - next_begin : classes;
+            if (next != nullptr) {
+                prefetch_bytes(next, (next_count < hinge_tile_columns ? next_count : hinge_tile_columns) *
+                                         static_cast<std::int64_t>(sizeof(Storage)));
+            }
         }
-        if (before > 0) {
-            hinge_columns<Storage, with_gradient, squared>(tile_scores, 0, before, label_score, margin,
-                                                           row_scale, tile_gradient, loss, derivative_sum);
+        const auto tile_scores = [&]() {
+            if constexpr (widens_tiles) {
+                widen_values(scores + begin, widened, count);
+                return static_cast<const float*>(widened);
+            } else {
+                return scores + begin;
+            }
+        }();
+        if constexpr (may_round_later) {
+            if (round_in_hardware) {
+                columns(tile_scores, static_cast<float*>(rounded_later));
+                if (label_column >= 0 && label_column < count) rounded_later[label_column] = 0.0f;  // (set below)
+                store_tile(rounded_later, 1.0f, tile_gradient, count);
+                continue;
+            }
         }
-        if (after < count) {
-            hinge_columns<Storage, with_gradient, squared>(tile_scores, after, count, label_score, margin,
-                                                           row_scale, tile_gradient, loss, derivative_sum);
-        }
+        columns(tile_scores, tile_gradient);
     }
     if (with_gradient) gradient[label] = store_value<Storage>(-derivative_sum * row_scale);
     return static_cast<double>(loss);
@@ -199,7 +223,7 @@ constexpr bool hinge_chunks_for_double = IsaTraits::vector_bytes >= 32;
 template <class Real, bool squared>
 struct MulticlassHingeLoss : RowLossPolicy {
     static constexpr bool has_small_class_tile = true;
-    static constexpr bool reads_bfloat16 = true;
+    static constexpr bool reads_16bit = true;
     Real margin;
     explicit MulticlassHingeLoss(const double* parameters) : margin(static_cast<Real>(parameters[0])) {}
 
@@ -207,7 +231,8 @@ struct MulticlassHingeLoss : RowLossPolicy {
     FUSEDLOSS_ALWAYS_INLINE double row(const RowInput<Storage>& in, Storage* gradient,
                                        double gradient_factor) const {
         return hinge_row<Storage, with_gradient, squared>(in.x, in.label, in.classes, margin,
-                                                          static_cast<Real>(gradient_factor), gradient);
+                                                          static_cast<Real>(gradient_factor), gradient,
+                                                          in.next_x);
     }
 
     template <bool with_gradient, int classes>
@@ -241,7 +266,7 @@ struct MulticlassHingeLoss : RowLossPolicy {
             losses[r] = hinge_row<Real, with_gradient, squared>(
                 tile.x + r * tile.x_row_stride, tile.labels[r], tile.classes, margin,
                 static_cast<Real>(tile.gradient_factor[r]),
-                with_gradient ? tile.gradient + r * tile.classes : nullptr);
+                with_gradient ? tile.gradient + r * tile.classes : nullptr, nullptr);
         }
     }
 

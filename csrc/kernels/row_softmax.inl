@@ -67,10 +67,11 @@ constexpr std::int64_t accurate_sum_piece = 256;
 // piece. The order depends on C and the instruction set only, not on the next row.
 // (A 16-bit row is summed in the pieces of a float32 row, so that its S is the float32 kernel's
 // on the widened row, bit for bit; it prefetches the 16-bit bytes of the piece.)
-template <class Storage, bool store>
+// (Next: the next row's type, where x is a widened copy of a 16-bit row.)
+template <class Storage, bool store, class Next = Storage>
 FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass_prefetching(
     const Storage* x, compute_type<Storage> shift, bool shift_is_finite_max,
-    compute_type<Storage>* out, std::int64_t classes, const Storage* next_row) {
+    compute_type<Storage>* out, std::int64_t classes, const Next* next_row) {
     using Real = compute_type<Storage>;
     constexpr int lanes = sum_lanes<Real>;
     constexpr std::int64_t piece = exp_piece_bytes / static_cast<std::int64_t>(sizeof(Real));
@@ -79,7 +80,7 @@ FUSEDLOSS_ALWAYS_INLINE compute_type<Storage> shifted_exp_pass_prefetching(
     for (std::int64_t begin = 0; begin < classes; begin += piece) {
         const std::int64_t count = classes - begin < piece ? classes - begin : piece;
         if (next_row != nullptr) {
-            prefetch_bytes(next_row + begin, count * static_cast<std::int64_t>(sizeof(Storage)));
+            prefetch_bytes(next_row + begin, count * static_cast<std::int64_t>(sizeof(Next)));
         }
         Real lane[lanes] = {};
         shifted_exp_pass<Storage, store>(x + begin, shift, shift_is_finite_max,

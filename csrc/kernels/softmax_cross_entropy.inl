@@ -536,12 +536,23 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
 }
 
 // bfloat16/float16 plain rows (labels, class and sample weights, ignore_index; C between the
-// small-C tiles and the long rows; long rows too where each thread takes whole rows, in
-// softmax_cross_entropy_long_rows.inl): the plain rows' passes (label_softmax_row) reading the 16-bit row
-// itself (the max and exp passes widen in registers), the exponentials kept in a float32 row of
-// the thread's scratch (in cache), the gradient rounded once into the 16-bit output: the float32
-// kernel's bits on the widened row, rounded, with half its memory traffic. Every other case runs
-// the float32 kernel on staged tiles (low_precision.inl).
+// small-C tiles and the long rows; bfloat16 long rows too where each thread takes whole rows,
+// in softmax_cross_entropy_long_rows.inl): the plain rows' passes (label_softmax_row) on the
+// 16-bit row, the exponentials kept in a float32 row of the thread's scratch (in cache), the
+// gradient rounded once into the 16-bit output: the float32 kernel's bits on the widened row,
+// rounded, with half its memory traffic. A bfloat16 row is read as it is (the max and exp
+// passes widen in registers: a shift); a float16 row is first widened by F16C into the float32
+// row, where both passes then run (its widening written per element, integer code, cost more
+// than the float32 row's exp: 1024 x 32000, one thread, 24.6 ms staged, float32 20.1 ms).
+// Every other case runs the float32 kernel on staged tiles (low_precision.inl).
+template <class Storage>
+constexpr bool widens_rows_first = std::is_same<Storage, float16_bits>::value;
+
+struct RowSumAndLoss {
+    float sum;
+    double loss;
+};
+
 template <class Storage, bool with_gradient>
 double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args,
                                          std::int64_t first, std::int64_t end,
@@ -549,26 +560,37 @@ double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args
     const std::int64_t classes = args.classes;
     double block_sum = 0.0;
     for (std::int64_t row = first; row < end; ++row) {
-        const Storage* x = args.logits + row * args.logits_row_stride;
+        const Storage* stored_row = args.logits + row * args.logits_row_stride;
         Storage* gradient = with_gradient ? args.gradient + row * classes : nullptr;
         const std::int64_t label = args.labels[row];
         if (is_ignored(args, label)) {
-            if (with_gradient) {
-                FUSEDLOSS_SIMD_LOOP
-                for (std::int64_t j = 0; j < classes; ++j) gradient[j] = store_value<Storage>(0.0f);
-            }
+            if (with_gradient) zero_stored_row(gradient, classes);
             if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(0.0f);
             continue;
         }
         const double weight = row_weight(args, row, label);
-        const float maximum = row_maximum(x, classes);
-        const bool finite = is_finite_value(maximum);
-        const float shift = finite ? maximum : 0.0f;
-        const float label_logit = load_value(x[label]);  // read before the gradient may overwrite it
-        const Storage* next_row = row + 1 < args.rows ? x + args.logits_row_stride : nullptr;
-        const float sum = shifted_exp_pass_prefetching<Storage, with_gradient>(
-            x, shift, finite, exponentials, classes, next_row);
-        const double loss = label_loss(log_scalar(sum), label_logit, shift);
+        const Storage* next_row = row + 1 < args.rows ? stored_row + args.logits_row_stride : nullptr;
+        // The row's passes on x, the 16-bit row or its widened float32 copy (the gradient may
+        // overwrite the 16-bit row: x_y is read first).
+        const auto passes = [&](const auto* x) {
+            const float maximum = row_maximum(x, classes);
+            const bool finite = is_finite_value(maximum);
+            const float shift = finite ? maximum : 0.0f;
+            const float label_logit = load_value(x[label]);
+            const float sum = shifted_exp_pass_prefetching<std::remove_cv_t<std::remove_pointer_t<decltype(x)>>,
+                                                           with_gradient>(
+                x, shift, finite, exponentials, classes, next_row);
+            return RowSumAndLoss{sum, label_loss(log_scalar(sum), label_logit, shift)};
+        };
+        RowSumAndLoss result;
+        if constexpr (widens_rows_first<Storage>) {
+            widen_values(stored_row, exponentials, classes);
+            result = passes(static_cast<const float*>(exponentials));
+        } else {
+            result = passes(stored_row);
+        }
+        const float sum = result.sum;
+        const double loss = result.loss;
         if (with_gradient) {
             // As scale_row and the label's subtraction of the float32 kernel, in float32.
             const float row_scale = static_cast<float>(weight * args.gradient_scale);
@@ -587,7 +609,7 @@ template <class Storage>
 double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, const ReductionPlan& plan) {
     const bool plain = args.soft_targets == nullptr && args.label_smoothing == 0.0 &&
                        args.z_loss == 0.0 && !(args.softcap > 0.0) && args.argmax == nullptr;
-    if (plain && args.classes >= long_row_classes &&
+    if (!widens_rows_first<Storage> && plain && args.classes >= long_row_classes &&
         (plan.threads <= 1 || long_rows_on_own_threads(args.rows, args.classes, sizeof(Storage), plan.threads))) {
         double total = 0.0;
         if (softmax_cross_entropy_long_rows_if_memory(args, plan, &total)) return total;
@@ -597,7 +619,8 @@ double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, cons
         return staged_kernel<ClassificationArgs, Storage, &softmax_cross_entropy<float>>(args, plan);
     }
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        if (args.gradient == nullptr) {
+        constexpr bool always_row = widens_rows_first<Storage>;
+        if (args.gradient == nullptr && !always_row) {
             return softmax_cross_entropy_block_16bit<Storage, false>(args, first, end, nullptr);
         }
         float* exponentials = reinterpret_cast<float*>(
@@ -606,7 +629,9 @@ double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, cons
             if (plan.allocation_failed != nullptr) *plan.allocation_failed = 1;
             return 0.0;
         }
-        return softmax_cross_entropy_block_16bit<Storage, true>(args, first, end, exponentials);
+        return args.gradient == nullptr
+                   ? softmax_cross_entropy_block_16bit<Storage, false>(args, first, end, exponentials)
+                   : softmax_cross_entropy_block_16bit<Storage, true>(args, first, end, exponentials);
     });
 }
 
