@@ -162,6 +162,13 @@ FUSEDLOSS_ALWAYS_INLINE bool stores_tiles_in_hardware() {
     return may_store_tiles_in_hardware<Storage>;
 }
 
+// Whether a kernel reading 16-bit rows itself widens them in bulk (a row or tile at a time,
+// into float32 in cache) rather than in its loops: float16 where the ISA has F16C. GCC 12 does
+// not vectorise F16C written per element (nor has Zen 4 AVX512-FP16), and the integer widening
+// in the loop cost more than a float32 element's whole work; bfloat16's widening is one shift.
+template <class Storage>
+constexpr bool widens_in_bulk = std::is_same<Storage, float16_bits>::value && IsaTraits::has_f16c;
+
 // output[j] = Storage(values[j] * factor) (a float32 product) for j < count, the same bits as
 // store_value: the hardware's leading part where it has it (AVX-512 BF16, F16C), the integer
 // rule for the rest.

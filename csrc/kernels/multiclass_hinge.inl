@@ -63,7 +63,7 @@ FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t lab
     Real loss = 0;
     Real derivative_sum = 0;
     constexpr bool may_round_later = with_gradient && may_store_tiles_in_hardware<Storage>;
-    constexpr bool widens_tiles = std::is_same<Storage, float16_bits>::value && IsaTraits::has_f16c;
+    constexpr bool widens_tiles = widens_in_bulk<Storage>;
     bool round_in_hardware = false;
     if constexpr (may_round_later) round_in_hardware = stores_tiles_in_hardware<Storage>();
     float rounded_later[may_round_later ? hinge_tile_columns : 1];

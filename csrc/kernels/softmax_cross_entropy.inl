@@ -536,18 +536,15 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
 }
 
 // bfloat16/float16 plain rows (labels, class and sample weights, ignore_index; C between the
-// small-C tiles and the long rows; bfloat16 long rows too where each thread takes whole rows,
-// in softmax_cross_entropy_long_rows.inl): the plain rows' passes (label_softmax_row) on the
+// small-C tiles and the long rows; long rows too where each thread takes whole rows, in
+// softmax_cross_entropy_long_rows.inl): the plain rows' passes (label_softmax_row) on the
 // 16-bit row, the exponentials kept in a float32 row of the thread's scratch (in cache), the
 // gradient rounded once into the 16-bit output: the float32 kernel's bits on the widened row,
 // rounded, with half its memory traffic. A bfloat16 row is read as it is (the max and exp
 // passes widen in registers: a shift); a float16 row is first widened by F16C into the float32
-// row, where both passes then run (its widening written per element, integer code, cost more
-// than the float32 row's exp: 1024 x 32000, one thread, 24.6 ms staged, float32 20.1 ms).
+// row, where both passes then run (widens_in_bulk; staged, float16 1024 x 32000 took 24.6 ms
+// on one thread against float32's 20.1 ms).
 // Every other case runs the float32 kernel on staged tiles (low_precision.inl).
-template <class Storage>
-constexpr bool widens_rows_first = std::is_same<Storage, float16_bits>::value;
-
 struct RowSumAndLoss {
     float sum;
     double loss;
@@ -583,7 +580,7 @@ double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args
             return RowSumAndLoss{sum, label_loss(log_scalar(sum), label_logit, shift)};
         };
         RowSumAndLoss result;
-        if constexpr (widens_rows_first<Storage>) {
+        if constexpr (widens_in_bulk<Storage>) {
             widen_values(stored_row, exponentials, classes);
             result = passes(static_cast<const float*>(exponentials));
         } else {
@@ -609,7 +606,7 @@ template <class Storage>
 double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, const ReductionPlan& plan) {
     const bool plain = args.soft_targets == nullptr && args.label_smoothing == 0.0 &&
                        args.z_loss == 0.0 && !(args.softcap > 0.0) && args.argmax == nullptr;
-    if (!widens_rows_first<Storage> && plain && args.classes >= long_row_classes &&
+    if (plain && args.classes >= long_row_classes &&
         (plan.threads <= 1 || long_rows_on_own_threads(args.rows, args.classes, sizeof(Storage), plan.threads))) {
         double total = 0.0;
         if (softmax_cross_entropy_long_rows_if_memory(args, plan, &total)) return total;
@@ -619,7 +616,7 @@ double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, cons
         return staged_kernel<ClassificationArgs, Storage, &softmax_cross_entropy<float>>(args, plan);
     }
     return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
-        constexpr bool always_row = widens_rows_first<Storage>;
+        constexpr bool always_row = widens_in_bulk<Storage>;
         if (args.gradient == nullptr && !always_row) {
             return softmax_cross_entropy_block_16bit<Storage, false>(args, first, end, nullptr);
         }

@@ -75,8 +75,10 @@ FUSEDLOSS_ALWAYS_INLINE bool long_rows_on_own_threads(std::int64_t rows, std::in
 
 // Storage: the arrays' type. A 16-bit row keeps its exponentials in a float32 row of the
 // thread's scratch (in cache) and is rounded into the 16-bit gradient in phase 2: the float32
-// kernel's bits on the widened row, rounded once, with half its memory traffic. 16-bit rows
-// are run serially or on own threads only (softmax_cross_entropy_16bit stages the others).
+// kernel's bits on the widened row, rounded once, with half its memory traffic. A float16
+// chunk is widened by F16C into that row first, and its passes run there (widens_in_bulk).
+// 16-bit rows are run serially or on own threads only (softmax_cross_entropy_16bit stages the
+// others).
 // states: 2 * group entries; chunk_values: 4 * group * chunks (per chunk: its max, and its sum
 // then its factor). A chunk's shift is derived from its max, as on the row path.
 template <class Storage, bool with_gradient>
@@ -116,16 +118,29 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
             return;
         }
         if (label >= begin && label < begin + count) state.label_logit = load_value(x[label - begin]);
-        const Real maximum = row_maximum(x, count);
-        const bool finite = is_finite_value(maximum);
-        const Real shift = finite ? maximum : Real(0);
-        values[2 * chunk] = maximum;
         // The next chunk of this row, or the next row's first: where this thread most likely
         // reads next (the static schedule hands each thread consecutive chunks).
         const Storage* next = chunk + 1 < chunks ? x + count
                             : (row + 1 < args.rows ? args.logits + (row + 1) * args.logits_row_stride : nullptr);
-        values[2 * chunk + 1] = shifted_exp_pass_prefetching<Storage, with_gradient>(
-            x, shift, finite, with_gradient ? exponentials + begin : nullptr, count, next);
+        // The chunk's passes on `chunk_logits`: the row's own, or (widens_in_bulk, float16)
+        // the chunk widened into float32 first, where its exponentials then go.
+        const auto passes = [&](const auto* chunk_logits) {
+            using Logits = std::remove_cv_t<std::remove_pointer_t<decltype(chunk_logits)>>;
+            const Real maximum = row_maximum(chunk_logits, count);
+            const bool finite = is_finite_value(maximum);
+            const Real shift = finite ? maximum : Real(0);
+            values[2 * chunk] = maximum;
+            values[2 * chunk + 1] = shifted_exp_pass_prefetching<Logits, with_gradient>(
+                chunk_logits, shift, finite, with_gradient ? exponentials + begin : nullptr, count, next);
+        };
+        if constexpr (widens_in_bulk<Storage>) {
+            float widened[with_gradient ? 1 : long_row_chunk];
+            float* chunk_logits = with_gradient ? exponentials + begin : widened;
+            widen_values(x, chunk_logits, count);
+            passes(static_cast<const float*>(chunk_logits));
+        } else {
+            passes(x);
+        }
     };
     const auto combine = [&](std::int64_t row) {
         LongRowState<Real>& state = states[slot(row)];
