@@ -340,6 +340,25 @@ def test_native_16bit_rows_without_gradient_and_in_place(dtype, loss, classes):
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("loss", ["mean_squared_error", "huber_loss"])
+@pytest.mark.parametrize("size", [1000, 3001])
+def test_elementwise_16bit_loss_alone_in_place_and_per_element(dtype, loss, size):
+    """The elementwise driver's 16-bit runs (float16: inputs widened by F16C in tiles of 512
+    where the ISA has it; sizes with a short last tile): the loss alone is the gradient call's
+    bit for bit, per-element losses and gradients are the float32 call's rounded, and a gradient
+    written over the prediction (out=pred) is the same gradient."""
+    function = getattr(fusedloss, loss)
+    p, t = logits((size,), DTYPES[dtype]), logits((size,), DTYPES[dtype])
+    losses, grad = function(p, t, return_grad=True, reduction="none")
+    assert bits(function(p, t, reduction="none")).tobytes() == bits(losses).tobytes()
+    assert float(function(p, t, reduction="sum")) == float(function(p, t, reduction="sum", return_grad=True)[0])
+    assert_float32_rounded(function, (p, t), dict(return_grad=True, reduction="none"))
+    in_place = p.copy()
+    function(in_place, t, return_grad=True, reduction="none", out=in_place)
+    assert bits(in_place).tobytes() == bits(grad).tobytes()
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
 def test_16bit_results_are_the_same_for_any_thread_count(dtype):
     x = logits((512, 300), DTYPES[dtype])
     y = RNG.integers(0, 300, 512)
