@@ -145,3 +145,25 @@ def test_a_new_elementwise_loss_gets_bench_rows_without_an_edit():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('l1_twin', 'plain'), ('l1_twin', 'plain'), ('l1_twin', 'sample_weight')]"
+
+
+@pytest.mark.isa_independent
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/loadavg"), reason="settle() reads /proc/loadavg (Linux)")
+def test_settle_waits_while_another_thread_runs():
+    """A timed call starts only once the previous contender's threads have stopped (PyTorch's
+    OpenMP workers spin for ms after its calls): with a process spinning beside it, settle()
+    waits its whole limit; the limit bounds it."""
+    import subprocess
+    import sys
+    import time
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # (started and running)
+        start = time.perf_counter()
+        runner.settle()
+        waited = time.perf_counter() - start
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert runner.SETTLE_LIMIT * 0.9 <= waited < runner.SETTLE_LIMIT + 1.0

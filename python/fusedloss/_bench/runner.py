@@ -25,6 +25,9 @@ Contenders of a case, all fed the same input arrays:
 
 The contenders are interleaved (one call of each per round, after one warm-up call each) and
 the median over the rounds is reported, so that the noise of a shared machine hits them alike;
+each timed call waits first (:func:`settle`, at most 50 ms) until the threads of the call
+before it have stopped running (PyTorch's spin for ~9 ms after each call, and took a CPU from
+fusedloss's two-thread calls);
 the JAX workers take part in the same rounds, one call per round on request over a pipe (the
 round trip is outside the time measured). fusedloss's result is checked against the float64
 reference before anything is timed, and each peer's result against fusedloss's (PyTorch's
@@ -166,6 +169,7 @@ def median_times(contenders: Mapping[str, Callable[[], Any]], repeats: int,
         for name, fn in contenders.items():
             if index >= rounds.get(name, repeats):
                 continue
+            settle()
             start = time.perf_counter()
             result = fn()
             elapsed = time.perf_counter() - start
@@ -174,6 +178,28 @@ def median_times(contenders: Mapping[str, Callable[[], Any]], repeats: int,
         if name in times and any(v != v for v in times[name]):
             del times[name]
     return times
+
+
+#: The longest :func:`settle` waits (seconds).
+SETTLE_LIMIT = 0.05
+
+
+def settle() -> None:
+    """Waits (up to :data:`SETTLE_LIMIT`) until no other thread of this machine is running, so
+    that each timed call starts on the machine its predecessor in the round has left: PyTorch's
+    OpenMP workers spin for about 9 ms after each of its calls (libgomp's default wait policy),
+    and fusedloss's pool, which wakes workers only for idle CPUs, then ran its two-thread calls
+    on one thread -- a load nobody chose (the README: a busy machine is measured on purpose).
+    Linux: the running count of /proc/loadavg (the reader included); elsewhere a fixed 10 ms."""
+    deadline = time.perf_counter() + SETTLE_LIMIT
+    try:
+        while time.perf_counter() < deadline:
+            with open("/proc/loadavg") as loadavg:
+                if int(loadavg.read().split()[3].split("/")[0]) <= 1:
+                    return
+            time.sleep(0.001)
+    except (OSError, ValueError, IndexError):
+        time.sleep(0.01)
 
 
 def best_time(fn: Callable[[], Any], repeats: int) -> float:
