@@ -173,6 +173,17 @@ CASES = {
                              dict(weight=RNG.uniform(0.5, 2, 19), sample_weight=RNG.uniform(0, 1, 33),
                                   label_smoothing=0.1, z_loss=1e-3, softcap=4.0,
                                   return_hessian=True, reduction="none")),
+    # rows with options above the small-C tiles: a row at a time through the float32 options
+    # block (widened, computed in place, rounded)
+    "ce_options_rows": lambda d: (fusedloss.softmax_cross_entropy,
+                                  (logits((21, 300), d), np.r_[RNG.integers(0, 300, 20), -100]),
+                                  dict(weight=RNG.uniform(0.5, 2, 300), sample_weight=RNG.uniform(0, 1, 21),
+                                       label_smoothing=0.1, z_loss=1e-3, return_grad=True,
+                                       reduction="none")),
+    "ce_softcap_argmax_rows": lambda d: (fusedloss.softmax_cross_entropy,
+                                         (logits((9, 1000), d, 10.0), RNG.integers(0, 1000, 9)),
+                                         dict(softcap=5.0, return_argmax=True, return_grad=True,
+                                              reduction="sum", threads=2)),
     "ce_argmax_mean": lambda d: (fusedloss.softmax_cross_entropy,
                                  (logits((4, 3, 7), d), RNG.integers(0, 7, (4, 3))),
                                  dict(return_grad=True, return_argmax=True)),
@@ -330,13 +341,17 @@ def test_native_16bit_rows_without_gradient_and_in_place(dtype, loss, classes):
     function = getattr(fusedloss, loss)
     x = logits((23, classes), DTYPES[dtype])
     y = RNG.integers(0, classes, 23)
-    losses, grad = function(x, y, return_grad=True, reduction="none")
-    assert bits(function(x, y, reduction="none")).tobytes() == bits(losses).tobytes()
-    assert_float32_rounded(function, (x, y), dict(reduction="none"))
-    assert_float32_rounded(function, (x, y), dict(return_grad=True, reduction="sum"))
-    in_place = x.copy()
-    function(in_place, y, return_grad=True, reduction="none", out=in_place)
-    assert bits(in_place).tobytes() == bits(grad).tobytes()
+    option_sets = [{}]
+    if loss == "softmax_cross_entropy":  # (the rows with options: one row at a time above C = 32)
+        option_sets += [dict(label_smoothing=0.2, z_loss=1e-2), dict(softcap=3.0)]
+    for options in option_sets:
+        losses, grad = function(x, y, return_grad=True, reduction="none", **options)
+        assert bits(function(x, y, reduction="none", **options)).tobytes() == bits(losses).tobytes()
+        assert_float32_rounded(function, (x, y), dict(reduction="none", **options))
+        assert_float32_rounded(function, (x, y), dict(return_grad=True, reduction="sum", **options))
+        in_place = x.copy()
+        function(in_place, y, return_grad=True, reduction="none", out=in_place, **options)
+        assert bits(in_place).tobytes() == bits(grad).tobytes()
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))

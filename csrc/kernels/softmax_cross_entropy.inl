@@ -544,7 +544,8 @@ double softmax_cross_entropy(const ClassificationArgs<Real>& args, const Reducti
 // passes widen in registers: a shift); a float16 row is first widened by F16C into the float32
 // row, where both passes then run (widens_in_bulk; staged, float16 1024 x 32000 took 24.6 ms
 // on one thread against float32's 20.1 ms).
-// Every other case runs the float32 kernel on staged tiles (low_precision.inl).
+// The rows with options: softmax_cross_entropy_options_block_16bit below; soft targets and
+// small C run the float32 kernel on staged tiles (low_precision.inl).
 struct RowSumAndLoss {
     float sum;
     double loss;
@@ -602,6 +603,55 @@ double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args
     return block_sum;
 }
 
+// bfloat16/float16 integer-label rows with options (label smoothing, z-loss, softcap,
+// return_argmax; C above the small-C tiles): each row widened into the thread's float32 row,
+// the float32 options block run on that one row in place, its gradient rounded by store_tile
+// and its loss rounded once: the float32 kernel's bits, rounded, as the staged tiles gave, but
+// a row at a time with the next row prefetched (staged, the three passes over a 64 KB tile did
+// not overlap memory: bfloat16 label smoothing took 1.9x the float32 time at 4096 x 1000).
+template <class Storage, bool with_gradient>
+double softmax_cross_entropy_options_block_16bit(const ClassificationArgs<Storage>& args,
+                                                 std::int64_t first, std::int64_t end, float* row) {
+    const std::int64_t classes = args.classes;
+    ClassificationArgs<float> one{};
+    one.logits = row;
+    one.rows = 1;
+    one.classes = classes;
+    one.logits_row_stride = classes;
+    one.has_ignore_index = args.has_ignore_index;
+    one.ignore_index = args.ignore_index;
+    one.class_weight = args.class_weight;
+    one.gradient_scale = args.gradient_scale;
+    one.gradient = with_gradient ? row : nullptr;
+    one.label_smoothing = args.label_smoothing;
+    one.z_loss = args.z_loss;
+    one.softcap = args.softcap;
+    one.class_weight_total = args.class_weight_total;
+    float row_loss = 0.0f;
+    one.row_losses = args.row_losses != nullptr ? &row_loss : nullptr;
+    double block_sum = 0.0;
+    for (std::int64_t r = first; r < end; ++r) {
+        const Storage* x = args.logits + r * args.logits_row_stride;
+        if (r + 1 < args.rows) {
+            const std::int64_t ahead = classes < 4096 ? classes : 4096;  // (the rest: the hardware's)
+            prefetch_bytes(x + args.logits_row_stride, ahead * static_cast<std::int64_t>(sizeof(Storage)));
+        }
+        widen_values(x, row, classes);
+        one.labels = args.labels + r;
+        one.sample_weight = args.sample_weight != nullptr ? args.sample_weight + r : nullptr;
+        one.argmax = args.argmax != nullptr ? args.argmax + r : nullptr;
+        const double loss =
+            args.softcap > 0.0 ? softmax_cross_entropy_soft_or_capped<float, with_gradient>(one, 0, 1)
+            : args.class_weight != nullptr
+                ? softmax_cross_entropy_labels_options_block<float, with_gradient, true>(one, 0, 1)
+                : softmax_cross_entropy_labels_options_block<float, with_gradient, false>(one, 0, 1);
+        if (with_gradient) store_tile(row, 1.0f, args.gradient + r * classes, classes);
+        if (args.row_losses != nullptr) args.row_losses[r] = store_value<Storage>(row_loss);
+        block_sum += loss;
+    }
+    return block_sum;
+}
+
 template <class Storage>
 double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, const ReductionPlan& plan) {
     const bool plain = args.soft_targets == nullptr && args.label_smoothing == 0.0 &&
@@ -611,6 +661,19 @@ double softmax_cross_entropy_16bit(const ClassificationArgs<Storage>& args, cons
         double total = 0.0;
         if (softmax_cross_entropy_long_rows_if_memory(args, plan, &total)) return total;
         // (its row buffers could not be allocated: the staged kernel below)
+    }
+    if (!plain && args.soft_targets == nullptr && args.classes >= small_class_limit) {
+        return sum_over_blocks(args.rows, plan, [&](std::int64_t first, std::int64_t end) {
+            float* row = reinterpret_cast<float*>(
+                thread_scratch_memory(static_cast<std::size_t>(args.classes) * sizeof(float)));
+            if (row == nullptr) {
+                if (plan.allocation_failed != nullptr) *plan.allocation_failed = 1;
+                return 0.0;
+            }
+            return args.gradient != nullptr
+                       ? softmax_cross_entropy_options_block_16bit<Storage, true>(args, first, end, row)
+                       : softmax_cross_entropy_options_block_16bit<Storage, false>(args, first, end, row);
+        });
     }
     if (!plain || args.classes <= small_class_limit || args.classes >= long_row_classes) {
         return staged_kernel<ClassificationArgs, Storage, &softmax_cross_entropy<float>>(args, plan);
