@@ -108,6 +108,18 @@ void register_config(py::module_& module) {
                "Wake pool workers even when no CPU is idle (tests, measurements).");
     module.def("wake_when_busy", &wake_when_busy,
                "Whether pool workers are woken when no CPU is idle.");
+    module.def(
+        "set_streaming_threshold",
+        [](std::int64_t bytes) {
+            if (bytes < 0) throw py::value_error("set_streaming_threshold: bytes must be >= 0, got " + std::to_string(bytes));
+            set_streaming_threshold(bytes);
+        },
+        py::arg("bytes"),
+        "Outputs of at least this many bytes are written with streaming (non-temporal) stores "
+        "(default 32 MiB; 0: every output, for tests).");
+    module.def(
+        "streaming_threshold", &streaming_threshold,
+        "The output size from which the kernels use streaming stores (bytes).");
     module.def("pool_workers", &pool_worker_count,
                "Worker threads the kernels' pool has started in this process.");
     using K = KernelTable;

@@ -107,6 +107,9 @@ std::atomic<const KernelTable*> active_table{nullptr};
 
 }  // namespace
 
+// 32 MiB: see kernels/low_precision.inl, streams_output.
+std::int64_t streaming_output_bytes = std::int64_t(32) << 20;
+
 std::vector<std::string> built_isas() {
     std::vector<std::string> names;
     for (const IsaEntry& entry : isa_entries()) names.emplace_back(entry.table().isa_name);
@@ -141,6 +144,22 @@ const KernelTable& active_kernels() {
 
 void select_isa(const std::string& name) {
     active_table.store(find_supported(name), std::memory_order_relaxed);
+}
+
+std::int64_t streaming_threshold() {
+#if defined(_MSC_VER) && !defined(__clang__)
+    return *reinterpret_cast<const volatile std::int64_t*>(&streaming_output_bytes);
+#else
+    return __atomic_load_n(&streaming_output_bytes, __ATOMIC_RELAXED);
+#endif
+}
+
+void set_streaming_threshold(std::int64_t bytes) {
+#if defined(_MSC_VER) && !defined(__clang__)
+    _InterlockedExchange64(reinterpret_cast<volatile long long*>(&streaming_output_bytes), bytes);
+#else
+    __atomic_store_n(&streaming_output_bytes, bytes, __ATOMIC_RELAXED);
+#endif
 }
 
 }  // namespace fusedloss

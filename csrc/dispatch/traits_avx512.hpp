@@ -23,6 +23,7 @@ namespace {
 // VCVTNE2PS2BF16 rounds to nearest even and quiets a NaN exactly as the integer rule of
 // low_precision.inl (narrow_bfloat16_value), but flushes a subnormal float32 to zero, which the
 // integer rule rounds to a subnormal bfloat16: a group of 32 holding one stops the loop there.
+template <bool streaming>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) std::int64_t narrow_scaled_bfloat16_bf16(
     const float* input, float factor, std::uint16_t* output, std::int64_t count) {
     const __m512 scale = _mm512_set1_ps(factor);
@@ -47,7 +48,11 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) std::int64_t narrow_scale
         if ((_mm512_fpclass_ps_mask(low, subnormal) | _mm512_fpclass_ps_mask(high, subnormal)) != 0) return i;
         const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
         if (left >= 32) {
-            _mm512_storeu_si512(output + i, rounded);
+            if (streaming) {
+                _mm512_stream_si512(reinterpret_cast<__m512i*>(output + i), rounded);
+            } else {
+                _mm512_storeu_si512(output + i, rounded);
+            }
         } else {
             _mm512_mask_storeu_epi16(output + i, lanes, rounded);
         }
@@ -76,16 +81,43 @@ struct IsaTraits {
     }
     // output_j = half(input_j * factor) (a float32 product, then VCVTPS2PH): a gradient tile
     // scaled and rounded in one pass (factor 1 for a plain conversion).
+    // (streaming: non-temporal stores, output 64-byte aligned; see has_streaming_stores)
+    template <bool streaming = false>
     static std::int64_t narrow_scaled_float16(const float* input, float factor, std::uint16_t* output,
                                               std::int64_t count) {
         const __m512 scale = _mm512_set1_ps(factor);
         std::int64_t i = 0;
         for (; i + 16 <= count; i += 16) {
             const __m512 values = _mm512_mul_ps(_mm512_loadu_ps(input + i), scale);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(output + i), _mm512_maskz_cvtps_ph(0xffff, values, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256i rounded = _mm512_maskz_cvtps_ph(0xffff, values, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (streaming) {
+                _mm256_stream_si256(reinterpret_cast<__m256i*>(output + i), rounded);
+            } else {
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(output + i), rounded);
+            }
         }
         return i;
     }
+    // Non-temporal stores (MOVNTPS and kin: written to memory without first reading the line
+    // into the cache) for outputs far larger than the cache: low_precision.inl's
+    // streams_output says when. output_j = input_j * factor for the leading whole vectors,
+    // output 64-byte aligned; returns how many.
+    static constexpr bool has_streaming_stores = true;
+    static std::int64_t stream_scaled(const float* input, float factor, float* output, std::int64_t count) {
+        const __m512 scale = _mm512_set1_ps(factor);
+        std::int64_t i = 0;
+        for (; i + 16 <= count; i += 16) _mm512_stream_ps(output + i, _mm512_mul_ps(_mm512_loadu_ps(input + i), scale));
+        return i;
+    }
+    static std::int64_t stream_scaled(const double* input, double factor, double* output, std::int64_t count) {
+        const __m512d scale = _mm512_set1_pd(factor);
+        std::int64_t i = 0;
+        for (; i + 8 <= count; i += 8) _mm512_stream_pd(output + i, _mm512_mul_pd(_mm512_loadu_pd(input + i), scale));
+        return i;
+    }
+    // Orders this thread's non-temporal stores before whatever it stores next (the pool's
+    // "task done"): they bypass the usual store order.
+    static void store_fence() { _mm_sfence(); }
     // Whether narrow_scaled_bfloat16 may round anything (a kernel that must stage its values
     // for it keeps its other path elsewhere), and whether it does on this CPU.
     static constexpr bool may_round_bfloat16_in_hardware = true;
@@ -100,10 +132,11 @@ struct IsaTraits {
     // the leading elements, in hardware where the CPU has AVX-512 BF16 (a quarter of a
     // bfloat16 softmax-CE row's time in cache was its integer rounding); returns how many (the
     // caller rounds the rest by the integer rule, to the same bits).
+    template <bool streaming = false>
     static std::int64_t narrow_scaled_bfloat16(const float* input, float factor, std::uint16_t* output,
                                                std::int64_t count) {
 #if defined(__GNUC__) || defined(__clang__)
-        if (cpu_has_avx512_bf16) return narrow_scaled_bfloat16_bf16(input, factor, output, count);
+        if (cpu_has_avx512_bf16) return narrow_scaled_bfloat16_bf16<streaming>(input, factor, output, count);
 #endif
         return 0;
     }

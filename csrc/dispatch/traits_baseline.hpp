@@ -28,9 +28,17 @@ struct IsaTraits {
     // No half-precision conversion instructions assumed (SSE2 has none): the generic body
     // converts every element with integer and float32 operations (low_precision.inl).
     static std::int64_t widen_float16(const std::uint16_t*, float*, std::int64_t) { return 0; }
+    template <bool streaming = false>
     static std::int64_t narrow_scaled_float16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
     // bfloat16 rounding in hardware (AVX-512 BF16): none here, the integer rule does it.
+    template <bool streaming = false>
     static std::int64_t narrow_scaled_bfloat16(const float*, float, std::uint16_t*, std::int64_t) { return 0; }
+    // No non-temporal stores assumed (the portable fallback; see traits_avx512.hpp): outputs
+    // are written as any store.
+    static constexpr bool has_streaming_stores = false;
+    template <class Real>
+    static std::int64_t stream_scaled(const Real*, Real, Real*, std::int64_t) { return 0; }
+    static void store_fence() {}
     static constexpr bool may_round_bfloat16_in_hardware = false;
     static bool rounds_bfloat16_in_hardware() { return false; }
 };

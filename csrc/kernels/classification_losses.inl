@@ -29,10 +29,20 @@ struct LabelSoftmaxRow {
     double ce;       // log S - (x_y - shift)
 };
 
-// The max and exp passes; with a gradient, e_j is stored in the gradient row (it may be x).
+// Where a row's e_j are kept for the scaling pass: its gradient row (scaled in place), or,
+// where the gradient streams, the driver's scratch row in cache (stages_streamed_rows), from
+// which the scaled row is streamed out: the gradient row is then written once, never read.
+template <class Real>
+FUSEDLOSS_ALWAYS_INLINE Real* label_softmax_exponentials(const RowInput<Real>& in, Real* gradient) {
+    return in.gradient_streams && in.scratch != nullptr ? in.scratch : gradient;
+}
+
+// The max and exp passes; with a gradient, e_j is stored where label_softmax_exponentials says
+// (the gradient row may be x).
 template <class Real, bool store>
 FUSEDLOSS_ALWAYS_INLINE LabelSoftmaxRow<Real> label_softmax_row(const RowInput<Real>& in,
                                                                 Real* gradient) {
+    if (store) gradient = label_softmax_exponentials(in, gradient);
     LabelSoftmaxRow<Real> row;
     const Real maximum = row_maximum(in.x, in.classes);
     row.finite = is_finite_value(maximum);
@@ -50,6 +60,13 @@ FUSEDLOSS_ALWAYS_INLINE void label_softmax_gradient(const RowInput<Real>& in,
                                                     const LabelSoftmaxRow<Real>& row,
                                                     double slope_factor, Real* gradient) {
     const Real row_scale = static_cast<Real>(slope_factor);
+    const Real* exponentials = label_softmax_exponentials(in, gradient);
+    if (exponentials != gradient) {  // (the same products, streamed)
+        const Real scale = row_scale / row.sum;
+        store_tile_with_entry(exponentials, scale, gradient, in.classes, true, in.label,
+                              exponentials[in.label] * scale - row_scale);
+        return;
+    }
     scale_row(gradient, row_scale / row.sum, in.classes);
     gradient[in.label] -= row_scale;
 }
@@ -182,6 +199,7 @@ struct SoftmaxCrossEntropyRows : RowLossPolicy {
     static constexpr std::int64_t tile_class_limit = small_class_limit;
     static constexpr bool sums_tiles = true;
     static constexpr bool identity_terms = true;  // label_softmax_tile: no tile_terms
+    static constexpr bool stages_streamed_rows = true;
     explicit SoftmaxCrossEntropyRows(const double*) {}
 
     template <bool with_gradient>
@@ -232,6 +250,7 @@ struct SoftmaxFocalLoss : RowLossPolicy {
     static constexpr std::int64_t tile_class_limit = small_class_limit;
     static constexpr bool sums_tiles = true;
     static constexpr bool identity_terms = false;
+    static constexpr bool stages_streamed_rows = true;
     double gamma;
     explicit SoftmaxFocalLoss(const double* parameters) : gamma(parameters[0]) {}
 

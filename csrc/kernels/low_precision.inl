@@ -169,20 +169,94 @@ FUSEDLOSS_ALWAYS_INLINE bool stores_tiles_in_hardware() {
 template <class Storage>
 constexpr bool widens_in_bulk = std::is_same<Storage, float16_bits>::value && IsaTraits::has_f16c;
 
-// output[j] = Storage(values[j] * factor) (a float32 product) for j < count, the same bits as
-// store_value: the hardware's leading part where it has it (AVX-512 BF16, F16C), the integer
-// rule for the rest.
+// --- streaming stores ----------------------------------------------------------------------
+
+// An output of at least streaming_output_bytes (32 MiB unless _core.set_streaming_threshold
+// said otherwise; fusedloss/kernel_table.hpp) is written with non-temporal stores where the ISA
+// has them (IsaTraits::has_streaming_stores), by the kernels that store it from a tile or row
+// in cache (store_tile): softmax-CE's rows (16-bit, float32 plain, options, long 16-bit rows),
+// the label-softmax rows (focal), the hinge and every staged 16-bit output. An ordinary store
+// that misses the cache first reads the line it fills: a third of the memory traffic of a
+// kernel that reads x once and writes its gradient once; and a gradient this much larger than
+// a core's cache has left it before anyone reads it again. glibc's memcpy switches to
+// non-temporal stores likewise for large copies, so the copy the benchmarks compare against
+// has them too. Below about 32 MiB the output and its input may still be in the last-level
+// cache, and ordinary stores won (docs/performance-notes.md, "Streaming stores").
+FUSEDLOSS_ALWAYS_INLINE std::int64_t streaming_threshold_bytes() {
+#if defined(_MSC_VER) && !defined(__clang__)
+    return *reinterpret_cast<const volatile std::int64_t*>(&streaming_output_bytes);
+#else
+    return __atomic_load_n(&streaming_output_bytes, __ATOMIC_RELAXED);
+#endif
+}
+
+// Whether a kernel writes `elements` elements at `output` with streaming stores. (An output not
+// aligned to its element size -- a view into a byte buffer -- is written as any other.)
 template <class Storage>
-FUSEDLOSS_ALWAYS_INLINE void store_tile(const float* values, float factor, Storage* output,
-                                        std::int64_t count) {
+FUSEDLOSS_ALWAYS_INLINE bool streams_output(const Storage* output, std::int64_t elements) {
+    return IsaTraits::has_streaming_stores && output != nullptr &&
+           elements * static_cast<std::int64_t>(sizeof(Storage)) >= streaming_threshold_bytes() &&
+           reinterpret_cast<std::uintptr_t>(output) % sizeof(Storage) == 0;
+}
+
+// The elements from `output` to the next 64-byte boundary: streaming stores write whole,
+// aligned cache lines; the partial lines at either end of a range are stored as usual.
+template <class Storage>
+FUSEDLOSS_ALWAYS_INLINE std::int64_t elements_before_line(const Storage* output) {
+    return static_cast<std::int64_t>((64 - reinterpret_cast<std::uintptr_t>(output) % 64) % 64 /
+                                     sizeof(Storage));
+}
+
+// output[j] = Storage(values[j] * factor) (a compute_type product) for j < count, the same bits
+// as store_value: the hardware's leading part where it has it (AVX-512 BF16, F16C), the integer
+// rule for the rest. `streaming` (see streams_output): the whole cache lines of the range with
+// non-temporal stores -- the same values.
+template <class Storage>
+FUSEDLOSS_ALWAYS_INLINE void store_tile(const compute_type<Storage>* values, compute_type<Storage> factor,
+                                        Storage* output, std::int64_t count, bool streaming = false) {
     std::int64_t done = 0;
-    if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
+    if (streaming && IsaTraits::has_streaming_stores) {
+        const std::int64_t head = count < elements_before_line(output) ? count : elements_before_line(output);
+        store_tile(values, factor, output, head);
+        values += head;
+        output += head;
+        count -= head;
+        if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
+            done = IsaTraits::narrow_scaled_bfloat16<true>(values, factor, storage_bits(output), count);
+        } else if constexpr (std::is_same<Storage, float16_bits>::value) {
+            done = IsaTraits::narrow_scaled_float16<true>(values, factor, storage_bits(output), count);
+        } else {
+            done = IsaTraits::stream_scaled(values, factor, output, count);
+        }
+    } else if constexpr (std::is_same<Storage, bfloat16_bits>::value) {
         done = IsaTraits::narrow_scaled_bfloat16(values, factor, storage_bits(output), count);
     } else if constexpr (std::is_same<Storage, float16_bits>::value) {
         done = IsaTraits::narrow_scaled_float16(values, factor, storage_bits(output), count);
     }
     FUSEDLOSS_SIMD_LOOP
     for (std::int64_t j = done; j < count; ++j) output[j] = store_value<Storage>(values[j] * factor);
+}
+
+// store_tile, then output[index] = value (a softmax gradient's label entry, which is not
+// values[index] * factor). Streaming, the cache line holding `index` is stored as usual: a
+// line streamed and then stored to again would be read back from memory.
+template <class Storage>
+FUSEDLOSS_ALWAYS_INLINE void store_tile_with_entry(const compute_type<Storage>* values,
+                                                   compute_type<Storage> factor, Storage* output,
+                                                   std::int64_t count, bool streaming,
+                                                   std::int64_t index, Storage value) {
+    if (streaming) {
+        constexpr std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(Storage));
+        const std::int64_t offset = (line - elements_before_line(output + index)) % line;
+        const std::int64_t line_first = index - offset < 0 ? 0 : index - offset;
+        const std::int64_t line_end = line_first + line < count ? line_first + line : count;
+        store_tile(values, factor, output, line_first, true);
+        store_tile(values + line_first, factor, output + line_first, line_end - line_first);
+        store_tile(values + line_end, factor, output + line_end, count - line_end, true);
+    } else {
+        store_tile(values, factor, output, count);
+    }
+    output[index] = value;
 }
 
 // --- tiles -------------------------------------------------------------------------------
@@ -204,6 +278,10 @@ struct ThreadScratch {
 };
 
 thread_local ThreadScratch thread_scratch;
+// A second one: the row in which a row policy keeps its values while its gradient streams
+// (row_loss_driver.inl, stages_streamed_rows), apart from the first, which may hold the
+// staged tiles that very kernel runs on.
+thread_local ThreadScratch streamed_row_scratch;
 
 // The float32 arrays of one block's tiles, carved from the thread's scratch: TileStaging's
 // allocate() is run twice, first to measure (`base` null), then to hand out.
@@ -233,8 +311,7 @@ struct TileScratch {
 
 // Memory of at least `bytes` for this thread's tiles, or null when it cannot be allocated.
 // (malloc/free: extern "C" functions, no inline std code in a unit compiled per ISA.)
-char* thread_scratch_memory(std::size_t bytes) {
-    ThreadScratch& cache = thread_scratch;
+char* thread_scratch_memory(std::size_t bytes, ThreadScratch& cache = thread_scratch) {
     if (cache.bytes < bytes) {
         std::free(cache.memory);
         cache.memory = std::malloc(bytes);
@@ -243,8 +320,7 @@ char* thread_scratch_memory(std::size_t bytes) {
     return static_cast<char*>(cache.memory);
 }
 
-void release_large_thread_scratch() {
-    ThreadScratch& cache = thread_scratch;
+void release_large_thread_scratch(ThreadScratch& cache = thread_scratch) {
     if (cache.bytes > scratch_cache_limit) {
         std::free(cache.memory);
         cache.memory = nullptr;
@@ -265,10 +341,12 @@ FUSEDLOSS_NEVER_INLINE void widen_rows(const Storage* input, std::int64_t row_st
         widen_values(input + row * row_stride, tile + (row - first) * columns, columns);
     }
 }
+// A staged tile's values rounded into [first, first + count) of a 16-bit output of `total`
+// elements (streamed where that is large, see streams_output).
 template <class Storage>
-FUSEDLOSS_NEVER_INLINE void narrow_rows(const float* tile, std::int64_t columns, std::int64_t first, std::int64_t end,
-                 Storage* output) {
-    narrow_values(tile, output + first * columns, (end - first) * columns);
+FUSEDLOSS_NEVER_INLINE void store_staged(const float* tile, Storage* output, std::int64_t total,
+                                         std::int64_t first, std::int64_t count) {
+    store_tile(tile, 1.0f, output + first, count, streams_output(output, total));
 }
 
 // A periodic operand (element k reads pattern[k % length]) for elements [first, end),
@@ -372,11 +450,15 @@ struct TileStaging<ClassificationArgs> {
     static void store(const ClassificationArgs<Storage>& args, const ClassificationArgs<float>& tile,
                       std::int64_t first, std::int64_t end) {
         if (hessian_only) {
-            narrow_rows(tile.hessian, args.classes, first, end, args.hessian);
+            store_staged(tile.hessian, args.hessian, args.rows * args.classes, first * args.classes,
+                         (end - first) * args.classes);
             return;
         }
         if (tile.row_losses != nullptr) narrow_values(tile.row_losses, args.row_losses + first, end - first);
-        if (tile.gradient != nullptr) narrow_rows(tile.gradient, args.classes, first, end, args.gradient);
+        if (tile.gradient != nullptr) {
+            store_staged(tile.gradient, args.gradient, args.rows * args.classes, first * args.classes,
+                         (end - first) * args.classes);
+        }
     }
 };
 
@@ -423,9 +505,11 @@ struct TileStaging<RowLossArgs> {
     template <bool hessian_only, class Storage>
     static void store(const RowLossArgs<Storage>& args, const RowLossArgs<float>& tile,
                       std::int64_t first, std::int64_t end) {
+        const std::int64_t total = args.rows * args.classes;
+        const std::int64_t count = (end - first) * args.classes;
         if (tile.row_losses != nullptr) narrow_values(tile.row_losses, args.row_losses + first, end - first);
-        if (tile.gradient != nullptr) narrow_rows(tile.gradient, args.classes, first, end, args.gradient);
-        if (tile.hessian != nullptr) narrow_rows(tile.hessian, args.classes, first, end, args.hessian);
+        if (tile.gradient != nullptr) store_staged(tile.gradient, args.gradient, total, first * args.classes, count);
+        if (tile.hessian != nullptr) store_staged(tile.hessian, args.hessian, total, first * args.classes, count);
     }
 };
 
@@ -459,7 +543,8 @@ struct TileStaging<RowSoftmaxArgs> {
         if (args.mode == row_logsumexp) {
             narrow_values(tile.output, args.output + first, end - first);
         } else {
-            narrow_rows(tile.output, args.classes, first, end, args.output);
+            store_staged(tile.output, args.output, args.rows * args.classes, first * args.classes,
+                         (end - first) * args.classes);
         }
     }
 };
@@ -514,9 +599,10 @@ struct TileStaging<ElementwiseArgs> {
     static void store(const ElementwiseArgs<Storage>& args, const ElementwiseArgs<float>& tile,
                       std::int64_t first, std::int64_t end) {
         const std::int64_t count = end - first;
-        if (tile.element_losses != nullptr) narrow_values(tile.element_losses, args.element_losses + first, count);
-        if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, count);
-        if (tile.hessian != nullptr) narrow_values(tile.hessian, args.hessian + first, count);
+        const std::int64_t total = args.samples * args.sample_size;
+        if (tile.element_losses != nullptr) store_staged(tile.element_losses, args.element_losses, total, first, count);
+        if (tile.gradient != nullptr) store_staged(tile.gradient, args.gradient, total, first, count);
+        if (tile.hessian != nullptr) store_staged(tile.hessian, args.hessian, total, first, count);
     }
 };
 
@@ -553,7 +639,7 @@ struct TileStaging<PenaltyArgs> {
     template <bool hessian_only, class Storage>
     static void store(const PenaltyArgs<Storage>& args, const PenaltyArgs<float>& tile,
                       std::int64_t first, std::int64_t end) {
-        if (tile.gradient != nullptr) narrow_values(tile.gradient, args.gradient + first, end - first);
+        if (tile.gradient != nullptr) store_staged(tile.gradient, args.gradient, args.count, first, end - first);
     }
 };
 

@@ -58,16 +58,25 @@ constexpr std::int64_t hinge_tile_columns = 2048;
 template <class Storage, bool with_gradient, bool squared, class Real = compute_type<Storage>>
 FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t label, std::int64_t classes,
                                          Real margin, Real row_scale, Storage* gradient,
-                                         const Storage* next_row) {
+                                         const Storage* next_row, bool streaming) {
     const Real label_score = load_value(scores[label]);
     Real loss = 0;
     Real derivative_sum = 0;
-    constexpr bool may_round_later = with_gradient && may_store_tiles_in_hardware<Storage>;
-    constexpr bool widens_tiles = widens_in_bulk<Storage>;
-    bool round_in_hardware = false;
-    if constexpr (may_round_later) round_in_hardware = stores_tiles_in_hardware<Storage>();
-    float rounded_later[may_round_later ? hinge_tile_columns : 1];
-    float widened[widens_tiles ? hinge_tile_columns : 1];
+    // The gradient tile computed into `stored_later` in L1, then stored from there: where the
+    // hardware rounds 16-bit tiles, or where the gradient streams (streams_output).
+    constexpr bool may_store_later =
+        with_gradient && (may_store_tiles_in_hardware<Storage> || IsaTraits::has_streaming_stores);
+    // The tile's scores widened into float32 in L1 first (`widened`), the next tile prefetched
+    // meanwhile: float16 with F16C always (widens_in_bulk); bfloat16 for a row of one tile or a
+    // gradient that streams (from memory), where it beat the shift in the loop (one thread,
+    // 65536 x 40: 0.64x the time; 4096 x 1000: 0.76x; 2048 x 32000: 0.82x) -- not for rows of
+    // several tiles in cache (256 x 32000: 1.11x).
+    constexpr bool may_widen = widens_in_bulk<Storage> || std::is_same<Storage, bfloat16_bits>::value;
+    const bool widens_tiles = widens_in_bulk<Storage> || (may_widen && (classes <= hinge_tile_columns || streaming));
+    bool store_later = false;
+    if constexpr (may_store_later) store_later = streaming || stores_tiles_in_hardware<Storage>();
+    Real stored_later[may_store_later ? hinge_tile_columns : 1];
+    float widened[may_widen ? hinge_tile_columns : 1];
     for (std::int64_t begin = 0; begin < classes; begin += hinge_tile_columns) {
         const std::int64_t count = classes - begin < hinge_tile_columns ? classes - begin : hinge_tile_columns;
         // (columns counted from the tile's first, in the scores and the gradient alike)
@@ -92,7 +101,7 @@ FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t lab
         };
         // The next tile's scores (this row's, or the next row's first), fetched while this
         // one is computed: a tile widened in one loop would otherwise wait for memory there.
-        if constexpr (widens_tiles) {
+        if (widens_tiles) {
             const std::int64_t next_begin = begin + count;
             const Storage* next = next_begin < classes ? scores + next_begin : next_row;
             const std::int64_t next_count = next_begin < classes ? classes - next_begin : classes;
@@ -101,23 +110,33 @@ FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t lab
                                          static_cast<std::int64_t>(sizeof(Storage)));
             }
         }
-        const auto tile_scores = [&]() {
-            if constexpr (widens_tiles) {
-                widen_values(scores + begin, widened, count);
-                return static_cast<const float*>(widened);
-            } else {
-                return scores + begin;
+        // The tile's columns from `tile_scores` (the row's, or its widened float32 copy).
+        const auto tile = [&](const auto* tile_scores) {
+            if constexpr (may_store_later) {
+                if (store_later) {
+                    columns(tile_scores, static_cast<Real*>(stored_later));
+                    if (label_column >= 0 && label_column < count) {
+                        // (the label's entry is set below, once the row's sum is known: its
+                        // line is stored as usual)
+                        store_tile_with_entry(static_cast<const Real*>(stored_later), Real(1), tile_gradient,
+                                              count, streaming, label_column, store_value<Storage>(0.0f));
+                    } else {
+                        store_tile(static_cast<const Real*>(stored_later), Real(1), tile_gradient, count,
+                                   streaming);
+                    }
+                    return;
+                }
             }
-        }();
-        if constexpr (may_round_later) {
-            if (round_in_hardware) {
-                columns(tile_scores, static_cast<float*>(rounded_later));
-                if (label_column >= 0 && label_column < count) rounded_later[label_column] = 0.0f;  // (set below)
-                store_tile(rounded_later, 1.0f, tile_gradient, count);
+            columns(tile_scores, tile_gradient);
+        };
+        if constexpr (may_widen) {
+            if (widens_tiles) {
+                widen_values(scores + begin, widened, count);
+                tile(static_cast<const float*>(widened));
                 continue;
             }
         }
-        columns(tile_scores, tile_gradient);
+        if constexpr (!widens_in_bulk<Storage>) tile(scores + begin);
     }
     if (with_gradient) gradient[label] = store_value<Storage>(-derivative_sum * row_scale);
     return static_cast<double>(loss);
@@ -232,7 +251,7 @@ struct MulticlassHingeLoss : RowLossPolicy {
                                        double gradient_factor) const {
         return hinge_row<Storage, with_gradient, squared>(in.x, in.label, in.classes, margin,
                                                           static_cast<Real>(gradient_factor), gradient,
-                                                          in.next_x);
+                                                          in.next_x, in.gradient_streams);
     }
 
     template <bool with_gradient, int classes>
@@ -266,7 +285,7 @@ struct MulticlassHingeLoss : RowLossPolicy {
             losses[r] = hinge_row<Real, with_gradient, squared>(
                 tile.x + r * tile.x_row_stride, tile.labels[r], tile.classes, margin,
                 static_cast<Real>(tile.gradient_factor[r]),
-                with_gradient ? tile.gradient + r * tile.classes : nullptr, nullptr);
+                with_gradient ? tile.gradient + r * tile.classes : nullptr, nullptr, false);
         }
     }
 

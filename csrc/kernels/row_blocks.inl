@@ -8,9 +8,13 @@ namespace fusedloss {
 namespace FUSEDLOSS_ISA_NAMESPACE {
 namespace {
 
+// A task's streaming stores (low_precision.inl, streams_output) are not ordered with its
+// thread's other stores: fenced before the pool counts the task as done (and before a serial
+// kernel returns, in sum_over_blocks and the long rows).
 template <class Function>
 void call_task(void* function, std::int64_t task) {
     (*static_cast<const Function*>(function))(task);
+    IsaTraits::store_fence();
 }
 
 // function(task) for every task in [0, tasks), claimed by up to `threads` threads (see
@@ -55,6 +59,7 @@ double sum_over_blocks(std::int64_t rows, const ReductionPlan& plan, const Block
     if (plan.threads <= 1) {
         // No parallel region at all (not even an if(false) one): small calls stay cheap.
         for (std::int64_t block = 0; block < blocks; ++block) run_block(block);
+        IsaTraits::store_fence();
     } else {
         run_parallel_tasks(blocks, plan.threads, run_block);
     }

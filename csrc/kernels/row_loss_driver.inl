@@ -38,11 +38,19 @@ struct RowInput {
     // (malloc'ed once per block by the driver), or null where that allocation failed (the
     // policy then recomputes what it would have kept there).
     Real* scratch;
+    // The gradient is written with streaming stores (low_precision.inl, streams_output): a
+    // policy that stores its gradient rows from a tile (store_tile) passes this on.
+    bool gradient_streams;
 };
 
 struct RowLossPolicy {
     static constexpr bool takes_labels = true;
     static constexpr bool needs_scratch_row = false;
+    // A policy that, where the gradient streams (RowInput::gradient_streams), keeps its row's
+    // values in `scratch` rather than in the gradient row and stores the gradient from there
+    // (the label-softmax rows: their e_j, scaled in place otherwise). The driver then gives it
+    // the thread's scratch row (or none, where that cannot be allocated: the in-place path).
+    static constexpr bool stages_streamed_rows = false;
     // A policy whose row() takes 16-bit rows itself (a template on the row's storage type,
     // computing in float32: the hinge): its 16-bit kernels run the driver on the 16-bit arrays
     // (C above the small-C tiles, no Hessian; float16 where the ISA has F16C for the gradient's
@@ -221,11 +229,19 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::i
     Storage* scratch = with_gradient && Loss::needs_scratch_row
                         ? static_cast<Storage*>(std::malloc(static_cast<std::size_t>(classes) * sizeof(Storage)))
                         : nullptr;
+    const bool streaming = with_gradient && streams_output(args.gradient, args.rows * classes);
+    if constexpr (Loss::stages_streamed_rows && !Loss::needs_scratch_row) {
+        if (streaming) {
+            scratch = reinterpret_cast<Storage*>(thread_scratch_memory(
+                static_cast<std::size_t>(classes) * sizeof(Storage), streamed_row_scratch));
+        }
+    }
     double block_sum = 0.0;
     for (std::int64_t row = first; row < end; ++row) {
         RowInput<Storage> input{};
         input.classes = classes;
         input.scratch = scratch;
+        input.gradient_streams = streaming;
         input.x = args.input + row * args.input_row_stride;
         input.next_x = row + 1 < args.rows ? input.x + args.input_row_stride : nullptr;
         Storage* gradient = with_gradient ? args.gradient + row * classes : nullptr;
@@ -252,7 +268,11 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::i
         if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(weighted_loss);
         block_sum += weighted_loss;
     }
-    std::free(scratch);
+    if (Loss::needs_scratch_row) {
+        std::free(scratch);
+    } else if (scratch != nullptr) {
+        release_large_thread_scratch(streamed_row_scratch);
+    }
     return block_sum;
 }
 

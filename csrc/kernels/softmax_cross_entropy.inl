@@ -556,6 +556,7 @@ double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args
                                          std::int64_t first, std::int64_t end,
                                          float* exponentials) {
     const std::int64_t classes = args.classes;
+    const bool streaming = with_gradient && streams_output(args.gradient, args.rows * classes);
     double block_sum = 0.0;
     for (std::int64_t row = first; row < end; ++row) {
         const Storage* stored_row = args.logits + row * args.logits_row_stride;
@@ -593,8 +594,8 @@ double softmax_cross_entropy_block_16bit(const ClassificationArgs<Storage>& args
             // As scale_row and the label's subtraction of the float32 kernel, in float32.
             const float row_scale = static_cast<float>(weight * args.gradient_scale);
             const float factor = row_scale / sum;
-            store_tile(exponentials, factor, gradient, classes);
-            gradient[label] = store_value<Storage>(exponentials[label] * factor - row_scale);
+            store_tile_with_entry(exponentials, factor, gradient, classes, streaming, label,
+                                  store_value<Storage>(exponentials[label] * factor - row_scale));
         }
         const double weighted_loss = weight * loss;
         if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(weighted_loss);
@@ -629,6 +630,7 @@ double softmax_cross_entropy_options_block_16bit(const ClassificationArgs<Storag
     one.class_weight_total = args.class_weight_total;
     float row_loss = 0.0f;
     one.row_losses = args.row_losses != nullptr ? &row_loss : nullptr;
+    const bool streaming = with_gradient && streams_output(args.gradient, args.rows * classes);
     double block_sum = 0.0;
     for (std::int64_t r = first; r < end; ++r) {
         const Storage* x = args.logits + r * args.logits_row_stride;
@@ -645,7 +647,7 @@ double softmax_cross_entropy_options_block_16bit(const ClassificationArgs<Storag
             : args.class_weight != nullptr
                 ? softmax_cross_entropy_labels_options_block<float, with_gradient, true>(one, 0, 1)
                 : softmax_cross_entropy_labels_options_block<float, with_gradient, false>(one, 0, 1);
-        if (with_gradient) store_tile(row, 1.0f, args.gradient + r * classes, classes);
+        if (with_gradient) store_tile(row, 1.0f, args.gradient + r * classes, classes, streaming);
         if (args.row_losses != nullptr) args.row_losses[r] = store_value<Storage>(row_loss);
         block_sum += loss;
     }

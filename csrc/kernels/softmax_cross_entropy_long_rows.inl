@@ -90,6 +90,8 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
     constexpr bool native = std::is_same<Storage, Real>::value;
     const std::int64_t classes = args.classes;
     const std::int64_t chunks = (classes + long_row_chunk - 1) / long_row_chunk;
+    // (a 16-bit row's gradient is stored from its float32 row: streamed where it is large)
+    const bool streaming = !native && with_gradient && streams_output(args.gradient, args.rows * classes);
     double total = 0.0;
     // The threaded paths give every row its own slot and sum the rows' losses afterwards.
     bool slot_per_row = false;
@@ -195,9 +197,11 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
         } else {
             // As the float32 kernel's scale and label subtraction, then rounded once.
             const Real* e = exponentials + begin;
-            store_tile(e, factor, gradient, count);
             if (has_label) {
-                gradient[state.label - begin] = store_value<Storage>(e[state.label - begin] * factor - state.row_scale);
+                store_tile_with_entry(e, factor, gradient, count, streaming, state.label - begin,
+                                      store_value<Storage>(e[state.label - begin] * factor - state.row_scale));
+            } else {
+                store_tile(e, factor, gradient, count, streaming);
             }
         }
     };
@@ -305,6 +309,7 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
         if (!native && with_gradient && exponentials == nullptr) return 0.0;
         whole_row(row, exponentials);
     }
+    IsaTraits::store_fence();
     return total;
 }
 

@@ -9,6 +9,13 @@
 
 namespace fusedloss {
 
+// Outputs (gradients, Hessians, per-element losses, softmax rows) of at least this many bytes
+// are written with streaming stores where the instruction set has them (kernels/
+// low_precision.inl, streams_output). A plain variable, read by the kernels with a relaxed
+// atomic load: _core.set_streaming_threshold changes it (tests run the streaming paths on small
+// arrays; a machine whose cache holds more may raise it).
+extern std::int64_t streaming_output_bytes;
+
 // How the kernel splits the batch for the deterministic reduction. The partition depends only
 // on the shape (never on the thread count): each block is summed sequentially in float64, and
 // the block sums are added in block order, so results are bitwise identical for any threads.
