@@ -9,6 +9,11 @@ options, outputs off a cache line, out= the input, per-element losses, Hessians 
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -131,3 +136,19 @@ def test_threshold_is_validated(threshold):
     with pytest.raises(ValueError, match="bytes must be >= 0, got -1"):
         _core.set_streaming_threshold(-1)
     assert _core.streaming_threshold() == 12345
+
+
+def test_bench_script_measures_both_ways():
+    """bench/streaming_stores.py (the figures of docs/performance-notes.md) runs, and leaves the
+    threshold as it found it. (Its source tree only: the wheel's test run has no bench/.)"""
+    script = Path(__file__).resolve().parents[1] / "bench" / "streaming_stores.py"
+    if not script.exists():
+        pytest.skip("bench/ is not next to this tests/ (an installed wheel's test run)")
+    before = _core.streaming_threshold()
+    completed = subprocess.run(
+        [sys.executable, str(script), "--case", "softmax_cross_entropy:64x1000:bfloat16", "--repeats", "2"],
+        capture_output=True, text=True, timeout=120, check=True)
+    assert "streaming from 32 MiB" in completed.stdout
+    assert re.search(r"softmax_cross_entropy\s+64x1000\s+bfloat16\s+stored\s+[\d.]+ ms\s+streamed\s+[\d.]+ ms"
+                     r"\s+on/off [\d.]+", completed.stdout), completed.stdout
+    assert _core.streaming_threshold() == before

@@ -105,10 +105,11 @@ const KernelTable* best_supported() {
 // Relaxed is enough: every thread that races here computes the same pointer to a static table.
 std::atomic<const KernelTable*> active_table{nullptr};
 
+// 32 MiB: see kernels/low_precision.inl, streams_output.
+std::atomic<std::int64_t> streaming_output_bytes{std::int64_t(32) << 20};
+
 }  // namespace
 
-// 32 MiB: see kernels/low_precision.inl, streams_output.
-std::int64_t streaming_output_bytes = std::int64_t(32) << 20;
 
 std::vector<std::string> built_isas() {
     std::vector<std::string> names;
@@ -146,20 +147,8 @@ void select_isa(const std::string& name) {
     active_table.store(find_supported(name), std::memory_order_relaxed);
 }
 
-std::int64_t streaming_threshold() {
-#if defined(_MSC_VER) && !defined(__clang__)
-    return *reinterpret_cast<const volatile std::int64_t*>(&streaming_output_bytes);
-#else
-    return __atomic_load_n(&streaming_output_bytes, __ATOMIC_RELAXED);
-#endif
-}
+std::int64_t streaming_threshold() { return streaming_output_bytes.load(std::memory_order_relaxed); }
 
-void set_streaming_threshold(std::int64_t bytes) {
-#if defined(_MSC_VER) && !defined(__clang__)
-    _InterlockedExchange64(reinterpret_cast<volatile long long*>(&streaming_output_bytes), bytes);
-#else
-    __atomic_store_n(&streaming_output_bytes, bytes, __ATOMIC_RELAXED);
-#endif
-}
+void set_streaming_threshold(std::int64_t bytes) { streaming_output_bytes.store(bytes, std::memory_order_relaxed); }
 
 }  // namespace fusedloss

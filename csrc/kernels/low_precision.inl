@@ -171,7 +171,7 @@ constexpr bool widens_in_bulk = std::is_same<Storage, float16_bits>::value && Is
 
 // --- streaming stores ----------------------------------------------------------------------
 
-// An output of at least streaming_output_bytes (32 MiB unless _core.set_streaming_threshold
+// An output of at least streaming_threshold() bytes (32 MiB unless _core.set_streaming_threshold
 // said otherwise; fusedloss/kernel_table.hpp) is written with non-temporal stores where the ISA
 // has them (IsaTraits::has_streaming_stores), by the kernels that store it from a tile or row
 // in cache (store_tile): softmax-CE's rows (16-bit, float32 plain, options, long 16-bit rows),
@@ -182,20 +182,13 @@ constexpr bool widens_in_bulk = std::is_same<Storage, float16_bits>::value && Is
 // non-temporal stores likewise for large copies, so the copy the benchmarks compare against
 // has them too. Below about 32 MiB the output and its input may still be in the last-level
 // cache, and ordinary stores won (docs/performance-notes.md, "Streaming stores").
-FUSEDLOSS_ALWAYS_INLINE std::int64_t streaming_threshold_bytes() {
-#if defined(_MSC_VER) && !defined(__clang__)
-    return *reinterpret_cast<const volatile std::int64_t*>(&streaming_output_bytes);
-#else
-    return __atomic_load_n(&streaming_output_bytes, __ATOMIC_RELAXED);
-#endif
-}
 
 // Whether a kernel writes `elements` elements at `output` with streaming stores. (An output not
-// aligned to its element size -- a view into a byte buffer -- is written as any other.)
+// aligned to its element size, which the bindings refuse anyway, is written as any other.)
 template <class Storage>
 FUSEDLOSS_ALWAYS_INLINE bool streams_output(const Storage* output, std::int64_t elements) {
     return IsaTraits::has_streaming_stores && output != nullptr &&
-           elements * static_cast<std::int64_t>(sizeof(Storage)) >= streaming_threshold_bytes() &&
+           elements * static_cast<std::int64_t>(sizeof(Storage)) >= streaming_threshold() &&
            reinterpret_cast<std::uintptr_t>(output) % sizeof(Storage) == 0;
 }
 

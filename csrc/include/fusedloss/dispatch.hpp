@@ -19,9 +19,8 @@ std::vector<std::string> supported_isas();
 const KernelTable& active_kernels();
 // Forces a table by name (std::invalid_argument when unknown or unsupported).
 void select_isa(const std::string& name);
-// The kernels' streaming-store threshold in bytes (fusedloss/kernel_table.hpp,
-// streaming_output_bytes), read and set atomically.
-std::int64_t streaming_threshold();
+// Sets the kernels' streaming-store threshold in bytes (fusedloss/kernel_table.hpp,
+// streaming_threshold), atomically.
 void set_streaming_threshold(std::int64_t bytes);
 
 }  // namespace fusedloss

@@ -11,10 +11,11 @@ namespace fusedloss {
 
 // Outputs (gradients, Hessians, per-element losses, softmax rows) of at least this many bytes
 // are written with streaming stores where the instruction set has them (kernels/
-// low_precision.inl, streams_output). A plain variable, read by the kernels with a relaxed
-// atomic load: _core.set_streaming_threshold changes it (tests run the streaming paths on small
-// arrays; a machine whose cache holds more may raise it).
-extern std::int64_t streaming_output_bytes;
+// low_precision.inl, streams_output). Read atomically; set_streaming_threshold
+// (fusedloss/dispatch.hpp, _core.set_streaming_threshold) changes it: the tests run the
+// streaming paths on small arrays, and a machine whose cache holds more may raise it.
+// (A plain function, defined in the baseline unit: no inline code crosses this boundary.)
+std::int64_t streaming_threshold();
 
 // How the kernel splits the batch for the deterministic reduction. The partition depends only
 // on the shape (never on the thread count): each block is summed sequentially in float64, and
