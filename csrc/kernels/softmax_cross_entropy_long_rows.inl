@@ -90,8 +90,13 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
     constexpr bool native = std::is_same<Storage, Real>::value;
     const std::int64_t classes = args.classes;
     const std::int64_t chunks = (classes + long_row_chunk - 1) / long_row_chunk;
-    // (a 16-bit row's gradient is stored from its float32 row: streamed where it is large)
-    const bool streaming = !native && with_gradient && streams_output(args.gradient, args.rows * classes);
+    // Where the gradient is large, it is streamed out from a float32 row in cache (a 16-bit
+    // row's, always kept there; a float32 row's kept in the thread's scratch instead of its
+    // gradient row, where each thread runs whole rows: the chunks of the threaded path below
+    // may be split between threads, and keep their e_j in the gradient row).
+    const bool own_threads = long_rows_on_own_threads(args.rows, classes, sizeof(Storage), plan.threads);
+    const bool streaming = with_gradient && streams_output(args.gradient, args.rows * classes) &&
+                           (!native || plan.threads <= 1 || own_threads);
     double total = 0.0;
     // The threaded paths give every row its own slot and sum the rows' losses afterwards.
     bool slot_per_row = false;
@@ -192,17 +197,19 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
         const Real factor = state.row_scale / state.sum * values[2 * chunk + 1];
         const bool has_label = state.label >= begin && state.label < begin + count;
         if constexpr (native) {
-            scale_row(gradient, factor, count);
-            if (has_label) gradient[state.label - begin] -= state.row_scale;
-        } else {
-            // As the float32 kernel's scale and label subtraction, then rounded once.
-            const Real* e = exponentials + begin;
-            if (has_label) {
-                store_tile_with_entry(e, factor, gradient, count, streaming, state.label - begin,
-                                      store_value<Storage>(e[state.label - begin] * factor - state.row_scale));
-            } else {
-                store_tile(e, factor, gradient, count, streaming);
+            if (!streaming) {
+                scale_row(gradient, factor, count);
+                if (has_label) gradient[state.label - begin] -= state.row_scale;
+                return;
             }
+        }
+        // As the float32 kernel's scale and label subtraction, then rounded once (16-bit).
+        const Real* e = exponentials + begin;
+        if (has_label) {
+            store_tile_with_entry(e, factor, gradient, count, streaming, state.label - begin,
+                                  store_value<Storage>(e[state.label - begin] * factor - state.row_scale));
+        } else {
+            store_tile(e, factor, gradient, count, streaming);
         }
     };
     // A whole row on this thread: phase 1 of its chunks, the combination, phase 2. Null
@@ -218,7 +225,14 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
     // row's gradient itself.
     const auto exponentials_of = [&](std::int64_t row) -> Real* {
         if constexpr (native) {
-            return with_gradient ? args.gradient + row * classes : nullptr;
+            if (!with_gradient) return nullptr;
+            Real* gradient_row = args.gradient + row * classes;
+            if (!streaming) return gradient_row;
+            // (the calling thread's second scratch: a staged 16-bit kernel may run this on
+            // tiles held in the first)
+            Real* row_exponentials = reinterpret_cast<Real*>(thread_scratch_memory(
+                static_cast<std::size_t>(classes) * sizeof(Real), streamed_row_scratch));
+            return row_exponentials != nullptr ? row_exponentials : gradient_row;
         } else {
             if (!with_gradient) return nullptr;
             Real* row_exponentials = reinterpret_cast<Real*>(
@@ -229,7 +243,6 @@ double softmax_cross_entropy_long_rows(const ClassificationArgs<Storage>& args,
     };
 
     // (16-bit rows never share chunks between threads: their float32 rows are per thread.)
-    const bool own_threads = long_rows_on_own_threads(args.rows, classes, sizeof(Storage), plan.threads);
     if (plan.threads > 1 && (native || own_threads)) {
         const std::int64_t rows = args.rows;
         const std::int64_t groups = (rows + group - 1) / group;
