@@ -30,11 +30,11 @@ struct LabelSoftmaxRow {
 };
 
 // Where a row's e_j are kept for the scaling pass: its gradient row (scaled in place), or,
-// where the gradient streams, the driver's scratch row in cache (stages_streamed_rows), from
+// where the gradient streams, the driver's stream row in cache (stages_streamed_rows), from
 // which the scaled row is streamed out: the gradient row is then written once, never read.
 template <class Real>
 FUSEDLOSS_ALWAYS_INLINE Real* label_softmax_exponentials(const RowInput<Real>& in, Real* gradient) {
-    return in.gradient_streams && in.scratch != nullptr ? in.scratch : gradient;
+    return in.stream_row != nullptr ? in.stream_row : gradient;
 }
 
 // The max and exp passes; with a gradient, e_j is stored where label_softmax_exponentials says

@@ -41,15 +41,20 @@ struct RowInput {
     // The gradient is written with streaming stores (low_precision.inl, streams_output): a
     // policy that stores its gradient rows from a tile (store_tile) passes this on.
     bool gradient_streams;
+    // With gradient_streams, for a policy that stages_streamed_rows: a row of `classes` values
+    // in cache (the thread's), from which it streams its gradient row out; or null where that
+    // could not be allocated (the policy then stores as usual).
+    Real* stream_row;
 };
 
 struct RowLossPolicy {
     static constexpr bool takes_labels = true;
     static constexpr bool needs_scratch_row = false;
     // A policy that, where the gradient streams (RowInput::gradient_streams), keeps its row's
-    // values in `scratch` rather than in the gradient row and stores the gradient from there
-    // (the label-softmax rows: their e_j, scaled in place otherwise). The driver then gives it
-    // the thread's scratch row (or none, where that cannot be allocated: the in-place path).
+    // values in RowInput::stream_row rather than in the gradient row and streams the gradient
+    // out from there (the label-softmax rows: their e_j, scaled in place otherwise). (Not KL:
+    // its rows are bound by their two exps, and streaming gained nothing there, 0.995x the
+    // time at 1024 x 32000 float32, for the extra pass over the row.)
     static constexpr bool stages_streamed_rows = false;
     // A policy whose row() takes 16-bit rows itself (a template on the row's storage type,
     // computing in float32: the hinge): its 16-bit kernels run the driver on the 16-bit arrays
@@ -230,9 +235,10 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::i
                         ? static_cast<Storage*>(std::malloc(static_cast<std::size_t>(classes) * sizeof(Storage)))
                         : nullptr;
     const bool streaming = with_gradient && streams_output(args.gradient, args.rows * classes);
-    if constexpr (Loss::stages_streamed_rows && !Loss::needs_scratch_row) {
+    Storage* stream_row = nullptr;
+    if constexpr (Loss::stages_streamed_rows) {
         if (streaming) {
-            scratch = reinterpret_cast<Storage*>(thread_scratch_memory(
+            stream_row = reinterpret_cast<Storage*>(thread_scratch_memory(
                 static_cast<std::size_t>(classes) * sizeof(Storage), streamed_row_scratch));
         }
     }
@@ -242,6 +248,7 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::i
         input.classes = classes;
         input.scratch = scratch;
         input.gradient_streams = streaming;
+        input.stream_row = stream_row;
         input.x = args.input + row * args.input_row_stride;
         input.next_x = row + 1 < args.rows ? input.x + args.input_row_stride : nullptr;
         Storage* gradient = with_gradient ? args.gradient + row * classes : nullptr;
@@ -268,11 +275,8 @@ double row_loss_block(const Loss& loss, const RowLossArgs<Storage>& args, std::i
         if (args.row_losses != nullptr) args.row_losses[row] = store_value<Storage>(weighted_loss);
         block_sum += weighted_loss;
     }
-    if (Loss::needs_scratch_row) {
-        std::free(scratch);
-    } else if (scratch != nullptr) {
-        release_large_thread_scratch(streamed_row_scratch);
-    }
+    std::free(scratch);
+    if (stream_row != nullptr) release_large_thread_scratch(streamed_row_scratch);
     return block_sum;
 }
 
