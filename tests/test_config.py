@@ -33,6 +33,9 @@ def test_show_config_prints_version_backend_isa(capsys):
     assert lines["isa_supported"] == ", ".join(_core.supported_isas())
     assert lines["isa_built"] == ", ".join(_core.built_isas())
     assert "openmp_threads" in lines and "compiler" in lines
+    assert lines["streaming_stores"] == (
+        "none (baseline ISA)" if _core.selected_isa() in ("baseline", "neon")
+        else f"gradients of {_core.streaming_threshold()} bytes or more")
 
 
 def test_show_config_reports_numpy_backend(capsys):
@@ -106,3 +109,15 @@ def test_set_backend_round_trip():
         fusedloss.set_backend("bogus")
     with pytest.raises(ValueError, match="backend must be one of"):
         fusedloss.set_backend(None)
+
+
+def test_streaming_threshold_from_the_environment():
+    code = "from fusedloss import _core; print(_core.streaming_threshold())"
+    assert run_python(code).stdout.strip() == str(32 * 2 ** 20)
+    result = run_python(code, FUSEDLOSS_STREAMING_BYTES="1048576")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1048576"
+    for bad in ("lots", "-5", "1.5"):
+        result = run_python(code, FUSEDLOSS_STREAMING_BYTES=bad)
+        assert result.returncode != 0
+        assert "FUSEDLOSS_STREAMING_BYTES: expected a whole number of bytes >= 0, got" in result.stderr

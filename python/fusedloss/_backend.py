@@ -29,6 +29,21 @@ if core is not None:
 
     core.set_cpu_limit(cgroup_cpu_limit() or 0)
 
+    # Gradients of at least this many bytes are written with streaming stores, past the cache
+    # (default 32 MiB; docs/performance-notes.md, "Streaming stores"). A machine whose
+    # last-level cache holds more (or less) may move it; a bad value fails the import, as a bad
+    # FUSEDLOSS_ISA does.
+    _streaming = os.environ.get("FUSEDLOSS_STREAMING_BYTES", "").strip()
+    if _streaming:
+        try:
+            _streaming_bytes = int(_streaming)
+        except ValueError:
+            _streaming_bytes = -1
+        if _streaming_bytes < 0:
+            raise ValueError(
+                f"FUSEDLOSS_STREAMING_BYTES: expected a whole number of bytes >= 0, got {_streaming!r}")
+        core.set_streaming_threshold(_streaming_bytes)
+
 _state = {"backend": "native"}
 
 

@@ -43,7 +43,9 @@ def config() -> Dict[str, Any]:
     ``OMP_NUM_THREADS`` and threadpoolctl set), ``threads`` (what a ``threads=None`` call uses:
     that default, capped by the affinity mask and the cgroup CPU quota unless chosen
     explicitly), ``cpu_quota`` (CPUs the cgroup quota allows, ``"none"``), ``threading`` (the
-    kernels' own work pool), ``openmp_library`` (the OpenMP runtime whose settings are read)
+    kernels' own work pool), ``streaming_stores`` (from which gradient size the kernels write
+    past the cache: ``FUSEDLOSS_STREAMING_BYTES``), ``openmp_library`` (the OpenMP runtime whose
+    settings are read)
     and, with threadpoolctl installed, ``openmp_runtime`` / ``openmp_runtime_threads``,
     ``compiler`` and ``cxx_flags``.
 
@@ -80,6 +82,9 @@ def config() -> Dict[str, Any]:
             "isa_built": list(core.built_isas()),
             "isa_supported": list(core.supported_isas()),
             "isa_selected": core.selected_isa(),
+            # (the baseline ISA has no streaming stores: kernels/low_precision.inl)
+            "streaming_stores": (f"gradients of {core.streaming_threshold()} bytes or more"
+                                 if core.selected_isa() not in ("baseline", "neon") else "none (baseline ISA)"),
         }
     )
     library = core.openmp_library() if build["openmp"] else ""
