@@ -198,11 +198,13 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_loop(const Loss& loss, const Elementw
     return sum;
 }
 
-// The inputs of the tile after next, asked for ahead of their use (16-bit inputs): the hardware
-// prefetcher alone left a bfloat16 MSE waiting on its two input streams (3e7 elements, one
-// thread: 0.45 -> 0.40 ns an element; 8192 x 32000: 116 -> 107 ms). Two tiles ahead: the
-// tile after next is asked for while this one computes. (A float32 loop was slower with it:
-// the hardware prefetcher keeps up there, and the hints compete with its requests.)
+// The inputs of the tile after next, asked for ahead of their use (16-bit inputs), against a
+// bfloat16 MSE waiting on its two input streams: in runs of one build with and without it,
+// 3e7 elements, one thread, 0.45 -> 0.40 ns an element, 8192 x 32000 116 -> 107 ms; but in
+// calls alternated with the previous build's in one process, 1.00x (stop 32, a noisy shared
+// machine: worth measuring again). Two tiles ahead: the tile after next is asked for while
+// this one computes. (A float32 loop was slower with it, 0.63 -> 0.69-0.73 ns at 3e7: the
+// hardware prefetcher keeps up there, and the hints compete with its requests.)
 constexpr std::int64_t prefetch_tiles_ahead = 2;
 template <class Storage>
 FUSEDLOSS_ALWAYS_INLINE void prefetch_ahead(const ElementwiseArgs<Storage>& args, std::int64_t next,
