@@ -34,8 +34,8 @@ def test_show_config_prints_version_backend_isa(capsys):
     assert lines["isa_built"] == ", ".join(_core.built_isas())
     assert "openmp_threads" in lines and "compiler" in lines
     assert lines["streaming_stores"] == (
-        "none (baseline ISA)" if _core.selected_isa() in ("baseline", "neon")
-        else f"gradients of {_core.streaming_threshold()} bytes or more")
+        f"gradients of {_core.streaming_threshold()} bytes or more" if _core.isa_has_streaming_stores()
+        else "none (this ISA has none)")
 
 
 def test_show_config_reports_numpy_backend(capsys):
@@ -121,3 +121,12 @@ def test_streaming_threshold_from_the_environment():
         result = run_python(code, FUSEDLOSS_STREAMING_BYTES=bad)
         assert result.returncode != 0
         assert "FUSEDLOSS_STREAMING_BYTES: expected a whole number of bytes >= 0, got" in result.stderr
+
+
+def test_streaming_stores_per_isa(isa):
+    """The baseline's kernels have no streaming stores (traits_baseline.hpp); AVX2's and
+    AVX-512's have, and config() says which."""
+    assert _core.isa_has_streaming_stores() == (isa != "baseline")
+    expected = ("none (this ISA has none)" if isa == "baseline"
+                else f"gradients of {_core.streaming_threshold()} bytes or more")
+    assert fusedloss.config()["streaming_stores"] == expected

@@ -120,6 +120,9 @@ void register_config(py::module_& module) {
     module.def(
         "streaming_threshold", &streaming_threshold,
         "The output size from which the kernels use streaming stores (bytes).");
+    module.def(
+        "isa_has_streaming_stores", [] { return active_kernels().has_streaming_stores != 0; },
+        "Whether the selected instruction set's kernels have streaming stores (the baseline's do not).");
     module.def("pool_workers", &pool_worker_count,
                "Worker threads the kernels' pool has started in this process.");
     using K = KernelTable;

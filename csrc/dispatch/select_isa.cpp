@@ -110,7 +110,6 @@ std::atomic<std::int64_t> streaming_output_bytes{std::int64_t(32) << 20};
 
 }  // namespace
 
-
 std::vector<std::string> built_isas() {
     std::vector<std::string> names;
     for (const IsaEntry& entry : isa_entries()) names.emplace_back(entry.table().isa_name);

@@ -97,6 +97,7 @@ void expm1_small_array_f64(const double* input, double* output, std::int64_t cou
 namespace {
 const KernelTable table = {
     FUSEDLOSS_ISA_NAME,
+    IsaTraits::has_streaming_stores ? 1 : 0,
     // The 16-bit plain rows natively (float16 where F16C rounds its gradient rows), the other
     // cases staged (see softmax_cross_entropy_16bit).
     KernelsByType<ClassificationKernel>{

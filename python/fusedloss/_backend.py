@@ -35,14 +35,12 @@ if core is not None:
     # FUSEDLOSS_ISA does.
     _streaming = os.environ.get("FUSEDLOSS_STREAMING_BYTES", "").strip()
     if _streaming:
-        try:
-            _streaming_bytes = int(_streaming)
+        try:  # (int() refuses "1.5" and "lots", the setter a negative count)
+            core.set_streaming_threshold(int(_streaming))
         except ValueError:
-            _streaming_bytes = -1
-        if _streaming_bytes < 0:
             raise ValueError(
-                f"FUSEDLOSS_STREAMING_BYTES: expected a whole number of bytes >= 0, got {_streaming!r}")
-        core.set_streaming_threshold(_streaming_bytes)
+                f"FUSEDLOSS_STREAMING_BYTES: expected a whole number of bytes >= 0, got {_streaming!r}"
+            ) from None
 
 _state = {"backend": "native"}
 

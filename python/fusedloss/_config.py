@@ -82,9 +82,8 @@ def config() -> Dict[str, Any]:
             "isa_built": list(core.built_isas()),
             "isa_supported": list(core.supported_isas()),
             "isa_selected": core.selected_isa(),
-            # (the baseline ISA has no streaming stores: kernels/low_precision.inl)
             "streaming_stores": (f"gradients of {core.streaming_threshold()} bytes or more"
-                                 if core.selected_isa() not in ("baseline", "neon") else "none (baseline ISA)"),
+                                 if core.isa_has_streaming_stores() else "none (this ISA has none)"),
         }
     )
     library = core.openmp_library() if build["openmp"] else ""

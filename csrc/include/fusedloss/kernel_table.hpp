@@ -208,6 +208,9 @@ struct RowLossEntry {
 
 struct KernelTable {
     const char* isa_name;
+    // 1 where the kernels write large outputs with streaming stores (IsaTraits::
+    // has_streaming_stores; see streaming_threshold above), 0 where this ISA has none.
+    int has_streaming_stores;
     KernelsByType<ClassificationKernel> softmax_cross_entropy;
     KernelsByType<RowSoftmaxKernel> row_softmax;
     KernelsByType<PenaltyKernel> penalty;
