@@ -443,7 +443,7 @@ struct SoftmaxKLDivergence : RowLossPolicy {
         for (std::int64_t begin = 0; begin < in.classes; begin += accurate_sum_piece) {
             const std::int64_t count =
                 in.classes - begin < accurate_sum_piece ? in.classes - begin : accurate_sum_piece;
-            if (in.next_x != nullptr) {
+            if (in.next_x != nullptr && prefetches_next_row<Real>(in.classes)) {
                 const std::int64_t bytes = count * static_cast<std::int64_t>(sizeof(Real));
                 prefetch_bytes(in.next_x + begin, bytes);
                 prefetch_bytes(in.next_target + begin, bytes);

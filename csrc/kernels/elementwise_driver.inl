@@ -198,24 +198,6 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_loop(const Loss& loss, const Elementw
     return sum;
 }
 
-// The inputs of the tile after next, asked for ahead of their use (16-bit inputs), against a
-// bfloat16 MSE waiting on its two input streams: in runs of one build with and without it,
-// 3e7 elements, one thread, 0.45 -> 0.40 ns an element, 8192 x 32000 116 -> 107 ms; but in
-// calls alternated with the previous build's in one process, 1.00x (stop 32, a noisy shared
-// machine: worth measuring again). Two tiles ahead: the tile after next is asked for while
-// this one computes. (A float32 loop was slower with it, 0.63 -> 0.69-0.73 ns at 3e7: the
-// hardware prefetcher keeps up there, and the hints compete with its requests.)
-constexpr std::int64_t prefetch_tiles_ahead = 2;
-template <class Storage>
-FUSEDLOSS_ALWAYS_INLINE void prefetch_ahead(const ElementwiseArgs<Storage>& args, std::int64_t next,
-                                            std::int64_t end) {
-    const std::int64_t start = next + (prefetch_tiles_ahead - 1) * prepare_tile;
-    if (start >= end) return;
-    const std::int64_t count = end - start < prepare_tile ? end - start : prepare_tile;
-    prefetch_bytes(args.prediction + start, count * static_cast<std::int64_t>(sizeof(Storage)));
-    prefetch_bytes(args.target + start, count * static_cast<std::int64_t>(sizeof(Storage)));
-}
-
 // The loss loop of [first, end) in tiles of prepare_tile elements, with or without a gradient,
 // so that the loss is summed in the same pieces however the gradient is stored (a tile's SIMD
 // sum is reduced at its end: one loop over the whole run would sum in another order). Returns
@@ -227,6 +209,11 @@ FUSEDLOSS_ALWAYS_INLINE void prefetch_ahead(const ElementwiseArgs<Storage>& args
 // tile's loop and its 2 KiB of streaming stores taking turns, the stores held up the next
 // tile's reads. 3e7 float32 elements, one thread, streamed / stored: MSE 0.84, pinball 0.93,
 // MAE 1.04, Huber 1.09, Poisson 1.13, smooth L1 1.25, BCE 1.27; bfloat16 MSE 0.95.)
+// (Nor are 16-bit inputs prefetched in software ahead of the tile: the hardware prefetcher
+// follows two sequential streams by itself. Hints two tiles ahead measured 1.00x on an Intel
+// Xeon (stop 32) and cost on Zen 4: alternated call by call, bfloat16 MSE 3e7 one thread 1.21x
+// / 1.28x the time without them (two runs), 2.6e8 1.20x, float16 3e7 1.00x / 1.43x; two threads
+// 3e7 1.18x, 2.6e8 1.09x.)
 template <class Loss, class Storage, bool with_gradient, bool with_losses, bool per_element,
           class Operands>
 FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const ElementwiseArgs<Storage>& args,
@@ -251,7 +238,6 @@ FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const Elementwis
         widened.element_losses = with_losses ? tile_losses : nullptr;
         for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
             const std::int64_t count = end - tile < prepare_tile ? end - tile : prepare_tile;
-            prefetch_ahead(args, tile + count, end);
             widen_values(args.prediction + tile, tile_prediction, count);
             widen_values(args.target + tile, tile_target, count);
             sum += elementwise_loop<Loss, float, with_gradient, with_losses, per_element, with_gradient>(
@@ -272,7 +258,6 @@ FUSEDLOSS_NEVER_INLINE double elementwise_run(const Loss& loss, const Elementwis
     Real tile_gradient[may_tile_gradient ? prepare_tile : 1];
     for (std::int64_t tile = first; tile < end; tile += prepare_tile) {
         const std::int64_t next = end - tile < prepare_tile ? end : tile + prepare_tile;
-        if constexpr (sizeof(Storage) == 2) prefetch_ahead(args, next, end);
         if constexpr (Loss::prepares) prepare_values(loss, args.prediction, tile, next, prepared);
         const double* tile_weights = per_element ? weights + (tile - first) : nullptr;
         if constexpr (may_tile_gradient) {

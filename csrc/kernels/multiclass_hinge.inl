@@ -67,12 +67,14 @@ FUSEDLOSS_ALWAYS_INLINE double hinge_row(const Storage* scores, std::int64_t lab
     constexpr bool may_store_later =
         with_gradient && (may_store_tiles_in_hardware<Storage> || IsaTraits::has_streaming_stores);
     // The tile's scores widened into float32 in L1 first (`widened`), the next tile prefetched
-    // meanwhile: float16 with F16C always (widens_in_bulk); bfloat16 for a row of one tile or a
-    // gradient that streams (from memory), where it beat the shift in the loop (one thread,
-    // 65536 x 40: 0.64x the time; 4096 x 1000: 0.76x; 2048 x 32000: 0.82x) -- not for rows of
-    // several tiles in cache (256 x 32000: 1.11x).
+    // meanwhile: float16 with F16C always (widens_in_bulk); bfloat16 for a row of one tile,
+    // where it beat the shift in the loop (one thread, 65536 x 40: 0.64x the time on an Intel
+    // Xeon, 0.65x on Zen 4; 4096 x 1000: 0.76x, 1.03x) -- not for rows of several tiles: in
+    // cache 256 x 32000 1.11x (Xeon); from memory with the gradient streamed it was 0.82x on
+    // the Xeon but 1.26-1.44x on Zen 4 (2048 x 32000, 8192 x 32000, one and two threads), the
+    // machine this project is tuned for.
     constexpr bool may_widen = widens_in_bulk<Storage> || std::is_same<Storage, bfloat16_bits>::value;
-    const bool widens_tiles = widens_in_bulk<Storage> || (may_widen && (classes <= hinge_tile_columns || streaming));
+    const bool widens_tiles = widens_in_bulk<Storage> || (may_widen && classes <= hinge_tile_columns);
     bool store_later = false;
     if constexpr (may_store_later) store_later = streaming || stores_tiles_in_hardware<Storage>();
     Real stored_later[may_store_later ? hinge_tile_columns : 1];
