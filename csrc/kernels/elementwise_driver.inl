@@ -211,7 +211,7 @@ FUSEDLOSS_ALWAYS_INLINE double elementwise_loop(const Loss& loss, const Elementw
 // MAE 1.04, Huber 1.09, Poisson 1.13, smooth L1 1.25, BCE 1.27; bfloat16 MSE 0.95.)
 // (Nor are 16-bit inputs prefetched in software ahead of the tile: the hardware prefetcher
 // follows two sequential streams by itself. Hints two tiles ahead measured 1.00x on an Intel
-// Xeon (stop 32) and cost on Zen 4: alternated call by call, bfloat16 MSE 3e7 one thread 1.21x
+// Xeon (stop 32) and cost on Zen 4: alternated in blocks, bfloat16 MSE 3e7 one thread 1.21x
 // / 1.28x the time without them (two runs), 2.6e8 1.20x, float16 3e7 1.00x / 1.43x; two threads
 // 3e7 1.18x, 2.6e8 1.09x.)
 template <class Loss, class Storage, bool with_gradient, bool with_losses, bool per_element,
